@@ -1,0 +1,177 @@
+//! Dated parameter tables: contribution rates per branch, the ceiling, the minimum wage.
+//!
+//! Every value is in force from a period until the next entry of its table. The tables are data
+//! (`params/morocco.toml`, or a file named in the configuration), never constants in code.
+
+use crate::money::Centimes;
+use crate::period::Period;
+use serde::{Deserialize, Serialize};
+
+/// The branches of the régime général.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Branch {
+    /// Prestations familiales.
+    FamilyAllowances,
+    /// Prestations sociales à court terme (includes the IPE), capped.
+    ShortTerm,
+    /// Prestations sociales à long terme (pensions), capped.
+    LongTerm,
+    /// AMO de base.
+    AmoBase,
+    /// AMO participation / solidarité.
+    AmoSolidarity,
+    /// Taxe de formation professionnelle, collected for OFPPT.
+    VocationalTraining,
+}
+
+impl Branch {
+    pub const ALL: [Branch; 6] = [
+        Branch::FamilyAllowances,
+        Branch::ShortTerm,
+        Branch::LongTerm,
+        Branch::AmoBase,
+        Branch::AmoSolidarity,
+        Branch::VocationalTraining,
+    ];
+}
+
+/// One branch's rates, in basis points of the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchRate {
+    pub employer: u32,
+    pub employee: u32,
+    /// Whether the base is the salary capped at the ceiling.
+    pub capped: bool,
+}
+
+/// The rates of every branch, in force from `from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSet {
+    pub from: Period,
+    pub family_allowances: BranchRate,
+    pub short_term: BranchRate,
+    pub long_term: BranchRate,
+    pub amo_base: BranchRate,
+    pub amo_solidarity: BranchRate,
+    pub vocational_training: BranchRate,
+}
+
+impl RateSet {
+    pub fn rate(&self, branch: Branch) -> BranchRate {
+        match branch {
+            Branch::FamilyAllowances => self.family_allowances,
+            Branch::ShortTerm => self.short_term,
+            Branch::LongTerm => self.long_term,
+            Branch::AmoBase => self.amo_base,
+            Branch::AmoSolidarity => self.amo_solidarity,
+            Branch::VocationalTraining => self.vocational_training,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ceiling {
+    pub from: Period,
+    pub amount: Centimes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smig {
+    pub from: Period,
+    /// Per hour.
+    pub hourly: Centimes,
+    /// Per month of 191 hours.
+    pub monthly: Centimes,
+}
+
+/// All the dated tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    pub rates: Vec<RateSet>,
+    pub ceiling: Vec<Ceiling>,
+    pub smig: Vec<Smig>,
+}
+
+/// Why a parameter file was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParametersError {
+    #[error("parameter file: {0}")]
+    Syntax(String),
+    #[error("parameter table `{0}` is empty")]
+    Empty(&'static str),
+    #[error("parameter table `{0}` is not in strictly increasing order of periods")]
+    Order(&'static str),
+}
+
+/// The Moroccan tables shipped with daman.
+pub const MOROCCO_TOML: &str = include_str!("../params/morocco.toml");
+
+impl Parameters {
+    pub fn morocco() -> Result<Parameters, ParametersError> {
+        Parameters::from_toml(MOROCCO_TOML)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Parameters, ParametersError> {
+        let p: Parameters = toml::from_str(text).map_err(|e| ParametersError::Syntax(e.message().to_string()))?;
+        check_order("rates", p.rates.iter().map(|r| r.from))?;
+        check_order("ceiling", p.ceiling.iter().map(|c| c.from))?;
+        check_order("smig", p.smig.iter().map(|s| s.from))?;
+        Ok(p)
+    }
+
+    pub fn rates_at(&self, period: Period) -> Option<&RateSet> {
+        self.rates.iter().rev().find(|r| r.from <= period)
+    }
+
+    pub fn ceiling_at(&self, period: Period) -> Option<Centimes> {
+        self.ceiling.iter().rev().find(|c| c.from <= period).map(|c| c.amount)
+    }
+
+    pub fn smig_at(&self, period: Period) -> Option<&Smig> {
+        self.smig.iter().rev().find(|s| s.from <= period)
+    }
+}
+
+fn check_order(name: &'static str, froms: impl Iterator<Item = Period>) -> Result<(), ParametersError> {
+    let v: Vec<Period> = froms.collect();
+    if v.is_empty() {
+        return Err(ParametersError::Empty(name));
+    }
+    if v.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(ParametersError::Order(name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_tables_load_and_total_as_published() {
+        let p = Parameters::morocco().unwrap();
+        let r = p.rates_at(Period::parse("202611").unwrap()).unwrap();
+        let employer: u32 = Branch::ALL.iter().map(|b| r.rate(*b).employer).sum();
+        let employee: u32 = Branch::ALL.iter().map(|b| r.rate(*b).employee).sum();
+        // CLEISS 2024: 21.09 % / 6.74 % / 27.83 %.
+        assert_eq!((employer, employee), (2109, 674));
+        assert_eq!(p.ceiling_at(Period::parse("202611").unwrap()), Some(Centimes(600_000)));
+        assert_eq!(p.smig_at(Period::parse("202512").unwrap()).unwrap().monthly, Centimes(326_610));
+        assert_eq!(p.smig_at(Period::parse("202601").unwrap()).unwrap().monthly, Centimes(342_272));
+        assert!(p.rates_at(Period::parse("201412").unwrap()).is_none());
+    }
+
+    #[test]
+    fn refuses_disordered_or_unknown_keys() {
+        let bad = MOROCCO_TOML.replace("from = \"201601\"", "from = \"201401\"");
+        assert_eq!(Parameters::from_toml(&bad), Err(ParametersError::Order("rates")));
+        let unknown = format!("{MOROCCO_TOML}\nsurprise = 1\n");
+        assert!(matches!(Parameters::from_toml(&unknown), Err(ParametersError::Syntax(_))));
+    }
+}
