@@ -100,6 +100,11 @@ impl PersonField {
         PersonField::Children,
     ];
 
+    /// The field's position in [`PersonField::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The column that holds the field's ciphertext (also its name in the API).
     pub fn column(self) -> &'static str {
         match self {

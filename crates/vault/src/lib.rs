@@ -1,1 +1,45 @@
+//! The vault: data keys, field encryption, blind indexes, and the key-encryption key.
+//!
+//! - A [`Keyring`] holds versioned data keys (DEKs). Each encrypts with XChaCha20-Poly1305 under
+//!   a per-column subkey derived by HKDF, and binds every ciphertext to its table, column, row id
+//!   and key id through the associated data: a ciphertext moved anywhere else fails to decrypt.
+//! - DEKs are stored only wrapped by a key-encryption key ([`KeyEncryptionKey`]) that never lives
+//!   in the database; [`KeyFileKek`] keeps it in a key directory apart from the data.
+//! - Blind indexes are truncated HMAC-SHA-256 under per-column keys derived from an index root
+//!   that, like the KEK, lives only in the key store.
+//!
+//! Secret material is zeroized on drop.
 
+mod keyfile;
+mod keyring;
+mod secret;
+
+pub use keyfile::{KeyDir, KeyFileKek};
+pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
+pub use secret::{OsRandom, Random, Secret32};
+
+/// What went wrong in the vault. Never carries key material or plaintext.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    #[error("ciphertext failed authentication (wrong key, row, column or tampered)")]
+    Decrypt,
+    #[error("ciphertext has an unknown format")]
+    Format,
+    #[error("data key {0} is not in the keyring")]
+    UnknownKey(u32),
+    #[error("column {0}.{1} is not registered with the keyring")]
+    UnknownColumn(&'static str, &'static str),
+    #[error("the random source failed")]
+    Random,
+    #[error("key store: {0}")]
+    KeyStore(String),
+}
+
+pub trait KeyEncryptionKey: Send + Sync {
+    /// Wraps a data key for storage; `key_id` is bound into the wrapping.
+    fn wrap(&self, key_id: u32, dek: &Secret32) -> Result<Vec<u8>, VaultError>;
+    /// Unwraps what [`KeyEncryptionKey::wrap`] produced for the same `key_id`.
+    fn unwrap(&self, key_id: u32, wrapped: &[u8]) -> Result<Secret32, VaultError>;
+    /// The root of the blind-index and pseudonym keys. It never leaves the key store's side.
+    fn index_root(&self) -> Result<Secret32, VaultError>;
+}

@@ -1,0 +1,95 @@
+-- daman registry schema, SQLite. Keep in step with ../postgres/0001_registry.sql:
+-- the test `schemas_do_not_drift` compares the two.
+-- Personal fields are BLOB ciphertexts (vault format v1); *_bidx are keyed blind indexes.
+
+CREATE TABLE data_keys (
+    id BIGINT PRIMARY KEY NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY NOT NULL,
+    next_value BIGINT NOT NULL
+);
+INSERT INTO counters (name, next_value) VALUES ('affiliate_number', 1000001), ('immatriculation', 100000001);
+
+CREATE TABLE employers (
+    id BIGINT PRIMARY KEY NOT NULL,
+    affiliate_number BIGINT NOT NULL UNIQUE,
+    ice TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    activity TEXT NOT NULL,
+    city TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE persons (
+    id BIGINT PRIMARY KEY NOT NULL,
+    immatriculation_bidx BLOB NOT NULL UNIQUE,
+    cin_bidx BLOB NOT NULL UNIQUE,
+    immatriculation BLOB NOT NULL,
+    cin BLOB NOT NULL,
+    last_name BLOB NOT NULL,
+    first_name BLOB NOT NULL,
+    last_name_ar BLOB NOT NULL,
+    first_name_ar BLOB NOT NULL,
+    birth_date BLOB NOT NULL,
+    phone BLOB,
+    email BLOB,
+    address BLOB,
+    rib BLOB,
+    children BLOB NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE employments (
+    id BIGINT PRIMARY KEY NOT NULL,
+    employer_id BIGINT NOT NULL REFERENCES employers (id),
+    person_id BIGINT NOT NULL REFERENCES persons (id),
+    start_date TEXT NOT NULL,
+    end_date TEXT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (employer_id, person_id, start_date)
+);
+CREATE INDEX employments_person ON employments (person_id, employer_id);
+
+CREATE TABLE principals (
+    id BIGINT PRIMARY KEY NOT NULL,
+    role TEXT NOT NULL,
+    label TEXT NOT NULL UNIQUE,
+    person_id BIGINT REFERENCES persons (id),
+    employer_id BIGINT REFERENCES employers (id),
+    locked BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE cases (
+    id BIGINT PRIMARY KEY NOT NULL,
+    agent_id BIGINT NOT NULL REFERENCES principals (id),
+    person_id BIGINT NOT NULL REFERENCES persons (id),
+    reason TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+CREATE INDEX cases_agent_person ON cases (agent_id, person_id);
+
+-- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms.
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    at BIGINT NOT NULL,
+    principal_id BIGINT,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    purpose TEXT,
+    subject BLOB,
+    fields TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    request_id TEXT NOT NULL
+);
+
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;

@@ -1,0 +1,486 @@
+//! Repositories: one method per question or command, the same SQL on both backends.
+
+use crate::{Result, Store, StoreError, with_pool};
+use domain::PersonField;
+use sqlx::{QueryBuilder, Row};
+
+/// Rows a single multi-row INSERT carries (well under both backends' bind limits).
+const BATCH: usize = 500;
+
+/// The personal columns of `persons`, in [`PersonField::ALL`] order.
+pub const PERSON_COLUMNS: &str =
+    "immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children";
+
+/// The ciphertexts of one person, indexed by [`PersonField::index`]; `None` where not on record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonCipher(pub [Option<Vec<u8>>; 12]);
+
+impl PersonCipher {
+    pub fn get(&self, f: PersonField) -> Option<&[u8]> {
+        self.0[f.index()].as_deref()
+    }
+
+    pub fn set(&mut self, f: PersonField, ct: Vec<u8>) {
+        self.0[f.index()] = Some(ct);
+    }
+
+    fn from_row<R: Row>(row: &R) -> Result<PersonCipher>
+    where
+        for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> &'r str: sqlx::ColumnIndex<R>,
+    {
+        let mut c = PersonCipher::default();
+        for f in PersonField::ALL {
+            c.0[f.index()] = row.try_get(f.column())?;
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonRow {
+    pub id: i64,
+    pub immatriculation_bidx: Vec<u8>,
+    pub cin_bidx: Vec<u8>,
+    pub cipher: PersonCipher,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmployerRow {
+    pub id: i64,
+    pub affiliate_number: i64,
+    pub ice: String,
+    pub name: String,
+    pub activity: String,
+    pub city: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmploymentRow {
+    pub id: i64,
+    pub employer_id: i64,
+    pub person_id: i64,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRow {
+    pub id: i64,
+    pub role: String,
+    pub label: String,
+    pub person_id: Option<i64>,
+    pub employer_id: Option<i64>,
+    pub locked: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    pub id: i64,
+    pub agent_id: i64,
+    pub person_id: i64,
+    pub reason: String,
+    pub opened_at: i64,
+}
+
+/// An audit event as written. `subject` is a keyed pseudonym, never an identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub at: i64,
+    pub principal_id: Option<i64>,
+    pub role: String,
+    pub action: String,
+    pub purpose: Option<String>,
+    pub subject: Option<Vec<u8>>,
+    pub fields: String,
+    pub outcome: String,
+    pub request_id: String,
+}
+
+/// Which blind index to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Cin,
+    Immatriculation,
+}
+
+fn employer_from_row<R: Row>(r: &R) -> Result<EmployerRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(EmployerRow {
+        id: r.try_get("id")?,
+        affiliate_number: r.try_get("affiliate_number")?,
+        ice: r.try_get("ice")?,
+        name: r.try_get("name")?,
+        activity: r.try_get("activity")?,
+        city: r.try_get("city")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn principal_from_row<R: Row>(r: &R) -> Result<PrincipalRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(PrincipalRow {
+        id: r.try_get("id")?,
+        role: r.try_get("role")?,
+        label: r.try_get("label")?,
+        person_id: r.try_get("person_id")?,
+        employer_id: r.try_get("employer_id")?,
+        locked: r.try_get("locked")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    // ---- data keys -------------------------------------------------------------------------
+
+    /// The wrapped data keys, by id.
+    pub async fn data_keys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
+        let rows = with_pool!(self, |p| {
+            let rows = sqlx::query("SELECT id, wrapped FROM data_keys ORDER BY id").fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get::<i64, _>("id")?, r.try_get::<Vec<u8>, _>("wrapped")?)))
+                .collect::<Result<Vec<_>>>()?
+        });
+        rows.into_iter()
+            .map(|(id, w)| u32::try_from(id).map(|id| (id, w)).map_err(|_| StoreError::Corrupt("data key id")))
+            .collect()
+    }
+
+    pub async fn insert_data_key(&self, id: u32, wrapped: &[u8], at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query("INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)")
+            .bind(i64::from(id))
+            .bind(wrapped)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    // ---- counters --------------------------------------------------------------------------
+
+    /// Reserves `count` consecutive values of counter `name` and returns the first.
+    pub async fn allocate(&self, name: &'static str, count: i64) -> Result<i64> {
+        let next: i64 = with_pool!(self, |p| {
+            sqlx::query("UPDATE counters SET next_value = next_value + $2 WHERE name = $1 RETURNING next_value")
+                .bind(name)
+                .bind(count)
+                .fetch_one(p)
+                .await?
+                .try_get("next_value")?
+        });
+        Ok(next - count)
+    }
+
+    // ---- employers -------------------------------------------------------------------------
+
+    pub async fn insert_employers(&self, rows: &[EmployerRow]) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(BATCH) {
+                let mut q = QueryBuilder::new("INSERT INTO employers (id, affiliate_number, ice, name, activity, city, created_at) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.id)
+                        .push_bind(e.affiliate_number)
+                        .push_bind(e.ice.clone())
+                        .push_bind(e.name.clone())
+                        .push_bind(e.activity.clone())
+                        .push_bind(e.city.clone())
+                        .push_bind(e.created_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn employer_by_affiliate(&self, affiliate_number: i64) -> Result<Option<EmployerRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM employers WHERE affiliate_number = $1")
+                .bind(affiliate_number)
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(employer_from_row).transpose()
+        })
+    }
+
+    pub async fn employer(&self, id: i64) -> Result<Option<EmployerRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM employers WHERE id = $1").bind(id).fetch_optional(p).await?;
+            row.as_ref().map(employer_from_row).transpose()
+        })
+    }
+
+    pub async fn count_employers(&self) -> Result<i64> {
+        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM employers").fetch_one(p).await?.try_get("n")?))
+    }
+
+    // ---- persons ---------------------------------------------------------------------------
+
+    pub async fn insert_persons(&self, rows: &[PersonRow]) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(BATCH) {
+                let mut q = QueryBuilder::new(format!(
+                    "INSERT INTO persons (id, immatriculation_bidx, cin_bidx, {PERSON_COLUMNS}, created_at, updated_at) "
+                ));
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id).push_bind(r.immatriculation_bidx.clone()).push_bind(r.cin_bidx.clone());
+                    for f in PersonField::ALL {
+                        b.push_bind(r.cipher.0[f.index()].clone());
+                    }
+                    b.push_bind(r.created_at).push_bind(r.created_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The persons whose blind index in `by` equals `bidx`, with their ciphertexts.
+    pub async fn persons_by_bidx(&self, by: Lookup, bidx: &[u8]) -> Result<Vec<(i64, PersonCipher)>> {
+        let sql = match by {
+            Lookup::Cin => const_format_person_select!("cin_bidx"),
+            Lookup::Immatriculation => const_format_person_select!("immatriculation_bidx"),
+        };
+        with_pool!(self, |p| {
+            let rows = sqlx::query(sql).bind(bidx).fetch_all(p).await?;
+            rows.iter().map(|r| Ok((r.try_get("id")?, PersonCipher::from_row(r)?))).collect()
+        })
+    }
+
+    pub async fn person(&self, id: i64) -> Result<Option<PersonCipher>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(const_format_person_select!("id")).bind(id).fetch_optional(p).await?;
+            row.as_ref().map(PersonCipher::from_row).transpose()
+        })
+    }
+
+    /// Replaces the contact ciphertexts given (`None` keeps the stored value). False if no such person.
+    pub async fn update_contact(
+        &self,
+        id: i64,
+        phone: Option<Vec<u8>>,
+        email: Option<Vec<u8>>,
+        address: Option<Vec<u8>>,
+        at: i64,
+    ) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE persons SET phone = COALESCE($2, phone), email = COALESCE($3, email), \
+             address = COALESCE($4, address), updated_at = $5 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(phone)
+        .bind(email)
+        .bind(address)
+        .bind(at)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn count_persons(&self) -> Result<i64> {
+        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM persons").fetch_one(p).await?.try_get("n")?))
+    }
+
+    // ---- employments -----------------------------------------------------------------------
+
+    pub async fn insert_employments(&self, rows: &[EmploymentRow]) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(BATCH) {
+                let mut q =
+                    QueryBuilder::new("INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) ");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.id)
+                        .push_bind(e.employer_id)
+                        .push_bind(e.person_id)
+                        .push_bind(e.start_date.clone())
+                        .push_bind(e.end_date.clone())
+                        .push_bind(e.created_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Whether `employer_id` employs `person_id` on `date` (YYYY-MM-DD).
+    pub async fn employs(&self, employer_id: i64, person_id: i64, date: &str) -> Result<bool> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT 1 FROM employments WHERE person_id = $1 AND employer_id = $2 \
+             AND start_date <= $3 AND (end_date IS NULL OR end_date >= $3) LIMIT 1"
+        )
+        .bind(person_id)
+        .bind(employer_id)
+        .bind(date)
+        .fetch_optional(p)
+        .await?
+        .is_some()))
+    }
+
+    // ---- principals ------------------------------------------------------------------------
+
+    pub async fn insert_principal(&self, r: &PrincipalRow) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(r.id)
+        .bind(&r.role)
+        .bind(&r.label)
+        .bind(r.person_id)
+        .bind(r.employer_id)
+        .bind(r.locked)
+        .bind(r.created_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn principal(&self, id: i64) -> Result<Option<PrincipalRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM principals WHERE id = $1").bind(id).fetch_optional(p).await?;
+            row.as_ref().map(principal_from_row).transpose()
+        })
+    }
+
+    pub async fn principal_by_label(&self, label: &str) -> Result<Option<PrincipalRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM principals WHERE label = $1").bind(label).fetch_optional(p).await?;
+            row.as_ref().map(principal_from_row).transpose()
+        })
+    }
+
+    // ---- cases -----------------------------------------------------------------------------
+
+    pub async fn open_case(&self, c: &CaseRow) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO cases (id, agent_id, person_id, reason, opened_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(c.id)
+        .bind(c.agent_id)
+        .bind(c.person_id)
+        .bind(&c.reason)
+        .bind(c.opened_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn has_open_case(&self, agent_id: i64, person_id: i64) -> Result<bool> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT 1 FROM cases WHERE agent_id = $1 AND person_id = $2 AND closed_at IS NULL LIMIT 1"
+        )
+        .bind(agent_id)
+        .bind(person_id)
+        .fetch_optional(p)
+        .await?
+        .is_some()))
+    }
+
+    // ---- audit -----------------------------------------------------------------------------
+
+    /// Appends `rows` in one transaction: all are durable when this returns, or none.
+    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(BATCH) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, outcome, request_id) ",
+                );
+                q.push_values(chunk, |mut b, a| {
+                    b.push_bind(a.at)
+                        .push_bind(a.principal_id)
+                        .push_bind(a.role.clone())
+                        .push_bind(a.action.clone())
+                        .push_bind(a.purpose.clone())
+                        .push_bind(a.subject.clone())
+                        .push_bind(a.fields.clone())
+                        .push_bind(a.outcome.clone())
+                        .push_bind(a.request_id.clone());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Audit events with `seq > after`, oldest first, at most `limit`.
+    pub async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<(i64, AuditRow)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("seq")?,
+                        AuditRow {
+                            at: r.try_get("at")?,
+                            principal_id: r.try_get("principal_id")?,
+                            role: r.try_get("role")?,
+                            action: r.try_get("action")?,
+                            purpose: r.try_get("purpose")?,
+                            subject: r.try_get("subject")?,
+                            fields: r.try_get("fields")?,
+                            outcome: r.try_get("outcome")?,
+                            request_id: r.try_get("request_id")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    pub async fn count_audit(&self) -> Result<i64> {
+        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM audit_events").fetch_one(p).await?.try_get("n")?))
+    }
+}
+
+/// `SELECT id, <personal columns> FROM persons WHERE <col> = $1` as a `&'static str`.
+macro_rules! const_format_person_select {
+    ($col:literal) => {
+        concat!(
+            "SELECT id, immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children FROM persons WHERE ",
+            $col,
+            " = $1"
+        )
+    };
+}
+use const_format_person_select;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn person_columns_follow_the_field_order() {
+        let cols: Vec<&str> = PersonField::ALL.iter().map(|f| f.column()).collect();
+        assert_eq!(PERSON_COLUMNS, cols.join(", "));
+        assert!(const_format_person_select!("id").contains(PERSON_COLUMNS));
+    }
+}

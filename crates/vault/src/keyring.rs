@@ -1,0 +1,247 @@
+//! Versioned data keys, field encryption bound to its place, blind indexes and pseudonyms.
+
+use crate::{KeyEncryptionKey, Random, Secret32, VaultError};
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use hmac::KeyInit;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Bytes kept of a blind index (HMAC-SHA-256 truncated): 128 bits, so candidates rarely collide;
+/// lookups still decrypt and compare every candidate.
+pub const BLIND_INDEX_LEN: usize = 16;
+
+const FORMAT_V1: u8 = 0x01;
+const HEADER_LEN: usize = 1 + 4 + 24;
+
+/// An encrypted column: the table and column names are bound into every ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Column {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+/// A data key as stored: its id and its wrapping by the key-encryption key.
+#[derive(Debug, Clone)]
+pub struct WrappedKey {
+    pub id: u32,
+    pub wrapped: Vec<u8>,
+}
+
+/// Derives a subkey: HKDF-SHA-256 with the table as salt and a labelled column as info.
+fn derive(root: &Secret32, salt: &str, label: &str, column: &str) -> Result<Secret32, VaultError> {
+    let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), root.expose());
+    let mut out = [0u8; 32];
+    hk.expand_multi_info(&[label.as_bytes(), b"\0", column.as_bytes()], &mut out)
+        .map_err(|_| VaultError::Format)?;
+    let s = Secret32::from_bytes(out);
+    zeroize::Zeroize::zeroize(&mut out);
+    Ok(s)
+}
+
+/// The unwrapped keys, with a cipher per (data key, column) and an HMAC per indexed column,
+/// all derived once at start.
+pub struct Keyring {
+    primary: u32,
+    ciphers: HashMap<(u32, Column), XChaCha20Poly1305>,
+    indexes: HashMap<Column, Hmac<Sha256>>,
+    pseudonyms: Hmac<Sha256>,
+    random: Arc<dyn Random>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").field("primary", &self.primary).finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// A new data key, wrapped for storage.
+    pub fn new_data_key(kek: &dyn KeyEncryptionKey, id: u32, random: &dyn Random) -> Result<WrappedKey, VaultError> {
+        let dek = Secret32::generate(random)?;
+        Ok(WrappedKey { id, wrapped: kek.wrap(id, &dek)? })
+    }
+
+    /// Unwraps `keys` (the highest id is primary) and derives the subkeys of `encrypted` and
+    /// `indexed` columns.
+    pub fn open(
+        kek: &dyn KeyEncryptionKey,
+        keys: &[WrappedKey],
+        encrypted: &[Column],
+        indexed: &[Column],
+        random: Arc<dyn Random>,
+    ) -> Result<Keyring, VaultError> {
+        let primary = keys.iter().map(|k| k.id).max().ok_or(VaultError::UnknownKey(0))?;
+        let mut ciphers = HashMap::new();
+        for k in keys {
+            let dek = kek.unwrap(k.id, &k.wrapped)?;
+            for c in encrypted {
+                let sub = derive(&dek, c.table, "daman:fenc:v1", c.column)?;
+                let cipher = XChaCha20Poly1305::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?;
+                ciphers.insert((k.id, *c), cipher);
+            }
+        }
+        let root = kek.index_root()?;
+        let mut indexes = HashMap::new();
+        for c in indexed {
+            let sub = derive(&root, c.table, "daman:bidx:v1", c.column)?;
+            indexes.insert(*c, <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?);
+        }
+        let sub = derive(&root, "audit", "daman:pseudonym:v1", "subject")?;
+        let pseudonyms = <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?;
+        Ok(Keyring { primary, ciphers, indexes, pseudonyms, random })
+    }
+
+    pub fn primary_key_id(&self) -> u32 {
+        self.primary
+    }
+
+    fn aad(col: Column, row: i64, key_id: u32) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(32 + col.table.len() + col.column.len());
+        aad.extend_from_slice(b"daman.v1\0");
+        aad.extend_from_slice(col.table.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(col.column.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(&row.to_be_bytes());
+        aad.extend_from_slice(&key_id.to_be_bytes());
+        aad
+    }
+
+    /// Encrypts `plain` for `col` of row `row` under the primary key:
+    /// `0x01 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`.
+    pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
+        let key_id = self.primary;
+        let cipher = self.ciphers.get(&(key_id, col)).ok_or(VaultError::UnknownColumn(col.table, col.column))?;
+        let mut nonce = [0u8; 24];
+        self.random.fill(&mut nonce)?;
+        let aad = Self::aad(col, row, key_id);
+        let ct = cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &aad })
+            .map_err(|_| VaultError::Format)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&key_id.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Decrypts what [`Keyring::encrypt`] produced for the same column and row, under whichever
+    /// key id the ciphertext names.
+    pub fn decrypt(&self, col: Column, row: i64, blob: &[u8]) -> Result<Vec<u8>, VaultError> {
+        if blob.len() < HEADER_LEN + 16 || blob[0] != FORMAT_V1 {
+            return Err(VaultError::Format);
+        }
+        let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
+        let nonce: [u8; 24] = blob[5..HEADER_LEN].try_into().map_err(|_| VaultError::Format)?;
+        let cipher = match self.ciphers.get(&(key_id, col)) {
+            Some(c) => c,
+            None if self.ciphers.keys().any(|(k, _)| *k == key_id) => {
+                return Err(VaultError::UnknownColumn(col.table, col.column));
+            }
+            None => return Err(VaultError::UnknownKey(key_id)),
+        };
+        let aad = Self::aad(col, row, key_id);
+        cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: &blob[HEADER_LEN..], aad: &aad })
+            .map_err(|_| VaultError::Decrypt)
+    }
+
+    /// The blind index of `value` in `col`: HMAC-SHA-256 under the column's index key, truncated.
+    /// Callers normalise the value first (one canonical form per identifier).
+    pub fn blind_index(&self, col: Column, value: &[u8]) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
+        let mut mac = self.indexes.get(&col).ok_or(VaultError::UnknownColumn(col.table, col.column))?.clone();
+        mac.update(value);
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; BLIND_INDEX_LEN];
+        out.copy_from_slice(&full[..BLIND_INDEX_LEN]);
+        Ok(out)
+    }
+
+    /// A keyed pseudonym for naming a subject in the audit log without naming the person.
+    pub fn pseudonym(&self, kind: &str, id: i64) -> [u8; BLIND_INDEX_LEN] {
+        let mut mac = self.pseudonyms.clone();
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(&id.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; BLIND_INDEX_LEN];
+        out.copy_from_slice(&full[..BLIND_INDEX_LEN]);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyDir, KeyFileKek, OsRandom};
+
+    const CIN: Column = Column { table: "persons", column: "cin" };
+    const RIB: Column = Column { table: "persons", column: "rib" };
+    const OTHER: Column = Column { table: "employers", column: "cin" };
+
+    fn ring(dir: &std::path::Path, keys: &[WrappedKey]) -> Keyring {
+        let kek = KeyFileKek::open(&KeyDir::open(&dir.join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        Keyring::open(&kek, keys, &[CIN, RIB, OTHER], &[CIN], Arc::new(OsRandom)).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Vec<WrappedKey>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let kek = KeyFileKek::open(&KeyDir::open(&tmp.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let k1 = Keyring::new_data_key(&kek, 1, &OsRandom).unwrap();
+        (tmp, vec![k1])
+    }
+
+    #[test]
+    fn round_trip_and_binding_to_row_column_and_key() {
+        let (tmp, keys) = setup();
+        let r = ring(tmp.path(), &keys);
+        let ct = r.encrypt(CIN, 42, b"AB123456").unwrap();
+        assert_eq!(r.decrypt(CIN, 42, &ct).unwrap(), b"AB123456");
+        assert_eq!(r.decrypt(CIN, 43, &ct), Err(VaultError::Decrypt), "another row");
+        assert_eq!(r.decrypt(RIB, 42, &ct), Err(VaultError::Decrypt), "another column");
+        assert_eq!(r.decrypt(OTHER, 42, &ct), Err(VaultError::Decrypt), "another table");
+        let mut tampered = ct.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(r.decrypt(CIN, 42, &tampered), Err(VaultError::Decrypt));
+        let mut relabelled = ct.clone();
+        relabelled[4] = 9;
+        assert_eq!(r.decrypt(CIN, 42, &relabelled), Err(VaultError::UnknownKey(9)));
+        assert!(!ct.windows(8).any(|w| w == b"AB123456"));
+        assert_ne!(r.encrypt(CIN, 42, b"AB123456").unwrap(), ct, "fresh nonce each time");
+    }
+
+    #[test]
+    fn rotation_keeps_old_ciphertexts_readable() {
+        let (tmp, mut keys) = setup();
+        let old = ring(tmp.path(), &keys).encrypt(RIB, 1, b"011519000001205000534921").unwrap();
+        let kek = KeyFileKek::open(&KeyDir::open(&tmp.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        keys.push(Keyring::new_data_key(&kek, 2, &OsRandom).unwrap());
+        let r = ring(tmp.path(), &keys);
+        assert_eq!(r.primary_key_id(), 2);
+        assert_eq!(r.decrypt(RIB, 1, &old).unwrap(), b"011519000001205000534921");
+        assert_eq!(r.encrypt(RIB, 1, b"x").unwrap()[1..5], 2u32.to_be_bytes());
+    }
+
+    #[test]
+    fn blind_index_is_keyed_and_per_column() {
+        let (tmp, keys) = setup();
+        let r = ring(tmp.path(), &keys);
+        assert_eq!(r.blind_index(CIN, b"AB123456").unwrap(), r.blind_index(CIN, b"AB123456").unwrap());
+        assert_ne!(r.blind_index(CIN, b"AB123456").unwrap(), r.blind_index(CIN, b"AB123457").unwrap());
+        assert_eq!(r.blind_index(RIB, b"x"), Err(VaultError::UnknownColumn("persons", "rib")));
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_keys) = setup();
+        let _ = other_keys;
+        let kek2 = KeyFileKek::open(&KeyDir::open(&other.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let k = Keyring::new_data_key(&kek2, 1, &OsRandom).unwrap();
+        let r2 = Keyring::open(&kek2, &[k], &[CIN], &[CIN], Arc::new(OsRandom)).unwrap();
+        assert_ne!(r.blind_index(CIN, b"AB123456").unwrap(), r2.blind_index(CIN, b"AB123456").unwrap());
+        assert_ne!(r.pseudonym("person", 1), r2.pseudonym("person", 1));
+    }
+}
