@@ -1,1 +1,144 @@
+//! Application services: the registry commands and the gate, one transaction per command.
+//!
+//! Every read of personal data goes through [`App::reveal`] (the gate): it resolves the subject,
+//! gathers the facts the policy needs, decides, makes the audit entry durable (group commit), and
+//! only then decrypts, returning masked values unless a full reveal was asked for and allowed.
 
+mod audit;
+mod error;
+mod gate;
+mod principal;
+mod registry;
+
+pub use audit::AuditWriter;
+pub use error::AppError;
+pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
+pub use principal::{Principal, Registrar};
+pub use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
+
+use domain::{Clock, Parameters, PersonField, Timestamp};
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::Store;
+use vault::{Column, KeyDir, KeyEncryptionKey, KeyFileKek, Keyring, Random, WrappedKey};
+
+pub const PERSONS: &str = "persons";
+
+/// The encrypted column of a person field.
+pub fn person_column(f: PersonField) -> Column {
+    Column { table: PERSONS, column: f.column() }
+}
+
+/// Blind-indexed columns.
+pub const CIN_INDEX: Column = Column { table: PERSONS, column: "cin" };
+pub const IMMATRICULATION_INDEX: Column = Column { table: PERSONS, column: "immatriculation" };
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        Timestamp(micros)
+    }
+}
+
+/// What the application needs from the outside world.
+pub struct AppConfig {
+    pub store: Store,
+    /// The key directory (apart from the database directory).
+    pub key_dir: PathBuf,
+    pub params: Parameters,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// The application: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) keyring: Keyring,
+    pub(crate) params: Parameters,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    pub(crate) audit: AuditWriter,
+    pub(crate) key_dir: KeyDir,
+}
+
+impl App {
+    /// Opens the key store, loads (or creates, at first start) the data keys, derives the column
+    /// keys, and starts the audit writer. Must run inside a Tokio runtime.
+    pub async fn open(cfg: AppConfig) -> Result<App, AppError> {
+        let key_dir = KeyDir::open(&cfg.key_dir)?;
+        let kek = KeyFileKek::open(&key_dir, cfg.random.clone())?;
+        let keys = load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
+        let encrypted: Vec<Column> = PersonField::ALL.iter().map(|f| person_column(*f)).collect();
+        let keyring = Keyring::open(&kek, &keys, &encrypted, &[CIN_INDEX, IMMATRICULATION_INDEX], cfg.random.clone())?;
+        let audit = AuditWriter::start(cfg.store.clone());
+        Ok(App {
+            inner: Arc::new(Inner {
+                store: cfg.store,
+                keyring,
+                params: cfg.params,
+                clock: cfg.clock,
+                random: cfg.random,
+                audit,
+                key_dir,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn params(&self) -> &Parameters {
+        &self.inner.params
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub fn key_dir(&self) -> &KeyDir {
+        &self.inner.key_dir
+    }
+
+    pub fn random(&self) -> &dyn Random {
+        self.inner.random.as_ref()
+    }
+
+    /// A fresh random id in 1..2^63 (opaque, not sequential, not time-ordered).
+    pub(crate) fn new_id(&self) -> Result<i64, AppError> {
+        let mut b = [0u8; 8];
+        self.inner.random.fill(&mut b)?;
+        Ok((u64::from_be_bytes(b) >> 1).max(1) as i64)
+    }
+}
+
+async fn load_or_create_keys(
+    store: &Store,
+    kek: &dyn KeyEncryptionKey,
+    random: &dyn Random,
+    now: Timestamp,
+) -> Result<Vec<WrappedKey>, AppError> {
+    let mut stored = store.data_keys().await?;
+    if stored.is_empty() {
+        let k = Keyring::new_data_key(kek, 1, random)?;
+        match store.insert_data_key(k.id, &k.wrapped, now.0).await {
+            // Another node created it first: use theirs.
+            Ok(()) | Err(store::StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        stored = store.data_keys().await?;
+    }
+    Ok(stored.into_iter().map(|(id, wrapped)| WrappedKey { id, wrapped }).collect())
+}

@@ -43,6 +43,8 @@ pub enum Rule {
     PeriodShape,
     /// A date written YYYY-MM-DD that exists.
     DateShape,
+    /// An e-mail address: one `@`, no spaces.
+    EmailShape,
     /// Must not be empty.
     Required,
     /// At most this many characters.
@@ -67,6 +69,7 @@ impl Rule {
             Rule::PhoneShape => "phone_shape",
             Rule::PeriodShape => "period_shape",
             Rule::DateShape => "date_shape",
+            Rule::EmailShape => "email_shape",
             Rule::Required => "required",
             Rule::TooLong(_) => "too_long",
             Rule::NotNegative => "not_negative",
@@ -97,6 +100,9 @@ impl Rule {
             (Rule::DateShape, Lang::Fr) => "date existante au format AAAA-MM-JJ".into(),
             (Rule::DateShape, Lang::Ar) => "تاريخ صحيح بصيغة AAAA-MM-JJ".into(),
             (Rule::DateShape, Lang::En) => "a real date as YYYY-MM-DD".into(),
+            (Rule::EmailShape, Lang::Fr) => "adresse e-mail invalide (nom@domaine)".into(),
+            (Rule::EmailShape, Lang::Ar) => "عنوان بريد إلكتروني غير صحيح (name@domain)".into(),
+            (Rule::EmailShape, Lang::En) => "not an e-mail address (name@domain)".into(),
             (Rule::Required, Lang::Fr) => "obligatoire".into(),
             (Rule::Required, Lang::Ar) => "إلزامي".into(),
             (Rule::Required, Lang::En) => "required".into(),

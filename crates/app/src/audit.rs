@@ -1,0 +1,54 @@
+//! The audit writer: group commit of audit events.
+//!
+//! Callers hand an event over and wait until it is durable. A single task drains whatever has
+//! queued up meanwhile and writes it in one transaction (one fsync for the whole group), so the
+//! cost of durability is shared by every request that arrived during the previous commit.
+
+use crate::AppError;
+use store::{AuditRow, Store};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most events one commit carries.
+const MAX_GROUP: usize = 1024;
+
+type Pending = (AuditRow, oneshot::Sender<bool>);
+
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl AuditWriter {
+    pub fn start(store: Store) -> AuditWriter {
+        let (tx, rx) = mpsc::channel::<Pending>(16 * MAX_GROUP);
+        tokio::spawn(run(store, rx));
+        AuditWriter { tx }
+    }
+
+    /// Returns once `row` is committed.
+    pub async fn append(&self, row: AuditRow) -> Result<(), AppError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send((row, done)).await.map_err(|_| AppError::Audit)?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            _ => Err(AppError::Audit),
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
+    let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let rows: Vec<AuditRow> = group.iter().map(|(r, _)| r.clone()).collect();
+        let ok = match store.append_audit(&rows).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, events = rows.len(), "audit append failed; requests refused");
+                false
+            }
+        };
+        for (_, done) in group.drain(..) {
+            let _ = done.send(ok);
+        }
+    }
+}

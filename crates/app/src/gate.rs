@@ -1,0 +1,268 @@
+//! The gate: the one way personal data leaves storage in plaintext.
+
+use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use domain::access::{Facts, decide};
+use domain::{Cin, Decision, DenyReason, Immatriculation, PersonField, Purpose, Role, Rule, ValidationError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use store::{AuditRow, Lookup, PersonCipher};
+
+/// Whom a request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// By the opaque id returned at immatriculation.
+    Person(i64),
+    /// By national identity card number (blind index, exact match).
+    Cin(Cin),
+    /// By immatriculation number (blind index, exact match).
+    Immatriculation(Immatriculation),
+}
+
+/// A read of personal data through the gate.
+#[derive(Debug, Clone)]
+pub struct RevealRequest {
+    pub subject: Subject,
+    pub purpose: Purpose,
+    /// Empty means every field the role may see.
+    pub fields: Vec<PersonField>,
+    /// Unmasked values; a separate, logged act that the policy may refuse.
+    pub full: bool,
+}
+
+/// What the gate returns: the requested fields, masked unless `full`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PersonView {
+    #[serde(serialize_with = "id_string::serialize")]
+    pub person_id: i64,
+    pub full: bool,
+    /// `null` where the field is not on record.
+    pub fields: BTreeMap<PersonField, Option<String>>,
+}
+
+/// Ids travel as strings: they are 63-bit, beyond what JavaScript numbers hold exactly.
+pub mod id_string {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&id.to_string())
+    }
+}
+
+/// An audit event being put together.
+pub(crate) struct Audit {
+    principal_id: Option<i64>,
+    role: &'static str,
+    action: &'static str,
+    purpose: Option<Purpose>,
+    subject: Option<i64>,
+    fields: String,
+    outcome: String,
+}
+
+impl Audit {
+    pub(crate) fn registry(reg: Registrar, action: &'static str, count: usize) -> Audit {
+        Audit {
+            principal_id: reg.principal_id,
+            role: reg.role,
+            action,
+            purpose: None,
+            subject: None,
+            fields: format!("count={count}"),
+            outcome: "allow".into(),
+        }
+    }
+
+    pub(crate) fn command(who: &Principal, action: &'static str, subject: Option<i64>) -> Audit {
+        Audit {
+            principal_id: Some(who.id),
+            role: who.role.as_str(),
+            action,
+            purpose: None,
+            subject,
+            fields: String::new(),
+            outcome: "allow".into(),
+        }
+    }
+
+    pub(crate) fn fields(mut self, fields: &[PersonField]) -> Audit {
+        self.fields = fields.iter().map(|f| f.column()).collect::<Vec<_>>().join(",");
+        self
+    }
+
+    fn purpose(mut self, p: Purpose) -> Audit {
+        self.purpose = Some(p);
+        self
+    }
+
+    pub(crate) fn denied(mut self, reason: DenyReason) -> Audit {
+        self.outcome = format!("deny:{}", reason.as_str());
+        self
+    }
+
+    /// Appends the event and returns once it is durable.
+    pub(crate) async fn write(self, app: &App, request_id: &str) -> Result<(), AppError> {
+        let row = AuditRow {
+            at: app.now().0,
+            principal_id: self.principal_id,
+            role: self.role.into(),
+            action: self.action.into(),
+            purpose: self.purpose.map(|p| p.as_str().into()),
+            subject: self.subject.map(|id| app.inner.keyring.pseudonym("person", id).to_vec()),
+            fields: self.fields,
+            outcome: self.outcome,
+            request_id: request_id.chars().take(64).collect(),
+        };
+        app.inner.audit.append(row).await
+    }
+}
+
+impl App {
+    /// Finds the subject's record. Blind-index candidates are decrypted and compared, so a
+    /// truncated-index coincidence never returns the wrong person.
+    async fn resolve_record(&self, subject: &Subject) -> Result<Option<(i64, PersonCipher)>, AppError> {
+        let (lookup, field, value) = match subject {
+            Subject::Person(id) => return Ok(self.inner.store.person(*id).await?.map(|c| (*id, c))),
+            Subject::Cin(c) => (Lookup::Cin, PersonField::Cin, c.as_str().to_string()),
+            Subject::Immatriculation(i) => (Lookup::Immatriculation, PersonField::Immatriculation, i.to_string()),
+        };
+        let index = if lookup == Lookup::Cin { CIN_INDEX } else { IMMATRICULATION_INDEX };
+        let bidx = self.inner.keyring.blind_index(index, value.as_bytes())?;
+        for (id, cipher) in self.inner.store.persons_by_bidx(lookup, &bidx).await? {
+            let stored = cipher.get(field).ok_or(store::StoreError::Corrupt("identifier missing"))?;
+            if self.inner.keyring.decrypt(person_column(field), id, stored)? == value.as_bytes() {
+                return Ok(Some((id, cipher)));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) async fn resolve(&self, subject: &Subject) -> Result<Option<i64>, AppError> {
+        Ok(self.resolve_record(subject).await?.map(|(id, _)| id))
+    }
+
+    /// The facts the policy needs about `who` and `person`, asking storage only what the role needs.
+    pub(crate) async fn facts(&self, who: &Principal, person: Option<i64>, purpose: Purpose) -> Result<Facts, AppError> {
+        let mut f = Facts { locked: who.locked, ..Facts::default() };
+        let Some(person) = person else { return Ok(f) };
+        match who.role {
+            Role::Insured => f.is_self = who.person_id == Some(person),
+            Role::EmployerUser => {
+                if let Some(employer) = who.employer_id {
+                    let today = self.now().date().to_string();
+                    f.employs = self.inner.store.employs(employer, person, &today).await?;
+                }
+            }
+            Role::Agent if purpose == Purpose::CaseReview => {
+                f.open_case = self.inner.store.has_open_case(who.id, person).await?;
+            }
+            Role::Agent | Role::SecurityOfficer => {}
+        }
+        Ok(f)
+    }
+
+    /// The gate. Resolves the subject, decides, makes the audit entry durable (for denials too),
+    /// then decrypts the requested fields and masks them unless a full reveal was allowed.
+    ///
+    /// To anyone but an agent, "no such person" and "not yours" are the same denial, so the gate
+    /// cannot be used to learn whether a CIN or number is registered.
+    pub async fn reveal(&self, who: &Principal, req: &RevealRequest, request_id: &str) -> Result<PersonView, AppError> {
+        let fields: Vec<PersonField> = if !req.fields.is_empty() {
+            let mut f = req.fields.clone();
+            f.sort();
+            f.dedup();
+            f
+        } else if who.role == Role::EmployerUser {
+            PersonField::ALL.into_iter().filter(|f| f.employer_visible()).collect()
+        } else {
+            PersonField::ALL.to_vec()
+        };
+        let record = self.resolve_record(&req.subject).await?;
+        let person = record.as_ref().map(|(id, _)| *id);
+        let facts = self.facts(who, person, req.purpose).await?;
+        let decision = match person {
+            Some(_) => decide(who.role, req.purpose, facts, &fields, req.full),
+            None if who.locked => Decision::Deny(DenyReason::Locked),
+            None => Decision::Deny(DenyReason::NotSelf),
+        };
+        let action = if req.full { "reveal" } else { "read" };
+        let audit = Audit::command(who, action, person).fields(&fields).purpose(req.purpose);
+        let (id, cipher) = match (decision, record) {
+            (Decision::Allow, Some(found)) => {
+                audit.write(self, request_id).await?;
+                found
+            }
+            (decision, record) => {
+                let reason = match decision {
+                    Decision::Deny(r) => r,
+                    Decision::Allow => DenyReason::NotSelf,
+                };
+                let not_found = record.is_none() && reason != DenyReason::Locked;
+                let mut audit = audit.denied(reason);
+                if not_found {
+                    audit.outcome = "not_found".into();
+                }
+                audit.write(self, request_id).await?;
+                return Err(if not_found && who.role == Role::Agent {
+                    AppError::NotFound("person")
+                } else {
+                    AppError::Denied(reason)
+                });
+            }
+        };
+        let mut out = BTreeMap::new();
+        for f in fields {
+            let value = match cipher.get(f) {
+                Some(ct) => {
+                    let plain = self.inner.keyring.decrypt(person_column(f), id, ct)?;
+                    let text = String::from_utf8(plain).map_err(|_| store::StoreError::Corrupt("field is not UTF-8"))?;
+                    Some(if req.full { text } else { f.mask(&text) })
+                }
+                None => None,
+            };
+            out.insert(f, value);
+        }
+        Ok(PersonView { person_id: id, full: req.full, fields: out })
+    }
+}
+
+/// A request body's view of [`RevealRequest`], shared by the API and the command line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealInput {
+    #[serde(default)]
+    pub person_id: Option<String>,
+    #[serde(default)]
+    pub cin: Option<String>,
+    #[serde(default)]
+    pub immatriculation: Option<String>,
+    pub purpose: Purpose,
+    #[serde(default)]
+    pub fields: Vec<PersonField>,
+    #[serde(default)]
+    pub full: bool,
+}
+
+impl Subject {
+    /// Exactly one of the three ways to name a person, validated.
+    pub fn from_parts(person_id: Option<&str>, cin: Option<&str>, immatriculation: Option<&str>) -> Result<Subject, AppError> {
+        match (person_id, cin, immatriculation) {
+            (Some(id), None, None) => id
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(Subject::Person)
+                .ok_or_else(|| ValidationError::new("person_id", Rule::Digits(19)).into()),
+            (None, Some(cin), None) => Ok(Subject::Cin(Cin::parse(cin)?)),
+            (None, None, Some(n)) => Ok(Subject::Immatriculation(Immatriculation::parse(n)?)),
+            _ => Err(ValidationError::new("subject", Rule::UnknownValue).into()),
+        }
+    }
+}
+
+impl RevealInput {
+    pub fn into_request(self) -> Result<RevealRequest, AppError> {
+        let subject = Subject::from_parts(self.person_id.as_deref(), self.cin.as_deref(), self.immatriculation.as_deref())?;
+        Ok(RevealRequest { subject, purpose: self.purpose, fields: self.fields, full: self.full })
+    }
+}

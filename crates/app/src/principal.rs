@@ -1,0 +1,84 @@
+//! Who is asking, and the capabilities their role grants.
+
+use crate::{App, AppError};
+use domain::{DenyReason, Role};
+use store::PrincipalRow;
+
+/// An authenticated principal, as loaded from storage for each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: i64,
+    pub role: Role,
+    /// For an insured person: their registry record.
+    pub person_id: Option<i64>,
+    /// For an employer user: their employer.
+    pub employer_id: Option<i64>,
+    pub locked: bool,
+}
+
+impl Principal {
+    fn from_row(r: PrincipalRow) -> Result<Principal, AppError> {
+        let role = Role::parse(&r.role).ok_or(store::StoreError::Corrupt("principal role"))?;
+        Ok(Principal { id: r.id, role, person_id: r.person_id, employer_id: r.employer_id, locked: r.locked })
+    }
+
+    /// The registrar capability: only an agent that is not locked holds it.
+    pub fn registrar(&self) -> Result<Registrar, AppError> {
+        match (self.role, self.locked) {
+            (_, true) => Err(AppError::Denied(DenyReason::Locked)),
+            (Role::Agent, false) => Ok(Registrar { principal_id: Some(self.id), role: "agent" }),
+            _ => Err(AppError::Denied(DenyReason::RoleHasNoAccess)),
+        }
+    }
+}
+
+/// The right to change the registry (affiliate, immatriculate, link). Obtained from an agent
+/// principal, or by the operator's command line for bulk loads ([`Registrar::operator`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Registrar {
+    pub(crate) principal_id: Option<i64>,
+    pub(crate) role: &'static str,
+}
+
+impl Registrar {
+    /// The operator at the command line (`daman demo`, loaders): audited as role `operator`.
+    pub fn operator() -> Registrar {
+        Registrar { principal_id: None, role: "operator" }
+    }
+}
+
+impl App {
+    /// The principal with this id, if any.
+    pub async fn principal(&self, id: i64) -> Result<Option<Principal>, AppError> {
+        self.inner.store.principal(id).await?.map(Principal::from_row).transpose()
+    }
+
+    /// The principal known by `label`, created with `role` (and its binding) if it does not exist.
+    /// Used by the development token minter; real accounts come with the auth layer.
+    pub async fn ensure_principal(
+        &self,
+        label: &str,
+        role: Role,
+        person_id: Option<i64>,
+        employer_id: Option<i64>,
+    ) -> Result<Principal, AppError> {
+        if let Some(p) = self.inner.store.principal_by_label(label).await? {
+            let p = Principal::from_row(p)?;
+            if p.role != role || p.person_id != person_id || p.employer_id != employer_id {
+                return Err(AppError::Conflict("principal_label"));
+            }
+            return Ok(p);
+        }
+        let row = PrincipalRow {
+            id: self.new_id()?,
+            role: role.as_str().into(),
+            label: label.into(),
+            person_id,
+            employer_id,
+            locked: false,
+            created_at: self.now().0,
+        };
+        self.inner.store.insert_principal(&row).await?;
+        Principal::from_row(row)
+    }
+}

@@ -1,0 +1,384 @@
+//! Registry commands: affiliate an employer, immatriculate a person, link an employment, update
+//! contact data, open a case. Inputs arrive as text and are validated here, all at once.
+
+use crate::gate::{Audit, Subject};
+use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use domain::{
+    AffiliateNumber, Cin, Date, DenyReason, Ice, Immatriculation, PersonField, Phone, Purpose, Rib, Role, Rule,
+    ValidationError,
+};
+use serde::{Deserialize, Serialize};
+use store::{CaseRow, EmployerRow, EmploymentRow, PersonCipher, PersonRow};
+
+/// An employer to affiliate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmployer {
+    pub name: String,
+    pub activity: String,
+    pub city: String,
+    pub ice: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EmployerCreated {
+    #[serde(serialize_with = "crate::gate::id_string::serialize")]
+    pub employer_id: i64,
+    pub affiliate_number: String,
+}
+
+/// A person to immatriculate. Latin names as on the CIN; Arabic names in Arabic script.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPerson {
+    pub cin: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub last_name_ar: String,
+    pub first_name_ar: String,
+    pub birth_date: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub rib: Option<String>,
+    #[serde(default)]
+    pub children: u8,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PersonCreated {
+    #[serde(serialize_with = "crate::gate::id_string::serialize")]
+    pub person_id: i64,
+    pub immatriculation: String,
+}
+
+/// Collects every validation error of one input instead of stopping at the first.
+#[derive(Default)]
+struct Checks(Vec<ValidationError>);
+
+impl Checks {
+    fn take<T>(&mut self, r: Result<T, ValidationError>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+
+    fn text(&mut self, field: &'static str, s: &str, max: usize) -> Option<String> {
+        let t = s.trim();
+        if t.is_empty() {
+            self.0.push(ValidationError::new(field, Rule::Required));
+            None
+        } else if t.chars().count() > max {
+            self.0.push(ValidationError::new(field, Rule::TooLong(max)));
+            None
+        } else {
+            Some(t.to_string())
+        }
+    }
+
+    fn finish(self) -> Result<(), AppError> {
+        if self.0.is_empty() { Ok(()) } else { Err(AppError::Invalid(self.0)) }
+    }
+}
+
+fn email(s: &str) -> Result<String, ValidationError> {
+    let s = s.trim();
+    let ok = s.len() <= 254
+        && !s.contains(char::is_whitespace)
+        && s.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
+    if ok { Ok(s.to_string()) } else { Err(ValidationError::new("email", Rule::EmailShape)) }
+}
+
+/// A person's fields, validated and in their canonical text form.
+struct ValidPerson {
+    cin: Cin,
+    fields: Vec<(PersonField, String)>,
+}
+
+fn validate_person(p: &NewPerson) -> Result<ValidPerson, AppError> {
+    let mut c = Checks::default();
+    let cin = c.take(Cin::parse(&p.cin));
+    let last = c.text("last_name", &p.last_name, 60);
+    let first = c.text("first_name", &p.first_name, 60);
+    let last_ar = c.text("last_name_ar", &p.last_name_ar, 60);
+    let first_ar = c.text("first_name_ar", &p.first_name_ar, 60);
+    let birth = c.take(Date::parse("birth_date", &p.birth_date));
+    let phone = p.phone.as_deref().and_then(|s| c.take(Phone::parse(s)));
+    let email = p.email.as_deref().and_then(|s| c.take(email(s)));
+    let address = p.address.as_deref().and_then(|s| c.text("address", s, 120));
+    let rib = p.rib.as_deref().and_then(|s| c.take(Rib::parse(s)));
+    if p.children > 30 {
+        c.0.push(ValidationError::new("children", Rule::TooLong(2)));
+    }
+    c.finish()?;
+    let (Some(cin), Some(last), Some(first), Some(last_ar), Some(first_ar), Some(birth)) =
+        (cin, last, first, last_ar, first_ar, birth)
+    else {
+        return Err(AppError::Invalid(vec![]));
+    };
+    let mut fields = vec![
+        (PersonField::Cin, cin.as_str().to_string()),
+        (PersonField::LastName, last),
+        (PersonField::FirstName, first),
+        (PersonField::LastNameAr, last_ar),
+        (PersonField::FirstNameAr, first_ar),
+        (PersonField::BirthDate, birth.to_string()),
+        (PersonField::Children, p.children.to_string()),
+    ];
+    if let Some(v) = phone {
+        fields.push((PersonField::Phone, v.as_str().to_string()));
+    }
+    if let Some(v) = email {
+        fields.push((PersonField::Email, v));
+    }
+    if let Some(v) = address {
+        fields.push((PersonField::Address, v));
+    }
+    if let Some(v) = rib {
+        fields.push((PersonField::Rib, v.as_str().to_string()));
+    }
+    Ok(ValidPerson { cin, fields })
+}
+
+fn validate_employer(e: &NewEmployer) -> Result<(String, String, String, Ice), AppError> {
+    let mut c = Checks::default();
+    let name = c.text("name", &e.name, 40);
+    let activity = c.text("activity", &e.activity, 40);
+    let city = c.text("city", &e.city, 20);
+    let ice = c.take(Ice::parse(&e.ice));
+    c.finish()?;
+    match (name, activity, city, ice) {
+        (Some(n), Some(a), Some(c), Some(i)) => Ok((n, a, c, i)),
+        _ => Err(AppError::Invalid(vec![])),
+    }
+}
+
+fn conflict(what: &'static str) -> impl FnOnce(store::StoreError) -> AppError {
+    move |e| match e {
+        store::StoreError::Conflict(_) => AppError::Conflict(what),
+        e => AppError::Store(e),
+    }
+}
+
+impl App {
+    /// Affiliates employers, allocating their affiliation numbers. All or nothing.
+    pub async fn affiliate_employers(
+        &self,
+        reg: Registrar,
+        employers: &[NewEmployer],
+        request_id: &str,
+    ) -> Result<Vec<EmployerCreated>, AppError> {
+        let valid = employers.iter().map(validate_employer).collect::<Result<Vec<_>, _>>()?;
+        let first = self.inner.store.allocate("affiliate_number", valid.len() as i64).await?;
+        let now = self.now().0;
+        let mut rows = Vec::with_capacity(valid.len());
+        for (i, (name, activity, city, ice)) in valid.into_iter().enumerate() {
+            let number = AffiliateNumber::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            rows.push(EmployerRow {
+                id: self.new_id()?,
+                affiliate_number: i64::from(number.value()),
+                ice: ice.as_str().to_string(),
+                name,
+                activity,
+                city,
+                created_at: now,
+            });
+        }
+        self.inner.store.insert_employers(&rows).await.map_err(conflict("ice"))?;
+        Audit::registry(reg, "affiliate_employer", rows.len()).write(self, request_id).await?;
+        Ok(rows
+            .iter()
+            .map(|r| EmployerCreated { employer_id: r.id, affiliate_number: format!("{:07}", r.affiliate_number) })
+            .collect())
+    }
+
+    /// Immatriculates persons: validates every field, refuses a CIN already registered, allocates
+    /// the 9-digit numbers, encrypts every personal field and indexes CIN and number. All or nothing.
+    pub async fn immatriculate(
+        &self,
+        reg: Registrar,
+        persons: &[NewPerson],
+        request_id: &str,
+    ) -> Result<Vec<PersonCreated>, AppError> {
+        let valid = persons.iter().map(validate_person).collect::<Result<Vec<_>, _>>()?;
+        let first = self.inner.store.allocate("immatriculation", valid.len() as i64).await?;
+        let now = self.now().0;
+        let ring = &self.inner.keyring;
+        let mut rows = Vec::with_capacity(valid.len());
+        let mut created = Vec::with_capacity(valid.len());
+        for (i, p) in valid.into_iter().enumerate() {
+            let number = Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            let id = self.new_id()?;
+            let number_text = number.to_string();
+            let mut cipher = PersonCipher::default();
+            cipher.set(
+                PersonField::Immatriculation,
+                ring.encrypt(person_column(PersonField::Immatriculation), id, number_text.as_bytes())?,
+            );
+            for (f, v) in &p.fields {
+                cipher.set(*f, ring.encrypt(person_column(*f), id, v.as_bytes())?);
+            }
+            rows.push(PersonRow {
+                id,
+                immatriculation_bidx: ring.blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?.to_vec(),
+                cin_bidx: ring.blind_index(CIN_INDEX, p.cin.as_str().as_bytes())?.to_vec(),
+                cipher,
+                created_at: now,
+            });
+            created.push(PersonCreated { person_id: id, immatriculation: number_text });
+        }
+        self.inner.store.insert_persons(&rows).await.map_err(conflict("cin"))?;
+        Audit::registry(reg, "immatriculate", rows.len()).write(self, request_id).await?;
+        Ok(created)
+    }
+
+    /// Links a person (by immatriculation) to an employer (by affiliation number) from a date.
+    /// An agent may link anyone; an employer user only to its own employer.
+    pub async fn link_employment(
+        &self,
+        who: &Principal,
+        affiliate_number: &str,
+        immatriculation: &str,
+        start_date: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let mut c = Checks::default();
+        let affiliate = c.take(AffiliateNumber::parse(affiliate_number));
+        let immat = c.take(Immatriculation::parse(immatriculation));
+        let start = c.take(Date::parse("start_date", start_date));
+        c.finish()?;
+        let (Some(affiliate), Some(immat), Some(start)) = (affiliate, immat, start) else {
+            return Err(AppError::Invalid(vec![]));
+        };
+        let employer = self
+            .inner
+            .store
+            .employer_by_affiliate(i64::from(affiliate.value()))
+            .await?
+            .ok_or(AppError::NotFound("employer"))?;
+        let allowed = match (who.role, who.locked) {
+            (_, true) => Err(DenyReason::Locked),
+            (Role::Agent, _) => Ok(()),
+            (Role::EmployerUser, _) if who.employer_id == Some(employer.id) => Ok(()),
+            (Role::EmployerUser, _) => Err(DenyReason::NotEmployer),
+            _ => Err(DenyReason::RoleHasNoAccess),
+        };
+        let person = self.resolve(&Subject::Immatriculation(immat)).await?;
+        let audit = Audit::command(who, "link_employment", person);
+        if let Err(reason) = allowed {
+            audit.denied(reason).write(self, request_id).await?;
+            return Err(AppError::Denied(reason));
+        }
+        let person_id = person.ok_or(AppError::NotFound("person"))?;
+        let row = EmploymentRow {
+            id: self.new_id()?,
+            employer_id: employer.id,
+            person_id,
+            start_date: start.to_string(),
+            end_date: None,
+            created_at: self.now().0,
+        };
+        self.inner.store.insert_employments(&[row]).await.map_err(conflict("employment"))?;
+        audit.write(self, request_id).await
+    }
+
+    /// Bulk employment links for loaders (ids already known).
+    pub async fn link_employments(&self, reg: Registrar, links: &[(i64, i64, String)], request_id: &str) -> Result<(), AppError> {
+        let now = self.now().0;
+        let mut rows = Vec::with_capacity(links.len());
+        for (employer_id, person_id, start) in links {
+            rows.push(EmploymentRow {
+                id: self.new_id()?,
+                employer_id: *employer_id,
+                person_id: *person_id,
+                start_date: start.clone(),
+                end_date: None,
+                created_at: now,
+            });
+        }
+        self.inner.store.insert_employments(&rows).await.map_err(conflict("employment"))?;
+        Audit::registry(reg, "link_employment", rows.len()).write(self, request_id).await
+    }
+
+    /// Updates a person's phone, e-mail and/or address. The person themselves, or an agent with an
+    /// open case on them.
+    pub async fn update_contact(
+        &self,
+        who: &Principal,
+        subject: &Subject,
+        phone: Option<&str>,
+        email_addr: Option<&str>,
+        address: Option<&str>,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let mut c = Checks::default();
+        let phone = phone.and_then(|s| c.take(Phone::parse(s)));
+        let email_addr = email_addr.and_then(|s| c.take(email(s)));
+        let address = address.and_then(|s| c.text("address", s, 120));
+        if phone.is_none() && email_addr.is_none() && address.is_none() && c.0.is_empty() {
+            c.0.push(ValidationError::new("contact", Rule::Required));
+        }
+        c.finish()?;
+        let person = self.resolve(subject).await?;
+        let facts = self.facts(who, person, Purpose::SelfService).await?;
+        let fields: Vec<PersonField> = [
+            phone.as_ref().map(|_| PersonField::Phone),
+            email_addr.as_ref().map(|_| PersonField::Email),
+            address.as_ref().map(|_| PersonField::Address),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let allowed = match (who.role, person) {
+            _ if facts.locked => Err(DenyReason::Locked),
+            (_, None) => Err(DenyReason::NotSelf),
+            (Role::Insured, Some(_)) if facts.is_self => Ok(()),
+            (Role::Insured, Some(_)) => Err(DenyReason::NotSelf),
+            (Role::Agent, Some(id)) if self.inner.store.has_open_case(who.id, id).await? => Ok(()),
+            (Role::Agent, Some(_)) => Err(DenyReason::NoOpenCase),
+            _ => Err(DenyReason::RoleHasNoAccess),
+        };
+        let audit = Audit::command(who, "update_contact", person).fields(&fields);
+        let id = match (allowed, person) {
+            (Ok(()), Some(id)) => id,
+            (result, _) => {
+                let reason = result.err().unwrap_or(DenyReason::NotSelf);
+                audit.denied(reason).write(self, request_id).await?;
+                return Err(AppError::Denied(reason));
+            }
+        };
+        let ring = &self.inner.keyring;
+        let enc = |f: PersonField, v: Option<String>| -> Result<Option<Vec<u8>>, AppError> {
+            v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes())).transpose().map_err(AppError::from)
+        };
+        let phone = enc(PersonField::Phone, phone.map(|p| p.as_str().to_string()))?;
+        let email_addr = enc(PersonField::Email, email_addr)?;
+        let address = enc(PersonField::Address, address)?;
+        // Audit first: a change that is not recorded must not happen.
+        audit.write(self, request_id).await?;
+        if !self.inner.store.update_contact(id, phone, email_addr, address, self.now().0).await? {
+            return Err(AppError::NotFound("person"));
+        }
+        Ok(())
+    }
+
+    /// An agent opens a case on a person (by immatriculation), which lets them read that person's
+    /// full record for case review. Returns the case id.
+    pub async fn open_case(&self, who: &Principal, immatriculation: &str, reason: &str, request_id: &str) -> Result<i64, AppError> {
+        let mut c = Checks::default();
+        let immat = c.take(Immatriculation::parse(immatriculation));
+        let reason = c.text("reason", reason, 200);
+        c.finish()?;
+        let (Some(immat), Some(reason)) = (immat, reason) else {
+            return Err(AppError::Invalid(vec![]));
+        };
+        who.registrar()?;
+        let person = self.resolve(&Subject::Immatriculation(immat)).await?.ok_or(AppError::NotFound("person"))?;
+        let row = CaseRow { id: self.new_id()?, agent_id: who.id, person_id: person, reason, opened_at: self.now().0 };
+        self.inner.store.open_case(&row).await?;
+        Audit::command(who, "open_case", Some(person)).write(self, request_id).await?;
+        Ok(row.id)
+    }
+}
