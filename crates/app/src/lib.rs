@@ -13,7 +13,7 @@ mod registry;
 pub use audit::AuditWriter;
 pub use error::AppError;
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
-pub use principal::{Principal, Registrar};
+pub use principal::{Binding, Principal, Registrar};
 pub use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
 
 use domain::{Clock, Parameters, PersonField, Timestamp};

@@ -1,7 +1,8 @@
 //! Who is asking, and the capabilities their role grants.
 
+use crate::gate::{Audit, Subject};
 use crate::{App, AppError};
-use domain::{DenyReason, Role};
+use domain::{AffiliateNumber, DenyReason, Role, Rule, ValidationError};
 use store::PrincipalRow;
 
 /// An authenticated principal, as loaded from storage for each request.
@@ -53,15 +54,19 @@ impl App {
         self.inner.store.principal(id).await?.map(Principal::from_row).transpose()
     }
 
-    /// The principal known by `label`, created with `role` (and its binding) if it does not exist.
-    /// Used by the development token minter; real accounts come with the auth layer.
-    pub async fn ensure_principal(
-        &self,
-        label: &str,
-        role: Role,
-        person_id: Option<i64>,
-        employer_id: Option<i64>,
-    ) -> Result<Principal, AppError> {
+    /// The principal known by `label`, created with `role` and `binding` if it does not exist.
+    /// An insured principal is bound to a person, an employer user to an employer; staff to
+    /// nothing. Used by the development token minter; real accounts come with the auth layer.
+    pub async fn ensure_principal(&self, label: &str, role: Role, binding: &Binding) -> Result<Principal, AppError> {
+        let (person_id, employer_id) = match (role, binding) {
+            (Role::Insured, Binding::Person(s)) => (Some(self.resolve(s).await?.ok_or(AppError::NotFound("person"))?), None),
+            (Role::EmployerUser, Binding::Employer(a)) => {
+                let e = self.inner.store.employer_by_affiliate(i64::from(a.value())).await?;
+                (None, Some(e.ok_or(AppError::NotFound("employer"))?.id))
+            }
+            (Role::Agent | Role::SecurityOfficer, Binding::None) => (None, None),
+            _ => return Err(ValidationError::new("subject", Rule::UnknownValue).into()),
+        };
         if let Some(p) = self.inner.store.principal_by_label(label).await? {
             let p = Principal::from_row(p)?;
             if p.role != role || p.person_id != person_id || p.employer_id != employer_id {
@@ -79,6 +84,15 @@ impl App {
             created_at: self.now().0,
         };
         self.inner.store.insert_principal(&row).await?;
+        Audit::registry(Registrar::operator(), "create_principal", 1).write(self, "cli").await?;
         Principal::from_row(row)
     }
+}
+
+/// What a principal is bound to.
+#[derive(Debug, Clone)]
+pub enum Binding {
+    None,
+    Person(Subject),
+    Employer(AffiliateNumber),
 }

@@ -1,1 +1,115 @@
+//! The HTTP server: the JSON API under `/api/v1`, its OpenAPI document, health endpoints.
+//!
+//! - Errors have one JSON shape (`{"error": {"code", "message", "details"}}`) with a stable code
+//!   and a message in the caller's language (Accept-Language: fr, ar, en), mapped from
+//!   [`app::AppError`] in exactly one place ([`error`]). No stack trace, SQL or personal data.
+//! - Every response carries `x-request-id`; API responses carry `Cache-Control: no-store`.
+//! - Identifiers travel in request bodies, never in URLs, so they are in no access log.
+//! - Overload is shed with 503 and `Retry-After` instead of queueing without bound.
 
+mod auth;
+mod error;
+mod routes;
+
+pub use auth::DevTokens;
+pub use error::ApiError;
+pub use routes::{API_ROUTES, OPENAPI_JSON};
+
+use app::App;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// How the server behaves.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Development mode: accept bearer tokens minted by `daman dev-token`. Never in production.
+    pub dev_tokens: Option<Arc<DevTokens>>,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_in_flight: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+}
+
+#[derive(Clone)]
+pub(crate) struct State {
+    pub app: App,
+    pub dev_tokens: Option<Arc<DevTokens>>,
+}
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of this request: the caller's `x-request-id` if it is short and plain,
+/// otherwise a fresh random one.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| {
+        let mut b = [0u8; 12];
+        let _ = getrandom::fill(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    });
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).await;
+    tracing::debug!(request_id = %id, %method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+async fn shed(_: tower::BoxError) -> Response {
+    let mut res = ApiError::unavailable().into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App, cfg: ServerConfig) -> Router {
+    let state = State { app, dev_tokens: cfg.dev_tokens };
+    let api = routes::api(cfg.max_body)
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .with_state(state.clone());
+    Router::new()
+        .merge(routes::health().with_state(state))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found_route() })
+        .layer(middleware::from_fn(request_id))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(shed))
+                .load_shed()
+                .concurrency_limit(cfg.max_in_flight),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// 200 when the status is fine, for the health routes.
+pub(crate) fn ok_text(s: &'static str) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response()
+}

@@ -13,10 +13,12 @@
 mod keyfile;
 mod keyring;
 mod secret;
+mod token;
 
 pub use keyfile::{KeyDir, KeyFileKek};
 pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
 pub use secret::{OsRandom, Random, Secret32};
+pub use token::MacKey;
 
 /// What went wrong in the vault. Never carries key material or plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

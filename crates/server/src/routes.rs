@@ -1,0 +1,165 @@
+//! Routes and handlers. Handlers only translate: HTTP in, one application call, HTTP out.
+
+use crate::auth::{Ctx, lang};
+use crate::error::ApiError;
+use crate::{State as AppState, ok_text};
+use app::{EmployerCreated, NewEmployer, NewPerson, PersonCreated, PersonView, RevealInput, Subject};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Every API route as (method, path): the router and the OpenAPI document must both list exactly
+/// these (a test checks it).
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/employers"),
+    ("post", "/api/v1/persons"),
+    ("post", "/api/v1/persons/read"),
+    ("post", "/api/v1/persons/contact"),
+    ("post", "/api/v1/employments"),
+    ("post", "/api/v1/cases"),
+];
+
+pub(crate) fn health() -> Router<AppState> {
+    Router::new().route("/healthz", get(|| async { ok_text("ok") })).route("/readyz", get(readyz))
+}
+
+pub(crate) fn api(max_body: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/employers", post(create_employer))
+        .route("/api/v1/persons", post(create_person))
+        .route("/api/v1/persons/read", post(read_person))
+        .route("/api/v1/persons/contact", post(update_contact))
+        .route("/api/v1/employments", post(create_employment))
+        .route("/api/v1/cases", post(create_case))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.app.store().ping().await {
+        Ok(()) => ok_text("ready"),
+        Err(_) => ApiError::unavailable().into_response(),
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+/// A JSON body whose rejection is our error shape, without echoing the input.
+pub(crate) struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let lang = lang(&parts);
+        let req = Request::from_parts(parts, body);
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(ApiError::bad_body(lang, rejection.status())),
+        }
+    }
+}
+
+async fn create_employer(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(e): Body<NewEmployer>,
+) -> Result<(StatusCode, Json<EmployerCreated>), ApiError> {
+    let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
+    let mut created = s.app.affiliate_employers(reg, &[e], &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
+    Ok((StatusCode::CREATED, Json(one)))
+}
+
+async fn create_person(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(p): Body<NewPerson>,
+) -> Result<(StatusCode, Json<PersonCreated>), ApiError> {
+    let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
+    let mut created = s.app.immatriculate(reg, &[p], &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
+    Ok((StatusCode::CREATED, Json(one)))
+}
+
+/// The gate: find by CIN or immatriculation (or read by id), masked unless `full`.
+async fn read_person(ctx: Ctx, State(s): State<AppState>, Body(input): Body<RevealInput>) -> Result<Json<PersonView>, ApiError> {
+    let req = input.into_request().map_err(|e| ctx.err(e))?;
+    let view = s.app.reveal(&ctx.principal, &req, &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    Ok(Json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactInput {
+    #[serde(default)]
+    person_id: Option<String>,
+    #[serde(default)]
+    cin: Option<String>,
+    #[serde(default)]
+    immatriculation: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+async fn update_contact(ctx: Ctx, State(s): State<AppState>, Body(c): Body<ContactInput>) -> Result<StatusCode, ApiError> {
+    let subject = Subject::from_parts(c.person_id.as_deref(), c.cin.as_deref(), c.immatriculation.as_deref())
+        .map_err(|e| ctx.err(e))?;
+    s.app
+        .update_contact(&ctx.principal, &subject, c.phone.as_deref(), c.email.as_deref(), c.address.as_deref(), &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmploymentInput {
+    affiliate_number: String,
+    immatriculation: String,
+    start_date: String,
+}
+
+async fn create_employment(ctx: Ctx, State(s): State<AppState>, Body(e): Body<EmploymentInput>) -> Result<StatusCode, ApiError> {
+    s.app
+        .link_employment(&ctx.principal, &e.affiliate_number, &e.immatriculation, &e.start_date, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseInput {
+    immatriculation: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct CaseCreated {
+    case_id: String,
+}
+
+async fn create_case(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(c): Body<CaseInput>,
+) -> Result<(StatusCode, Json<CaseCreated>), ApiError> {
+    let id = s.app.open_case(&ctx.principal, &c.immatriculation, &c.reason, &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    Ok((StatusCode::CREATED, Json(CaseCreated { case_id: id.to_string() })))
+}
