@@ -57,7 +57,10 @@ impl App {
     /// The principal known by `label`, created with `role` and `binding` if it does not exist.
     /// An insured principal is bound to a person, an employer user to an employer; staff to
     /// nothing. Used by the development token minter; real accounts come with the auth layer.
-    pub async fn ensure_principal(&self, label: &str, role: Role, binding: &Binding) -> Result<Principal, AppError> {
+    ///
+    /// Without a `label`, the account is named after what it is bound to: `insured:<person id>`
+    /// (an opaque id, never the CIN) or `employer_user:<affiliation number>`.
+    pub async fn ensure_principal(&self, label: Option<&str>, role: Role, binding: &Binding) -> Result<Principal, AppError> {
         let (person_id, employer_id) = match (role, binding) {
             (Role::Insured, Binding::Person(s)) => (Some(self.resolve(s).await?.ok_or(AppError::NotFound("person"))?), None),
             (Role::EmployerUser, Binding::Employer(a)) => {
@@ -67,7 +70,13 @@ impl App {
             (Role::Agent | Role::SecurityOfficer, Binding::None) => (None, None),
             _ => return Err(ValidationError::new("subject", Rule::UnknownValue).into()),
         };
-        if let Some(p) = self.inner.store.principal_by_label(label).await? {
+        let label = match (label, person_id, binding) {
+            (Some(l), _, _) => l.to_string(),
+            (None, Some(id), _) => format!("insured:{id}"),
+            (None, None, Binding::Employer(a)) => format!("employer_user:{a}"),
+            (None, None, _) => return Err(ValidationError::new("label", Rule::Required).into()),
+        };
+        if let Some(p) = self.inner.store.principal_by_label(&label).await? {
             let p = Principal::from_row(p)?;
             if p.role != role || p.person_id != person_id || p.employer_id != employer_id {
                 return Err(AppError::Conflict("principal_label"));
@@ -77,7 +86,7 @@ impl App {
         let row = PrincipalRow {
             id: self.new_id()?,
             role: role.as_str().into(),
-            label: label.into(),
+            label,
             person_id,
             employer_id,
             locked: false,

@@ -1,1 +1,378 @@
-fn main() {}
+//! `daman`: the command line of the fund's information system.
+//!
+//! Exit codes: 0 success; 1 failure while running; 2 bad usage; 3 bad configuration.
+
+mod config;
+mod load;
+
+use app::{App, AppConfig, AppError, Binding, SystemClock, Subject};
+use clap::{Parser, Subcommand, ValueEnum};
+use config::Config;
+use domain::{AffiliateNumber, Cin, Immatriculation, Parameters, Role};
+use server::{DevTokens, ServerConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use store::Store;
+use vault::OsRandom;
+
+#[derive(Parser)]
+#[command(name = "daman", version, about = "daman (ضمان): the information system of a social-security fund")]
+struct Cli {
+    /// Configuration file (TOML; see daman.example.toml). DAMAN_* variables override it.
+    #[arg(long, global = true, env = "DAMAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (JSON under /api/v1, health at /healthz and /readyz).
+    Serve {
+        /// Address to listen on (overrides the configuration).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Development mode: accept tokens from `daman dev-token`.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Create ./daman-data if missing, load a synthetic population, and serve it in development
+    /// mode on 127.0.0.1:8080, printing ready-to-run example requests.
+    Demo {
+        #[arg(long, default_value_t = 200)]
+        employers: usize,
+        #[arg(long, default_value_t = 5_000)]
+        persons: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply the database migrations.
+    Migrate,
+    /// Load a synthetic population (up to 500 000 employers and 4 000 000 persons) with a
+    /// progress bar.
+    Load {
+        #[arg(long, default_value_t = 200)]
+        employers: usize,
+        #[arg(long, default_value_t = 5_000)]
+        persons: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Mint a development bearer token (accepted only by a server in development mode).
+    DevToken {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// insured: immatriculation number or CIN; employer-user: affiliation number; staff:
+        /// a name for the account.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Hours the token stays valid.
+        #[arg(long, default_value_t = 8)]
+        hours: i64,
+    },
+    /// Synthetic data helpers.
+    Synth {
+        #[command(subcommand)]
+        command: SynthCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// Print the CINs of the first COUNT persons of a synthetic population (for benchmarks).
+    Cins {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 1_000)]
+        count: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Insured,
+    EmployerUser,
+    Agent,
+    SecurityOfficer,
+}
+
+impl RoleArg {
+    fn role(self) -> Role {
+        match self {
+            RoleArg::Insured => Role::Insured,
+            RoleArg::EmployerUser => Role::EmployerUser,
+            RoleArg::Agent => Role::Agent,
+            RoleArg::SecurityOfficer => Role::SecurityOfficer,
+        }
+    }
+}
+
+enum Failure {
+    Config(String),
+    Run(String),
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        let detail = match &e {
+            AppError::Invalid(v) => v.iter().map(|x| x.message(domain::Lang::En)).collect::<Vec<_>>().join("; "),
+            e => std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default(),
+        };
+        Failure::Run(if detail.is_empty() { e.to_string() } else { format!("{e}: {detail}") })
+    }
+}
+
+impl From<store::StoreError> for Failure {
+    fn from(e: store::StoreError) -> Self {
+        Failure::Run(match std::error::Error::source(&e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("daman: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("daman: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("daman: {e}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("daman: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn open_store(cfg: &Config) -> Result<Store, Failure> {
+    if let Some(dir) = cfg.sqlite_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let store = Store::connect(&cfg.database_url(), cfg.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn open_app(cfg: &Config) -> Result<App, Failure> {
+    let params = match &cfg.parameters_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))?;
+            Parameters::from_toml(&text)
+        }
+        None => Parameters::morocco(),
+    }
+    .map_err(|e| Failure::Config(e.to_string()))?;
+    let store = open_store(cfg).await?;
+    Ok(App::open(AppConfig {
+        store,
+        key_dir: cfg.key_dir(),
+        params,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom),
+    })
+    .await?)
+}
+
+async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
+    match command {
+        Command::Migrate => {
+            open_store(&cfg).await?;
+            println!("migrations applied to {}", redact_url(&cfg.database_url()));
+            Ok(())
+        }
+        Command::Serve { listen, dev } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            cfg.dev_mode |= dev;
+            let app = open_app(&cfg).await?;
+            serve(app, &cfg).await
+        }
+        Command::Load { employers, persons, seed, quiet } => {
+            let app = open_app(&cfg).await?;
+            let loaded = load_population(&app, seed, employers, persons, quiet).await?;
+            println!(
+                "loaded {} employers and {} persons in {:.1} s ({:.0} persons/s)",
+                loaded.employers,
+                loaded.persons,
+                loaded.seconds,
+                loaded.persons as f64 / loaded.seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::DevToken { role, subject, hours } => {
+            let app = open_app(&cfg).await?;
+            let token = dev_token(&app, role.role(), subject.as_deref(), hours).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Synth { command: SynthCommand::Cins { seed, count } } => {
+            let pop = synth::Population::new(seed, 1, count, domain::Centimes(0));
+            let mut out = String::with_capacity(count * 9);
+            for i in 0..count {
+                out.push_str(&pop.cin(i));
+                out.push('\n');
+            }
+            print!("{out}");
+            Ok(())
+        }
+        Command::Demo { employers, persons, seed, listen } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            cfg.dev_mode = true;
+            let app = open_app(&cfg).await?;
+            if app.store().count_persons().await? == 0 {
+                println!("Loading a synthetic population: {employers} employers, {persons} persons (seed {seed})…");
+                let loaded = load_population(&app, seed, employers, persons, false).await?;
+                println!("Loaded in {:.1} s.", loaded.seconds);
+            } else {
+                println!("Using the population already in {}.", cfg.data_dir.display());
+            }
+            print_guide(&app, &cfg, seed, employers, persons).await?;
+            serve(app, &cfg).await
+        }
+    }
+}
+
+async fn load_population(app: &App, seed: u64, employers: usize, persons: usize, quiet: bool) -> Result<load::Loaded, Failure> {
+    let smig = app
+        .params()
+        .smig_at(app.now().period())
+        .map(|s| s.monthly)
+        .ok_or_else(|| Failure::Config("no SMIG in the parameter tables for the current period".into()))?;
+    Ok(load::load(app, synth::Population::new(seed, employers, persons, smig), quiet).await?)
+}
+
+async fn dev_token(app: &App, role: Role, subject: Option<&str>, hours: i64) -> Result<String, Failure> {
+    let usage = |m: &str| Failure::Config(m.to_string());
+    let (binding, label) = match role {
+        Role::Insured => {
+            let s = subject.ok_or_else(|| usage("--subject (immatriculation or CIN) is required for an insured person"))?;
+            let subj = match Immatriculation::parse(s) {
+                Ok(i) => Subject::Immatriculation(i),
+                Err(_) => Subject::Cin(Cin::parse(s).map_err(|e| usage(&e.message(domain::Lang::En)))?),
+            };
+            // Named after the opaque person id, never the identifier.
+            (Binding::Person(subj), None)
+        }
+        Role::EmployerUser => {
+            let s = subject.ok_or_else(|| usage("--subject (affiliation number) is required for an employer user"))?;
+            let a = AffiliateNumber::parse(s).map_err(|e| usage(&e.message(domain::Lang::En)))?;
+            (Binding::Employer(a), None)
+        }
+        Role::Agent | Role::SecurityOfficer => {
+            (Binding::None, Some(format!("dev:{}:{}", role.as_str(), subject.unwrap_or("default"))))
+        }
+    };
+    let principal = app.ensure_principal(label.as_deref(), role, &binding).await?;
+    let tokens = DevTokens::open(app)?;
+    Ok(tokens.mint(principal.id, app.now().plus_seconds(hours.clamp(1, 24 * 30) * 3600)))
+}
+
+async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
+    let dev_tokens = if cfg.dev_mode {
+        tracing::warn!("development mode: bearer tokens from `daman dev-token` are accepted");
+        Some(Arc::new(DevTokens::open(&app)?))
+    } else {
+        None
+    };
+    let router = server::router(
+        app,
+        ServerConfig { dev_tokens, max_in_flight: cfg.max_in_flight, max_body: cfg.max_body },
+    );
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| Failure::Config(format!("cannot listen on {}: {e}", cfg.listen)))?;
+    tracing::info!(listen = %cfg.listen, "serving");
+    server::serve(listener, router, shutdown_signal()).await.map_err(|e| Failure::Run(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn print_guide(app: &App, cfg: &Config, seed: u64, employers: usize, persons: usize) -> Result<(), Failure> {
+    let smig = app.params().smig_at(app.now().period()).map(|s| s.monthly).unwrap_or_default();
+    let pop = synth::Population::new(seed, employers, persons, smig);
+    let me = pop.person(0);
+    let other = pop.person(1);
+    let affiliate = format!("{:07}", 1_000_001 + me.employer);
+    let agent = dev_token(app, Role::Agent, Some("demo"), 8).await?;
+    let insured = dev_token(app, Role::Insured, Some(&me.cin), 8).await?;
+    let employer = dev_token(app, Role::EmployerUser, Some(&affiliate), 8).await?;
+    let officer = dev_token(app, Role::SecurityOfficer, Some("demo"), 8).await?;
+    let base = format!("http://{}", cfg.listen);
+    let read = |token: &str, body: String| {
+        format!("curl -s {base}/api/v1/persons/read -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{body}'")
+    };
+    println!(
+        "\ndaman is serving on {base} (development mode; all data is synthetic)\n\
+         \n  Health:   {base}/healthz   {base}/readyz\n  OpenAPI:  {base}/api/v1/openapi.json\n\
+         \nTry (tokens are valid 8 hours; mint more with `daman dev-token --help`):\n\
+         \n# An agent finds a person by CIN (masked view, audited):\n{}\n\
+         \n# The insured person reads their own record in full:\n{}\n\
+         \n# ...but not someone else's (403, and the refusal is audited):\n{}\n\
+         \n# Their employer reads the names and number of its employee:\n{}\n\
+         \n# A security officer reads no personal data (403):\n{}\n\
+         \n# Errors are in the caller's language (Accept-Language: ar):\n{} -H 'Accept-Language: ar'\n\
+         \nStop with Ctrl-C. Data stays in {} (keys in {}).",
+        read(&agent, format!("{{\"cin\":\"{}\",\"purpose\":\"registration\"}}", me.cin)),
+        read(&insured, format!("{{\"cin\":\"{}\",\"purpose\":\"self_service\",\"full\":true}}", me.cin)),
+        read(&insured, format!("{{\"cin\":\"{}\",\"purpose\":\"self_service\"}}", other.cin)),
+        read(
+            &employer,
+            format!("{{\"cin\":\"{}\",\"purpose\":\"payroll\",\"fields\":[\"last_name\",\"first_name\",\"immatriculation\"],\"full\":true}}", me.cin)
+        ),
+        read(&officer, format!("{{\"cin\":\"{}\",\"purpose\":\"case_review\"}}", me.cin)),
+        read(&agent, "{\"cin\":\"12345\",\"purpose\":\"registration\"}".to_string()),
+        cfg.data_dir.display(),
+        cfg.key_dir().display(),
+    );
+    Ok(())
+}

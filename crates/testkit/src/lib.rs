@@ -1,1 +1,156 @@
+//! Boots the whole application on SQLite or PostgreSQL for integration tests.
+//!
+//! PostgreSQL: `DAMAN_TEST_PG_URL` names a server to use (a fresh database is created in it per
+//! test); without it, the first test that needs one starts a throwaway cluster (initdb + pg_ctl in
+//! a temporary directory, a free port on 127.0.0.1), shared by the test process and stopped when
+//! the process exits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod pg;
+
+pub use pg::{PgCluster, pg_server_url};
+
+use app::{App, AppConfig, Binding, Principal};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use domain::{Clock, Parameters, Role, Timestamp};
+use server::{DevTokens, ServerConfig};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use store::{Backend, Store};
+use tower::ServiceExt;
+use vault::OsRandom;
+
+/// Both backends, for tests that must hold on each.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// A clock the test sets.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(t: Timestamp) -> Arc<ManualClock> {
+        Arc::new(ManualClock(AtomicI64::new(t.0)))
+    }
+
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, Ordering::SeqCst);
+    }
+
+    pub fn advance_seconds(&self, s: i64) {
+        self.0.fetch_add(s * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// 2026-11-23T10:00:00Z.
+pub const TEST_NOW: Timestamp = Timestamp(1_795_428_000_000_000);
+
+/// A fresh, empty, migrated database on `backend`, with its URL.
+pub async fn fresh_store(backend: Backend, dir: &std::path::Path) -> (Store, String) {
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("db/daman.db").display()),
+        Backend::Postgres => pg::fresh_database().await,
+    };
+    if backend == Backend::Sqlite {
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+    }
+    let store = Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, url)
+}
+
+/// The application, its HTTP router, and the handles a test needs.
+pub struct TestApp {
+    pub app: App,
+    pub router: Router,
+    pub clock: Arc<ManualClock>,
+    pub tokens: Arc<DevTokens>,
+    pub backend: Backend,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// A JSON response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, url) = fresh_store(backend, dir.path()).await;
+        let clock = ManualClock::at(TEST_NOW);
+        let app = App::open(AppConfig {
+            store,
+            key_dir: dir.path().join("keys"),
+            params: Parameters::morocco().unwrap(),
+            clock: clock.clone(),
+            random: Arc::new(OsRandom),
+        })
+        .await
+        .unwrap();
+        let tokens = Arc::new(DevTokens::open(&app).unwrap());
+        let router = server::router(
+            app.clone(),
+            ServerConfig { dev_tokens: Some(tokens.clone()), max_in_flight: 256, max_body: 64 * 1024 },
+        );
+        TestApp { app, router, clock, tokens, backend, url, dir }
+    }
+
+    /// A principal (created if needed) and a development token for it.
+    pub async fn login(&self, label: &str, role: Role, binding: Binding) -> (Principal, String) {
+        let p = self.app.ensure_principal(Some(label), role, &binding).await.unwrap();
+        let token = self.tokens.mint(p.id, self.clock.now().plus_seconds(3600));
+        (p, token)
+    }
+
+    /// Sends a request through the whole router (middleware included) and parses the JSON reply.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply { status, headers, json }
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn audit_count(&self) -> i64 {
+        self.app.store().count_audit().await.unwrap()
+    }
+}

@@ -1,0 +1,166 @@
+//! Configuration: one TOML file plus `DAMAN_*` environment variables (which win), unknown keys
+//! refused. `daman.example.toml` at the repository root documents every key.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where daman keeps its data: `db/` (the SQLite database) and `keys/` (key files).
+    pub data_dir: PathBuf,
+    /// The database. Default: SQLite at `<data_dir>/db/daman.db`.
+    pub database_url: Option<String>,
+    /// The key directory (key-encryption key, index key). Default: `<data_dir>/keys`. Must not be
+    /// inside the database directory.
+    pub key_dir: Option<PathBuf>,
+    /// Address to listen on.
+    pub listen: String,
+    /// Accept development tokens from `daman dev-token`. Never in production.
+    pub dev_mode: bool,
+    /// Database connections in the pool.
+    pub max_connections: u32,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_in_flight: usize,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// A parameter-table file replacing the shipped Moroccan tables.
+    pub parameters_file: Option<PathBuf>,
+    /// Log filter (`info`, `daman=debug,server=debug`, …). Logs never contain personal data.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("daman-data"),
+            database_url: None,
+            key_dir: None,
+            listen: "127.0.0.1:8080".into(),
+            dev_mode: false,
+            max_connections: 8,
+            max_in_flight: 1024,
+            max_body: 1 << 20,
+            parameters_file: None,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Environment variables understood, with the key each sets.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("DAMAN_DATA_DIR", "data_dir"),
+    ("DAMAN_DATABASE_URL", "database_url"),
+    ("DAMAN_KEY_DIR", "key_dir"),
+    ("DAMAN_LISTEN", "listen"),
+    ("DAMAN_DEV_MODE", "dev_mode"),
+    ("DAMAN_MAX_CONNECTIONS", "max_connections"),
+    ("DAMAN_MAX_IN_FLIGHT", "max_in_flight"),
+    ("DAMAN_MAX_BODY", "max_body"),
+    ("DAMAN_PARAMETERS_FILE", "parameters_file"),
+    ("DAMAN_LOG", "log"),
+];
+
+impl Config {
+    /// Reads `file` (if given), then applies `env` (name, value) pairs.
+    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, String> {
+        let mut table: toml::Table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if !name.starts_with("DAMAN_") || name.starts_with("DAMAN_TEST_") || name == "DAMAN_CONFIG" {
+                continue;
+            }
+            let key = ENV_KEYS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, k)| *k)
+                .ok_or_else(|| format!("unknown environment variable {name} (known: {})", env_names()))?;
+            let parsed = match key {
+                "dev_mode" => toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes")),
+                "max_connections" | "max_in_flight" | "max_body" => {
+                    toml::Value::Integer(value.parse().map_err(|_| format!("{name} must be a whole number"))?)
+                }
+                _ => toml::Value::String(value),
+            };
+            table.insert(key.into(), parsed);
+        }
+        let cfg: Config = table.try_into().map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let (Some(db_dir), key_dir) = (self.sqlite_dir(), self.key_dir()) {
+            if key_dir.starts_with(&db_dir) {
+                return Err(format!(
+                    "key_dir {} is inside the database directory {}: keys must live apart from the data they protect",
+                    key_dir.display(),
+                    db_dir.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("db/daman.db").display()))
+    }
+
+    pub fn key_dir(&self) -> PathBuf {
+        self.key_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    /// The directory of the SQLite database, if the database is SQLite.
+    pub fn sqlite_dir(&self) -> Option<PathBuf> {
+        let url = self.database_url();
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = path.split('?').next().unwrap_or(path);
+        Path::new(path).parent().map(Path::to_path_buf)
+    }
+}
+
+fn env_names() -> String {
+    ENV_KEYS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn example_file_is_the_default_and_env_wins() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../daman.example.toml");
+        let cfg = Config::load(Some(&example), env(&[])).unwrap();
+        assert_eq!(cfg, Config::default());
+        let cfg = Config::load(Some(&example), env(&[("DAMAN_LISTEN", "127.0.0.1:9999"), ("DAMAN_DEV_MODE", "1")])).unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:9999");
+        assert!(cfg.dev_mode);
+        assert_eq!(cfg.database_url(), "sqlite://daman-data/db/daman.db");
+        assert_eq!(cfg.key_dir(), PathBuf::from("daman-data/keys"));
+    }
+
+    #[test]
+    fn unknown_keys_and_variables_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        assert!(Config::load(Some(&f), env(&[])).unwrap_err().contains("listen_port"));
+        assert!(Config::load(None, env(&[("DAMAN_LISTN", "x")])).unwrap_err().contains("DAMAN_LISTN"));
+        assert!(Config::load(None, env(&[("DAMAN_TEST_PG_URL", "x"), ("HOME", "/")])).is_ok());
+    }
+
+    #[test]
+    fn keys_inside_the_database_directory_are_refused() {
+        let e = Config::load(None, env(&[("DAMAN_KEY_DIR", "daman-data/db/keys")])).unwrap_err();
+        assert!(e.contains("apart from the data"));
+    }
+}
