@@ -1,0 +1,100 @@
+//! Registry commands: validation, duplicates, nothing half-done.
+
+use crate::{World, on_both_backends, person_json};
+use serde_json::json;
+use store::Backend;
+
+on_both_backends!(bad_identifiers_are_refused_with_every_reason_and_change_nothing, duplicates_are_refused);
+
+async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Backend) {
+    let w = World::new(b).await;
+    let store = w.t.app.store().clone();
+    let persons = store.count_persons().await.unwrap();
+    let mut bad = person_json("12345678", "", "Salma");
+    bad["rib"] = json!("011519000001205000534922");
+    bad["phone"] = json!("+33650123456");
+    bad["birth_date"] = json!("1988-02-30");
+    bad["email"] = json!("salma at example.org");
+    let r = w.t.post("/api/v1/persons", &w.agent, bad).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json["error"]["code"], "invalid_input");
+    let rules: Vec<(String, String)> = r.json["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["field"].as_str().unwrap().into(), d["rule"].as_str().unwrap().into()))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("cin", "cin_shape"),
+        ("last_name", "required"),
+        ("birth_date", "date_shape"),
+        ("phone", "phone_shape"),
+        ("email", "email_shape"),
+        ("rib", "rib_key"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rules, expected);
+    // The message names the field and the rule, in French by default; it never echoes the value.
+    let msg = r.json["error"]["details"][5]["message"].as_str().unwrap();
+    assert!(msg.starts_with("rib : clé RIB invalide"), "{msg}");
+    assert!(!r.json.to_string().contains("011519000001205000534922"));
+    // Bad identifiers on every other command.
+    for (path, body) in [
+        ("/api/v1/persons/read", json!({"cin": "1234", "purpose": "registration"})),
+        ("/api/v1/persons/read", json!({"immatriculation": "12345678", "purpose": "registration"})),
+        ("/api/v1/persons/read", json!({"cin": "AB1", "immatriculation": "123456789", "purpose": "registration"})),
+        ("/api/v1/employments", json!({"affiliate_number": "12", "immatriculation": "x", "start_date": "2024"})),
+        ("/api/v1/employers", json!({"name": "X", "activity": "Y", "city": "Z", "ice": "123"})),
+        ("/api/v1/cases", json!({"immatriculation": "1", "reason": ""})),
+        ("/api/v1/persons/contact", json!({"person_id": w.a.id, "phone": "12"})),
+    ] {
+        let r = w.t.post(path, &w.agent, body.clone()).await;
+        assert_eq!(r.status, 422, "{path} {body}");
+        assert_eq!(r.json["error"]["code"], "invalid_input");
+    }
+    // Nothing changed: no person, and the next number is the one that would have come anyway.
+    assert_eq!(store.count_persons().await.unwrap(), persons);
+    let ok = w.t.post("/api/v1/persons", &w.agent, person_json("K12", "NACIRI", "Hajar")).await;
+    assert_eq!(ok.status, 201);
+    assert_eq!(ok.json["immatriculation"], "100000005");
+    // In Arabic on request.
+    let r = w.t.call_with(
+        axum::http::Method::POST,
+        "/api/v1/persons/read",
+        Some(&w.agent),
+        Some(json!({"cin": "1234", "purpose": "registration"})),
+        &[("accept-language", "ar-MA, fr;q=0.5")],
+    )
+    .await;
+    assert_eq!(r.json["error"]["message"], "بيانات غير صحيحة.");
+}
+
+async fn duplicates_are_refused(b: Backend) {
+    let w = World::new(b).await;
+    let persons = w.t.app.store().count_persons().await.unwrap();
+    let r = w.t.post("/api/v1/persons", &w.agent, person_json(" ab123456 ", "AUTRE", "Nom")).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json["error"]["code"], "conflict");
+    assert_eq!(w.t.app.store().count_persons().await.unwrap(), persons);
+    let r = w
+        .t
+        .post("/api/v1/employers", &w.agent, json!({"name": "COPIE", "activity": "X", "city": "Fes", "ice": "001525478000088"}))
+        .await;
+    assert_eq!(r.status, 409);
+    let r = w
+        .t
+        .post(
+            "/api/v1/employments",
+            &w.agent,
+            json!({"affiliate_number": w.employer1.affiliate_number, "immatriculation": w.a.immatriculation, "start_date": "2024-01-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    let r = w
+        .t
+        .post("/api/v1/employments", &w.agent, json!({"affiliate_number": "9999999", "immatriculation": w.a.immatriculation, "start_date": "2024-01-01"}))
+        .await;
+    assert_eq!(r.status, 404);
+}
