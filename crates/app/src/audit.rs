@@ -28,7 +28,10 @@ impl AuditWriter {
     /// Returns once `row` is committed.
     pub async fn append(&self, row: AuditRow) -> Result<(), AppError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((row, done)).await.map_err(|_| AppError::Audit)?;
+        self.tx
+            .send((row, done))
+            .await
+            .map_err(|_| AppError::Audit)?;
         match wait.await {
             Ok(true) => Ok(()),
             _ => Err(AppError::Audit),

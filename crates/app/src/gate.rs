@@ -2,7 +2,9 @@
 
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
 use domain::access::{Facts, decide};
-use domain::{Cin, Decision, DenyReason, Immatriculation, PersonField, Purpose, Role, Rule, ValidationError};
+use domain::{
+    Cin, Decision, DenyReason, Immatriculation, PersonField, Purpose, Role, Rule, ValidationError,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::{AuditRow, Lookup, PersonCipher};
@@ -85,7 +87,11 @@ impl Audit {
     }
 
     pub(crate) fn fields(mut self, fields: &[PersonField]) -> Audit {
-        self.fields = fields.iter().map(|f| f.column()).collect::<Vec<_>>().join(",");
+        self.fields = fields
+            .iter()
+            .map(|f| f.column())
+            .collect::<Vec<_>>()
+            .join(",");
         self
     }
 
@@ -107,7 +113,9 @@ impl Audit {
             role: self.role.into(),
             action: self.action.into(),
             purpose: self.purpose.map(|p| p.as_str().into()),
-            subject: self.subject.map(|id| app.inner.keyring.pseudonym("person", id).to_vec()),
+            subject: self
+                .subject
+                .map(|id| app.inner.keyring.pseudonym("person", id).to_vec()),
             fields: self.fields,
             outcome: self.outcome,
             request_id: request_id.chars().take(64).collect(),
@@ -119,17 +127,37 @@ impl Audit {
 impl App {
     /// Finds the subject's record. Blind-index candidates are decrypted and compared, so a
     /// truncated-index coincidence never returns the wrong person.
-    async fn resolve_record(&self, subject: &Subject) -> Result<Option<(i64, PersonCipher)>, AppError> {
+    async fn resolve_record(
+        &self,
+        subject: &Subject,
+    ) -> Result<Option<(i64, PersonCipher)>, AppError> {
         let (lookup, field, value) = match subject {
-            Subject::Person(id) => return Ok(self.inner.store.person(*id).await?.map(|c| (*id, c))),
+            Subject::Person(id) => {
+                return Ok(self.inner.store.person(*id).await?.map(|c| (*id, c)));
+            }
             Subject::Cin(c) => (Lookup::Cin, PersonField::Cin, c.as_str().to_string()),
-            Subject::Immatriculation(i) => (Lookup::Immatriculation, PersonField::Immatriculation, i.to_string()),
+            Subject::Immatriculation(i) => (
+                Lookup::Immatriculation,
+                PersonField::Immatriculation,
+                i.to_string(),
+            ),
         };
-        let index = if lookup == Lookup::Cin { CIN_INDEX } else { IMMATRICULATION_INDEX };
+        let index = if lookup == Lookup::Cin {
+            CIN_INDEX
+        } else {
+            IMMATRICULATION_INDEX
+        };
         let bidx = self.inner.keyring.blind_index(index, value.as_bytes())?;
         for (id, cipher) in self.inner.store.persons_by_bidx(lookup, &bidx).await? {
-            let stored = cipher.get(field).ok_or(store::StoreError::Corrupt("identifier missing"))?;
-            if self.inner.keyring.decrypt(person_column(field), id, stored)? == value.as_bytes() {
+            let stored = cipher
+                .get(field)
+                .ok_or(store::StoreError::Corrupt("identifier missing"))?;
+            if self
+                .inner
+                .keyring
+                .decrypt(person_column(field), id, stored)?
+                == value.as_bytes()
+            {
                 return Ok(Some((id, cipher)));
             }
         }
@@ -141,8 +169,16 @@ impl App {
     }
 
     /// The facts the policy needs about `who` and `person`, asking storage only what the role needs.
-    pub(crate) async fn facts(&self, who: &Principal, person: Option<i64>, purpose: Purpose) -> Result<Facts, AppError> {
-        let mut f = Facts { locked: who.locked, ..Facts::default() };
+    pub(crate) async fn facts(
+        &self,
+        who: &Principal,
+        person: Option<i64>,
+        purpose: Purpose,
+    ) -> Result<Facts, AppError> {
+        let mut f = Facts {
+            locked: who.locked,
+            ..Facts::default()
+        };
         let Some(person) = person else { return Ok(f) };
         match who.role {
             Role::Insured => f.is_self = who.person_id == Some(person),
@@ -165,14 +201,22 @@ impl App {
     ///
     /// To anyone but an agent, "no such person" and "not yours" are the same denial, so the gate
     /// cannot be used to learn whether a CIN or number is registered.
-    pub async fn reveal(&self, who: &Principal, req: &RevealRequest, request_id: &str) -> Result<PersonView, AppError> {
+    pub async fn reveal(
+        &self,
+        who: &Principal,
+        req: &RevealRequest,
+        request_id: &str,
+    ) -> Result<PersonView, AppError> {
         let fields: Vec<PersonField> = if !req.fields.is_empty() {
             let mut f = req.fields.clone();
             f.sort();
             f.dedup();
             f
         } else if who.role == Role::EmployerUser {
-            PersonField::ALL.into_iter().filter(|f| f.employer_visible()).collect()
+            PersonField::ALL
+                .into_iter()
+                .filter(|f| f.employer_visible())
+                .collect()
         } else {
             PersonField::ALL.to_vec()
         };
@@ -185,7 +229,9 @@ impl App {
             None => Decision::Deny(DenyReason::NotSelf),
         };
         let action = if req.full { "reveal" } else { "read" };
-        let audit = Audit::command(who, action, person).fields(&fields).purpose(req.purpose);
+        let audit = Audit::command(who, action, person)
+            .fields(&fields)
+            .purpose(req.purpose);
         let (id, cipher) = match (decision, record) {
             (Decision::Allow, Some(found)) => {
                 audit.write(self, request_id).await?;
@@ -214,14 +260,19 @@ impl App {
             let value = match cipher.get(f) {
                 Some(ct) => {
                     let plain = self.inner.keyring.decrypt(person_column(f), id, ct)?;
-                    let text = String::from_utf8(plain).map_err(|_| store::StoreError::Corrupt("field is not UTF-8"))?;
+                    let text = String::from_utf8(plain)
+                        .map_err(|_| store::StoreError::Corrupt("field is not UTF-8"))?;
                     Some(if req.full { text } else { f.mask(&text) })
                 }
                 None => None,
             };
             out.insert(f, value);
         }
-        Ok(PersonView { person_id: id, full: req.full, fields: out })
+        Ok(PersonView {
+            person_id: id,
+            full: req.full,
+            fields: out,
+        })
     }
 }
 
@@ -244,7 +295,11 @@ pub struct RevealInput {
 
 impl Subject {
     /// Exactly one of the three ways to name a person, validated.
-    pub fn from_parts(person_id: Option<&str>, cin: Option<&str>, immatriculation: Option<&str>) -> Result<Subject, AppError> {
+    pub fn from_parts(
+        person_id: Option<&str>,
+        cin: Option<&str>,
+        immatriculation: Option<&str>,
+    ) -> Result<Subject, AppError> {
         match (person_id, cin, immatriculation) {
             (Some(id), None, None) => id
                 .trim()
@@ -262,7 +317,16 @@ impl Subject {
 
 impl RevealInput {
     pub fn into_request(self) -> Result<RevealRequest, AppError> {
-        let subject = Subject::from_parts(self.person_id.as_deref(), self.cin.as_deref(), self.immatriculation.as_deref())?;
-        Ok(RevealRequest { subject, purpose: self.purpose, fields: self.fields, full: self.full })
+        let subject = Subject::from_parts(
+            self.person_id.as_deref(),
+            self.cin.as_deref(),
+            self.immatriculation.as_deref(),
+        )?;
+        Ok(RevealRequest {
+            subject,
+            purpose: self.purpose,
+            fields: self.fields,
+            full: self.full,
+        })
     }
 }

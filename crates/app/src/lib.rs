@@ -26,12 +26,21 @@ pub const PERSONS: &str = "persons";
 
 /// The encrypted column of a person field.
 pub fn person_column(f: PersonField) -> Column {
-    Column { table: PERSONS, column: f.column() }
+    Column {
+        table: PERSONS,
+        column: f.column(),
+    }
 }
 
 /// Blind-indexed columns.
-pub const CIN_INDEX: Column = Column { table: PERSONS, column: "cin" };
-pub const IMMATRICULATION_INDEX: Column = Column { table: PERSONS, column: "immatriculation" };
+pub const CIN_INDEX: Column = Column {
+    table: PERSONS,
+    column: "cin",
+};
+pub const IMMATRICULATION_INDEX: Column = Column {
+    table: PERSONS,
+    column: "immatriculation",
+};
 
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -79,9 +88,16 @@ impl App {
     pub async fn open(cfg: AppConfig) -> Result<App, AppError> {
         let key_dir = KeyDir::open(&cfg.key_dir)?;
         let kek = KeyFileKek::open(&key_dir, cfg.random.clone())?;
-        let keys = load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
+        let keys =
+            load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
         let encrypted: Vec<Column> = PersonField::ALL.iter().map(|f| person_column(*f)).collect();
-        let keyring = Keyring::open(&kek, &keys, &encrypted, &[CIN_INDEX, IMMATRICULATION_INDEX], cfg.random.clone())?;
+        let keyring = Keyring::open(
+            &kek,
+            &keys,
+            &encrypted,
+            &[CIN_INDEX, IMMATRICULATION_INDEX],
+            cfg.random.clone(),
+        )?;
         let audit = AuditWriter::start(cfg.store.clone());
         Ok(App {
             inner: Arc::new(Inner {
@@ -140,5 +156,8 @@ async fn load_or_create_keys(
         }
         stored = store.data_keys().await?;
     }
-    Ok(stored.into_iter().map(|(id, wrapped)| WrappedKey { id, wrapped }).collect())
+    Ok(stored
+        .into_iter()
+        .map(|(id, wrapped)| WrappedKey { id, wrapped })
+        .collect())
 }

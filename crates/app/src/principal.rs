@@ -20,14 +20,23 @@ pub struct Principal {
 impl Principal {
     fn from_row(r: PrincipalRow) -> Result<Principal, AppError> {
         let role = Role::parse(&r.role).ok_or(store::StoreError::Corrupt("principal role"))?;
-        Ok(Principal { id: r.id, role, person_id: r.person_id, employer_id: r.employer_id, locked: r.locked })
+        Ok(Principal {
+            id: r.id,
+            role,
+            person_id: r.person_id,
+            employer_id: r.employer_id,
+            locked: r.locked,
+        })
     }
 
     /// The registrar capability: only an agent that is not locked holds it.
     pub fn registrar(&self) -> Result<Registrar, AppError> {
         match (self.role, self.locked) {
             (_, true) => Err(AppError::Denied(DenyReason::Locked)),
-            (Role::Agent, false) => Ok(Registrar { principal_id: Some(self.id), role: "agent" }),
+            (Role::Agent, false) => Ok(Registrar {
+                principal_id: Some(self.id),
+                role: "agent",
+            }),
             _ => Err(AppError::Denied(DenyReason::RoleHasNoAccess)),
         }
     }
@@ -44,14 +53,22 @@ pub struct Registrar {
 impl Registrar {
     /// The operator at the command line (`daman demo`, loaders): audited as role `operator`.
     pub fn operator() -> Registrar {
-        Registrar { principal_id: None, role: "operator" }
+        Registrar {
+            principal_id: None,
+            role: "operator",
+        }
     }
 }
 
 impl App {
     /// The principal with this id, if any.
     pub async fn principal(&self, id: i64) -> Result<Option<Principal>, AppError> {
-        self.inner.store.principal(id).await?.map(Principal::from_row).transpose()
+        self.inner
+            .store
+            .principal(id)
+            .await?
+            .map(Principal::from_row)
+            .transpose()
     }
 
     /// The principal known by `label`, created with `role` and `binding` if it does not exist.
@@ -60,11 +77,23 @@ impl App {
     ///
     /// Without a `label`, the account is named after what it is bound to: `insured:<person id>`
     /// (an opaque id, never the CIN) or `employer_user:<affiliation number>`.
-    pub async fn ensure_principal(&self, label: Option<&str>, role: Role, binding: &Binding) -> Result<Principal, AppError> {
+    pub async fn ensure_principal(
+        &self,
+        label: Option<&str>,
+        role: Role,
+        binding: &Binding,
+    ) -> Result<Principal, AppError> {
         let (person_id, employer_id) = match (role, binding) {
-            (Role::Insured, Binding::Person(s)) => (Some(self.resolve(s).await?.ok_or(AppError::NotFound("person"))?), None),
+            (Role::Insured, Binding::Person(s)) => (
+                Some(self.resolve(s).await?.ok_or(AppError::NotFound("person"))?),
+                None,
+            ),
             (Role::EmployerUser, Binding::Employer(a)) => {
-                let e = self.inner.store.employer_by_affiliate(i64::from(a.value())).await?;
+                let e = self
+                    .inner
+                    .store
+                    .employer_by_affiliate(i64::from(a.value()))
+                    .await?;
                 (None, Some(e.ok_or(AppError::NotFound("employer"))?.id))
             }
             (Role::Agent | Role::SecurityOfficer, Binding::None) => (None, None),
@@ -93,7 +122,9 @@ impl App {
             created_at: self.now().0,
         };
         self.inner.store.insert_principal(&row).await?;
-        Audit::registry(Registrar::operator(), "create_principal", 1).write(self, "cli").await?;
+        Audit::registry(Registrar::operator(), "create_principal", 1)
+            .write(self, "cli")
+            .await?;
         Principal::from_row(row)
     }
 }

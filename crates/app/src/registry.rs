@@ -4,8 +4,8 @@
 use crate::gate::{Audit, Subject};
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
 use domain::{
-    AffiliateNumber, Cin, Date, DenyReason, Ice, Immatriculation, PersonField, Phone, Purpose, Rib, Role, Rule,
-    ValidationError,
+    AffiliateNumber, Cin, Date, DenyReason, Ice, Immatriculation, PersonField, Phone, Purpose, Rib,
+    Role, Rule, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use store::{CaseRow, EmployerRow, EmploymentRow, PersonCipher, PersonRow};
@@ -79,7 +79,11 @@ impl Checks {
     }
 
     fn finish(self) -> Result<(), AppError> {
-        if self.0.is_empty() { Ok(()) } else { Err(AppError::Invalid(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(self.0))
+        }
     }
 }
 
@@ -87,8 +91,13 @@ fn email(s: &str) -> Result<String, ValidationError> {
     let s = s.trim();
     let ok = s.len() <= 254
         && !s.contains(char::is_whitespace)
-        && s.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
-    if ok { Ok(s.to_string()) } else { Err(ValidationError::new("email", Rule::EmailShape)) }
+        && s.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(ValidationError::new("email", Rule::EmailShape))
+    }
 }
 
 /// A person's fields, validated and in their canonical text form.
@@ -170,12 +179,20 @@ impl App {
         employers: &[NewEmployer],
         request_id: &str,
     ) -> Result<Vec<EmployerCreated>, AppError> {
-        let valid = employers.iter().map(validate_employer).collect::<Result<Vec<_>, _>>()?;
-        let first = self.inner.store.allocate("affiliate_number", valid.len() as i64).await?;
+        let valid = employers
+            .iter()
+            .map(validate_employer)
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = self
+            .inner
+            .store
+            .allocate("affiliate_number", valid.len() as i64)
+            .await?;
         let now = self.now().0;
         let mut rows = Vec::with_capacity(valid.len());
         for (i, (name, activity, city, ice)) in valid.into_iter().enumerate() {
-            let number = AffiliateNumber::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            let number =
+                AffiliateNumber::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
             rows.push(EmployerRow {
                 id: self.new_id()?,
                 affiliate_number: i64::from(number.value()),
@@ -186,11 +203,20 @@ impl App {
                 created_at: now,
             });
         }
-        self.inner.store.insert_employers(&rows).await.map_err(conflict("ice"))?;
-        Audit::registry(reg, "affiliate_employer", rows.len()).write(self, request_id).await?;
+        self.inner
+            .store
+            .insert_employers(&rows)
+            .await
+            .map_err(conflict("ice"))?;
+        Audit::registry(reg, "affiliate_employer", rows.len())
+            .write(self, request_id)
+            .await?;
         Ok(rows
             .iter()
-            .map(|r| EmployerCreated { employer_id: r.id, affiliate_number: format!("{:07}", r.affiliate_number) })
+            .map(|r| EmployerCreated {
+                employer_id: r.id,
+                affiliate_number: format!("{:07}", r.affiliate_number),
+            })
             .collect())
     }
 
@@ -202,35 +228,60 @@ impl App {
         persons: &[NewPerson],
         request_id: &str,
     ) -> Result<Vec<PersonCreated>, AppError> {
-        let valid = persons.iter().map(validate_person).collect::<Result<Vec<_>, _>>()?;
-        let first = self.inner.store.allocate("immatriculation", valid.len() as i64).await?;
+        let valid = persons
+            .iter()
+            .map(validate_person)
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = self
+            .inner
+            .store
+            .allocate("immatriculation", valid.len() as i64)
+            .await?;
         let now = self.now().0;
         let ring = &self.inner.keyring;
         let mut rows = Vec::with_capacity(valid.len());
         let mut created = Vec::with_capacity(valid.len());
         for (i, p) in valid.into_iter().enumerate() {
-            let number = Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            let number =
+                Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
             let id = self.new_id()?;
             let number_text = number.to_string();
             let mut cipher = PersonCipher::default();
             cipher.set(
                 PersonField::Immatriculation,
-                ring.encrypt(person_column(PersonField::Immatriculation), id, number_text.as_bytes())?,
+                ring.encrypt(
+                    person_column(PersonField::Immatriculation),
+                    id,
+                    number_text.as_bytes(),
+                )?,
             );
             for (f, v) in &p.fields {
                 cipher.set(*f, ring.encrypt(person_column(*f), id, v.as_bytes())?);
             }
             rows.push(PersonRow {
                 id,
-                immatriculation_bidx: ring.blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?.to_vec(),
-                cin_bidx: ring.blind_index(CIN_INDEX, p.cin.as_str().as_bytes())?.to_vec(),
+                immatriculation_bidx: ring
+                    .blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?
+                    .to_vec(),
+                cin_bidx: ring
+                    .blind_index(CIN_INDEX, p.cin.as_str().as_bytes())?
+                    .to_vec(),
                 cipher,
                 created_at: now,
             });
-            created.push(PersonCreated { person_id: id, immatriculation: number_text });
+            created.push(PersonCreated {
+                person_id: id,
+                immatriculation: number_text,
+            });
         }
-        self.inner.store.insert_persons(&rows).await.map_err(conflict("cin"))?;
-        Audit::registry(reg, "immatriculate", rows.len()).write(self, request_id).await?;
+        self.inner
+            .store
+            .insert_persons(&rows)
+            .await
+            .map_err(conflict("cin"))?;
+        Audit::registry(reg, "immatriculate", rows.len())
+            .write(self, request_id)
+            .await?;
         Ok(created)
     }
 
@@ -280,12 +331,21 @@ impl App {
             end_date: None,
             created_at: self.now().0,
         };
-        self.inner.store.insert_employments(&[row]).await.map_err(conflict("employment"))?;
+        self.inner
+            .store
+            .insert_employments(&[row])
+            .await
+            .map_err(conflict("employment"))?;
         audit.write(self, request_id).await
     }
 
     /// Bulk employment links for loaders (ids already known).
-    pub async fn link_employments(&self, reg: Registrar, links: &[(i64, i64, String)], request_id: &str) -> Result<(), AppError> {
+    pub async fn link_employments(
+        &self,
+        reg: Registrar,
+        links: &[(i64, i64, String)],
+        request_id: &str,
+    ) -> Result<(), AppError> {
         let now = self.now().0;
         let mut rows = Vec::with_capacity(links.len());
         for (employer_id, person_id, start) in links {
@@ -298,8 +358,14 @@ impl App {
                 created_at: now,
             });
         }
-        self.inner.store.insert_employments(&rows).await.map_err(conflict("employment"))?;
-        Audit::registry(reg, "link_employment", rows.len()).write(self, request_id).await
+        self.inner
+            .store
+            .insert_employments(&rows)
+            .await
+            .map_err(conflict("employment"))?;
+        Audit::registry(reg, "link_employment", rows.len())
+            .write(self, request_id)
+            .await
     }
 
     /// Updates a person's phone, e-mail and/or address. The person themselves, or an agent with an
@@ -351,14 +417,21 @@ impl App {
         };
         let ring = &self.inner.keyring;
         let enc = |f: PersonField, v: Option<String>| -> Result<Option<Vec<u8>>, AppError> {
-            v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes())).transpose().map_err(AppError::from)
+            v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes()))
+                .transpose()
+                .map_err(AppError::from)
         };
         let phone = enc(PersonField::Phone, phone.map(|p| p.as_str().to_string()))?;
         let email_addr = enc(PersonField::Email, email_addr)?;
         let address = enc(PersonField::Address, address)?;
         // Audit first: a change that is not recorded must not happen.
         audit.write(self, request_id).await?;
-        if !self.inner.store.update_contact(id, phone, email_addr, address, self.now().0).await? {
+        if !self
+            .inner
+            .store
+            .update_contact(id, phone, email_addr, address, self.now().0)
+            .await?
+        {
             return Err(AppError::NotFound("person"));
         }
         Ok(())
@@ -366,7 +439,13 @@ impl App {
 
     /// An agent opens a case on a person (by immatriculation), which lets them read that person's
     /// full record for case review. Returns the case id.
-    pub async fn open_case(&self, who: &Principal, immatriculation: &str, reason: &str, request_id: &str) -> Result<i64, AppError> {
+    pub async fn open_case(
+        &self,
+        who: &Principal,
+        immatriculation: &str,
+        reason: &str,
+        request_id: &str,
+    ) -> Result<i64, AppError> {
         let mut c = Checks::default();
         let immat = c.take(Immatriculation::parse(immatriculation));
         let reason = c.text("reason", reason, 200);
@@ -375,10 +454,21 @@ impl App {
             return Err(AppError::Invalid(vec![]));
         };
         who.registrar()?;
-        let person = self.resolve(&Subject::Immatriculation(immat)).await?.ok_or(AppError::NotFound("person"))?;
-        let row = CaseRow { id: self.new_id()?, agent_id: who.id, person_id: person, reason, opened_at: self.now().0 };
+        let person = self
+            .resolve(&Subject::Immatriculation(immat))
+            .await?
+            .ok_or(AppError::NotFound("person"))?;
+        let row = CaseRow {
+            id: self.new_id()?,
+            agent_id: who.id,
+            person_id: person,
+            reason,
+            opened_at: self.now().0,
+        };
         self.inner.store.open_case(&row).await?;
-        Audit::command(who, "open_case", Some(person)).write(self, request_id).await?;
+        Audit::command(who, "open_case", Some(person))
+            .write(self, request_id)
+            .await?;
         Ok(row.id)
     }
 }

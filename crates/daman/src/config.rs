@@ -63,69 +63,96 @@ const ENV_KEYS: &[(&str, &str)] = &[
 
 impl Config {
     /// Reads `file` (if given), then applies `env` (name, value) pairs.
-    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, String> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
         let mut table: toml::Table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.message()))?
             }
             None => toml::Table::new(),
         };
         for (name, value) in env {
-            if !name.starts_with("DAMAN_") || name.starts_with("DAMAN_TEST_") || name == "DAMAN_CONFIG" {
+            if !name.starts_with("DAMAN_")
+                || name.starts_with("DAMAN_TEST_")
+                || name == "DAMAN_CONFIG"
+            {
                 continue;
             }
             let key = ENV_KEYS
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, k)| *k)
-                .ok_or_else(|| format!("unknown environment variable {name} (known: {})", env_names()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "unknown environment variable {name} (known: {})",
+                        env_names()
+                    )
+                })?;
             let parsed = match key {
                 "dev_mode" => toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes")),
-                "max_connections" | "max_in_flight" | "max_body" => {
-                    toml::Value::Integer(value.parse().map_err(|_| format!("{name} must be a whole number"))?)
-                }
+                "max_connections" | "max_in_flight" | "max_body" => toml::Value::Integer(
+                    value
+                        .parse()
+                        .map_err(|_| format!("{name} must be a whole number"))?,
+                ),
                 _ => toml::Value::String(value),
             };
             table.insert(key.into(), parsed);
         }
-        let cfg: Config = table.try_into().map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
+        let cfg: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("configuration: {}", e.message()))?;
         cfg.check()?;
         Ok(cfg)
     }
 
     fn check(&self) -> Result<(), String> {
-        if let (Some(db_dir), key_dir) = (self.sqlite_dir(), self.key_dir()) {
-            if key_dir.starts_with(&db_dir) {
-                return Err(format!(
-                    "key_dir {} is inside the database directory {}: keys must live apart from the data they protect",
-                    key_dir.display(),
-                    db_dir.display()
-                ));
-            }
+        if let (Some(db_dir), key_dir) = (self.sqlite_dir(), self.key_dir())
+            && key_dir.starts_with(&db_dir)
+        {
+            return Err(format!(
+                "key_dir {} is inside the database directory {}: keys must live apart from the data they protect",
+                key_dir.display(),
+                db_dir.display()
+            ));
         }
         Ok(())
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("db/daman.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("db/daman.db").display()))
     }
 
     pub fn key_dir(&self) -> PathBuf {
-        self.key_dir.clone().unwrap_or_else(|| self.data_dir.join("keys"))
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
     }
 
     /// The directory of the SQLite database, if the database is SQLite.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         let url = self.database_url();
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let path = path.split('?').next().unwrap_or(path);
         Path::new(path).parent().map(Path::to_path_buf)
     }
 }
 
 fn env_names() -> String {
-    ENV_KEYS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    ENV_KEYS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -133,7 +160,11 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -141,7 +172,11 @@ mod tests {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../daman.example.toml");
         let cfg = Config::load(Some(&example), env(&[])).unwrap();
         assert_eq!(cfg, Config::default());
-        let cfg = Config::load(Some(&example), env(&[("DAMAN_LISTEN", "127.0.0.1:9999"), ("DAMAN_DEV_MODE", "1")])).unwrap();
+        let cfg = Config::load(
+            Some(&example),
+            env(&[("DAMAN_LISTEN", "127.0.0.1:9999"), ("DAMAN_DEV_MODE", "1")]),
+        )
+        .unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:9999");
         assert!(cfg.dev_mode);
         assert_eq!(cfg.database_url(), "sqlite://daman-data/db/daman.db");
@@ -153,8 +188,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
-        assert!(Config::load(Some(&f), env(&[])).unwrap_err().contains("listen_port"));
-        assert!(Config::load(None, env(&[("DAMAN_LISTN", "x")])).unwrap_err().contains("DAMAN_LISTN"));
+        assert!(
+            Config::load(Some(&f), env(&[]))
+                .unwrap_err()
+                .contains("listen_port")
+        );
+        assert!(
+            Config::load(None, env(&[("DAMAN_LISTN", "x")]))
+                .unwrap_err()
+                .contains("DAMAN_LISTN")
+        );
         assert!(Config::load(None, env(&[("DAMAN_TEST_PG_URL", "x"), ("HOME", "/")])).is_ok());
     }
 

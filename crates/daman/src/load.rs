@@ -32,14 +32,23 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, AppError> {
     let started = std::time::Instant::now();
     let reg = Registrar::operator();
-    let eb = if quiet { ProgressBar::hidden() } else { bar(pop.employers as u64, "employers") };
+    let eb = if quiet {
+        ProgressBar::hidden()
+    } else {
+        bar(pop.employers as u64, "employers")
+    };
     let mut employer_ids = Vec::with_capacity(pop.employers);
     for start in (0..pop.employers).step_by(1_000) {
         let end = (start + 1_000).min(pop.employers);
         let batch: Vec<NewEmployer> = (start..end)
             .map(|i| {
                 let e = pop.employer(i);
-                NewEmployer { name: e.name, activity: e.activity, city: e.city, ice: e.ice }
+                NewEmployer {
+                    name: e.name,
+                    activity: e.activity,
+                    city: e.city,
+                    ice: e.ice,
+                }
             })
             .collect();
         let created = app.affiliate_employers(reg, &batch, "load").await?;
@@ -49,13 +58,17 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
     eb.finish();
     let employer_ids = std::sync::Arc::new(employer_ids);
 
-    let pb = if quiet { ProgressBar::hidden() } else { bar(pop.persons as u64, "persons") };
+    let pb = if quiet {
+        ProgressBar::hidden()
+    } else {
+        bar(pop.persons as u64, "persons")
+    };
     let mut tasks: JoinSet<Result<usize, AppError>> = JoinSet::new();
     for start in (0..pop.persons).step_by(CHUNK) {
-        if tasks.len() >= 2 {
-            if let Some(done) = tasks.join_next().await {
-                pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
-            }
+        if tasks.len() >= 2
+            && let Some(done) = tasks.join_next().await
+        {
+            pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
         }
         let app = app.clone();
         let employer_ids = employer_ids.clone();
@@ -82,7 +95,13 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
             let links: Vec<(i64, i64, String)> = people
                 .iter()
                 .zip(&created)
-                .map(|(p, c)| (employer_ids[p.employer], c.person_id, "2015-01-01".to_string()))
+                .map(|(p, c)| {
+                    (
+                        employer_ids[p.employer],
+                        c.person_id,
+                        "2015-01-01".to_string(),
+                    )
+                })
                 .collect();
             app.link_employments(reg, &links, "load").await?;
             Ok(created.len())
@@ -92,5 +111,9 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
     }
     pb.finish();
-    Ok(Loaded { employers: pop.employers, persons: pop.persons, seconds: started.elapsed().as_secs_f64() })
+    Ok(Loaded {
+        employers: pop.employers,
+        persons: pop.persons,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

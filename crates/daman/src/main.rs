@@ -5,7 +5,7 @@
 mod config;
 mod load;
 
-use app::{App, AppConfig, AppError, Binding, SystemClock, Subject};
+use app::{App, AppConfig, AppError, Binding, Subject, SystemClock};
 use clap::{Parser, Subcommand, ValueEnum};
 use config::Config;
 use domain::{AffiliateNumber, Cin, Immatriculation, Parameters, Role};
@@ -17,7 +17,11 @@ use store::Store;
 use vault::OsRandom;
 
 #[derive(Parser)]
-#[command(name = "daman", version, about = "daman (ضمان): the information system of a social-security fund")]
+#[command(
+    name = "daman",
+    version,
+    about = "daman (ضمان): the information system of a social-security fund"
+)]
 struct Cli {
     /// Configuration file (TOML; see daman.example.toml). DAMAN_* variables override it.
     #[arg(long, global = true, env = "DAMAN_CONFIG")]
@@ -121,10 +125,20 @@ enum Failure {
 impl From<AppError> for Failure {
     fn from(e: AppError) -> Self {
         let detail = match &e {
-            AppError::Invalid(v) => v.iter().map(|x| x.message(domain::Lang::En)).collect::<Vec<_>>().join("; "),
-            e => std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default(),
+            AppError::Invalid(v) => v
+                .iter()
+                .map(|x| x.message(domain::Lang::En))
+                .collect::<Vec<_>>()
+                .join("; "),
+            e => std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
         };
-        Failure::Run(if detail.is_empty() { e.to_string() } else { format!("{e}: {detail}") })
+        Failure::Run(if detail.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}: {detail}")
+        })
     }
 }
 
@@ -150,7 +164,10 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log))
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("daman: cannot start the runtime: {e}");
@@ -172,7 +189,8 @@ fn main() -> ExitCode {
 
 async fn open_store(cfg: &Config) -> Result<Store, Failure> {
     if let Some(dir) = cfg.sqlite_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::Config(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::Config(format!("cannot create {}: {e}", dir.display())))?;
     }
     let store = Store::connect(&cfg.database_url(), cfg.max_connections).await?;
     store.migrate().await?;
@@ -182,7 +200,8 @@ async fn open_store(cfg: &Config) -> Result<Store, Failure> {
 async fn open_app(cfg: &Config) -> Result<App, Failure> {
     let params = match &cfg.parameters_file {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))?;
             Parameters::from_toml(&text)
         }
         None => Parameters::morocco(),
@@ -214,7 +233,12 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             let app = open_app(&cfg).await?;
             serve(app, &cfg).await
         }
-        Command::Load { employers, persons, seed, quiet } => {
+        Command::Load {
+            employers,
+            persons,
+            seed,
+            quiet,
+        } => {
             let app = open_app(&cfg).await?;
             let loaded = load_population(&app, seed, employers, persons, quiet).await?;
             println!(
@@ -226,13 +250,19 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::DevToken { role, subject, hours } => {
+        Command::DevToken {
+            role,
+            subject,
+            hours,
+        } => {
             let app = open_app(&cfg).await?;
             let token = dev_token(&app, role.role(), subject.as_deref(), hours).await?;
             println!("{token}");
             Ok(())
         }
-        Command::Synth { command: SynthCommand::Cins { seed, count } } => {
+        Command::Synth {
+            command: SynthCommand::Cins { seed, count },
+        } => {
             let pop = synth::Population::new(seed, 1, count, domain::Centimes(0));
             let mut out = String::with_capacity(count * 9);
             for i in 0..count {
@@ -242,18 +272,28 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             print!("{out}");
             Ok(())
         }
-        Command::Demo { employers, persons, seed, listen } => {
+        Command::Demo {
+            employers,
+            persons,
+            seed,
+            listen,
+        } => {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
             cfg.dev_mode = true;
             let app = open_app(&cfg).await?;
             if app.store().count_persons().await? == 0 {
-                println!("Loading a synthetic population: {employers} employers, {persons} persons (seed {seed})…");
+                println!(
+                    "Loading a synthetic population: {employers} employers, {persons} persons (seed {seed})…"
+                );
                 let loaded = load_population(&app, seed, employers, persons, false).await?;
                 println!("Loaded in {:.1} s.", loaded.seconds);
             } else {
-                println!("Using the population already in {}.", cfg.data_dir.display());
+                println!(
+                    "Using the population already in {}.",
+                    cfg.data_dir.display()
+                );
             }
             print_guide(&app, &cfg, seed, employers, persons).await?;
             serve(app, &cfg).await
@@ -261,39 +301,73 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
     }
 }
 
-async fn load_population(app: &App, seed: u64, employers: usize, persons: usize, quiet: bool) -> Result<load::Loaded, Failure> {
+async fn load_population(
+    app: &App,
+    seed: u64,
+    employers: usize,
+    persons: usize,
+    quiet: bool,
+) -> Result<load::Loaded, Failure> {
     let smig = app
         .params()
         .smig_at(app.now().period())
         .map(|s| s.monthly)
-        .ok_or_else(|| Failure::Config("no SMIG in the parameter tables for the current period".into()))?;
-    Ok(load::load(app, synth::Population::new(seed, employers, persons, smig), quiet).await?)
+        .ok_or_else(|| {
+            Failure::Config("no SMIG in the parameter tables for the current period".into())
+        })?;
+    Ok(load::load(
+        app,
+        synth::Population::new(seed, employers, persons, smig),
+        quiet,
+    )
+    .await?)
 }
 
-async fn dev_token(app: &App, role: Role, subject: Option<&str>, hours: i64) -> Result<String, Failure> {
+async fn dev_token(
+    app: &App,
+    role: Role,
+    subject: Option<&str>,
+    hours: i64,
+) -> Result<String, Failure> {
     let usage = |m: &str| Failure::Config(m.to_string());
     let (binding, label) = match role {
         Role::Insured => {
-            let s = subject.ok_or_else(|| usage("--subject (immatriculation or CIN) is required for an insured person"))?;
+            let s = subject.ok_or_else(|| {
+                usage("--subject (immatriculation or CIN) is required for an insured person")
+            })?;
             let subj = match Immatriculation::parse(s) {
                 Ok(i) => Subject::Immatriculation(i),
-                Err(_) => Subject::Cin(Cin::parse(s).map_err(|e| usage(&e.message(domain::Lang::En)))?),
+                Err(_) => {
+                    Subject::Cin(Cin::parse(s).map_err(|e| usage(&e.message(domain::Lang::En)))?)
+                }
             };
             // Named after the opaque person id, never the identifier.
             (Binding::Person(subj), None)
         }
         Role::EmployerUser => {
-            let s = subject.ok_or_else(|| usage("--subject (affiliation number) is required for an employer user"))?;
+            let s = subject.ok_or_else(|| {
+                usage("--subject (affiliation number) is required for an employer user")
+            })?;
             let a = AffiliateNumber::parse(s).map_err(|e| usage(&e.message(domain::Lang::En)))?;
             (Binding::Employer(a), None)
         }
-        Role::Agent | Role::SecurityOfficer => {
-            (Binding::None, Some(format!("dev:{}:{}", role.as_str(), subject.unwrap_or("default"))))
-        }
+        Role::Agent | Role::SecurityOfficer => (
+            Binding::None,
+            Some(format!(
+                "dev:{}:{}",
+                role.as_str(),
+                subject.unwrap_or("default")
+            )),
+        ),
     };
-    let principal = app.ensure_principal(label.as_deref(), role, &binding).await?;
+    let principal = app
+        .ensure_principal(label.as_deref(), role, &binding)
+        .await?;
     let tokens = DevTokens::open(app)?;
-    Ok(tokens.mint(principal.id, app.now().plus_seconds(hours.clamp(1, 24 * 30) * 3600)))
+    Ok(tokens.mint(
+        principal.id,
+        app.now().plus_seconds(hours.clamp(1, 24 * 30) * 3600),
+    ))
 }
 
 async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
@@ -305,13 +379,19 @@ async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
     };
     let router = server::router(
         app,
-        ServerConfig { dev_tokens, max_in_flight: cfg.max_in_flight, max_body: cfg.max_body },
+        ServerConfig {
+            dev_tokens,
+            max_in_flight: cfg.max_in_flight,
+            max_body: cfg.max_body,
+        },
     );
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| Failure::Config(format!("cannot listen on {}: {e}", cfg.listen)))?;
     tracing::info!(listen = %cfg.listen, "serving");
-    server::serve(listener, router, shutdown_signal()).await.map_err(|e| Failure::Run(e.to_string()))
+    server::serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| Failure::Run(e.to_string()))
 }
 
 async fn shutdown_signal() {
@@ -337,8 +417,18 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn print_guide(app: &App, cfg: &Config, seed: u64, employers: usize, persons: usize) -> Result<(), Failure> {
-    let smig = app.params().smig_at(app.now().period()).map(|s| s.monthly).unwrap_or_default();
+async fn print_guide(
+    app: &App,
+    cfg: &Config,
+    seed: u64,
+    employers: usize,
+    persons: usize,
+) -> Result<(), Failure> {
+    let smig = app
+        .params()
+        .smig_at(app.now().period())
+        .map(|s| s.monthly)
+        .unwrap_or_default();
     let pop = synth::Population::new(seed, employers, persons, smig);
     let me = pop.person(0);
     let other = pop.person(1);
@@ -349,7 +439,9 @@ async fn print_guide(app: &App, cfg: &Config, seed: u64, employers: usize, perso
     let officer = dev_token(app, Role::SecurityOfficer, Some("demo"), 8).await?;
     let base = format!("http://{}", cfg.listen);
     let read = |token: &str, body: String| {
-        format!("curl -s {base}/api/v1/persons/read -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{body}'")
+        format!(
+            "curl -s {base}/api/v1/persons/read -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{body}'"
+        )
     };
     println!(
         "\ndaman is serving on {base} (development mode; all data is synthetic)\n\
@@ -362,15 +454,36 @@ async fn print_guide(app: &App, cfg: &Config, seed: u64, employers: usize, perso
          \n# A security officer reads no personal data (403):\n{}\n\
          \n# Errors are in the caller's language (Accept-Language: ar):\n{} -H 'Accept-Language: ar'\n\
          \nStop with Ctrl-C. Data stays in {} (keys in {}).",
-        read(&agent, format!("{{\"cin\":\"{}\",\"purpose\":\"registration\"}}", me.cin)),
-        read(&insured, format!("{{\"cin\":\"{}\",\"purpose\":\"self_service\",\"full\":true}}", me.cin)),
-        read(&insured, format!("{{\"cin\":\"{}\",\"purpose\":\"self_service\"}}", other.cin)),
+        read(
+            &agent,
+            format!("{{\"cin\":\"{}\",\"purpose\":\"registration\"}}", me.cin)
+        ),
+        read(
+            &insured,
+            format!(
+                "{{\"cin\":\"{}\",\"purpose\":\"self_service\",\"full\":true}}",
+                me.cin
+            )
+        ),
+        read(
+            &insured,
+            format!("{{\"cin\":\"{}\",\"purpose\":\"self_service\"}}", other.cin)
+        ),
         read(
             &employer,
-            format!("{{\"cin\":\"{}\",\"purpose\":\"payroll\",\"fields\":[\"last_name\",\"first_name\",\"immatriculation\"],\"full\":true}}", me.cin)
+            format!(
+                "{{\"cin\":\"{}\",\"purpose\":\"payroll\",\"fields\":[\"last_name\",\"first_name\",\"immatriculation\"],\"full\":true}}",
+                me.cin
+            )
         ),
-        read(&officer, format!("{{\"cin\":\"{}\",\"purpose\":\"case_review\"}}", me.cin)),
-        read(&agent, "{\"cin\":\"12345\",\"purpose\":\"registration\"}".to_string()),
+        read(
+            &officer,
+            format!("{{\"cin\":\"{}\",\"purpose\":\"case_review\"}}", me.cin)
+        ),
+        read(
+            &agent,
+            "{\"cin\":\"12345\",\"purpose\":\"registration\"}".to_string()
+        ),
         cfg.data_dir.display(),
         cfg.key_dir().display(),
     );

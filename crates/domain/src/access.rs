@@ -31,7 +31,14 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Insured, Role::EmployerUser, Role::Agent, Role::SecurityOfficer].into_iter().find(|r| r.as_str() == s)
+        [
+            Role::Insured,
+            Role::EmployerUser,
+            Role::Agent,
+            Role::SecurityOfficer,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -144,12 +151,22 @@ impl PersonField {
             chars[chars.len() - keep..].iter().collect()
         };
         match self {
-            PersonField::Cin | PersonField::Immatriculation | PersonField::Rib => format!("{DOT}{}", tail(4)),
-            PersonField::Phone => format!("{DOT}{}", tail(2)),
-            PersonField::LastName | PersonField::FirstName | PersonField::LastNameAr | PersonField::FirstNameAr => {
-                plain.chars().next().map(|c| format!("{c}{DOT}")).unwrap_or_default()
+            PersonField::Cin | PersonField::Immatriculation | PersonField::Rib => {
+                format!("{DOT}{}", tail(4))
             }
-            PersonField::BirthDate => plain.get(..4).map(|y| format!("{y}-••-••")).unwrap_or_else(|| DOT.into()),
+            PersonField::Phone => format!("{DOT}{}", tail(2)),
+            PersonField::LastName
+            | PersonField::FirstName
+            | PersonField::LastNameAr
+            | PersonField::FirstNameAr => plain
+                .chars()
+                .next()
+                .map(|c| format!("{c}{DOT}"))
+                .unwrap_or_default(),
+            PersonField::BirthDate => plain
+                .get(..4)
+                .map(|y| format!("{y}-••-••"))
+                .unwrap_or_else(|| DOT.into()),
             PersonField::Email => match plain.split_once('@') {
                 Some((_, domain)) => format!("{DOT}@{domain}"),
                 None => DOT.into(),
@@ -207,7 +224,13 @@ pub enum Decision {
 }
 
 /// The policy. `full` asks for unmasked values.
-pub fn decide(role: Role, purpose: Purpose, facts: Facts, fields: &[PersonField], full: bool) -> Decision {
+pub fn decide(
+    role: Role,
+    purpose: Purpose,
+    facts: Facts,
+    fields: &[PersonField],
+    full: bool,
+) -> Decision {
     use Decision::{Allow, Deny};
     if facts.locked {
         return Deny(DenyReason::Locked);
@@ -221,7 +244,9 @@ pub fn decide(role: Role, purpose: Purpose, facts: Facts, fields: &[PersonField]
         },
         Role::EmployerUser => match purpose {
             Purpose::Payroll if !facts.employs => Deny(DenyReason::NotEmployer),
-            Purpose::Payroll if !fields.iter().all(|f| f.employer_visible()) => Deny(DenyReason::FieldNotAllowed),
+            Purpose::Payroll if !fields.iter().all(|f| f.employer_visible()) => {
+                Deny(DenyReason::FieldNotAllowed)
+            }
             Purpose::Payroll => Allow,
             _ => Deny(DenyReason::PurposeNotAllowed),
         },
@@ -244,23 +269,84 @@ mod tests {
     const ALL: &[PersonField] = &PersonField::ALL;
 
     fn facts(is_self: bool, employs: bool, open_case: bool) -> Facts {
-        Facts { is_self, employs, open_case, locked: false }
+        Facts {
+            is_self,
+            employs,
+            open_case,
+            locked: false,
+        }
     }
 
     #[test]
     fn insured_reads_only_themselves() {
-        assert_eq!(decide(Role::Insured, Purpose::SelfService, facts(true, false, false), ALL, true), Decision::Allow);
-        assert_eq!(decide(Role::Insured, Purpose::SelfService, facts(false, false, false), ALL, false), Decision::Deny(NotSelf));
-        assert_eq!(decide(Role::Insured, Purpose::Payroll, facts(true, false, false), ALL, false), Decision::Deny(PurposeNotAllowed));
+        assert_eq!(
+            decide(
+                Role::Insured,
+                Purpose::SelfService,
+                facts(true, false, false),
+                ALL,
+                true
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                Role::Insured,
+                Purpose::SelfService,
+                facts(false, false, false),
+                ALL,
+                false
+            ),
+            Decision::Deny(NotSelf)
+        );
+        assert_eq!(
+            decide(
+                Role::Insured,
+                Purpose::Payroll,
+                facts(true, false, false),
+                ALL,
+                false
+            ),
+            Decision::Deny(PurposeNotAllowed)
+        );
     }
 
     #[test]
     fn employer_reads_names_and_numbers_of_its_own_employees_only() {
-        assert_eq!(decide(Role::EmployerUser, Purpose::Payroll, facts(false, true, false), NAME, true), Decision::Allow);
-        assert_eq!(decide(Role::EmployerUser, Purpose::Payroll, facts(false, false, false), NAME, false), Decision::Deny(NotEmployer));
-        for f in [PersonField::Cin, PersonField::Rib, PersonField::Phone, PersonField::BirthDate] {
+        assert_eq!(
+            decide(
+                Role::EmployerUser,
+                Purpose::Payroll,
+                facts(false, true, false),
+                NAME,
+                true
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                Role::EmployerUser,
+                Purpose::Payroll,
+                facts(false, false, false),
+                NAME,
+                false
+            ),
+            Decision::Deny(NotEmployer)
+        );
+        for f in [
+            PersonField::Cin,
+            PersonField::Rib,
+            PersonField::Phone,
+            PersonField::BirthDate,
+        ] {
             assert_eq!(
-                decide(Role::EmployerUser, Purpose::Payroll, facts(false, true, false), &[f], false),
+                decide(
+                    Role::EmployerUser,
+                    Purpose::Payroll,
+                    facts(false, true, false),
+                    &[f],
+                    false
+                ),
                 Decision::Deny(FieldNotAllowed)
             );
         }
@@ -268,24 +354,81 @@ mod tests {
 
     #[test]
     fn agent_needs_a_case_for_full_values_and_officer_reads_nothing() {
-        assert_eq!(decide(Role::Agent, Purpose::CaseReview, facts(false, false, true), ALL, true), Decision::Allow);
-        assert_eq!(decide(Role::Agent, Purpose::CaseReview, facts(false, false, false), ALL, false), Decision::Deny(NoOpenCase));
-        assert_eq!(decide(Role::Agent, Purpose::Registration, facts(false, false, false), ALL, false), Decision::Allow);
-        assert_eq!(decide(Role::Agent, Purpose::Registration, facts(false, false, false), ALL, true), Decision::Deny(FullRevealNotAllowed));
-        assert_eq!(decide(Role::SecurityOfficer, Purpose::CaseReview, facts(true, true, true), NAME, false), Decision::Deny(RoleHasNoAccess));
-        let locked = Facts { locked: true, ..facts(true, true, true) };
-        assert_eq!(decide(Role::Insured, Purpose::SelfService, locked, NAME, false), Decision::Deny(Locked));
+        assert_eq!(
+            decide(
+                Role::Agent,
+                Purpose::CaseReview,
+                facts(false, false, true),
+                ALL,
+                true
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                Role::Agent,
+                Purpose::CaseReview,
+                facts(false, false, false),
+                ALL,
+                false
+            ),
+            Decision::Deny(NoOpenCase)
+        );
+        assert_eq!(
+            decide(
+                Role::Agent,
+                Purpose::Registration,
+                facts(false, false, false),
+                ALL,
+                false
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                Role::Agent,
+                Purpose::Registration,
+                facts(false, false, false),
+                ALL,
+                true
+            ),
+            Decision::Deny(FullRevealNotAllowed)
+        );
+        assert_eq!(
+            decide(
+                Role::SecurityOfficer,
+                Purpose::CaseReview,
+                facts(true, true, true),
+                NAME,
+                false
+            ),
+            Decision::Deny(RoleHasNoAccess)
+        );
+        let locked = Facts {
+            locked: true,
+            ..facts(true, true, true)
+        };
+        assert_eq!(
+            decide(Role::Insured, Purpose::SelfService, locked, NAME, false),
+            Decision::Deny(Locked)
+        );
     }
 
     #[test]
     fn masks_keep_little() {
         assert_eq!(PersonField::Cin.mask("AB125678"), "••••5678");
-        assert_eq!(PersonField::Rib.mask("011519000001205000534921"), "••••4921");
+        assert_eq!(
+            PersonField::Rib.mask("011519000001205000534921"),
+            "••••4921"
+        );
         assert_eq!(PersonField::Phone.mask("+212650123456"), "••••56");
         assert_eq!(PersonField::LastName.mask("BENNANI"), "B••••");
         assert_eq!(PersonField::LastNameAr.mask("بناني"), "ب••••");
         assert_eq!(PersonField::BirthDate.mask("1987-04-12"), "1987-••-••");
-        assert_eq!(PersonField::Email.mask("salma@example.ma"), "••••@example.ma");
+        assert_eq!(
+            PersonField::Email.mask("salma@example.ma"),
+            "••••@example.ma"
+        );
         assert_eq!(PersonField::Cin.mask("A12"), "••••2");
     }
 }

@@ -27,7 +27,11 @@ pub struct LineContribution {
 
 /// Computes the contributions on a gross monthly salary with the tables in force for `period`.
 /// Each branch's share is rounded to the centime (half away from zero), then summed.
-pub fn compute_line(params: &Parameters, period: Period, gross: Centimes) -> Result<LineContribution, ValidationError> {
+pub fn compute_line(
+    params: &Parameters,
+    period: Period,
+    gross: Centimes,
+) -> Result<LineContribution, ValidationError> {
     let gross = gross.non_negative("gross_salary")?;
     let no_params = || ValidationError::new(Period::FIELD, Rule::NoParameters);
     let rates = params.rates_at(period).ok_or_else(no_params)?;
@@ -43,9 +47,21 @@ pub fn compute_line(params: &Parameters, period: Period, gross: Centimes) -> Res
         let ee = base.apply_basis_points(rate.employee)?;
         employer = employer.checked_add(er).ok_or_else(overflow)?;
         employee = employee.checked_add(ee).ok_or_else(overflow)?;
-        branches.push(BranchAmount { branch, base, employer: er, employee: ee });
+        branches.push(BranchAmount {
+            branch,
+            base,
+            employer: er,
+            employee: ee,
+        });
     }
-    Ok(LineContribution { period, gross, capped, branches, employer, employee })
+    Ok(LineContribution {
+        period,
+        gross,
+        capped,
+        branches,
+        employer,
+        employee,
+    })
 }
 
 #[cfg(test)]
@@ -63,8 +79,15 @@ mod tests {
         assert_eq!(c.capped, Centimes(600_000));
         assert_eq!(c.employer, Centimes(150_760), "employer 1 507.60");
         assert_eq!(c.employee, Centimes(44_960), "employee 449.60");
-        let long_term = c.branches.iter().find(|b| b.branch == Branch::LongTerm).unwrap();
-        assert_eq!((long_term.base, long_term.employer, long_term.employee), (Centimes(600_000), Centimes(47_580), Centimes(23_760)));
+        let long_term = c
+            .branches
+            .iter()
+            .find(|b| b.branch == Branch::LongTerm)
+            .unwrap();
+        assert_eq!(
+            (long_term.base, long_term.employer, long_term.employee),
+            (Centimes(600_000), Centimes(47_580), Centimes(23_760))
+        );
     }
 
     #[test]
@@ -73,8 +96,14 @@ mod tests {
         let before = compute_line(&params, p("201512"), Centimes(800_000)).unwrap();
         let after = compute_line(&params, p("201601"), Centimes(800_000)).unwrap();
         // 2015: AMO 2.00 % + 2.00 %, solidarity 1.50 %.
-        assert_eq!((before.employer, before.employee), (Centimes(145_880), Centimes(42_880)));
-        assert_eq!((after.employer, after.employee), (Centimes(150_760), Centimes(44_960)));
+        assert_eq!(
+            (before.employer, before.employee),
+            (Centimes(145_880), Centimes(42_880))
+        );
+        assert_eq!(
+            (after.employer, after.employee),
+            (Centimes(150_760), Centimes(44_960))
+        );
         assert_eq!(
             compute_line(&params, p("201412"), Centimes(800_000)),
             Err(ValidationError::new("period", Rule::NoParameters))

@@ -15,7 +15,12 @@ impl Lang {
     /// Picks the first supported language of an `Accept-Language` header value; French otherwise.
     pub fn from_accept_language(header: &str) -> Lang {
         for part in header.split(',') {
-            let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let tag = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             let primary = tag.split('-').next().unwrap_or("");
             match primary {
                 "fr" => return Lang::Fr,
@@ -85,15 +90,27 @@ impl Rule {
             (Rule::Digits(n), Lang::Fr) => format!("doit compter exactement {n} chiffres"),
             (Rule::Digits(n), Lang::Ar) => format!("يجب أن يتكون من {n} أرقام بالضبط"),
             (Rule::Digits(n), Lang::En) => format!("must be exactly {n} digits"),
-            (Rule::RibKey, Lang::Fr) => "clé RIB invalide (les 24 chiffres modulo 97 doivent donner 0)".into(),
-            (Rule::RibKey, Lang::Ar) => "مفتاح RIB غير صحيح (باقي قسمة الأرقام الـ24 على 97 يجب أن يكون 0)".into(),
+            (Rule::RibKey, Lang::Fr) => {
+                "clé RIB invalide (les 24 chiffres modulo 97 doivent donner 0)".into()
+            }
+            (Rule::RibKey, Lang::Ar) => {
+                "مفتاح RIB غير صحيح (باقي قسمة الأرقام الـ24 على 97 يجب أن يكون 0)".into()
+            }
             (Rule::RibKey, Lang::En) => "wrong RIB key (the 24 digits modulo 97 must be 0)".into(),
-            (Rule::CinShape, Lang::Fr) => "une ou deux lettres puis 1 à 6 chiffres (ex. AB123456)".into(),
+            (Rule::CinShape, Lang::Fr) => {
+                "une ou deux lettres puis 1 à 6 chiffres (ex. AB123456)".into()
+            }
             (Rule::CinShape, Lang::Ar) => "حرف أو حرفان ثم من 1 إلى 6 أرقام (مثال AB123456)".into(),
-            (Rule::CinShape, Lang::En) => "one or two letters then 1 to 6 digits (e.g. AB123456)".into(),
-            (Rule::PhoneShape, Lang::Fr) => "numéro marocain : +212 puis 9 chiffres commençant par 5 à 9".into(),
+            (Rule::CinShape, Lang::En) => {
+                "one or two letters then 1 to 6 digits (e.g. AB123456)".into()
+            }
+            (Rule::PhoneShape, Lang::Fr) => {
+                "numéro marocain : +212 puis 9 chiffres commençant par 5 à 9".into()
+            }
             (Rule::PhoneShape, Lang::Ar) => "رقم مغربي: ‎+212 ثم 9 أرقام تبدأ بـ 5 إلى 9".into(),
-            (Rule::PhoneShape, Lang::En) => "Moroccan number: +212 then 9 digits starting with 5 to 9".into(),
+            (Rule::PhoneShape, Lang::En) => {
+                "Moroccan number: +212 then 9 digits starting with 5 to 9".into()
+            }
             (Rule::PeriodShape, Lang::Fr) => "période au format AAAAMM (mois 01 à 12)".into(),
             (Rule::PeriodShape, Lang::Ar) => "الفترة بصيغة AAAAMM (الشهر من 01 إلى 12)".into(),
             (Rule::PeriodShape, Lang::En) => "period as YYYYMM (month 01 to 12)".into(),

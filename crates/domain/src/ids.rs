@@ -16,7 +16,8 @@ fn digits_only(field: &'static str, s: &str, len: usize) -> Result<(), Validatio
 fn parse_digits(field: &'static str, s: &str, len: usize) -> Result<u64, ValidationError> {
     let s = s.trim();
     digits_only(field, s, len)?;
-    s.parse::<u64>().map_err(|_| ValidationError::new(field, Rule::Digits(len)))
+    s.parse::<u64>()
+        .map_err(|_| ValidationError::new(field, Rule::Digits(len)))
 }
 
 /// An employer's CNSS affiliation number: 7 digits.
@@ -33,7 +34,11 @@ impl AffiliateNumber {
 
     /// From a number, for allocation; refuses anything that is not 7 digits wide.
     pub fn from_number(n: u32) -> Result<Self, ValidationError> {
-        if n <= 9_999_999 { Ok(AffiliateNumber(n)) } else { Err(ValidationError::new(Self::FIELD, Rule::Digits(7))) }
+        if n <= 9_999_999 {
+            Ok(AffiliateNumber(n))
+        } else {
+            Err(ValidationError::new(Self::FIELD, Rule::Digits(7)))
+        }
     }
 
     pub fn value(self) -> u32 {
@@ -59,7 +64,11 @@ impl Immatriculation {
     }
 
     pub fn from_number(n: u32) -> Result<Self, ValidationError> {
-        if n <= 999_999_999 { Ok(Immatriculation(n)) } else { Err(ValidationError::new(Self::FIELD, Rule::Digits(9))) }
+        if n <= 999_999_999 {
+            Ok(Immatriculation(n))
+        } else {
+            Err(ValidationError::new(Self::FIELD, Rule::Digits(9)))
+        }
     }
 
     pub fn value(self) -> u32 {
@@ -91,7 +100,11 @@ impl Cin {
         let ok = (1..=2).contains(&letters)
             && (1..=6).contains(&rest.len())
             && rest.bytes().all(|b| b.is_ascii_digit());
-        if ok { Ok(Cin(s)) } else { Err(ValidationError::new(Self::FIELD, Rule::CinShape)) }
+        if ok {
+            Ok(Cin(s))
+        } else {
+            Err(ValidationError::new(Self::FIELD, Rule::CinShape))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -143,7 +156,9 @@ impl fmt::Debug for Rib {
 
 /// The remainder of a string of decimal digits divided by 97.
 fn mod97(digits: &str) -> u32 {
-    digits.bytes().fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
+    digits
+        .bytes()
+        .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
 }
 
 /// A company's Identifiant Commun de l'Entreprise: 15 digits.
@@ -173,7 +188,10 @@ impl Phone {
 
     /// Accepts `+212…`, `00212…`, `212…` or the national form `0…`, with spaces, dots or dashes.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
+        let compact: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '.' | '-'))
+            .collect();
         if compact.is_empty() {
             return Err(ValidationError::new(Self::FIELD, Rule::Required));
         }
@@ -186,7 +204,11 @@ impl Phone {
         let ok = national.len() == 9
             && national.bytes().all(|b| b.is_ascii_digit())
             && matches!(national.as_bytes()[0], b'5'..=b'9');
-        if ok { Ok(Phone(format!("+212{national}"))) } else { Err(ValidationError::new(Self::FIELD, Rule::PhoneShape)) }
+        if ok {
+            Ok(Phone(format!("+212{national}")))
+        } else {
+            Err(ValidationError::new(Self::FIELD, Rule::PhoneShape))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -206,11 +228,26 @@ mod tests {
 
     #[test]
     fn affiliate_and_immatriculation_widths() {
-        assert_eq!(AffiliateNumber::parse("1307492").map(|a| a.to_string()), Ok("1307492".into()));
-        assert_eq!(AffiliateNumber::parse("130749"), Err(ValidationError::new("affiliate_number", Rule::Digits(7))));
-        assert_eq!(AffiliateNumber::parse("13O7492"), Err(ValidationError::new("affiliate_number", Rule::Digits(7))));
-        assert_eq!(Immatriculation::parse("007070813").map(|i| i.to_string()), Ok("007070813".into()));
-        assert_eq!(Immatriculation::parse(""), Err(ValidationError::new("immatriculation", Rule::Required)));
+        assert_eq!(
+            AffiliateNumber::parse("1307492").map(|a| a.to_string()),
+            Ok("1307492".into())
+        );
+        assert_eq!(
+            AffiliateNumber::parse("130749"),
+            Err(ValidationError::new("affiliate_number", Rule::Digits(7)))
+        );
+        assert_eq!(
+            AffiliateNumber::parse("13O7492"),
+            Err(ValidationError::new("affiliate_number", Rule::Digits(7)))
+        );
+        assert_eq!(
+            Immatriculation::parse("007070813").map(|i| i.to_string()),
+            Ok("007070813".into())
+        );
+        assert_eq!(
+            Immatriculation::parse(""),
+            Err(ValidationError::new("immatriculation", Rule::Required))
+        );
         assert!(Immatriculation::from_number(1_000_000_000).is_err());
     }
 
@@ -220,9 +257,16 @@ mod tests {
             assert!(Cin::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["123456", "ABC12345", "AB1234567", "AB", "A12B45"] {
-            assert_eq!(Cin::parse(bad), Err(ValidationError::new("cin", Rule::CinShape)), "{bad}");
+            assert_eq!(
+                Cin::parse(bad),
+                Err(ValidationError::new("cin", Rule::CinShape)),
+                "{bad}"
+            );
         }
-        assert_eq!(Cin::parse("ab123456").map(|c| c.as_str().to_string()), Ok("AB123456".into()));
+        assert_eq!(
+            Cin::parse("ab123456").map(|c| c.as_str().to_string()),
+            Ok("AB123456".into())
+        );
     }
 
     #[test]
@@ -230,8 +274,14 @@ mod tests {
         // cnss-domain.md §3.1: 011519000001205000534921, key 21.
         assert_eq!(Rib::key_for("0115190000012050005349"), Ok(21));
         assert!(Rib::parse("011 519 0000012050005349 21").is_ok());
-        assert_eq!(Rib::parse("011519000001205000534922"), Err(ValidationError::new("rib", Rule::RibKey)));
-        assert_eq!(Rib::parse("01151900000120500053492"), Err(ValidationError::new("rib", Rule::Digits(24))));
+        assert_eq!(
+            Rib::parse("011519000001205000534922"),
+            Err(ValidationError::new("rib", Rule::RibKey))
+        );
+        assert_eq!(
+            Rib::parse("01151900000120500053492"),
+            Err(ValidationError::new("rib", Rule::Digits(24)))
+        );
     }
 
     #[test]
@@ -246,12 +296,25 @@ mod tests {
     #[test]
     fn ice_and_phone() {
         assert!(Ice::parse("001525478000088").is_ok());
-        assert_eq!(Ice::parse("00152547800008"), Err(ValidationError::new("ice", Rule::Digits(15))));
-        for ok in ["+212650123456", "0650123456", "06 50 12 34 56", "00212520123456", "212 7-00-12-34-56"] {
+        assert_eq!(
+            Ice::parse("00152547800008"),
+            Err(ValidationError::new("ice", Rule::Digits(15)))
+        );
+        for ok in [
+            "+212650123456",
+            "0650123456",
+            "06 50 12 34 56",
+            "00212520123456",
+            "212 7-00-12-34-56",
+        ] {
             assert_eq!(Phone::parse(ok).map(|p| p.as_str().len()), Ok(13), "{ok}");
         }
         for bad in ["+33650123456", "0450123456", "065012345", "+2126501234567"] {
-            assert_eq!(Phone::parse(bad), Err(ValidationError::new("phone", Rule::PhoneShape)), "{bad}");
+            assert_eq!(
+                Phone::parse(bad),
+                Err(ValidationError::new("phone", Rule::PhoneShape)),
+                "{bad}"
+            );
         }
     }
 }

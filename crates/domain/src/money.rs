@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of MAD in centimes (1 MAD = 100 centimes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Centimes(pub i64);
 
@@ -25,12 +27,18 @@ impl Centimes {
         let product = i128::from(self.0) * i128::from(bp);
         let half = if product >= 0 { 5_000 } else { -5_000 };
         let rounded = (product + half) / 10_000;
-        i64::try_from(rounded).map(Centimes).map_err(|_| ValidationError::new("amount", Rule::Overflow))
+        i64::try_from(rounded)
+            .map(Centimes)
+            .map_err(|_| ValidationError::new("amount", Rule::Overflow))
     }
 
     /// Refuses a negative amount, naming `field`.
     pub fn non_negative(self, field: &'static str) -> Result<Centimes, ValidationError> {
-        if self.0 < 0 { Err(ValidationError::new(field, Rule::NotNegative)) } else { Ok(self) }
+        if self.0 < 0 {
+            Err(ValidationError::new(field, Rule::NotNegative))
+        } else {
+            Ok(self)
+        }
     }
 }
 
@@ -49,7 +57,10 @@ mod tests {
 
     #[test]
     fn basis_points_round_half_away_from_zero() {
-        assert_eq!(Centimes(600_000).apply_basis_points(105), Ok(Centimes(6_300)));
+        assert_eq!(
+            Centimes(600_000).apply_basis_points(105),
+            Ok(Centimes(6_300))
+        );
         assert_eq!(Centimes(333).apply_basis_points(5_000), Ok(Centimes(167)));
         assert_eq!(Centimes(-333).apply_basis_points(5_000), Ok(Centimes(-167)));
         assert_eq!(Centimes(1).apply_basis_points(4_999), Ok(Centimes(0)));

@@ -118,7 +118,8 @@ impl Parameters {
     }
 
     pub fn from_toml(text: &str) -> Result<Parameters, ParametersError> {
-        let p: Parameters = toml::from_str(text).map_err(|e| ParametersError::Syntax(e.message().to_string()))?;
+        let p: Parameters =
+            toml::from_str(text).map_err(|e| ParametersError::Syntax(e.message().to_string()))?;
         check_order("rates", p.rates.iter().map(|r| r.from))?;
         check_order("ceiling", p.ceiling.iter().map(|c| c.from))?;
         check_order("smig", p.smig.iter().map(|s| s.from))?;
@@ -130,7 +131,11 @@ impl Parameters {
     }
 
     pub fn ceiling_at(&self, period: Period) -> Option<Centimes> {
-        self.ceiling.iter().rev().find(|c| c.from <= period).map(|c| c.amount)
+        self.ceiling
+            .iter()
+            .rev()
+            .find(|c| c.from <= period)
+            .map(|c| c.amount)
     }
 
     pub fn smig_at(&self, period: Period) -> Option<&Smig> {
@@ -138,7 +143,10 @@ impl Parameters {
     }
 }
 
-fn check_order(name: &'static str, froms: impl Iterator<Item = Period>) -> Result<(), ParametersError> {
+fn check_order(
+    name: &'static str,
+    froms: impl Iterator<Item = Period>,
+) -> Result<(), ParametersError> {
     let v: Vec<Period> = froms.collect();
     if v.is_empty() {
         return Err(ParametersError::Empty(name));
@@ -161,17 +169,32 @@ mod tests {
         let employee: u32 = Branch::ALL.iter().map(|b| r.rate(*b).employee).sum();
         // CLEISS 2024: 21.09 % / 6.74 % / 27.83 %.
         assert_eq!((employer, employee), (2109, 674));
-        assert_eq!(p.ceiling_at(Period::parse("202611").unwrap()), Some(Centimes(600_000)));
-        assert_eq!(p.smig_at(Period::parse("202512").unwrap()).unwrap().monthly, Centimes(326_610));
-        assert_eq!(p.smig_at(Period::parse("202601").unwrap()).unwrap().monthly, Centimes(342_272));
+        assert_eq!(
+            p.ceiling_at(Period::parse("202611").unwrap()),
+            Some(Centimes(600_000))
+        );
+        assert_eq!(
+            p.smig_at(Period::parse("202512").unwrap()).unwrap().monthly,
+            Centimes(326_610)
+        );
+        assert_eq!(
+            p.smig_at(Period::parse("202601").unwrap()).unwrap().monthly,
+            Centimes(342_272)
+        );
         assert!(p.rates_at(Period::parse("201412").unwrap()).is_none());
     }
 
     #[test]
     fn refuses_disordered_or_unknown_keys() {
         let bad = MOROCCO_TOML.replace("from = \"201601\"", "from = \"201401\"");
-        assert_eq!(Parameters::from_toml(&bad), Err(ParametersError::Order("rates")));
+        assert_eq!(
+            Parameters::from_toml(&bad),
+            Err(ParametersError::Order("rates"))
+        );
         let unknown = format!("{MOROCCO_TOML}\nsurprise = 1\n");
-        assert!(matches!(Parameters::from_toml(&unknown), Err(ParametersError::Syntax(_))));
+        assert!(matches!(
+            Parameters::from_toml(&unknown),
+            Err(ParametersError::Syntax(_))
+        ));
     }
 }

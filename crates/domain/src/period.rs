@@ -23,7 +23,10 @@ impl Period {
 
     /// The period of a civil year and month, clamped into 1900-01..=9999-12.
     pub fn clamped(year: i32, month: u8) -> Period {
-        Period { year: year.clamp(1900, 9999) as u16, month: month.clamp(1, 12) }
+        Period {
+            year: year.clamp(1900, 9999) as u16,
+            month: month.clamp(1, 12),
+        }
     }
 
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
@@ -46,7 +49,17 @@ impl Period {
     }
 
     pub fn next(self) -> Period {
-        if self.month == 12 { Period { year: self.year + 1, month: 1 } } else { Period { year: self.year, month: self.month + 1 } }
+        if self.month == 12 {
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
     }
 }
 

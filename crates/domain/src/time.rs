@@ -111,8 +111,14 @@ mod tests {
         for d in [-800_000i64, -1, 0, 59, 60, 11_016, 20_000, 2_932_896] {
             assert_eq!(Date::from_days(d).to_days(), d);
         }
-        assert_eq!(Timestamp(1_763_856_000_000_000).date().to_string(), "2025-11-23");
-        assert_eq!(Timestamp(1_763_856_000_000_000).period().to_string(), "202511");
+        assert_eq!(
+            Timestamp(1_763_856_000_000_000).date().to_string(),
+            "2025-11-23"
+        );
+        assert_eq!(
+            Timestamp(1_763_856_000_000_000).period().to_string(),
+            "202511"
+        );
     }
 
     #[test]

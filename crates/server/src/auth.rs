@@ -19,12 +19,19 @@ pub struct DevTokens {
 impl DevTokens {
     pub fn open(app: &App) -> Result<DevTokens, AppError> {
         let secret = app.key_dir().secret("dev-token", app.random())?;
-        Ok(DevTokens { key: MacKey::new(&secret) })
+        Ok(DevTokens {
+            key: MacKey::new(&secret),
+        })
     }
 
     pub fn mint(&self, principal_id: i64, expires: Timestamp) -> String {
         let body = format!("dev1.{principal_id}.{}", expires.0 / 1_000_000);
-        let tag: String = self.key.tag(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let tag: String = self
+            .key
+            .tag(body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("{body}.{tag}")
     }
 
@@ -36,7 +43,9 @@ impl DevTokens {
             return None;
         }
         let mut parts = body.split('.');
-        let (Some("dev1"), Some(id), Some(exp), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some("dev1"), Some(id), Some(exp), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return None;
         };
         let exp: i64 = exp.parse().ok()?;
@@ -46,10 +55,13 @@ impl DevTokens {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The caller's language.
@@ -80,7 +92,11 @@ impl FromRequestParts<State> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Ctx, ApiError> {
         let lang = lang(parts);
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         let unauthenticated = || ApiError::new(AppError::Unauthenticated, lang);
         let token = parts
             .headers
@@ -89,13 +105,19 @@ impl FromRequestParts<State> for Ctx {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(unauthenticated)?;
         let tokens = state.dev_tokens.as_ref().ok_or_else(unauthenticated)?;
-        let id = tokens.verify(token.trim(), state.app.now()).ok_or_else(unauthenticated)?;
+        let id = tokens
+            .verify(token.trim(), state.app.now())
+            .ok_or_else(unauthenticated)?;
         let principal = state
             .app
             .principal(id)
             .await
             .map_err(|e| ApiError::new(e, lang))?
             .ok_or_else(unauthenticated)?;
-        Ok(Ctx { principal, lang, request_id })
+        Ok(Ctx {
+            principal,
+            lang,
+            request_id,
+        })
     }
 }

@@ -45,7 +45,14 @@ fn say(lang: Lang, fr: &str, ar: &str, en: &str) -> String {
 
 impl ApiError {
     fn plain(status: StatusCode, code: &'static str, message: String) -> ApiError {
-        ApiError { status, body: Body { code, message, details: vec![] } }
+        ApiError {
+            status,
+            body: Body {
+                code,
+                message,
+                details: vec![],
+            },
+        }
     }
 
     pub fn new(e: AppError, lang: Lang) -> ApiError {
@@ -55,10 +62,19 @@ impl ApiError {
                 status: S::UNPROCESSABLE_ENTITY,
                 body: Body {
                     code: "invalid_input",
-                    message: say(lang, "Données invalides.", "بيانات غير صحيحة.", "Invalid input."),
+                    message: say(
+                        lang,
+                        "Données invalides.",
+                        "بيانات غير صحيحة.",
+                        "Invalid input.",
+                    ),
                     details: errors
                         .iter()
-                        .map(|v| Detail { field: v.field, rule: v.rule.code(), message: v.message(lang) })
+                        .map(|v| Detail {
+                            field: v.field,
+                            rule: v.rule.code(),
+                            message: v.message(lang),
+                        })
                         .collect(),
                 },
             },
@@ -77,33 +93,72 @@ impl ApiError {
                 S::NOT_FOUND,
                 "not_found",
                 match what {
-                    "employer" => say(lang, "Aucun employeur avec ce numéro d'affiliation.", "لا يوجد مشغل بهذا رقم الانخراط.", "No employer with this affiliation number."),
-                    _ => say(lang, "Aucune personne ne correspond.", "لا يوجد شخص مطابق.", "No matching person."),
+                    "employer" => say(
+                        lang,
+                        "Aucun employeur avec ce numéro d'affiliation.",
+                        "لا يوجد مشغل بهذا رقم الانخراط.",
+                        "No employer with this affiliation number.",
+                    ),
+                    _ => say(
+                        lang,
+                        "Aucune personne ne correspond.",
+                        "لا يوجد شخص مطابق.",
+                        "No matching person.",
+                    ),
                 },
             ),
             AppError::Conflict(what) => ApiError::plain(
                 S::CONFLICT,
                 "conflict",
                 match what {
-                    "cin" => say(lang, "Une personne avec cette CIN est déjà immatriculée.", "يوجد شخص مسجل بنفس رقم البطاقة الوطنية.", "A person with this CIN is already registered."),
-                    "ice" => say(lang, "Un employeur avec cet ICE est déjà affilié.", "يوجد مشغل منخرط بنفس رقم ICE.", "An employer with this ICE is already affiliated."),
-                    "employment" => say(lang, "Ce lien d'emploi existe déjà.", "علاقة الشغل هذه موجودة مسبقًا.", "This employment link already exists."),
+                    "cin" => say(
+                        lang,
+                        "Une personne avec cette CIN est déjà immatriculée.",
+                        "يوجد شخص مسجل بنفس رقم البطاقة الوطنية.",
+                        "A person with this CIN is already registered.",
+                    ),
+                    "ice" => say(
+                        lang,
+                        "Un employeur avec cet ICE est déjà affilié.",
+                        "يوجد مشغل منخرط بنفس رقم ICE.",
+                        "An employer with this ICE is already affiliated.",
+                    ),
+                    "employment" => say(
+                        lang,
+                        "Ce lien d'emploi existe déjà.",
+                        "علاقة الشغل هذه موجودة مسبقًا.",
+                        "This employment link already exists.",
+                    ),
                     _ => say(lang, "Existe déjà.", "موجود مسبقًا.", "Already exists."),
                 },
             ),
             AppError::Unauthenticated => ApiError::plain(
                 S::UNAUTHORIZED,
                 "unauthenticated",
-                say(lang, "Authentification requise.", "المصادقة مطلوبة.", "Authentication required."),
+                say(
+                    lang,
+                    "Authentification requise.",
+                    "المصادقة مطلوبة.",
+                    "Authentication required.",
+                ),
             ),
-            AppError::Store(store::StoreError::Database(sqlx_err)) if is_pool_exhausted(&sqlx_err) => ApiError::unavailable(),
+            AppError::Store(store::StoreError::Database(sqlx_err))
+                if is_pool_exhausted(&sqlx_err) =>
+            {
+                ApiError::unavailable()
+            }
             e @ (AppError::Store(_) | AppError::Vault(_) | AppError::Audit) => {
                 // Logged without values: these errors carry none.
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "internal error");
                 ApiError::plain(
                     S::INTERNAL_SERVER_ERROR,
                     "internal",
-                    say(lang, "Erreur interne. Réessayez plus tard.", "خطأ داخلي. حاول مرة أخرى لاحقًا.", "Internal error. Try again later."),
+                    say(
+                        lang,
+                        "Erreur interne. Réessayez plus tard.",
+                        "خطأ داخلي. حاول مرة أخرى لاحقًا.",
+                        "Internal error. Try again later.",
+                    ),
                 )
             }
         }
@@ -119,14 +174,22 @@ impl ApiError {
     }
 
     pub fn not_found_route() -> ApiError {
-        ApiError::plain(StatusCode::NOT_FOUND, "no_such_route", "Route inconnue. مسار غير معروف.".into())
+        ApiError::plain(
+            StatusCode::NOT_FOUND,
+            "no_such_route",
+            "Route inconnue. مسار غير معروف.".into(),
+        )
     }
 
     /// A body that is not the JSON expected. The parser's message is not echoed: it can quote
     /// the input, which may be personal data.
     pub fn bad_body(lang: Lang, status: StatusCode) -> ApiError {
         ApiError::plain(
-            if status.is_client_error() { status } else { StatusCode::BAD_REQUEST },
+            if status.is_client_error() {
+                status
+            } else {
+                StatusCode::BAD_REQUEST
+            },
             "bad_request",
             say(
                 lang,
@@ -154,7 +217,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(Envelope { error: self.body })).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         res
     }

@@ -55,7 +55,11 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map(str::to_string);
     let id = given.unwrap_or_else(|| {
         let mut b = [0u8; 12];
@@ -76,15 +80,22 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 
 async fn shed(_: tower::BoxError) -> Response {
     let mut res = ApiError::unavailable().into_response();
-    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     res
 }
 
 /// The whole HTTP surface.
 pub fn router(app: App, cfg: ServerConfig) -> Router {
-    let state = State { app, dev_tokens: cfg.dev_tokens };
+    let state = State {
+        app,
+        dev_tokens: cfg.dev_tokens,
+    };
     let api = routes::api(cfg.max_body)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state.clone());
     Router::new()
         .merge(routes::health().with_state(state))
@@ -97,7 +108,10 @@ pub fn router(app: App, cfg: ServerConfig) -> Router {
                 .load_shed()
                 .concurrency_limit(cfg.max_in_flight),
         )
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
@@ -106,10 +120,17 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// 200 when the status is fine, for the health routes.
 pub(crate) fn ok_text(s: &'static str) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        s,
+    )
+        .into_response()
 }

@@ -3,7 +3,9 @@
 use crate::auth::{Ctx, lang};
 use crate::error::ApiError;
 use crate::{State as AppState, ok_text};
-use app::{EmployerCreated, NewEmployer, NewPerson, PersonCreated, PersonView, RevealInput, Subject};
+use app::{
+    EmployerCreated, NewEmployer, NewPerson, PersonCreated, PersonView, RevealInput, Subject,
+};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +30,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn health() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { ok_text("ok") })).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(|| async { ok_text("ok") }))
+        .route("/readyz", get(readyz))
 }
 
 pub(crate) fn api(max_body: usize) -> Router<AppState> {
@@ -77,7 +81,11 @@ async fn create_employer(
     Body(e): Body<NewEmployer>,
 ) -> Result<(StatusCode, Json<EmployerCreated>), ApiError> {
     let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
-    let mut created = s.app.affiliate_employers(reg, &[e], &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    let mut created = s
+        .app
+        .affiliate_employers(reg, &[e], &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
     let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
     Ok((StatusCode::CREATED, Json(one)))
 }
@@ -88,15 +96,27 @@ async fn create_person(
     Body(p): Body<NewPerson>,
 ) -> Result<(StatusCode, Json<PersonCreated>), ApiError> {
     let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
-    let mut created = s.app.immatriculate(reg, &[p], &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    let mut created = s
+        .app
+        .immatriculate(reg, &[p], &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
     let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
     Ok((StatusCode::CREATED, Json(one)))
 }
 
 /// The gate: find by CIN or immatriculation (or read by id), masked unless `full`.
-async fn read_person(ctx: Ctx, State(s): State<AppState>, Body(input): Body<RevealInput>) -> Result<Json<PersonView>, ApiError> {
+async fn read_person(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(input): Body<RevealInput>,
+) -> Result<Json<PersonView>, ApiError> {
     let req = input.into_request().map_err(|e| ctx.err(e))?;
-    let view = s.app.reveal(&ctx.principal, &req, &ctx.request_id).await.map_err(|e| ctx.err(e))?;
+    let view = s
+        .app
+        .reveal(&ctx.principal, &req, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
     Ok(Json(view))
 }
 
@@ -117,11 +137,26 @@ struct ContactInput {
     address: Option<String>,
 }
 
-async fn update_contact(ctx: Ctx, State(s): State<AppState>, Body(c): Body<ContactInput>) -> Result<StatusCode, ApiError> {
-    let subject = Subject::from_parts(c.person_id.as_deref(), c.cin.as_deref(), c.immatriculation.as_deref())
-        .map_err(|e| ctx.err(e))?;
+async fn update_contact(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(c): Body<ContactInput>,
+) -> Result<StatusCode, ApiError> {
+    let subject = Subject::from_parts(
+        c.person_id.as_deref(),
+        c.cin.as_deref(),
+        c.immatriculation.as_deref(),
+    )
+    .map_err(|e| ctx.err(e))?;
     s.app
-        .update_contact(&ctx.principal, &subject, c.phone.as_deref(), c.email.as_deref(), c.address.as_deref(), &ctx.request_id)
+        .update_contact(
+            &ctx.principal,
+            &subject,
+            c.phone.as_deref(),
+            c.email.as_deref(),
+            c.address.as_deref(),
+            &ctx.request_id,
+        )
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(StatusCode::NO_CONTENT)
@@ -135,9 +170,19 @@ struct EmploymentInput {
     start_date: String,
 }
 
-async fn create_employment(ctx: Ctx, State(s): State<AppState>, Body(e): Body<EmploymentInput>) -> Result<StatusCode, ApiError> {
+async fn create_employment(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(e): Body<EmploymentInput>,
+) -> Result<StatusCode, ApiError> {
     s.app
-        .link_employment(&ctx.principal, &e.affiliate_number, &e.immatriculation, &e.start_date, &ctx.request_id)
+        .link_employment(
+            &ctx.principal,
+            &e.affiliate_number,
+            &e.immatriculation,
+            &e.start_date,
+            &ctx.request_id,
+        )
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(StatusCode::CREATED)
@@ -160,6 +205,20 @@ async fn create_case(
     State(s): State<AppState>,
     Body(c): Body<CaseInput>,
 ) -> Result<(StatusCode, Json<CaseCreated>), ApiError> {
-    let id = s.app.open_case(&ctx.principal, &c.immatriculation, &c.reason, &ctx.request_id).await.map_err(|e| ctx.err(e))?;
-    Ok((StatusCode::CREATED, Json(CaseCreated { case_id: id.to_string() })))
+    let id = s
+        .app
+        .open_case(
+            &ctx.principal,
+            &c.immatriculation,
+            &c.reason,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CaseCreated {
+            case_id: id.to_string(),
+        }),
+    ))
 }

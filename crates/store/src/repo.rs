@@ -8,8 +8,7 @@ use sqlx::{QueryBuilder, Row};
 const BATCH: usize = 500;
 
 /// The personal columns of `persons`, in [`PersonField::ALL`] order.
-pub const PERSON_COLUMNS: &str =
-    "immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children";
+pub const PERSON_COLUMNS: &str = "immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children";
 
 /// The ciphertexts of one person, indexed by [`PersonField::index`]; `None` where not on record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,24 +149,37 @@ impl Store {
     /// The wrapped data keys, by id.
     pub async fn data_keys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
         let rows = with_pool!(self, |p| {
-            let rows = sqlx::query("SELECT id, wrapped FROM data_keys ORDER BY id").fetch_all(p).await?;
+            let rows = sqlx::query("SELECT id, wrapped FROM data_keys ORDER BY id")
+                .fetch_all(p)
+                .await?;
             rows.iter()
-                .map(|r| Ok((r.try_get::<i64, _>("id")?, r.try_get::<Vec<u8>, _>("wrapped")?)))
+                .map(|r| {
+                    Ok((
+                        r.try_get::<i64, _>("id")?,
+                        r.try_get::<Vec<u8>, _>("wrapped")?,
+                    ))
+                })
                 .collect::<Result<Vec<_>>>()?
         });
         rows.into_iter()
-            .map(|(id, w)| u32::try_from(id).map(|id| (id, w)).map_err(|_| StoreError::Corrupt("data key id")))
+            .map(|(id, w)| {
+                u32::try_from(id)
+                    .map(|id| (id, w))
+                    .map_err(|_| StoreError::Corrupt("data key id"))
+            })
             .collect()
     }
 
     pub async fn insert_data_key(&self, id: u32, wrapped: &[u8], at: i64) -> Result<()> {
-        with_pool!(self, |p| sqlx::query("INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)")
-            .bind(i64::from(id))
-            .bind(wrapped)
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|_| ())?);
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)"
+        )
+        .bind(i64::from(id))
+        .bind(wrapped)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
         Ok(())
     }
 
@@ -192,7 +204,9 @@ impl Store {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
             for chunk in rows.chunks(BATCH) {
-                let mut q = QueryBuilder::new("INSERT INTO employers (id, affiliate_number, ice, name, activity, city, created_at) ");
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO employers (id, affiliate_number, ice, name, activity, city, created_at) ",
+                );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.id)
                         .push_bind(e.affiliate_number)
@@ -209,7 +223,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn employer_by_affiliate(&self, affiliate_number: i64) -> Result<Option<EmployerRow>> {
+    pub async fn employer_by_affiliate(
+        &self,
+        affiliate_number: i64,
+    ) -> Result<Option<EmployerRow>> {
         with_pool!(self, |p| {
             let row = sqlx::query("SELECT * FROM employers WHERE affiliate_number = $1")
                 .bind(affiliate_number)
@@ -221,13 +238,21 @@ impl Store {
 
     pub async fn employer(&self, id: i64) -> Result<Option<EmployerRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM employers WHERE id = $1").bind(id).fetch_optional(p).await?;
+            let row = sqlx::query("SELECT * FROM employers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
             row.as_ref().map(employer_from_row).transpose()
         })
     }
 
     pub async fn count_employers(&self) -> Result<i64> {
-        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM employers").fetch_one(p).await?.try_get("n")?))
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT COUNT(*) AS n FROM employers"
+        )
+        .fetch_one(p)
+        .await?
+        .try_get("n")?))
     }
 
     // ---- persons ---------------------------------------------------------------------------
@@ -240,7 +265,9 @@ impl Store {
                     "INSERT INTO persons (id, immatriculation_bidx, cin_bidx, {PERSON_COLUMNS}, created_at, updated_at) "
                 ));
                 q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.id).push_bind(r.immatriculation_bidx.clone()).push_bind(r.cin_bidx.clone());
+                    b.push_bind(r.id)
+                        .push_bind(r.immatriculation_bidx.clone())
+                        .push_bind(r.cin_bidx.clone());
                     for f in PersonField::ALL {
                         b.push_bind(r.cipher.0[f.index()].clone());
                     }
@@ -254,20 +281,29 @@ impl Store {
     }
 
     /// The persons whose blind index in `by` equals `bidx`, with their ciphertexts.
-    pub async fn persons_by_bidx(&self, by: Lookup, bidx: &[u8]) -> Result<Vec<(i64, PersonCipher)>> {
+    pub async fn persons_by_bidx(
+        &self,
+        by: Lookup,
+        bidx: &[u8],
+    ) -> Result<Vec<(i64, PersonCipher)>> {
         let sql = match by {
             Lookup::Cin => const_format_person_select!("cin_bidx"),
             Lookup::Immatriculation => const_format_person_select!("immatriculation_bidx"),
         };
         with_pool!(self, |p| {
             let rows = sqlx::query(sql).bind(bidx).fetch_all(p).await?;
-            rows.iter().map(|r| Ok((r.try_get("id")?, PersonCipher::from_row(r)?))).collect()
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, PersonCipher::from_row(r)?)))
+                .collect()
         })
     }
 
     pub async fn person(&self, id: i64) -> Result<Option<PersonCipher>> {
         with_pool!(self, |p| {
-            let row = sqlx::query(const_format_person_select!("id")).bind(id).fetch_optional(p).await?;
+            let row = sqlx::query(const_format_person_select!("id"))
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
             row.as_ref().map(PersonCipher::from_row).transpose()
         })
     }
@@ -297,7 +333,12 @@ impl Store {
     }
 
     pub async fn count_persons(&self) -> Result<i64> {
-        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM persons").fetch_one(p).await?.try_get("n")?))
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT COUNT(*) AS n FROM persons"
+        )
+        .fetch_one(p)
+        .await?
+        .try_get("n")?))
     }
 
     // ---- employments -----------------------------------------------------------------------
@@ -306,8 +347,9 @@ impl Store {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
             for chunk in rows.chunks(BATCH) {
-                let mut q =
-                    QueryBuilder::new("INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) ");
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) ",
+                );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.id)
                         .push_bind(e.employer_id)
@@ -359,14 +401,20 @@ impl Store {
 
     pub async fn principal(&self, id: i64) -> Result<Option<PrincipalRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM principals WHERE id = $1").bind(id).fetch_optional(p).await?;
+            let row = sqlx::query("SELECT * FROM principals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
             row.as_ref().map(principal_from_row).transpose()
         })
     }
 
     pub async fn principal_by_label(&self, label: &str) -> Result<Option<PrincipalRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM principals WHERE label = $1").bind(label).fetch_optional(p).await?;
+            let row = sqlx::query("SELECT * FROM principals WHERE label = $1")
+                .bind(label)
+                .fetch_optional(p)
+                .await?;
             row.as_ref().map(principal_from_row).transpose()
         })
     }
@@ -374,7 +422,8 @@ impl Store {
     // ---- cases -----------------------------------------------------------------------------
 
     pub async fn open_case(&self, c: &CaseRow) -> Result<()> {
-        with_pool!(self, |p| sqlx::query(
+        with_pool!(self, |p| {
+            sqlx::query(
             "INSERT INTO cases (id, agent_id, person_id, reason, opened_at) VALUES ($1, $2, $3, $4, $5)"
         )
         .bind(c.id)
@@ -384,19 +433,22 @@ impl Store {
         .bind(c.opened_at)
         .execute(p)
         .await
-        .map(|_| ())?);
+        .map(|_| ())?
+        });
         Ok(())
     }
 
     pub async fn has_open_case(&self, agent_id: i64, person_id: i64) -> Result<bool> {
-        Ok(with_pool!(self, |p| sqlx::query(
+        Ok(with_pool!(self, |p| {
+            sqlx::query(
             "SELECT 1 FROM cases WHERE agent_id = $1 AND person_id = $2 AND closed_at IS NULL LIMIT 1"
         )
         .bind(agent_id)
         .bind(person_id)
         .fetch_optional(p)
         .await?
-        .is_some()))
+        .is_some()
+        }))
     }
 
     // ---- audit -----------------------------------------------------------------------------
@@ -430,11 +482,12 @@ impl Store {
     /// Audit events with `seq > after`, oldest first, at most `limit`.
     pub async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<(i64, AuditRow)>> {
         with_pool!(self, |p| {
-            let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
+            let rows =
+                sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?;
             rows.iter()
                 .map(|r| {
                     Ok((
@@ -457,7 +510,12 @@ impl Store {
     }
 
     pub async fn count_audit(&self) -> Result<i64> {
-        Ok(with_pool!(self, |p| sqlx::query("SELECT COUNT(*) AS n FROM audit_events").fetch_one(p).await?.try_get("n")?))
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT COUNT(*) AS n FROM audit_events"
+        )
+        .fetch_one(p)
+        .await?
+        .try_get("n")?))
     }
 }
 

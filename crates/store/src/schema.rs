@@ -36,10 +36,12 @@ impl Store {
                 .await?;
                 for t in tables {
                     let table: String = t.try_get("name")?;
-                    let cols = sqlx::query("SELECT name, type, \"notnull\" AS nn, pk FROM pragma_table_info($1)")
-                        .bind(&table)
-                        .fetch_all(p)
-                        .await?;
+                    let cols = sqlx::query(
+                        "SELECT name, type, \"notnull\" AS nn, pk FROM pragma_table_info($1)",
+                    )
+                    .bind(&table)
+                    .fetch_all(p)
+                    .await?;
                     for c in cols {
                         let declared: String = c.try_get("type")?;
                         let nn: i64 = c.try_get("nn")?;

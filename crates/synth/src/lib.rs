@@ -52,22 +52,33 @@ pub struct Population {
 
 /// CIN prefixes (letters of the issuing region), each with 10^6 numbers: room for 28 million.
 const CIN_PREFIXES: [&str; 28] = [
-    "A", "AB", "AD", "B", "BB", "BE", "BH", "BJ", "BK", "C", "CB", "CD", "D", "DA", "E", "EE", "F", "G", "H", "I",
-    "J", "JA", "JB", "K", "L", "M", "Q", "X",
+    "A", "AB", "AD", "B", "BB", "BE", "BH", "BJ", "BK", "C", "CB", "CD", "D", "DA", "E", "EE", "F",
+    "G", "H", "I", "J", "JA", "JB", "K", "L", "M", "Q", "X",
 ];
 
 /// Capacity of the CIN bijection.
 pub const MAX_PERSONS: usize = CIN_PREFIXES.len() * 1_000_000;
 
-const BANKS: [&str; 10] = ["007", "011", "013", "021", "022", "145", "190", "225", "230", "350"];
+const BANKS: [&str; 10] = [
+    "007", "011", "013", "021", "022", "145", "190", "225", "230", "350",
+];
 
 impl Population {
     pub fn new(seed: u64, employers: usize, persons: usize, smig: Centimes) -> Population {
-        Population { seed, employers: employers.max(1), persons: persons.min(MAX_PERSONS), smig }
+        Population {
+            seed,
+            employers: employers.max(1),
+            persons: persons.min(MAX_PERSONS),
+            smig,
+        }
     }
 
     fn rng(&self, kind: u64, i: usize) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.seed ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+        ChaCha8Rng::seed_from_u64(
+            self.seed
+                ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        )
     }
 
     /// The CIN of person `i`: a bijection of the index, so never repeated.
@@ -91,23 +102,56 @@ impl Population {
         // ICE: 9-digit company (from the index), 4-digit establishment, 2 control digits.
         let company = 1_000_000 + i as u64;
         let ice = format!("{company:09}{:04}{:02}", 1, (company * 7 + 3) % 97);
-        SynthEmployer { name: name.chars().take(40).collect(), activity, city, ice }
+        SynthEmployer {
+            name: name.chars().take(40).collect(),
+            activity,
+            city,
+            ice,
+        }
     }
 
     pub fn person(&self, i: usize) -> SynthPerson {
         let mut r = self.rng(2, i);
         let female = r.random_bool(0.45);
-        let (first, first_ar) = if female { pick_pair(&mut r, FEMALE_FIRST) } else { pick_pair(&mut r, MALE_FIRST) };
+        let (first, first_ar) = if female {
+            pick_pair(&mut r, FEMALE_FIRST)
+        } else {
+            pick_pair(&mut r, MALE_FIRST)
+        };
         let (last, last_ar) = pick_pair(&mut r, LAST_NAMES);
-        let birth_date = format!("{:04}-{:02}-{:02}", r.random_range(1960..=2006), r.random_range(1..=12), r.random_range(1..=28));
-        let phone = format!("+212{}{:08}", if r.random_bool(0.7) { 6 } else { 7 }, r.random_range(0..100_000_000u32));
+        let birth_date = format!(
+            "{:04}-{:02}-{:02}",
+            r.random_range(1960..=2006),
+            r.random_range(1..=12),
+            r.random_range(1..=28)
+        );
+        let phone = format!(
+            "+212{}{:08}",
+            if r.random_bool(0.7) { 6 } else { 7 },
+            r.random_range(0..100_000_000u32)
+        );
         let email = r.random_bool(0.6).then(|| {
             let domain = pick(&mut r, &["example.com", "example.org", "example.net"]);
-            format!("{}.{}{}@{domain}", first.to_lowercase(), last.to_lowercase().replace(' ', ""), i % 1000)
+            format!(
+                "{}.{}{}@{domain}",
+                first.to_lowercase(),
+                last.to_lowercase().replace(' ', ""),
+                i % 1000
+            )
         });
         let city = pick(&mut r, CITIES);
-        let address = format!("N° {}, {} {}, {city}", r.random_range(1..300), pick(&mut r, STREET_KINDS), pick(&mut r, STREET_NAMES));
-        let first22 = format!("{}{:03}{:016}", pick(&mut r, &BANKS), r.random_range(0..1000), r.random_range(0..10_000_000_000_000_000u64));
+        let address = format!(
+            "N° {}, {} {}, {city}",
+            r.random_range(1..300),
+            pick(&mut r, STREET_KINDS),
+            pick(&mut r, STREET_NAMES)
+        );
+        let first22 = format!(
+            "{}{:03}{:016}",
+            pick(&mut r, &BANKS),
+            r.random_range(0..1000),
+            r.random_range(0..10_000_000_000_000_000u64)
+        );
         let key = Rib::key_for(&first22).unwrap_or(0);
         let children = match r.random_range(0..100) {
             0..35 => 0,

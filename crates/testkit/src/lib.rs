@@ -102,20 +102,42 @@ impl TestApp {
         let tokens = Arc::new(DevTokens::open(&app).unwrap());
         let router = server::router(
             app.clone(),
-            ServerConfig { dev_tokens: Some(tokens.clone()), max_in_flight: 256, max_body: 64 * 1024 },
+            ServerConfig {
+                dev_tokens: Some(tokens.clone()),
+                max_in_flight: 256,
+                max_body: 64 * 1024,
+            },
         );
-        TestApp { app, router, clock, tokens, backend, url, dir }
+        TestApp {
+            app,
+            router,
+            clock,
+            tokens,
+            backend,
+            url,
+            dir,
+        }
     }
 
     /// A principal (created if needed) and a development token for it.
     pub async fn login(&self, label: &str, role: Role, binding: Binding) -> (Principal, String) {
-        let p = self.app.ensure_principal(Some(label), role, &binding).await.unwrap();
+        let p = self
+            .app
+            .ensure_principal(Some(label), role, &binding)
+            .await
+            .unwrap();
         let token = self.tokens.mint(p.id, self.clock.now().plus_seconds(3600));
         (p, token)
     }
 
     /// Sends a request through the whole router (middleware included) and parses the JSON reply.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
         self.call_with(method, path, token, body, &[]).await
     }
 
@@ -135,15 +157,25 @@ impl TestApp {
             req = req.header(*k, *v);
         }
         let req = match body {
-            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24).await.unwrap();
-        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply { status, headers, json }
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            json,
+        }
     }
 
     pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> Reply {

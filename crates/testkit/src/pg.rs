@@ -21,7 +21,9 @@ pub async fn pg_server_url() -> String {
             if let Ok(url) = std::env::var("DAMAN_TEST_PG_URL") {
                 return url;
             }
-            let c = tokio::task::spawn_blocking(|| PgCluster::start(true)).await.unwrap();
+            let c = tokio::task::spawn_blocking(|| PgCluster::start(true))
+                .await
+                .unwrap();
             match c {
                 Ok(c) => c.url,
                 Err(e) => panic!("{e}"),
@@ -36,16 +38,26 @@ pub(crate) async fn fresh_database() -> String {
     let server = pg_server_url().await;
     let mut b = [0u8; 8];
     getrandom_fill(&mut b);
-    let name = format!("daman_test_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+    let name = format!(
+        "daman_test_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
     let admin = store_admin(&server).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let (base, _) = server.rsplit_once('/').unwrap();
     format!("{base}/{name}")
 }
 
 async fn store_admin(url: &str) -> sqlx::PgPool {
-    sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap()
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap()
 }
 
 fn getrandom_fill(b: &mut [u8]) {
@@ -53,8 +65,11 @@ fn getrandom_fill(b: &mut [u8]) {
 }
 
 fn find_bin(name: &str) -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()));
+    let from_path = std::env::var_os("PATH").map(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
     if let Some(Some(p)) = from_path {
         return Some(p);
     }
@@ -68,13 +83,19 @@ fn find_bin(name: &str) -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Runs `sh -c script`, as the `postgres` user when we are root (initdb refuses to run as root).
 fn sh(script: &str, as_postgres: bool) -> Result<String, String> {
     let out = if as_postgres {
-        Command::new("runuser").args(["-u", "postgres", "--", "sh", "-c", script]).output()
+        Command::new("runuser")
+            .args(["-u", "postgres", "--", "sh", "-c", script])
+            .output()
     } else {
         Command::new("sh").args(["-c", script]).output()
     }
@@ -82,7 +103,11 @@ fn sh(script: &str, as_postgres: bool) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("`{script}` failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "`{script}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -104,14 +129,22 @@ impl PgCluster {
         let data = Path::new(&dir).join("data");
         let port = free_port()?;
         sh(
-            &format!("'{}' -D '{}' -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null", initdb.display(), data.display()),
+            &format!(
+                "'{}' -D '{}' -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null",
+                initdb.display(),
+                data.display()
+            ),
             root,
         )?;
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=on -c max_connections=200 -c shared_buffers=128MB"
         );
         sh(
-            &format!("'{}' -D '{}' -l '{dir}/log' -w -t 60 -o '{opts}' start >/dev/null", pg_ctl.display(), data.display()),
+            &format!(
+                "'{}' -D '{}' -l '{dir}/log' -w -t 60 -o '{opts}' start >/dev/null",
+                pg_ctl.display(),
+                data.display()
+            ),
             root,
         )?;
         if watch {
@@ -124,7 +157,10 @@ impl PgCluster {
             );
             sh(&script, root)?;
         }
-        Ok(PgCluster { url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), data_dir: data })
+        Ok(PgCluster {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            data_dir: data,
+        })
     }
 
     /// Stops the cluster now and deletes its directory.
@@ -132,7 +168,12 @@ impl PgCluster {
         let pg_ctl = find_bin("pg_ctl").ok_or("pg_ctl not found")?;
         let dir = self.data_dir.parent().ok_or("no parent")?;
         sh(
-            &format!("'{}' -D '{}' -m fast stop >/dev/null; rm -rf '{}'", pg_ctl.display(), self.data_dir.display(), dir.display()),
+            &format!(
+                "'{}' -D '{}' -m fast stop >/dev/null; rm -rf '{}'",
+                pg_ctl.display(),
+                self.data_dir.display(),
+                dir.display()
+            ),
             is_root(),
         )
         .map(|_| ())

@@ -17,9 +17,18 @@ pub struct KeyDir {
 
 impl KeyDir {
     pub fn open(dir: &Path) -> Result<KeyDir, VaultError> {
-        let io = |what: &str, e: std::io::Error| VaultError::KeyStore(format!("{what} {}: {e}", dir.display()));
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io("cannot create", e))?;
-        let mode = fs::metadata(dir).map_err(|e| io("cannot read", e))?.permissions().mode();
+        let io = |what: &str, e: std::io::Error| {
+            VaultError::KeyStore(format!("{what} {}: {e}", dir.display()))
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io("cannot create", e))?;
+        let mode = fs::metadata(dir)
+            .map_err(|e| io("cannot read", e))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(VaultError::KeyStore(format!(
                 "key directory {} is readable by others (mode {:o}); run chmod 700 on it",
@@ -27,7 +36,9 @@ impl KeyDir {
                 mode & 0o777
             )));
         }
-        Ok(KeyDir { dir: dir.to_path_buf() })
+        Ok(KeyDir {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -37,10 +48,16 @@ impl KeyDir {
     /// The key stored under `name`, created from `random` if it does not exist yet.
     pub fn secret(&self, name: &str, random: &dyn Random) -> Result<Secret32, VaultError> {
         let path = self.dir.join(format!("{name}.key"));
-        let io = |what: &str, e: std::io::Error| VaultError::KeyStore(format!("{what} {}: {e}", path.display()));
+        let io = |what: &str, e: std::io::Error| {
+            VaultError::KeyStore(format!("{what} {}: {e}", path.display()))
+        };
         match fs::OpenOptions::new().read(true).open(&path) {
             Ok(mut f) => {
-                let mode = f.metadata().map_err(|e| io("cannot read", e))?.permissions().mode();
+                let mode = f
+                    .metadata()
+                    .map_err(|e| io("cannot read", e))?
+                    .permissions()
+                    .mode();
                 if mode & 0o077 != 0 {
                     return Err(VaultError::KeyStore(format!(
                         "key file {} is readable by others (mode {:o}); run chmod 600 on it",
@@ -62,7 +79,8 @@ impl KeyDir {
                     .mode(0o600)
                     .open(&path)
                     .map_err(|e| io("cannot create", e))?;
-                f.write_all(secret.expose()).map_err(|e| io("cannot write", e))?;
+                f.write_all(secret.expose())
+                    .map_err(|e| io("cannot write", e))?;
                 f.sync_all().map_err(|e| io("cannot sync", e))?;
                 Ok(secret)
             }
@@ -82,8 +100,13 @@ impl KeyFileKek {
     pub fn open(dir: &KeyDir, random: Arc<dyn Random>) -> Result<KeyFileKek, VaultError> {
         let kek = dir.secret("kek", random.as_ref())?;
         let index_root = dir.secret("index", random.as_ref())?;
-        let kek = XChaCha20Poly1305::new_from_slice(kek.expose()).map_err(|_| VaultError::Format)?;
-        Ok(KeyFileKek { kek, index_root, random })
+        let kek =
+            XChaCha20Poly1305::new_from_slice(kek.expose()).map_err(|_| VaultError::Format)?;
+        Ok(KeyFileKek {
+            kek,
+            index_root,
+            random,
+        })
     }
 }
 
@@ -100,7 +123,13 @@ impl KeyEncryptionKey for KeyFileKek {
         let aad = wrap_aad(key_id);
         let ct = self
             .kek
-            .encrypt(&XNonce::from(nonce), Payload { msg: dek.expose(), aad: &aad })
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: dek.expose(),
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Format)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -117,7 +146,9 @@ impl KeyEncryptionKey for KeyFileKek {
             .map_err(|_| VaultError::Decrypt)?;
         let bytes: Result<[u8; 32], _> = plain.as_slice().try_into();
         zeroize::Zeroize::zeroize(&mut plain);
-        bytes.map(Secret32::from_bytes).map_err(|_| VaultError::Format)
+        bytes
+            .map(Secret32::from_bytes)
+            .map_err(|_| VaultError::Format)
     }
 
     fn index_root(&self) -> Result<Secret32, VaultError> {
@@ -139,7 +170,14 @@ mod tests {
         assert_eq!(a.expose(), b.expose());
         let meta = fs::metadata(tmp.path().join("keys/kek.key")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(tmp.path().join("keys")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(tmp.path().join("keys"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
     }
 
     #[test]
@@ -147,14 +185,24 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = KeyDir::open(&tmp.path().join("keys")).unwrap();
         dir.secret("kek", &OsRandom).unwrap();
-        fs::set_permissions(tmp.path().join("keys/kek.key"), fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(dir.secret("kek", &OsRandom), Err(VaultError::KeyStore(m)) if m.contains("chmod 600")));
+        fs::set_permissions(
+            tmp.path().join("keys/kek.key"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(
+            matches!(dir.secret("kek", &OsRandom), Err(VaultError::KeyStore(m)) if m.contains("chmod 600"))
+        );
     }
 
     #[test]
     fn wrapped_key_is_bound_to_its_id() {
         let tmp = tempfile::tempdir().unwrap();
-        let kek = KeyFileKek::open(&KeyDir::open(&tmp.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&tmp.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
         let dek = Secret32::generate(&OsRandom).unwrap();
         let wrapped = kek.wrap(7, &dek).unwrap();
         assert_eq!(kek.unwrap(7, &wrapped).unwrap().expose(), dek.expose());

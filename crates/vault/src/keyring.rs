@@ -4,8 +4,8 @@ use crate::{KeyEncryptionKey, Random, Secret32, VaultError};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use hmac::KeyInit;
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,15 +54,24 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("primary", &self.primary).finish_non_exhaustive()
+        f.debug_struct("Keyring")
+            .field("primary", &self.primary)
+            .finish_non_exhaustive()
     }
 }
 
 impl Keyring {
     /// A new data key, wrapped for storage.
-    pub fn new_data_key(kek: &dyn KeyEncryptionKey, id: u32, random: &dyn Random) -> Result<WrappedKey, VaultError> {
+    pub fn new_data_key(
+        kek: &dyn KeyEncryptionKey,
+        id: u32,
+        random: &dyn Random,
+    ) -> Result<WrappedKey, VaultError> {
         let dek = Secret32::generate(random)?;
-        Ok(WrappedKey { id, wrapped: kek.wrap(id, &dek)? })
+        Ok(WrappedKey {
+            id,
+            wrapped: kek.wrap(id, &dek)?,
+        })
     }
 
     /// Unwraps `keys` (the highest id is primary) and derives the subkeys of `encrypted` and
@@ -74,13 +83,18 @@ impl Keyring {
         indexed: &[Column],
         random: Arc<dyn Random>,
     ) -> Result<Keyring, VaultError> {
-        let primary = keys.iter().map(|k| k.id).max().ok_or(VaultError::UnknownKey(0))?;
+        let primary = keys
+            .iter()
+            .map(|k| k.id)
+            .max()
+            .ok_or(VaultError::UnknownKey(0))?;
         let mut ciphers = HashMap::new();
         for k in keys {
             let dek = kek.unwrap(k.id, &k.wrapped)?;
             for c in encrypted {
                 let sub = derive(&dek, c.table, "daman:fenc:v1", c.column)?;
-                let cipher = XChaCha20Poly1305::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?;
+                let cipher = XChaCha20Poly1305::new_from_slice(sub.expose())
+                    .map_err(|_| VaultError::Format)?;
                 ciphers.insert((k.id, *c), cipher);
             }
         }
@@ -88,11 +102,22 @@ impl Keyring {
         let mut indexes = HashMap::new();
         for c in indexed {
             let sub = derive(&root, c.table, "daman:bidx:v1", c.column)?;
-            indexes.insert(*c, <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?);
+            indexes.insert(
+                *c,
+                <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose())
+                    .map_err(|_| VaultError::Format)?,
+            );
         }
         let sub = derive(&root, "audit", "daman:pseudonym:v1", "subject")?;
-        let pseudonyms = <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose()).map_err(|_| VaultError::Format)?;
-        Ok(Keyring { primary, ciphers, indexes, pseudonyms, random })
+        let pseudonyms = <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose())
+            .map_err(|_| VaultError::Format)?;
+        Ok(Keyring {
+            primary,
+            ciphers,
+            indexes,
+            pseudonyms,
+            random,
+        })
     }
 
     pub fn primary_key_id(&self) -> u32 {
@@ -115,12 +140,21 @@ impl Keyring {
     /// `0x01 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`.
     pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
         let key_id = self.primary;
-        let cipher = self.ciphers.get(&(key_id, col)).ok_or(VaultError::UnknownColumn(col.table, col.column))?;
+        let cipher = self
+            .ciphers
+            .get(&(key_id, col))
+            .ok_or(VaultError::UnknownColumn(col.table, col.column))?;
         let mut nonce = [0u8; 24];
         self.random.fill(&mut nonce)?;
         let aad = Self::aad(col, row, key_id);
         let ct = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &aad })
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Format)?;
         let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
         out.push(FORMAT_V1);
@@ -137,7 +171,9 @@ impl Keyring {
             return Err(VaultError::Format);
         }
         let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
-        let nonce: [u8; 24] = blob[5..HEADER_LEN].try_into().map_err(|_| VaultError::Format)?;
+        let nonce: [u8; 24] = blob[5..HEADER_LEN]
+            .try_into()
+            .map_err(|_| VaultError::Format)?;
         let cipher = match self.ciphers.get(&(key_id, col)) {
             Some(c) => c,
             None if self.ciphers.keys().any(|(k, _)| *k == key_id) => {
@@ -147,14 +183,28 @@ impl Keyring {
         };
         let aad = Self::aad(col, row, key_id);
         cipher
-            .decrypt(&XNonce::from(nonce), Payload { msg: &blob[HEADER_LEN..], aad: &aad })
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &blob[HEADER_LEN..],
+                    aad: &aad,
+                },
+            )
             .map_err(|_| VaultError::Decrypt)
     }
 
     /// The blind index of `value` in `col`: HMAC-SHA-256 under the column's index key, truncated.
     /// Callers normalise the value first (one canonical form per identifier).
-    pub fn blind_index(&self, col: Column, value: &[u8]) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
-        let mut mac = self.indexes.get(&col).ok_or(VaultError::UnknownColumn(col.table, col.column))?.clone();
+    pub fn blind_index(
+        &self,
+        col: Column,
+        value: &[u8],
+    ) -> Result<[u8; BLIND_INDEX_LEN], VaultError> {
+        let mut mac = self
+            .indexes
+            .get(&col)
+            .ok_or(VaultError::UnknownColumn(col.table, col.column))?
+            .clone();
         mac.update(value);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; BLIND_INDEX_LEN];
@@ -180,18 +230,35 @@ mod tests {
     use super::*;
     use crate::{KeyDir, KeyFileKek, OsRandom};
 
-    const CIN: Column = Column { table: "persons", column: "cin" };
-    const RIB: Column = Column { table: "persons", column: "rib" };
-    const OTHER: Column = Column { table: "employers", column: "cin" };
+    const CIN: Column = Column {
+        table: "persons",
+        column: "cin",
+    };
+    const RIB: Column = Column {
+        table: "persons",
+        column: "rib",
+    };
+    const OTHER: Column = Column {
+        table: "employers",
+        column: "cin",
+    };
 
     fn ring(dir: &std::path::Path, keys: &[WrappedKey]) -> Keyring {
-        let kek = KeyFileKek::open(&KeyDir::open(&dir.join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&dir.join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
         Keyring::open(&kek, keys, &[CIN, RIB, OTHER], &[CIN], Arc::new(OsRandom)).unwrap()
     }
 
     fn setup() -> (tempfile::TempDir, Vec<WrappedKey>) {
         let tmp = tempfile::tempdir().unwrap();
-        let kek = KeyFileKek::open(&KeyDir::open(&tmp.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&tmp.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
         let k1 = Keyring::new_data_key(&kek, 1, &OsRandom).unwrap();
         (tmp, vec![k1])
     }
@@ -202,29 +269,57 @@ mod tests {
         let r = ring(tmp.path(), &keys);
         let ct = r.encrypt(CIN, 42, b"AB123456").unwrap();
         assert_eq!(r.decrypt(CIN, 42, &ct).unwrap(), b"AB123456");
-        assert_eq!(r.decrypt(CIN, 43, &ct), Err(VaultError::Decrypt), "another row");
-        assert_eq!(r.decrypt(RIB, 42, &ct), Err(VaultError::Decrypt), "another column");
-        assert_eq!(r.decrypt(OTHER, 42, &ct), Err(VaultError::Decrypt), "another table");
+        assert_eq!(
+            r.decrypt(CIN, 43, &ct),
+            Err(VaultError::Decrypt),
+            "another row"
+        );
+        assert_eq!(
+            r.decrypt(RIB, 42, &ct),
+            Err(VaultError::Decrypt),
+            "another column"
+        );
+        assert_eq!(
+            r.decrypt(OTHER, 42, &ct),
+            Err(VaultError::Decrypt),
+            "another table"
+        );
         let mut tampered = ct.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert_eq!(r.decrypt(CIN, 42, &tampered), Err(VaultError::Decrypt));
         let mut relabelled = ct.clone();
         relabelled[4] = 9;
-        assert_eq!(r.decrypt(CIN, 42, &relabelled), Err(VaultError::UnknownKey(9)));
+        assert_eq!(
+            r.decrypt(CIN, 42, &relabelled),
+            Err(VaultError::UnknownKey(9))
+        );
         assert!(!ct.windows(8).any(|w| w == b"AB123456"));
-        assert_ne!(r.encrypt(CIN, 42, b"AB123456").unwrap(), ct, "fresh nonce each time");
+        assert_ne!(
+            r.encrypt(CIN, 42, b"AB123456").unwrap(),
+            ct,
+            "fresh nonce each time"
+        );
     }
 
     #[test]
     fn rotation_keeps_old_ciphertexts_readable() {
         let (tmp, mut keys) = setup();
-        let old = ring(tmp.path(), &keys).encrypt(RIB, 1, b"011519000001205000534921").unwrap();
-        let kek = KeyFileKek::open(&KeyDir::open(&tmp.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let old = ring(tmp.path(), &keys)
+            .encrypt(RIB, 1, b"011519000001205000534921")
+            .unwrap();
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&tmp.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
         keys.push(Keyring::new_data_key(&kek, 2, &OsRandom).unwrap());
         let r = ring(tmp.path(), &keys);
         assert_eq!(r.primary_key_id(), 2);
-        assert_eq!(r.decrypt(RIB, 1, &old).unwrap(), b"011519000001205000534921");
+        assert_eq!(
+            r.decrypt(RIB, 1, &old).unwrap(),
+            b"011519000001205000534921"
+        );
         assert_eq!(r.encrypt(RIB, 1, b"x").unwrap()[1..5], 2u32.to_be_bytes());
     }
 
@@ -232,16 +327,32 @@ mod tests {
     fn blind_index_is_keyed_and_per_column() {
         let (tmp, keys) = setup();
         let r = ring(tmp.path(), &keys);
-        assert_eq!(r.blind_index(CIN, b"AB123456").unwrap(), r.blind_index(CIN, b"AB123456").unwrap());
-        assert_ne!(r.blind_index(CIN, b"AB123456").unwrap(), r.blind_index(CIN, b"AB123457").unwrap());
-        assert_eq!(r.blind_index(RIB, b"x"), Err(VaultError::UnknownColumn("persons", "rib")));
+        assert_eq!(
+            r.blind_index(CIN, b"AB123456").unwrap(),
+            r.blind_index(CIN, b"AB123456").unwrap()
+        );
+        assert_ne!(
+            r.blind_index(CIN, b"AB123456").unwrap(),
+            r.blind_index(CIN, b"AB123457").unwrap()
+        );
+        assert_eq!(
+            r.blind_index(RIB, b"x"),
+            Err(VaultError::UnknownColumn("persons", "rib"))
+        );
         let other = tempfile::tempdir().unwrap();
         let (_, other_keys) = setup();
         let _ = other_keys;
-        let kek2 = KeyFileKek::open(&KeyDir::open(&other.path().join("keys")).unwrap(), Arc::new(OsRandom)).unwrap();
+        let kek2 = KeyFileKek::open(
+            &KeyDir::open(&other.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
         let k = Keyring::new_data_key(&kek2, 1, &OsRandom).unwrap();
         let r2 = Keyring::open(&kek2, &[k], &[CIN], &[CIN], Arc::new(OsRandom)).unwrap();
-        assert_ne!(r.blind_index(CIN, b"AB123456").unwrap(), r2.blind_index(CIN, b"AB123456").unwrap());
+        assert_ne!(
+            r.blind_index(CIN, b"AB123456").unwrap(),
+            r2.blind_index(CIN, b"AB123456").unwrap()
+        );
         assert_ne!(r.pseudonym("person", 1), r2.pseudonym("person", 1));
     }
 }

@@ -9,7 +9,10 @@ pub struct MacKey(Hmac<Sha256>);
 impl MacKey {
     pub fn new(secret: &Secret32) -> MacKey {
         // HMAC accepts keys of any length; 32 bytes cannot fail.
-        MacKey(<Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose()).unwrap_or_else(|_| unreachable_hmac()))
+        MacKey(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose())
+                .unwrap_or_else(|_| unreachable_hmac()),
+        )
     }
 
     pub fn tag(&self, msg: &[u8]) -> [u8; 32] {

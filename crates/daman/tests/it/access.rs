@@ -17,7 +17,12 @@ on_both_backends!(
 
 async fn insured_reads_self_masked_by_default_and_full_on_request(b: Backend) {
     let w = World::new(b).await;
-    let r = w.read(&w.a.token, json!({"cin": w.a.cin, "purpose": "self_service"})).await;
+    let r = w
+        .read(
+            &w.a.token,
+            json!({"cin": w.a.cin, "purpose": "self_service"}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(r.json["full"], false);
     assert_eq!(r.json["fields"]["cin"], "••••3456");
@@ -45,12 +50,28 @@ async fn insured_cannot_read_or_change_another_insured(b: Backend) {
         json!({"cin": w.b.cin, "purpose": "payroll"}),
     ] {
         let r = w.read(&w.a.token, body.clone()).await;
-        assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (403, Some("access_denied")), "{body}");
+        assert_eq!(
+            (r.status.as_u16(), r.json["error"]["code"].as_str()),
+            (403, Some("access_denied")),
+            "{body}"
+        );
         assert!(!r.json.to_string().contains("ALAOUI") && !r.json.to_string().contains("BE654321"));
     }
-    let r = w.t.post("/api/v1/persons/contact", &w.a.token, json!({"person_id": w.b.id, "phone": "0661000000"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons/contact",
+            &w.a.token,
+            json!({"person_id": w.b.id, "phone": "0661000000"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = w.t.post("/api/v1/persons/contact", &w.a.token, json!({"person_id": w.a.id, "phone": "0661000000"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons/contact",
+            &w.a.token,
+            json!({"person_id": w.a.id, "phone": "0661000000"}),
+        )
+        .await;
     assert_eq!(r.status, 204);
     // B's phone did not change; A's did.
     let rb = w.read(&w.b.token, json!({"person_id": w.b.id, "purpose": "self_service", "fields": ["phone"], "full": true})).await;
@@ -58,35 +79,95 @@ async fn insured_cannot_read_or_change_another_insured(b: Backend) {
     let ra = w.read(&w.a.token, json!({"person_id": w.a.id, "purpose": "self_service", "fields": ["phone"], "full": true})).await;
     assert_eq!(ra.json["fields"]["phone"], "+212661000000");
     // Registry commands are for agents.
-    let r = w.t.post("/api/v1/persons", &w.a.token, crate::person_json("K1", "X", "Y")).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons",
+            &w.a.token,
+            crate::person_json("K1", "X", "Y"),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = w.t.post("/api/v1/cases", &w.a.token, json!({"immatriculation": w.b.immatriculation, "reason": "curious"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/cases",
+            &w.a.token,
+            json!({"immatriculation": w.b.immatriculation, "reason": "curious"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
 async fn employer_reads_only_names_and_numbers_of_its_own_employees(b: Backend) {
     let w = World::new(b).await;
     let names = json!(["last_name", "first_name", "immatriculation"]);
-    let r = w.read(&w.employer1.token, json!({"cin": w.a.cin, "purpose": "payroll", "fields": names, "full": true})).await;
+    let r = w
+        .read(
+            &w.employer1.token,
+            json!({"cin": w.a.cin, "purpose": "payroll", "fields": names, "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(r.json["fields"], json!({"last_name": "BENNANI", "first_name": "Salma", "immatriculation": w.a.immatriculation}));
+    assert_eq!(
+        r.json["fields"],
+        json!({"last_name": "BENNANI", "first_name": "Salma", "immatriculation": w.a.immatriculation})
+    );
     // By default: only the employer-visible fields, masked.
-    let r = w.read(&w.employer1.token, json!({"immatriculation": w.b.immatriculation, "purpose": "payroll"})).await;
+    let r = w
+        .read(
+            &w.employer1.token,
+            json!({"immatriculation": w.b.immatriculation, "purpose": "payroll"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    let keys: std::collections::BTreeSet<&str> = r.json["fields"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["immatriculation", "last_name", "first_name", "last_name_ar", "first_name_ar"].into());
+    let keys: std::collections::BTreeSet<&str> = r.json["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "immatriculation",
+            "last_name",
+            "first_name",
+            "last_name_ar",
+            "first_name_ar"
+        ]
+        .into()
+    );
     for field in ["cin", "rib", "phone", "birth_date", "address", "email"] {
-        let r = w.read(&w.employer1.token, json!({"cin": w.a.cin, "purpose": "payroll", "fields": [field]})).await;
+        let r = w
+            .read(
+                &w.employer1.token,
+                json!({"cin": w.a.cin, "purpose": "payroll", "fields": [field]}),
+            )
+            .await;
         assert_eq!(r.status, 403, "{field}");
     }
 }
 
 async fn employer_cannot_touch_another_employers_employee(b: Backend) {
     let w = World::new(b).await;
-    for (who, subject) in [(&w.employer1.token, &w.c), (&w.employer2.token, &w.a), (&w.employer1.token, &w.d)] {
-        let r = w.read(who, json!({"cin": subject.cin, "purpose": "payroll", "fields": ["last_name"]})).await;
+    for (who, subject) in [
+        (&w.employer1.token, &w.c),
+        (&w.employer2.token, &w.a),
+        (&w.employer1.token, &w.d),
+    ] {
+        let r = w
+            .read(
+                who,
+                json!({"cin": subject.cin, "purpose": "payroll", "fields": ["last_name"]}),
+            )
+            .await;
         assert_eq!(r.status, 403);
-        let r = w.t.post("/api/v1/persons/contact", who, json!({"person_id": subject.id, "address": "ailleurs"})).await;
+        let r =
+            w.t.post(
+                "/api/v1/persons/contact",
+                who,
+                json!({"person_id": subject.id, "address": "ailleurs"}),
+            )
+            .await;
         assert_eq!(r.status, 403);
     }
     // An employer user links employees to its own employer only.
@@ -108,7 +189,12 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
-    let r = w.read(&w.employer1.token, json!({"cin": w.d.cin, "purpose": "payroll", "fields": ["last_name"], "full": true})).await;
+    let r = w
+        .read(
+            &w.employer1.token,
+            json!({"cin": w.d.cin, "purpose": "payroll", "fields": ["last_name"], "full": true}),
+        )
+        .await;
     assert_eq!(r.json["fields"]["last_name"], "FASSI");
     // A link starting in the future gives no access today.
     let r = w
@@ -120,44 +206,104 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 201);
-    let r = w.read(&w.employer2.token, json!({"cin": w.a.cin, "purpose": "payroll", "fields": ["last_name"]})).await;
+    let r = w
+        .read(
+            &w.employer2.token,
+            json!({"cin": w.a.cin, "purpose": "payroll", "fields": ["last_name"]}),
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
 async fn agent_needs_a_case_for_full_values(b: Backend) {
     let w = World::new(b).await;
-    let r = w.read(&w.agent, json!({"cin": w.b.cin, "purpose": "registration"})).await;
+    let r = w
+        .read(&w.agent, json!({"cin": w.b.cin, "purpose": "registration"}))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["fields"]["cin"], "••••4321");
-    let r = w.read(&w.agent, json!({"cin": w.b.cin, "purpose": "registration", "full": true})).await;
+    let r = w
+        .read(
+            &w.agent,
+            json!({"cin": w.b.cin, "purpose": "registration", "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = w.read(&w.agent, json!({"cin": w.b.cin, "purpose": "case_review", "full": true})).await;
+    let r = w
+        .read(
+            &w.agent,
+            json!({"cin": w.b.cin, "purpose": "case_review", "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = w.t.post("/api/v1/cases", &w.agent, json!({"immatriculation": w.b.immatriculation, "reason": "AMO claim 2026-118"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/cases",
+            &w.agent,
+            json!({"immatriculation": w.b.immatriculation, "reason": "AMO claim 2026-118"}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
-    let r = w.read(&w.agent, json!({"cin": w.b.cin, "purpose": "case_review", "full": true})).await;
+    let r = w
+        .read(
+            &w.agent,
+            json!({"cin": w.b.cin, "purpose": "case_review", "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["fields"]["cin"], "BE654321");
     // The case is about B only; and another agent has no case.
-    let r = w.read(&w.agent, json!({"cin": w.a.cin, "purpose": "case_review", "full": true})).await;
+    let r = w
+        .read(
+            &w.agent,
+            json!({"cin": w.a.cin, "purpose": "case_review", "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let (_, other) = w.t.login("agent-2", domain::Role::Agent, app::Binding::None).await;
-    let r = w.read(&other, json!({"cin": w.b.cin, "purpose": "case_review", "full": true})).await;
+    let (_, other) =
+        w.t.login("agent-2", domain::Role::Agent, app::Binding::None)
+            .await;
+    let r = w
+        .read(
+            &other,
+            json!({"cin": w.b.cin, "purpose": "case_review", "full": true}),
+        )
+        .await;
     assert_eq!(r.status, 403);
     // The agent with the case may update contact data; without one, not.
-    let r = w.t.post("/api/v1/persons/contact", &w.agent, json!({"cin": w.b.cin, "email": "y@example.net"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons/contact",
+            &w.agent,
+            json!({"cin": w.b.cin, "email": "y@example.net"}),
+        )
+        .await;
     assert_eq!(r.status, 204);
-    let r = w.t.post("/api/v1/persons/contact", &other, json!({"cin": w.b.cin, "email": "z@example.net"})).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons/contact",
+            &other,
+            json!({"cin": w.b.cin, "email": "z@example.net"}),
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
 async fn security_officer_reads_no_personal_data(b: Backend) {
     let w = World::new(b).await;
     for purpose in ["self_service", "payroll", "case_review", "registration"] {
-        let r = w.read(&w.officer, json!({"cin": w.a.cin, "purpose": purpose})).await;
+        let r = w
+            .read(&w.officer, json!({"cin": w.a.cin, "purpose": purpose}))
+            .await;
         assert_eq!(r.status, 403, "{purpose}");
     }
-    let r = w.t.post("/api/v1/persons", &w.officer, crate::person_json("K1", "X", "Y")).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons",
+            &w.officer,
+            crate::person_json("K1", "X", "Y"),
+        )
+        .await;
     assert_eq!(r.status, 403);
 }
 
@@ -165,15 +311,63 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
     let w = World::new(b).await;
     let store = w.t.app.store().clone();
     let before = store.count_audit().await.unwrap();
-    let last_seq = store.audit_events(0, 1_000_000).await.unwrap().last().map(|(s, _)| *s).unwrap();
+    let last_seq = store
+        .audit_events(0, 1_000_000)
+        .await
+        .unwrap()
+        .last()
+        .map(|(s, _)| *s)
+        .unwrap();
     let calls = [
-        (&w.a.token, json!({"cin": w.a.cin, "purpose": "self_service"}), 200, "allow", "read"),
-        (&w.a.token, json!({"cin": w.a.cin, "purpose": "self_service", "full": true}), 200, "allow", "reveal"),
-        (&w.a.token, json!({"cin": w.b.cin, "purpose": "self_service"}), 403, "deny:not_self", "read"),
-        (&w.employer1.token, json!({"cin": w.a.cin, "purpose": "payroll", "fields": ["rib"]}), 403, "deny:field_not_allowed", "read"),
-        (&w.officer, json!({"cin": w.a.cin, "purpose": "case_review"}), 403, "deny:role_has_no_access", "read"),
-        (&w.agent, json!({"cin": "ZZ1", "purpose": "registration"}), 404, "not_found", "read"),
-        (&w.a.token, json!({"cin": "ZZ1", "purpose": "self_service"}), 403, "not_found", "read"),
+        (
+            &w.a.token,
+            json!({"cin": w.a.cin, "purpose": "self_service"}),
+            200,
+            "allow",
+            "read",
+        ),
+        (
+            &w.a.token,
+            json!({"cin": w.a.cin, "purpose": "self_service", "full": true}),
+            200,
+            "allow",
+            "reveal",
+        ),
+        (
+            &w.a.token,
+            json!({"cin": w.b.cin, "purpose": "self_service"}),
+            403,
+            "deny:not_self",
+            "read",
+        ),
+        (
+            &w.employer1.token,
+            json!({"cin": w.a.cin, "purpose": "payroll", "fields": ["rib"]}),
+            403,
+            "deny:field_not_allowed",
+            "read",
+        ),
+        (
+            &w.officer,
+            json!({"cin": w.a.cin, "purpose": "case_review"}),
+            403,
+            "deny:role_has_no_access",
+            "read",
+        ),
+        (
+            &w.agent,
+            json!({"cin": "ZZ1", "purpose": "registration"}),
+            404,
+            "not_found",
+            "read",
+        ),
+        (
+            &w.a.token,
+            json!({"cin": "ZZ1", "purpose": "self_service"}),
+            403,
+            "not_found",
+            "read",
+        ),
     ];
     for (i, (token, body, status, outcome, action)) in calls.iter().enumerate() {
         let r = w.read(token, body.clone()).await;
@@ -181,16 +375,27 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
         let events = store.audit_events(last_seq, 100).await.unwrap();
         assert_eq!(events.len(), i + 1, "one event per call");
         let (_, e) = events.last().unwrap();
-        assert_eq!((e.outcome.as_str(), e.action.as_str()), (*outcome, *action), "{body}");
+        assert_eq!(
+            (e.outcome.as_str(), e.action.as_str()),
+            (*outcome, *action),
+            "{body}"
+        );
         assert_eq!(e.request_id, r.headers["x-request-id"].to_str().unwrap());
         // The event names the subject by pseudonym only.
         let text = format!("{e:?}");
-        assert!(!text.contains("AB123456") && !text.contains(&w.a.immatriculation) && !text.contains("BENNANI"));
+        assert!(
+            !text.contains("AB123456")
+                && !text.contains(&w.a.immatriculation)
+                && !text.contains("BENNANI")
+        );
         if *outcome != "not_found" {
             assert_eq!(e.subject.as_ref().map(Vec::len), Some(16));
         }
     }
-    assert_eq!(store.count_audit().await.unwrap(), before + calls.len() as i64);
+    assert_eq!(
+        store.count_audit().await.unwrap(),
+        before + calls.len() as i64
+    );
     // Audit rows cannot be changed or removed, on either backend.
     let sql_update = "UPDATE audit_events SET outcome = 'allow'";
     let sql_delete = "DELETE FROM audit_events";
@@ -204,18 +409,40 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
             let pool = sqlx::PgPool::connect(&w.t.url).await.unwrap();
             assert!(sqlx::query(sql_update).execute(&pool).await.is_err());
             assert!(sqlx::query(sql_delete).execute(&pool).await.is_err());
-            assert!(sqlx::query("TRUNCATE audit_events").execute(&pool).await.is_err());
+            assert!(
+                sqlx::query("TRUNCATE audit_events")
+                    .execute(&pool)
+                    .await
+                    .is_err()
+            );
         }
     }
-    assert_eq!(store.count_audit().await.unwrap(), before + calls.len() as i64);
+    assert_eq!(
+        store.count_audit().await.unwrap(),
+        before + calls.len() as i64
+    );
 }
 
 async fn unknown_and_forbidden_persons_look_the_same_to_non_agents(b: Backend) {
     let w = World::new(b).await;
     for token in [&w.a.token, &w.employer1.token] {
-        let purpose = if token == &w.a.token { "self_service" } else { "payroll" };
-        let known = w.read(token, json!({"cin": w.c.cin, "purpose": purpose, "fields": ["last_name"]})).await;
-        let unknown = w.read(token, json!({"cin": "QQ424242", "purpose": purpose, "fields": ["last_name"]})).await;
+        let purpose = if token == &w.a.token {
+            "self_service"
+        } else {
+            "payroll"
+        };
+        let known = w
+            .read(
+                token,
+                json!({"cin": w.c.cin, "purpose": purpose, "fields": ["last_name"]}),
+            )
+            .await;
+        let unknown = w
+            .read(
+                token,
+                json!({"cin": "QQ424242", "purpose": purpose, "fields": ["last_name"]}),
+            )
+            .await;
         assert_eq!(known.status, unknown.status);
         assert_eq!(known.json.to_string(), unknown.json.to_string());
     }

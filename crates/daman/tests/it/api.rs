@@ -5,15 +5,35 @@ use axum::http::Method;
 use serde_json::{Value, json};
 use store::Backend;
 
-on_both_backends!(requests_without_a_valid_token_are_refused, responses_carry_request_ids_and_no_store, health_and_readiness);
+on_both_backends!(
+    requests_without_a_valid_token_are_refused,
+    responses_carry_request_ids_and_no_store,
+    health_and_readiness
+);
 
 async fn requests_without_a_valid_token_are_refused(b: Backend) {
     let w = World::new(b).await;
     let body = json!({"cin": w.a.cin, "purpose": "self_service"});
     let tampered = format!("{}0", &w.a.token[..w.a.token.len() - 1]);
-    let forged = w.a.token.replacen(&w.a.token.split('.').nth(1).unwrap().to_string(), &w.b.token.split('.').nth(1).unwrap().to_string(), 1);
-    for token in [None, Some("nonsense"), Some(tampered.as_str()), Some(forged.as_str())] {
-        let r = w.t.call(Method::POST, "/api/v1/persons/read", token, Some(body.clone())).await;
+    let forged = w.a.token.replacen(
+        &w.a.token.split('.').nth(1).unwrap().to_string(),
+        w.b.token.split('.').nth(1).unwrap(),
+        1,
+    );
+    for token in [
+        None,
+        Some("nonsense"),
+        Some(tampered.as_str()),
+        Some(forged.as_str()),
+    ] {
+        let r =
+            w.t.call(
+                Method::POST,
+                "/api/v1/persons/read",
+                token,
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(r.status, 401, "{token:?}");
         assert_eq!(r.json["error"]["code"], "unauthenticated");
     }
@@ -25,9 +45,8 @@ async fn requests_without_a_valid_token_are_refused(b: Backend) {
 
 async fn responses_carry_request_ids_and_no_store(b: Backend) {
     let w = World::new(b).await;
-    let r = w
-        .t
-        .call_with(
+    let r =
+        w.t.call_with(
             Method::POST,
             "/api/v1/persons/read",
             Some(&w.a.token),
@@ -39,9 +58,14 @@ async fn responses_carry_request_ids_and_no_store(b: Backend) {
     assert_eq!(r.headers["x-request-id"], "test-req-1");
     assert_eq!(r.headers["cache-control"], "no-store");
     // A hostile request id is replaced, not echoed.
-    let r = w
-        .t
-        .call_with(Method::GET, "/api/v1/openapi.json", None, None, &[("x-request-id", "<script>alert(1)</script>")])
+    let r =
+        w.t.call_with(
+            Method::GET,
+            "/api/v1/openapi.json",
+            None,
+            None,
+            &[("x-request-id", "<script>alert(1)</script>")],
+        )
         .await;
     assert_eq!(r.headers["x-request-id"].len(), 24);
     // Malformed JSON: our error shape, and the input is not echoed.
@@ -50,15 +74,27 @@ async fn responses_carry_request_ids_and_no_store(b: Backend) {
         .uri("/api/v1/persons/read")
         .header("authorization", format!("Bearer {}", w.a.token))
         .header("content-type", "application/json")
-        .body(axum::body::Body::from("{\"cin\": \"AB123456\", \"purpose\": 7"))
+        .body(axum::body::Body::from(
+            "{\"cin\": \"AB123456\", \"purpose\": 7",
+        ))
         .unwrap();
-    let res = tower::ServiceExt::oneshot(w.t.router.clone(), req).await.unwrap();
+    let res = tower::ServiceExt::oneshot(w.t.router.clone(), req)
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains("\"bad_request\"") && !text.contains("AB123456"), "{text}");
+    assert!(
+        text.contains("\"bad_request\"") && !text.contains("AB123456"),
+        "{text}"
+    );
     let r = w.t.call(Method::GET, "/no/such/thing", None, None).await;
-    assert_eq!((r.status.as_u16(), r.json["error"]["code"].as_str()), (404, Some("no_such_route")));
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (404, Some("no_such_route"))
+    );
 }
 
 async fn health_and_readiness(b: Backend) {
@@ -80,7 +116,10 @@ async fn openapi_lists_exactly_the_routes_the_router_serves() {
         }
     }
     documented.sort();
-    let mut served: Vec<(String, String)> = server::API_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut served: Vec<(String, String)> = server::API_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     served.sort();
     assert_eq!(documented, served);
     // And each one is really routed (401 without a token, not 404/405).

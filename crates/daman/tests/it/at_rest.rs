@@ -15,11 +15,21 @@ async fn a_ciphertext_copied_into_another_row_does_not_decrypt(b: Backend) {
     match b {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&w.t.url).await.unwrap();
-            sqlx::query(sql).bind(a).bind(bb).execute(&pool).await.unwrap();
+            sqlx::query(sql)
+                .bind(a)
+                .bind(bb)
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&w.t.url).await.unwrap();
-            sqlx::query(sql).bind(a).bind(bb).execute(&pool).await.unwrap();
+            sqlx::query(sql)
+                .bind(a)
+                .bind(bb)
+                .execute(&pool)
+                .await
+                .unwrap();
         }
     }
     for fields in [json!(["rib"]), json!(["cin"])] {
@@ -43,7 +53,16 @@ fn the_demo_database_holds_no_personal_data_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("daman-data");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_daman"))
-        .args(["load", "--employers", "20", "--persons", "400", "--seed", "7", "--quiet"])
+        .args([
+            "load",
+            "--employers",
+            "20",
+            "--persons",
+            "400",
+            "--seed",
+            "7",
+            "--quiet",
+        ])
         .env("DAMAN_DATA_DIR", &data)
         .env("DAMAN_LOG", "warn")
         .status()
@@ -61,7 +80,13 @@ fn the_demo_database_holds_no_personal_data_in_plain_text() {
     for i in 0..400 {
         let p = pop.person(i);
         let national = p.phone.trim_start_matches("+212").to_string();
-        let mut needles = vec![p.cin.clone(), p.rib.clone(), p.phone.clone(), national, p.birth_date.clone()];
+        let mut needles = vec![
+            p.cin.clone(),
+            p.rib.clone(),
+            p.phone.clone(),
+            national,
+            p.birth_date.clone(),
+        ];
         needles.push(format!("{} {}", p.first_name, p.last_name));
         needles.push(p.last_name_ar.clone());
         if let Some(e) = &p.email {
@@ -77,5 +102,11 @@ fn the_demo_database_holds_no_personal_data_in_plain_text() {
     }
     // The keys are not in the database directory.
     assert!(data.join("keys/kek.key").is_file());
-    assert!(!std::fs::read_dir(data.join("db")).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("key")));
+    assert!(
+        !std::fs::read_dir(data.join("db")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("key"))
+    );
 }

@@ -68,22 +68,37 @@ impl World {
     pub async fn new(backend: store::Backend) -> World {
         let t = TestApp::start(backend).await;
         let (_, agent) = t.login("agent-1", Role::Agent, Binding::None).await;
-        let (_, officer) = t.login("officer-1", Role::SecurityOfficer, Binding::None).await;
+        let (_, officer) = t
+            .login("officer-1", Role::SecurityOfficer, Binding::None)
+            .await;
         let mut employers = Vec::new();
-        for (name, ice) in [("ATLAS TEXTILE SARL", "001525478000088"), ("SOUSS AGRO SA", "001525479000012")] {
+        for (name, ice) in [
+            ("ATLAS TEXTILE SARL", "001525478000088"),
+            ("SOUSS AGRO SA", "001525479000012"),
+        ] {
             let r = t
-                .post("/api/v1/employers", &agent, json!({"name": name, "activity": "Textile", "city": "Casablanca", "ice": ice}))
+                .post(
+                    "/api/v1/employers",
+                    &agent,
+                    json!({"name": name, "activity": "Textile", "city": "Casablanca", "ice": ice}),
+                )
                 .await;
             assert_eq!(r.status, 201, "{:?}", r.json);
             employers.push(r.json["affiliate_number"].as_str().unwrap().to_string());
         }
         let mut persons = Vec::new();
-        for (i, (cin, last, first)) in
-            [("AB123456", "BENNANI", "Salma"), ("BE654321", "ALAOUI", "Youssef"), ("X99", "TAZI", "Omar"), ("JA777", "FASSI", "Kenza")]
-                .into_iter()
-                .enumerate()
+        for (i, (cin, last, first)) in [
+            ("AB123456", "BENNANI", "Salma"),
+            ("BE654321", "ALAOUI", "Youssef"),
+            ("X99", "TAZI", "Omar"),
+            ("JA777", "FASSI", "Kenza"),
+        ]
+        .into_iter()
+        .enumerate()
         {
-            let r = t.post("/api/v1/persons", &agent, person_json(cin, last, first)).await;
+            let r = t
+                .post("/api/v1/persons", &agent, person_json(cin, last, first))
+                .await;
             assert_eq!(r.status, 201, "{:?}", r.json);
             let immatriculation = r.json["immatriculation"].as_str().unwrap().to_string();
             let employer = match i {
@@ -101,16 +116,36 @@ impl World {
                     .await;
                 assert_eq!(l.status, 201, "{:?}", l.json);
             }
-            let subject = app::Subject::Immatriculation(domain::Immatriculation::parse(&immatriculation).unwrap());
-            let (_, token) = t.login(&format!("insured-{i}"), Role::Insured, Binding::Person(subject)).await;
-            persons.push(Person { id: r.json["person_id"].as_str().unwrap().to_string(), immatriculation, cin: cin.into(), token });
+            let subject = app::Subject::Immatriculation(
+                domain::Immatriculation::parse(&immatriculation).unwrap(),
+            );
+            let (_, token) = t
+                .login(
+                    &format!("insured-{i}"),
+                    Role::Insured,
+                    Binding::Person(subject),
+                )
+                .await;
+            persons.push(Person {
+                id: r.json["person_id"].as_str().unwrap().to_string(),
+                immatriculation,
+                cin: cin.into(),
+                token,
+            });
         }
         let mut emps = Vec::new();
         for (i, a) in employers.iter().enumerate() {
             let (_, token) = t
-                .login(&format!("employer-{i}"), Role::EmployerUser, Binding::Employer(domain::AffiliateNumber::parse(a).unwrap()))
+                .login(
+                    &format!("employer-{i}"),
+                    Role::EmployerUser,
+                    Binding::Employer(domain::AffiliateNumber::parse(a).unwrap()),
+                )
                 .await;
-            emps.push(Employer { affiliate_number: a.clone(), token });
+            emps.push(Employer {
+                affiliate_number: a.clone(),
+                token,
+            });
         }
         let mut p = persons.into_iter();
         let mut e = emps.into_iter();

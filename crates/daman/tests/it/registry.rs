@@ -4,7 +4,10 @@ use crate::{World, on_both_backends, person_json};
 use serde_json::json;
 use store::Backend;
 
-on_both_backends!(bad_identifiers_are_refused_with_every_reason_and_change_nothing, duplicates_are_refused);
+on_both_backends!(
+    bad_identifiers_are_refused_with_every_reason_and_change_nothing,
+    duplicates_are_refused
+);
 
 async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Backend) {
     let w = World::new(b).await;
@@ -22,7 +25,12 @@ async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Bac
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["field"].as_str().unwrap().into(), d["rule"].as_str().unwrap().into()))
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().into(),
+                d["rule"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let expected: Vec<(String, String)> = [
         ("cin", "cin_shape"),
@@ -42,13 +50,34 @@ async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Bac
     assert!(!r.json.to_string().contains("011519000001205000534922"));
     // Bad identifiers on every other command.
     for (path, body) in [
-        ("/api/v1/persons/read", json!({"cin": "1234", "purpose": "registration"})),
-        ("/api/v1/persons/read", json!({"immatriculation": "12345678", "purpose": "registration"})),
-        ("/api/v1/persons/read", json!({"cin": "AB1", "immatriculation": "123456789", "purpose": "registration"})),
-        ("/api/v1/employments", json!({"affiliate_number": "12", "immatriculation": "x", "start_date": "2024"})),
-        ("/api/v1/employers", json!({"name": "X", "activity": "Y", "city": "Z", "ice": "123"})),
-        ("/api/v1/cases", json!({"immatriculation": "1", "reason": ""})),
-        ("/api/v1/persons/contact", json!({"person_id": w.a.id, "phone": "12"})),
+        (
+            "/api/v1/persons/read",
+            json!({"cin": "1234", "purpose": "registration"}),
+        ),
+        (
+            "/api/v1/persons/read",
+            json!({"immatriculation": "12345678", "purpose": "registration"}),
+        ),
+        (
+            "/api/v1/persons/read",
+            json!({"cin": "AB1", "immatriculation": "123456789", "purpose": "registration"}),
+        ),
+        (
+            "/api/v1/employments",
+            json!({"affiliate_number": "12", "immatriculation": "x", "start_date": "2024"}),
+        ),
+        (
+            "/api/v1/employers",
+            json!({"name": "X", "activity": "Y", "city": "Z", "ice": "123"}),
+        ),
+        (
+            "/api/v1/cases",
+            json!({"immatriculation": "1", "reason": ""}),
+        ),
+        (
+            "/api/v1/persons/contact",
+            json!({"person_id": w.a.id, "phone": "12"}),
+        ),
     ] {
         let r = w.t.post(path, &w.agent, body.clone()).await;
         assert_eq!(r.status, 422, "{path} {body}");
@@ -56,31 +85,47 @@ async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Bac
     }
     // Nothing changed: no person, and the next number is the one that would have come anyway.
     assert_eq!(store.count_persons().await.unwrap(), persons);
-    let ok = w.t.post("/api/v1/persons", &w.agent, person_json("K12", "NACIRI", "Hajar")).await;
+    let ok =
+        w.t.post(
+            "/api/v1/persons",
+            &w.agent,
+            person_json("K12", "NACIRI", "Hajar"),
+        )
+        .await;
     assert_eq!(ok.status, 201);
     assert_eq!(ok.json["immatriculation"], "100000005");
     // In Arabic on request.
-    let r = w.t.call_with(
-        axum::http::Method::POST,
-        "/api/v1/persons/read",
-        Some(&w.agent),
-        Some(json!({"cin": "1234", "purpose": "registration"})),
-        &[("accept-language", "ar-MA, fr;q=0.5")],
-    )
-    .await;
+    let r =
+        w.t.call_with(
+            axum::http::Method::POST,
+            "/api/v1/persons/read",
+            Some(&w.agent),
+            Some(json!({"cin": "1234", "purpose": "registration"})),
+            &[("accept-language", "ar-MA, fr;q=0.5")],
+        )
+        .await;
     assert_eq!(r.json["error"]["message"], "بيانات غير صحيحة.");
 }
 
 async fn duplicates_are_refused(b: Backend) {
     let w = World::new(b).await;
     let persons = w.t.app.store().count_persons().await.unwrap();
-    let r = w.t.post("/api/v1/persons", &w.agent, person_json(" ab123456 ", "AUTRE", "Nom")).await;
+    let r =
+        w.t.post(
+            "/api/v1/persons",
+            &w.agent,
+            person_json(" ab123456 ", "AUTRE", "Nom"),
+        )
+        .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json["error"]["code"], "conflict");
     assert_eq!(w.t.app.store().count_persons().await.unwrap(), persons);
-    let r = w
-        .t
-        .post("/api/v1/employers", &w.agent, json!({"name": "COPIE", "activity": "X", "city": "Fes", "ice": "001525478000088"}))
+    let r =
+        w.t.post(
+            "/api/v1/employers",
+            &w.agent,
+            json!({"name": "COPIE", "activity": "X", "city": "Fes", "ice": "001525478000088"}),
+        )
         .await;
     assert_eq!(r.status, 409);
     let r = w
