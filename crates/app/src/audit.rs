@@ -5,11 +5,11 @@
 //! cost of durability is shared by every request that arrived during the previous commit.
 
 use crate::AppError;
-use store::{AuditRow, Store};
+use store::{AuditRow, Session, Store};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most events one commit carries.
-const MAX_GROUP: usize = 1024;
+const MAX_GROUP: usize = store::BATCH;
 
 type Pending = (AuditRow, oneshot::Sender<bool>);
 
@@ -41,16 +41,34 @@ impl AuditWriter {
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
     let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+    // The writer's own connection; reopened after a failure.
+    let mut session: Option<Session> = None;
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let rows: Vec<AuditRow> = group.iter().map(|(r, _)| r.clone()).collect();
-        let ok = match store.append_audit(&rows).await {
-            Ok(()) => true,
+        let (rows, waiting): (Vec<AuditRow>, Vec<oneshot::Sender<bool>>) = group.drain(..).unzip();
+        let started = std::time::Instant::now();
+        let result = match session.as_mut() {
+            Some(s) => s.append_audit(&rows).await,
+            None => match store.session().await {
+                Ok(mut s) => {
+                    let r = s.append_audit(&rows).await;
+                    session = Some(s);
+                    r
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let ok = match result {
+            Ok(()) => {
+                tracing::trace!(events = rows.len(), micros = started.elapsed().as_micros() as u64, "audit group committed");
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, events = rows.len(), "audit append failed; requests refused");
+                session = None;
                 false
             }
         };
-        for (_, done) in group.drain(..) {
+        for done in waiting {
             let _ = done.send(ok);
         }
     }

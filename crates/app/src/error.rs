@@ -20,6 +20,10 @@ pub enum AppError {
     Vault(#[from] vault::VaultError),
     #[error("the audit log could not be written")]
     Audit,
+    #[error("the database is overloaded")]
+    Unavailable,
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
 }
 
 impl From<ValidationError> for AppError {

@@ -148,7 +148,7 @@ impl App {
             IMMATRICULATION_INDEX
         };
         let bidx = self.inner.keyring.blind_index(index, value.as_bytes())?;
-        for (id, cipher) in self.inner.store.persons_by_bidx(lookup, &bidx).await? {
+        for (id, cipher) in self.inner.lookups.find(lookup, bidx.to_vec()).await? {
             let stored = cipher
                 .get(field)
                 .ok_or(store::StoreError::Corrupt("identifier missing"))?;

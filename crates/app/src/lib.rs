@@ -7,13 +7,14 @@
 mod audit;
 mod error;
 mod gate;
+mod lookup;
 mod principal;
 mod registry;
 
 pub use audit::AuditWriter;
 pub use error::AppError;
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
-pub use principal::{Binding, Principal, Registrar};
+pub use principal::{Binding, PRINCIPAL_TTL_SECONDS, Principal, Registrar};
 pub use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
 
 use domain::{Clock, Parameters, PersonField, Timestamp};
@@ -41,6 +42,9 @@ pub const IMMATRICULATION_INDEX: Column = Column {
     table: PERSONS,
     column: "immatriculation",
 };
+
+/// Batched lookups that may run at once.
+const LOOKUP_PARALLEL: usize = 4;
 
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -80,6 +84,8 @@ pub(crate) struct Inner {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) audit: AuditWriter,
     pub(crate) key_dir: KeyDir,
+    pub(crate) principals: principal::PrincipalCache,
+    pub(crate) lookups: lookup::LookupBatcher,
 }
 
 impl App {
@@ -99,6 +105,7 @@ impl App {
             cfg.random.clone(),
         )?;
         let audit = AuditWriter::start(cfg.store.clone());
+        let lookups = lookup::LookupBatcher::start(cfg.store.clone(), LOOKUP_PARALLEL);
         Ok(App {
             inner: Arc::new(Inner {
                 store: cfg.store,
@@ -108,6 +115,8 @@ impl App {
                 random: cfg.random,
                 audit,
                 key_dir,
+                principals: principal::PrincipalCache::default(),
+                lookups,
             }),
         })
     }

@@ -2,7 +2,9 @@
 
 use crate::gate::{Audit, Subject};
 use crate::{App, AppError};
-use domain::{AffiliateNumber, DenyReason, Role, Rule, ValidationError};
+use domain::{AffiliateNumber, DenyReason, Role, Rule, Timestamp, ValidationError};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use store::PrincipalRow;
 
 /// An authenticated principal, as loaded from storage for each request.
@@ -60,15 +62,63 @@ impl Registrar {
     }
 }
 
+/// How long a node may use a principal it loaded before loading it again. A change made on this
+/// node (a lock, a role change) takes effect at once here ([`App::forget_principal`]); on other
+/// nodes within this time.
+pub const PRINCIPAL_TTL_SECONDS: i64 = 1;
+
+/// Entries kept before the cache starts over (a bound on memory, not a tuning knob).
+const PRINCIPAL_CACHE_MAX: usize = 100_000;
+
+/// Principals recently loaded, so that a request does not cost a database round trip just to
+/// learn who is asking.
+#[derive(Default)]
+pub(crate) struct PrincipalCache {
+    map: Mutex<HashMap<i64, (Principal, Timestamp)>>,
+}
+
+impl PrincipalCache {
+    fn get(&self, id: i64, now: Timestamp) -> Option<Principal> {
+        let map = self.map.lock().ok()?;
+        map.get(&id)
+            .filter(|(_, at)| now.0 - at.0 < PRINCIPAL_TTL_SECONDS * 1_000_000)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, p: Principal, now: Timestamp) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= PRINCIPAL_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(p.id, (p, now));
+        }
+    }
+
+    fn forget(&self, id: i64) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(&id);
+        }
+    }
+}
+
 impl App {
-    /// The principal with this id, if any.
+    /// The principal with this id, if any (from this node's cache when loaded within
+    /// [`PRINCIPAL_TTL_SECONDS`]).
     pub async fn principal(&self, id: i64) -> Result<Option<Principal>, AppError> {
-        self.inner
-            .store
-            .principal(id)
-            .await?
-            .map(Principal::from_row)
-            .transpose()
+        let now = self.now();
+        if let Some(p) = self.inner.principals.get(id, now) {
+            return Ok(Some(p));
+        }
+        let p = self.inner.store.principal(id).await?.map(Principal::from_row).transpose()?;
+        if let Some(p) = &p {
+            self.inner.principals.put(p.clone(), now);
+        }
+        Ok(p)
+    }
+
+    /// Drops a principal from this node's cache, after a change to it.
+    pub fn forget_principal(&self, id: i64) {
+        self.inner.principals.forget(id);
     }
 
     /// The principal known by `label`, created with `role` and `binding` if it does not exist.

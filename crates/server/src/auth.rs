@@ -26,12 +26,7 @@ impl DevTokens {
 
     pub fn mint(&self, principal_id: i64, expires: Timestamp) -> String {
         let body = format!("dev1.{principal_id}.{}", expires.0 / 1_000_000);
-        let tag: String = self
-            .key
-            .tag(body.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let tag = crate::hex(&self.key.tag(body.as_bytes()));
         format!("{body}.{tag}")
     }
 

@@ -142,12 +142,9 @@ impl ApiError {
                     "Authentication required.",
                 ),
             ),
-            AppError::Store(store::StoreError::Database(sqlx_err))
-                if is_pool_exhausted(&sqlx_err) =>
-            {
-                ApiError::unavailable()
-            }
-            e @ (AppError::Store(_) | AppError::Vault(_) | AppError::Audit) => {
+            AppError::Unavailable => ApiError::unavailable(),
+            AppError::Store(e) if e.is_overload() => ApiError::unavailable(),
+            e @ (AppError::Store(_) | AppError::Vault(_) | AppError::Audit | AppError::Internal(_)) => {
                 // Logged without values: these errors carry none.
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "internal error");
                 ApiError::plain(
@@ -207,10 +204,6 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.body.code
     }
-}
-
-fn is_pool_exhausted(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut)
 }
 
 impl IntoResponse for ApiError {

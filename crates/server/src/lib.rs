@@ -26,6 +26,17 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// Lower-case hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    s
+}
+
 /// How the server behaves.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -64,14 +75,19 @@ async fn request_id(mut req: Request, next: Next) -> Response {
     let id = given.unwrap_or_else(|| {
         let mut b = [0u8; 12];
         let _ = getrandom::fill(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        hex(&b)
     });
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let started = std::time::Instant::now();
-    let mut res = next.run(req).await;
-    tracing::debug!(request_id = %id, %method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let mut res = if tracing::enabled!(tracing::Level::DEBUG) {
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let started = std::time::Instant::now();
+        let res = next.run(req).await;
+        tracing::debug!(request_id = %id, %method, %path, status = res.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64, "request");
+        res
+    } else {
+        next.run(req).await
+    };
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
     }

@@ -7,9 +7,11 @@
 
 mod repo;
 mod schema;
+mod session;
 
 pub use repo::*;
 pub use schema::{ColumnInfo, normalise_type};
+pub use session::Session;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -59,6 +61,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The database is overloaded (no connection free in time): worth a 503 and a retry.
+    pub fn is_overload(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]
@@ -95,14 +104,32 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // A larger page cache per connection (32 MiB) keeps the indexes the gate searches
+                // in memory.
+                .pragma("cache_size", "-32768");
+            // The audit log lives in its own file beside the registry (`audit.db`), attached to
+            // every connection: appending to it then does not invalidate the page cache of the
+            // connections reading the registry, and it can be placed on its own volume.
+            let audit = opts.get_filename().with_file_name("audit.db");
+            let attach = format!(
+                "ATTACH DATABASE '{}' AS audit; PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL;",
+                audit.display().to_string().replace('\'', "''")
+            );
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                // A local file does not drop connections: no ping round trip before each use.
+                .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    let attach = attach.clone();
+                    Box::pin(async move {
+                        use sqlx::Executor;
+                        conn.execute(sqlx::AssertSqlSafe(attach)).await.map(|_| ())
+                    })
+                })
                 .connect_with(opts)
                 .await?;
-            Ok(Store {
-                pool: Pool::Sqlite(pool),
-            })
+            Ok(Store { pool: Pool::Sqlite(pool) })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)

@@ -5,7 +5,10 @@ use domain::PersonField;
 use sqlx::{QueryBuilder, Row};
 
 /// Rows a single multi-row INSERT carries (well under both backends' bind limits).
-const BATCH: usize = 500;
+pub const BATCH: usize = 500;
+
+/// Keys one lookup query carries.
+pub const LOOKUP_BATCH: usize = 64;
 
 /// The personal columns of `persons`, in [`PersonField::ALL`] order.
 pub const PERSON_COLUMNS: &str = "immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children";
@@ -23,7 +26,7 @@ impl PersonCipher {
         self.0[f.index()] = Some(ct);
     }
 
-    fn from_row<R: Row>(row: &R) -> Result<PersonCipher>
+    pub(crate) fn from_row<R: Row>(row: &R) -> Result<PersonCipher>
     where
         for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
         for<'r> &'r str: sqlx::ColumnIndex<R>,
@@ -280,24 +283,6 @@ impl Store {
         Ok(())
     }
 
-    /// The persons whose blind index in `by` equals `bidx`, with their ciphertexts.
-    pub async fn persons_by_bidx(
-        &self,
-        by: Lookup,
-        bidx: &[u8],
-    ) -> Result<Vec<(i64, PersonCipher)>> {
-        let sql = match by {
-            Lookup::Cin => const_format_person_select!("cin_bidx"),
-            Lookup::Immatriculation => const_format_person_select!("immatriculation_bidx"),
-        };
-        with_pool!(self, |p| {
-            let rows = sqlx::query(sql).bind(bidx).fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok((r.try_get("id")?, PersonCipher::from_row(r)?)))
-                .collect()
-        })
-    }
-
     pub async fn person(&self, id: i64) -> Result<Option<PersonCipher>> {
         with_pool!(self, |p| {
             let row = sqlx::query(const_format_person_select!("id"))
@@ -452,32 +437,6 @@ impl Store {
     }
 
     // ---- audit -----------------------------------------------------------------------------
-
-    /// Appends `rows` in one transaction: all are durable when this returns, or none.
-    pub async fn append_audit(&self, rows: &[AuditRow]) -> Result<()> {
-        with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
-            for chunk in rows.chunks(BATCH) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, outcome, request_id) ",
-                );
-                q.push_values(chunk, |mut b, a| {
-                    b.push_bind(a.at)
-                        .push_bind(a.principal_id)
-                        .push_bind(a.role.clone())
-                        .push_bind(a.action.clone())
-                        .push_bind(a.purpose.clone())
-                        .push_bind(a.subject.clone())
-                        .push_bind(a.fields.clone())
-                        .push_bind(a.outcome.clone())
-                        .push_bind(a.request_id.clone());
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
 
     /// Audit events with `seq > after`, oldest first, at most `limit`.
     pub async fn audit_events(&self, after: i64, limit: i64) -> Result<Vec<(i64, AuditRow)>> {

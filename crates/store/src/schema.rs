@@ -29,28 +29,32 @@ impl Store {
         let mut out = Vec::new();
         match &self.pool {
             Pool::Sqlite(p) => {
-                let tables = sqlx::query(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
-                )
-                .fetch_all(p)
-                .await?;
-                for t in tables {
-                    let table: String = t.try_get("name")?;
-                    let cols = sqlx::query(
-                        "SELECT name, type, \"notnull\" AS nn, pk FROM pragma_table_info($1)",
-                    )
-                    .bind(&table)
+                for schema in ["main", "audit"] {
+                    let tables = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' \
+                         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'"
+                    )))
                     .fetch_all(p)
                     .await?;
-                    for c in cols {
-                        let declared: String = c.try_get("type")?;
-                        let nn: i64 = c.try_get("nn")?;
-                        out.push(ColumnInfo {
-                            table: table.clone(),
-                            column: c.try_get("name")?,
-                            family: normalise_type(&declared),
-                            not_null: nn != 0,
-                        });
+                    for t in tables {
+                        let table: String = t.try_get("name")?;
+                        let cols = sqlx::query(
+                            "SELECT name, type, \"notnull\" AS nn FROM pragma_table_info($1, $2)",
+                        )
+                        .bind(&table)
+                        .bind(schema)
+                        .fetch_all(p)
+                        .await?;
+                        for c in cols {
+                            let declared: String = c.try_get("type")?;
+                            let nn: i64 = c.try_get("nn")?;
+                            out.push(ColumnInfo {
+                                table: table.clone(),
+                                column: c.try_get("name")?,
+                                family: normalise_type(&declared),
+                                not_null: nn != 0,
+                            });
+                        }
                     }
                 }
             }

@@ -1,4 +1,4 @@
--- daman registry schema, SQLite. Keep in step with ../postgres/0001_registry.sql:
+-- daman registry schema, SQLite (the registry in daman.db, the audit log in audit.db). Keep in step with ../postgres/0001_registry.sql:
 -- the test `schemas_do_not_drift` compares the two.
 -- Personal fields are BLOB ciphertexts (vault format v1); *_bidx are keyed blind indexes.
 
@@ -24,8 +24,10 @@ CREATE TABLE employers (
     created_at BIGINT NOT NULL
 );
 
+-- INTEGER PRIMARY KEY: the id is the rowid, so a lookup through an index reaches the row in
+-- one B-tree search.
 CREATE TABLE persons (
-    id BIGINT PRIMARY KEY NOT NULL,
+    id INTEGER PRIMARY KEY NOT NULL,
     immatriculation_bidx BLOB NOT NULL UNIQUE,
     cin_bidx BLOB NOT NULL UNIQUE,
     immatriculation BLOB NOT NULL,
@@ -76,7 +78,8 @@ CREATE TABLE cases (
 CREATE INDEX cases_agent_person ON cases (agent_id, person_id);
 
 -- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms.
-CREATE TABLE audit_events (
+-- In its own file (audit.db, attached as `audit` by the store on every connection).
+CREATE TABLE audit.audit_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     at BIGINT NOT NULL,
     principal_id BIGINT,
@@ -89,7 +92,7 @@ CREATE TABLE audit_events (
     request_id TEXT NOT NULL
 );
 
-CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+CREATE TRIGGER audit.audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
-CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+CREATE TRIGGER audit.audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;

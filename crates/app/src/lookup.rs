@@ -1,0 +1,115 @@
+//! Batched lookups by blind index: concurrent requests share one query.
+//!
+//! Each lookup costs a round trip to the database (and, with SQLite, a hand-off to its worker
+//! thread). Under load, requests that arrive while a query runs are gathered and answered by the
+//! next query, `WHERE bidx IN (…)`, exactly as the audit writer groups commits. A few batches run
+//! at once so that a slow one does not hold the others.
+
+use crate::AppError;
+use std::collections::HashMap;
+use std::sync::Arc;
+use store::{LOOKUP_BATCH, Lookup, PersonCipher, Session, Store};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+type Found = Vec<(i64, PersonCipher)>;
+type Reply = Result<Found, AppError>;
+type Pending = (Lookup, Vec<u8>, oneshot::Sender<Reply>);
+
+#[derive(Clone)]
+pub(crate) struct LookupBatcher {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl LookupBatcher {
+    pub(crate) fn start(store: Store, parallel: usize) -> LookupBatcher {
+        let (tx, rx) = mpsc::channel(16 * LOOKUP_BATCH);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..parallel.max(1) {
+            tokio::spawn(run(store.clone(), rx.clone()));
+        }
+        LookupBatcher { tx }
+    }
+
+    /// The persons whose `by` blind index is `key`.
+    pub(crate) async fn find(&self, by: Lookup, key: Vec<u8>) -> Result<Found, AppError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send((by, key, done)).await.map_err(|_| AppError::Internal("lookup"))?;
+        wait.await.map_err(|_| AppError::Internal("lookup"))?
+    }
+}
+
+/// A slot: takes whatever lookups are waiting (up to a batch), answers them with one query on
+/// its own connection, and starts over. While one slot queries, the next gathers a batch.
+async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    let mut session: Option<Session> = None;
+    loop {
+        let mut batch = Vec::with_capacity(LOOKUP_BATCH);
+        if rx.lock().await.recv_many(&mut batch, LOOKUP_BATCH).await == 0 {
+            return;
+        }
+        if session.is_none() {
+            match store.session().await {
+                Ok(s) => session = Some(s),
+                Err(e) => {
+                    fail(batch, &e);
+                    continue;
+                }
+            }
+        }
+        if let Some(s) = session.as_mut() {
+            if !answer(s, batch).await {
+                // Open a fresh connection for the next batch.
+                session = None;
+            }
+        }
+    }
+}
+
+fn fail(batch: Vec<Pending>, e: &store::StoreError) {
+    tracing::error!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "batched lookup failed");
+    let overload = e.is_overload();
+    for (_, _, done) in batch {
+        let _ = done.send(Err(if overload { AppError::Unavailable } else { AppError::Internal("lookup") }));
+    }
+}
+
+/// Answers a batch; false if the connection failed.
+async fn answer(session: &mut Session, batch: Vec<Pending>) -> bool {
+    let (cin, immatriculation): (Vec<Pending>, Vec<Pending>) = batch.into_iter().partition(|(by, _, _)| *by == Lookup::Cin);
+    for (by, group) in [(Lookup::Cin, cin), (Lookup::Immatriculation, immatriculation)] {
+        if group.is_empty() {
+            continue;
+        }
+        let mut keys: Vec<Vec<u8>> = group.iter().map(|(_, k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        match session.persons_by_bidx(by, &keys).await {
+            Ok(rows) => {
+                let mut by_key: HashMap<Vec<u8>, Found> = HashMap::with_capacity(rows.len());
+                for (k, id, c) in rows {
+                    by_key.entry(k).or_default().push((id, c));
+                }
+                let mut waiting: HashMap<&[u8], usize> = HashMap::with_capacity(group.len());
+                for (_, key, _) in &group {
+                    *waiting.entry(key.as_slice()).or_default() += 1;
+                }
+                let mut last: Vec<bool> = Vec::with_capacity(group.len());
+                for (_, key, _) in &group {
+                    let n = waiting.entry(key.as_slice()).or_default();
+                    *n -= 1;
+                    last.push(*n == 0);
+                }
+                for ((_, key, done), last) in group.into_iter().zip(last) {
+                    // Usually one request per key: hand the rows over; clone only for a repeat.
+                    let mine = if last { by_key.remove(&key) } else { by_key.get(&key).cloned() };
+                    let _ = done.send(Ok(mine.unwrap_or_default()));
+                }
+            }
+            Err(e) => {
+                fail(group, &e);
+                return false;
+            }
+        }
+    }
+    true
+}
