@@ -57,7 +57,8 @@ pub(crate) struct Audit {
     action: &'static str,
     purpose: Option<Purpose>,
     subject: Option<i64>,
-    fields: String,
+    fields: i64,
+    detail: Option<String>,
     outcome: String,
 }
 
@@ -69,7 +70,8 @@ impl Audit {
             action,
             purpose: None,
             subject: None,
-            fields: format!("count={count}"),
+            fields: 0,
+            detail: Some(format!("count={count}")),
             outcome: "allow".into(),
         }
     }
@@ -81,17 +83,14 @@ impl Audit {
             action,
             purpose: None,
             subject,
-            fields: String::new(),
+            fields: 0,
+            detail: None,
             outcome: "allow".into(),
         }
     }
 
     pub(crate) fn fields(mut self, fields: &[PersonField]) -> Audit {
-        self.fields = fields
-            .iter()
-            .map(|f| f.column())
-            .collect::<Vec<_>>()
-            .join(",");
+        self.fields = PersonField::bits(fields);
         self
     }
 
@@ -117,6 +116,7 @@ impl Audit {
                 .subject
                 .map(|id| app.inner.keyring.pseudonym("person", id).to_vec()),
             fields: self.fields,
+            detail: self.detail,
             outcome: self.outcome,
             request_id: request_id.chars().take(64).collect(),
         };
@@ -255,9 +255,20 @@ impl App {
                 });
             }
         };
+        // The identifier the person was found by was just decrypted and compared equal: it is
+        // not decrypted a second time.
+        let known = match &req.subject {
+            Subject::Cin(c) => Some((PersonField::Cin, c.as_str().to_string())),
+            Subject::Immatriculation(i) => Some((PersonField::Immatriculation, i.to_string())),
+            Subject::Person(_) => None,
+        };
         let mut out = BTreeMap::new();
         for f in fields {
             let value = match cipher.get(f) {
+                Some(_) if known.as_ref().is_some_and(|(k, _)| *k == f) => {
+                    let text = known.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+                    Some(if req.full { text } else { f.mask(&text) })
+                }
                 Some(ct) => {
                     let plain = self.inner.keyring.decrypt(person_column(f), id, ct)?;
                     let text = String::from_utf8(plain)

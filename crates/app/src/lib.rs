@@ -43,9 +43,6 @@ pub const IMMATRICULATION_INDEX: Column = Column {
     column: "immatriculation",
 };
 
-/// Batched lookups that may run at once.
-const LOOKUP_PARALLEL: usize = 4;
-
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -68,6 +65,9 @@ pub struct AppConfig {
     pub params: Parameters,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Connections serving the gate's batched lookups (each its own batch at a time); 0 means
+    /// half the processor cores, at least one.
+    pub lookup_connections: usize,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -105,7 +105,14 @@ impl App {
             cfg.random.clone(),
         )?;
         let audit = AuditWriter::start(cfg.store.clone());
-        let lookups = lookup::LookupBatcher::start(cfg.store.clone(), LOOKUP_PARALLEL);
+        let lookup_connections = match cfg.lookup_connections {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get() / 2)
+                .unwrap_or(1)
+                .max(1),
+            n => n,
+        };
+        let lookups = lookup::LookupBatcher::start(cfg.store.clone(), lookup_connections);
         Ok(App {
             inner: Arc::new(Inner {
                 store: cfg.store,

@@ -33,7 +33,10 @@ impl LookupBatcher {
     /// The persons whose `by` blind index is `key`.
     pub(crate) async fn find(&self, by: Lookup, key: Vec<u8>) -> Result<Found, AppError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((by, key, done)).await.map_err(|_| AppError::Internal("lookup"))?;
+        self.tx
+            .send((by, key, done))
+            .await
+            .map_err(|_| AppError::Internal("lookup"))?;
         wait.await.map_err(|_| AppError::Internal("lookup"))?
     }
 }
@@ -44,8 +47,12 @@ async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     let mut session: Option<Session> = None;
     loop {
         let mut batch = Vec::with_capacity(LOOKUP_BATCH);
-        if rx.lock().await.recv_many(&mut batch, LOOKUP_BATCH).await == 0 {
-            return;
+        {
+            let mut rx = rx.lock().await;
+            if rx.recv_many(&mut batch, LOOKUP_BATCH).await == 0 {
+                return;
+            }
+            crate::audit::gather_more(&mut rx, &mut batch, LOOKUP_BATCH).await;
         }
         if session.is_none() {
             match store.session().await {
@@ -69,14 +76,22 @@ fn fail(batch: Vec<Pending>, e: &store::StoreError) {
     tracing::error!(error = %e, source = ?std::error::Error::source(e).map(|s| s.to_string()), "batched lookup failed");
     let overload = e.is_overload();
     for (_, _, done) in batch {
-        let _ = done.send(Err(if overload { AppError::Unavailable } else { AppError::Internal("lookup") }));
+        let _ = done.send(Err(if overload {
+            AppError::Unavailable
+        } else {
+            AppError::Internal("lookup")
+        }));
     }
 }
 
 /// Answers a batch; false if the connection failed.
 async fn answer(session: &mut Session, batch: Vec<Pending>) -> bool {
-    let (cin, immatriculation): (Vec<Pending>, Vec<Pending>) = batch.into_iter().partition(|(by, _, _)| *by == Lookup::Cin);
-    for (by, group) in [(Lookup::Cin, cin), (Lookup::Immatriculation, immatriculation)] {
+    let (cin, immatriculation): (Vec<Pending>, Vec<Pending>) =
+        batch.into_iter().partition(|(by, _, _)| *by == Lookup::Cin);
+    for (by, group) in [
+        (Lookup::Cin, cin),
+        (Lookup::Immatriculation, immatriculation),
+    ] {
         if group.is_empty() {
             continue;
         }
@@ -101,7 +116,11 @@ async fn answer(session: &mut Session, batch: Vec<Pending>) -> bool {
                 }
                 for ((_, key, done), last) in group.into_iter().zip(last) {
                     // Usually one request per key: hand the rows over; clone only for a repeat.
-                    let mine = if last { by_key.remove(&key) } else { by_key.get(&key).cloned() };
+                    let mine = if last {
+                        by_key.remove(&key)
+                    } else {
+                        by_key.get(&key).cloned()
+                    };
                     let _ = done.send(Ok(mine.unwrap_or_default()));
                 }
             }

@@ -109,7 +109,13 @@ impl App {
         if let Some(p) = self.inner.principals.get(id, now) {
             return Ok(Some(p));
         }
-        let p = self.inner.store.principal(id).await?.map(Principal::from_row).transpose()?;
+        let p = self
+            .inner
+            .store
+            .principal(id)
+            .await?
+            .map(Principal::from_row)
+            .transpose()?;
         if let Some(p) = &p {
             self.inner.principals.put(p.clone(), now);
         }

@@ -20,6 +20,8 @@ pub struct Config {
     pub dev_mode: bool,
     /// Database connections in the pool.
     pub max_connections: u32,
+    /// Connections serving the gate's batched lookups; 0 = half the processor cores (at least 1).
+    pub lookup_connections: usize,
     /// Requests in flight before new ones are shed with 503.
     pub max_in_flight: usize,
     /// Largest request body, in bytes.
@@ -39,6 +41,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             dev_mode: false,
             max_connections: 8,
+            lookup_connections: 0,
             max_in_flight: 1024,
             max_body: 1 << 20,
             parameters_file: None,
@@ -55,6 +58,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_LISTEN", "listen"),
     ("DAMAN_DEV_MODE", "dev_mode"),
     ("DAMAN_MAX_CONNECTIONS", "max_connections"),
+    ("DAMAN_LOOKUP_CONNECTIONS", "lookup_connections"),
     ("DAMAN_MAX_IN_FLIGHT", "max_in_flight"),
     ("DAMAN_MAX_BODY", "max_body"),
     ("DAMAN_PARAMETERS_FILE", "parameters_file"),

@@ -112,6 +112,19 @@ impl PersonField {
         self as usize
     }
 
+    /// A set of fields as a bit mask (bit i = `PersonField::ALL[i]`), as the audit log stores it.
+    pub fn bits(fields: &[PersonField]) -> i64 {
+        fields.iter().fold(0, |m, f| m | (1 << f.index()))
+    }
+
+    /// The fields of a bit mask, in [`PersonField::ALL`] order.
+    pub fn from_bits(bits: i64) -> Vec<PersonField> {
+        PersonField::ALL
+            .into_iter()
+            .filter(|f| bits & (1 << f.index()) != 0)
+            .collect()
+    }
+
     /// The column that holds the field's ciphertext (also its name in the API).
     pub fn column(self) -> &'static str {
         match self {
@@ -411,6 +424,28 @@ mod tests {
         assert_eq!(
             decide(Role::Insured, Purpose::SelfService, locked, NAME, false),
             Decision::Deny(Locked)
+        );
+    }
+
+    #[test]
+    fn field_sets_round_trip_through_bits() {
+        let set = [
+            PersonField::Cin,
+            PersonField::Rib,
+            PersonField::Immatriculation,
+        ];
+        assert_eq!(PersonField::bits(&set), 0b100_0000_0011);
+        assert_eq!(
+            PersonField::from_bits(PersonField::bits(&set)),
+            [
+                PersonField::Immatriculation,
+                PersonField::Cin,
+                PersonField::Rib
+            ]
+        );
+        assert_eq!(
+            PersonField::from_bits(PersonField::bits(&PersonField::ALL)),
+            PersonField::ALL
         );
     }
 

@@ -144,7 +144,10 @@ impl ApiError {
             ),
             AppError::Unavailable => ApiError::unavailable(),
             AppError::Store(e) if e.is_overload() => ApiError::unavailable(),
-            e @ (AppError::Store(_) | AppError::Vault(_) | AppError::Audit | AppError::Internal(_)) => {
+            e @ (AppError::Store(_)
+            | AppError::Vault(_)
+            | AppError::Audit
+            | AppError::Internal(_)) => {
                 // Logged without values: these errors carry none.
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "internal error");
                 ApiError::plain(

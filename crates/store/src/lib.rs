@@ -106,14 +106,18 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 // A larger page cache per connection (32 MiB) keeps the indexes the gate searches
-                // in memory.
-                .pragma("cache_size", "-32768");
+                // in memory, and the registry is read through a memory map (no read() call per
+                // page). The audit log, which grows all the time, is not mapped.
+                .pragma("cache_size", "-32768")
+                // After a checkpoint, the write-ahead log shrinks back to 64 MiB at most.
+                .pragma("journal_size_limit", "67108864")
+                .pragma("mmap_size", "17179869184");
             // The audit log lives in its own file beside the registry (`audit.db`), attached to
             // every connection: appending to it then does not invalidate the page cache of the
             // connections reading the registry, and it can be placed on its own volume.
             let audit = opts.get_filename().with_file_name("audit.db");
             let attach = format!(
-                "ATTACH DATABASE '{}' AS audit; PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL;",
+                "ATTACH DATABASE '{}' AS audit; PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; PRAGMA audit.mmap_size = 0; PRAGMA audit.journal_size_limit = 67108864;",
                 audit.display().to_string().replace('\'', "''")
             );
             let pool = SqlitePoolOptions::new()
@@ -129,7 +133,9 @@ impl Store {
                 })
                 .connect_with(opts)
                 .await?;
-            Ok(Store { pool: Pool::Sqlite(pool) })
+            Ok(Store {
+                pool: Pool::Sqlite(pool),
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)

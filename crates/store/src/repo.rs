@@ -98,7 +98,9 @@ pub struct AuditRow {
     pub action: String,
     pub purpose: Option<String>,
     pub subject: Option<Vec<u8>>,
-    pub fields: String,
+    /// Bit mask of the personal fields concerned (see `PersonField::bits`).
+    pub fields: i64,
+    pub detail: Option<String>,
     pub outcome: String,
     pub request_id: String,
 }
@@ -459,6 +461,7 @@ impl Store {
                             purpose: r.try_get("purpose")?,
                             subject: r.try_get("subject")?,
                             fields: r.try_get("fields")?,
+                            detail: r.try_get("detail")?,
                             outcome: r.try_get("outcome")?,
                             request_id: r.try_get("request_id")?,
                         },

@@ -43,7 +43,11 @@ impl Session {
     /// The persons whose blind index in `by` is one of `keys`, each with the key it matched and
     /// its ciphertexts. One query for the whole set (the gate batches concurrent lookups); the
     /// number of placeholders is rounded up to a power of two so few statements are prepared.
-    pub async fn persons_by_bidx(&mut self, by: Lookup, keys: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, i64, PersonCipher)>> {
+    pub async fn persons_by_bidx(
+        &mut self,
+        by: Lookup,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<(Vec<u8>, i64, PersonCipher)>> {
         let col = match by {
             Lookup::Cin => "cin_bidx",
             Lookup::Immatriculation => "immatriculation_bidx",
@@ -57,14 +61,21 @@ impl Session {
                 "SELECT {col} AS k, id, {PERSON_COLUMNS} FROM persons WHERE {col} IN ({})",
                 placeholders.join(", ")
             );
-            let padded = chunk.iter().chain(std::iter::repeat(&chunk[chunk.len() - 1])).take(width);
+            let padded = chunk
+                .iter()
+                .chain(std::iter::repeat(&chunk[chunk.len() - 1]))
+                .take(width);
             with_conn!(self, |c| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for k in padded {
                     q = q.bind(k.as_slice());
                 }
                 for r in q.fetch_all(&mut *c).await? {
-                    out.push((r.try_get("k")?, r.try_get("id")?, PersonCipher::from_row(&r)?));
+                    out.push((
+                        r.try_get("k")?,
+                        r.try_get("id")?,
+                        PersonCipher::from_row(&r)?,
+                    ));
                 }
             });
         }
@@ -77,7 +88,7 @@ impl Session {
         macro_rules! insert {
             ($chunk:expr) => {{
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, outcome, request_id) ",
+                    "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, detail, outcome, request_id) ",
                 );
                 q.push_values($chunk, |mut b, a: &AuditRow| {
                     b.push_bind(a.at)
@@ -86,7 +97,8 @@ impl Session {
                         .push_bind(a.action.clone())
                         .push_bind(a.purpose.clone())
                         .push_bind(a.subject.clone())
-                        .push_bind(a.fields.clone())
+                        .push_bind(a.fields)
+                        .push_bind(a.detail.clone())
                         .push_bind(a.outcome.clone())
                         .push_bind(a.request_id.clone());
                 });
@@ -109,5 +121,4 @@ impl Session {
         });
         Ok(())
     }
-
 }

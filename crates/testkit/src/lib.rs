@@ -96,6 +96,7 @@ impl TestApp {
             params: Parameters::morocco().unwrap(),
             clock: clock.clone(),
             random: Arc::new(OsRandom),
+            lookup_connections: 2,
         })
         .await
         .unwrap();

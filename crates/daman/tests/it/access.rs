@@ -388,6 +388,18 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
                 && !text.contains(&w.a.immatriculation)
                 && !text.contains("BENNANI")
         );
+        let expected_fields = if body.get("fields").is_some() {
+            vec![domain::PersonField::Rib]
+        } else if token == &&w.employer1.token {
+            unreachable!()
+        } else {
+            domain::PersonField::ALL.to_vec()
+        };
+        assert_eq!(
+            domain::PersonField::from_bits(e.fields),
+            expected_fields,
+            "{body}"
+        );
         if *outcome != "not_found" {
             assert_eq!(e.subject.as_ref().map(Vec::len), Some(16));
         }

@@ -75,7 +75,10 @@ CREATE TABLE cases (
 );
 CREATE INDEX cases_agent_person ON cases (agent_id, person_id);
 
--- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms.
+-- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms;
+-- `fields` is the bit mask of the personal fields concerned (bit i = i-th field of PersonField::ALL:
+-- immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone,
+-- email, address, rib, children); `detail` says more where needed (e.g. how many were registered).
 CREATE TABLE audit_events (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at BIGINT NOT NULL,
@@ -84,7 +87,8 @@ CREATE TABLE audit_events (
     action TEXT NOT NULL,
     purpose TEXT,
     subject BYTEA,
-    fields TEXT NOT NULL,
+    fields BIGINT NOT NULL,
+    detail TEXT,
     outcome TEXT NOT NULL,
     request_id TEXT NOT NULL
 );

@@ -77,17 +77,22 @@ CREATE TABLE cases (
 );
 CREATE INDEX cases_agent_person ON cases (agent_id, person_id);
 
--- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms.
--- In its own file (audit.db, attached as `audit` by the store on every connection).
+-- Append-only: every reveal, denial, lookup and registry change. Subjects are keyed pseudonyms;
+-- `fields` is the bit mask of the personal fields concerned (bit i = i-th field of PersonField::ALL:
+-- immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone,
+-- email, address, rib, children); `detail` says more where needed (e.g. how many were registered).
+-- In its own file (audit.db, attached as `audit` by the store on every connection). Rows are
+-- never deleted (triggers below), so the rowid `seq` only grows.
 CREATE TABLE audit.audit_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    seq INTEGER PRIMARY KEY NOT NULL,
     at BIGINT NOT NULL,
     principal_id BIGINT,
     role TEXT NOT NULL,
     action TEXT NOT NULL,
     purpose TEXT,
     subject BLOB,
-    fields TEXT NOT NULL,
+    fields BIGINT NOT NULL,
+    detail TEXT,
     outcome TEXT NOT NULL,
     request_id TEXT NOT NULL
 );
