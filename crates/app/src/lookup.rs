@@ -63,11 +63,11 @@ async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
                 }
             }
         }
-        if let Some(s) = session.as_mut() {
-            if !answer(s, batch).await {
-                // Open a fresh connection for the next batch.
-                session = None;
-            }
+        if let Some(s) = session.as_mut()
+            && !answer(s, batch).await
+        {
+            // Open a fresh connection for the next batch.
+            session = None;
         }
     }
 }
