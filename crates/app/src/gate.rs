@@ -31,14 +31,24 @@ pub struct RevealRequest {
     pub full: bool,
 }
 
-/// What the gate returns: the requested fields, masked unless `full`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// What the gate returns: the requested fields, masked unless `full`. `Debug` prints no value.
+#[derive(Clone, Serialize, PartialEq, Eq)]
 pub struct PersonView {
     #[serde(serialize_with = "id_string::serialize")]
     pub person_id: i64,
     pub full: bool,
     /// `null` where the field is not on record.
     pub fields: BTreeMap<PersonField, Option<String>>,
+}
+
+impl std::fmt::Debug for PersonView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonView")
+            .field("person_id", &self.person_id)
+            .field("full", &self.full)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Ids travel as strings: they are 63-bit, beyond what JavaScript numbers hold exactly.
@@ -99,6 +109,12 @@ impl Audit {
         self
     }
 
+    /// The subject does not exist (recorded as such; the caller may still be told "denied").
+    pub(crate) fn not_found(mut self) -> Audit {
+        self.outcome = "not_found".into();
+        self
+    }
+
     pub(crate) fn denied(mut self, reason: DenyReason) -> Audit {
         self.outcome = format!("deny:{}", reason.as_str());
         self
@@ -127,7 +143,7 @@ impl Audit {
 impl App {
     /// Finds the subject's record. Blind-index candidates are decrypted and compared, so a
     /// truncated-index coincidence never returns the wrong person.
-    async fn resolve_record(
+    pub(crate) async fn resolve_record(
         &self,
         subject: &Subject,
     ) -> Result<Option<(i64, PersonCipher)>, AppError> {
@@ -189,7 +205,7 @@ impl App {
                 }
             }
             Role::Agent if purpose == Purpose::CaseReview => {
-                f.open_case = self.inner.store.has_open_case(who.id, person).await?;
+                f.open_case = self.has_open_case(who.id, person).await?;
             }
             Role::Agent | Role::SecurityOfficer => {}
         }
@@ -243,10 +259,11 @@ impl App {
                     Decision::Allow => DenyReason::NotSelf,
                 };
                 let not_found = record.is_none() && reason != DenyReason::Locked;
-                let mut audit = audit.denied(reason);
-                if not_found {
-                    audit.outcome = "not_found".into();
-                }
+                let audit = if not_found {
+                    audit.not_found()
+                } else {
+                    audit.denied(reason)
+                };
                 audit.write(self, request_id).await?;
                 return Err(if not_found && who.role == Role::Agent {
                     AppError::NotFound("person")

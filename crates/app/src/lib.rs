@@ -15,7 +15,7 @@ pub use audit::AuditWriter;
 pub use error::AppError;
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
 pub use principal::{Binding, PRINCIPAL_TTL_SECONDS, Principal, Registrar};
-pub use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
+pub use registry::{CASE_DAYS, EmployerCreated, NewEmployer, NewPerson, PersonCreated};
 
 use domain::{Clock, Parameters, PersonField, Timestamp};
 use std::path::PathBuf;
@@ -96,7 +96,9 @@ impl App {
         let kek = KeyFileKek::open(&key_dir, cfg.random.clone())?;
         let keys =
             load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
-        let encrypted: Vec<Column> = PersonField::ALL.iter().map(|f| person_column(*f)).collect();
+        let mut encrypted: Vec<Column> =
+            PersonField::ALL.iter().map(|f| person_column(*f)).collect();
+        encrypted.push(registry::CASE_REASON);
         let keyring = Keyring::open(
             &kek,
             &keys,

@@ -46,7 +46,7 @@ impl LookupBatcher {
 async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     let mut session: Option<Session> = None;
     loop {
-        let mut batch = Vec::with_capacity(LOOKUP_BATCH);
+        let mut batch: Vec<Pending> = Vec::with_capacity(LOOKUP_BATCH);
         {
             let mut rx = rx.lock().await;
             if rx.recv_many(&mut batch, LOOKUP_BATCH).await == 0 {
@@ -54,20 +54,32 @@ async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             }
             crate::audit::gather_more(&mut rx, &mut batch, LOOKUP_BATCH).await;
         }
-        if session.is_none() {
-            match store.session().await {
-                Ok(s) => session = Some(s),
-                Err(e) => {
-                    fail(batch, &e);
-                    continue;
+        // On a failure the connection is replaced and the unanswered lookups tried once more
+        // (they only read): a restarted database costs a retry, not a batch of errors.
+        let mut retried = false;
+        loop {
+            if session.is_none() {
+                match store.session().await {
+                    Ok(s) => session = Some(s),
+                    Err(e) => {
+                        fail(batch, &e);
+                        break;
+                    }
                 }
             }
-        }
-        if let Some(s) = session.as_mut()
-            && !answer(s, batch).await
-        {
-            // Open a fresh connection for the next batch.
-            session = None;
+            let Some(s) = session.as_mut() else { break };
+            match answer(s, batch).await {
+                Ok(()) => break,
+                Err((e, rest)) => {
+                    session = None;
+                    if retried {
+                        fail(rest, &e);
+                        break;
+                    }
+                    retried = true;
+                    batch = rest;
+                }
+            }
         }
     }
 }
@@ -84,51 +96,59 @@ fn fail(batch: Vec<Pending>, e: &store::StoreError) {
     }
 }
 
-/// Answers a batch; false if the connection failed.
-async fn answer(session: &mut Session, batch: Vec<Pending>) -> bool {
+/// Answers a batch: one query per kind of lookup. On a failure, returns the error and every
+/// lookup not answered yet.
+async fn answer(
+    session: &mut Session,
+    batch: Vec<Pending>,
+) -> Result<(), (store::StoreError, Vec<Pending>)> {
     let (cin, immatriculation): (Vec<Pending>, Vec<Pending>) =
         batch.into_iter().partition(|(by, _, _)| *by == Lookup::Cin);
-    for (by, group) in [
+    let mut groups = vec![
         (Lookup::Cin, cin),
         (Lookup::Immatriculation, immatriculation),
-    ] {
+    ]
+    .into_iter();
+    while let Some((by, group)) = groups.next() {
         if group.is_empty() {
             continue;
         }
         let mut keys: Vec<Vec<u8>> = group.iter().map(|(_, k, _)| k.clone()).collect();
         keys.sort();
         keys.dedup();
-        match session.persons_by_bidx(by, &keys).await {
-            Ok(rows) => {
-                let mut by_key: HashMap<Vec<u8>, Found> = HashMap::with_capacity(rows.len());
-                for (k, id, c) in rows {
-                    by_key.entry(k).or_default().push((id, c));
-                }
-                let mut waiting: HashMap<&[u8], usize> = HashMap::with_capacity(group.len());
-                for (_, key, _) in &group {
-                    *waiting.entry(key.as_slice()).or_default() += 1;
-                }
-                let mut last: Vec<bool> = Vec::with_capacity(group.len());
-                for (_, key, _) in &group {
-                    let n = waiting.entry(key.as_slice()).or_default();
-                    *n -= 1;
-                    last.push(*n == 0);
-                }
-                for ((_, key, done), last) in group.into_iter().zip(last) {
-                    // Usually one request per key: hand the rows over; clone only for a repeat.
-                    let mine = if last {
-                        by_key.remove(&key)
-                    } else {
-                        by_key.get(&key).cloned()
-                    };
-                    let _ = done.send(Ok(mine.unwrap_or_default()));
-                }
-            }
+        let rows = match session.persons_by_bidx(by, &keys).await {
+            Ok(rows) => rows,
             Err(e) => {
-                fail(group, &e);
-                return false;
+                let rest = group
+                    .into_iter()
+                    .chain(groups.flat_map(|(_, g)| g))
+                    .collect();
+                return Err((e, rest));
             }
+        };
+        let mut by_key: HashMap<Vec<u8>, Found> = HashMap::with_capacity(rows.len());
+        for (k, id, c) in rows {
+            by_key.entry(k).or_default().push((id, c));
+        }
+        let mut waiting: HashMap<&[u8], usize> = HashMap::with_capacity(group.len());
+        for (_, key, _) in &group {
+            *waiting.entry(key.as_slice()).or_default() += 1;
+        }
+        let mut last: Vec<bool> = Vec::with_capacity(group.len());
+        for (_, key, _) in &group {
+            let n = waiting.entry(key.as_slice()).or_default();
+            *n -= 1;
+            last.push(*n == 0);
+        }
+        for ((_, key, done), last) in group.into_iter().zip(last) {
+            // Usually one request per key: hand the rows over; clone only for a repeat.
+            let mine = if last {
+                by_key.remove(&key)
+            } else {
+                by_key.get(&key).cloned()
+            };
+            let _ = done.send(Ok(mine.unwrap_or_default()));
         }
     }
-    true
+    Ok(())
 }

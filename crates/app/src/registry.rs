@@ -9,6 +9,7 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 use store::{CaseRow, EmployerRow, EmploymentRow, PersonCipher, PersonRow};
+use vault::Column;
 
 /// An employer to affiliate.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,7 +29,8 @@ pub struct EmployerCreated {
 }
 
 /// A person to immatriculate. Latin names as on the CIN; Arabic names in Arabic script.
-#[derive(Debug, Clone, Deserialize)]
+/// `Debug` prints no value.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     pub cin: String,
@@ -49,11 +51,25 @@ pub struct NewPerson {
     pub children: u8,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, PartialEq, Eq)]
 pub struct PersonCreated {
     #[serde(serialize_with = "crate::gate::id_string::serialize")]
     pub person_id: i64,
     pub immatriculation: String,
+}
+
+impl std::fmt::Debug for NewPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPerson(…)")
+    }
+}
+
+impl std::fmt::Debug for PersonCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonCreated")
+            .field("person_id", &self.person_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Collects every validation error of one input instead of stopping at the first.
@@ -203,14 +219,15 @@ impl App {
                 created_at: now,
             });
         }
+        // Audit first: a change that is not recorded must not happen.
+        Audit::registry(reg, "affiliate_employer", rows.len())
+            .write(self, request_id)
+            .await?;
         self.inner
             .store
             .insert_employers(&rows)
             .await
             .map_err(conflict("ice"))?;
-        Audit::registry(reg, "affiliate_employer", rows.len())
-            .write(self, request_id)
-            .await?;
         Ok(rows
             .iter()
             .map(|r| EmployerCreated {
@@ -274,24 +291,28 @@ impl App {
                 immatriculation: number_text,
             });
         }
+        Audit::registry(reg, "immatriculate", rows.len())
+            .write(self, request_id)
+            .await?;
         self.inner
             .store
             .insert_persons(&rows)
             .await
             .map_err(conflict("cin"))?;
-        Audit::registry(reg, "immatriculate", rows.len())
-            .write(self, request_id)
-            .await?;
         Ok(created)
     }
 
     /// Links a person (by immatriculation) to an employer (by affiliation number) from a date.
-    /// An agent may link anyone; an employer user only to its own employer.
+    /// An agent may link anyone. An employer user links to its own employer only, and must also
+    /// give the person's CIN, which must be the CIN on record for that number: knowing a number
+    /// alone (they are allocated in sequence) does not make anyone an employer. To an employer
+    /// user, an unknown number, a wrong CIN and another employer all get the same refusal.
     pub async fn link_employment(
         &self,
         who: &Principal,
         affiliate_number: &str,
         immatriculation: &str,
+        cin: Option<&str>,
         start_date: &str,
         request_id: &str,
     ) -> Result<(), AppError> {
@@ -299,6 +320,14 @@ impl App {
         let affiliate = c.take(AffiliateNumber::parse(affiliate_number));
         let immat = c.take(Immatriculation::parse(immatriculation));
         let start = c.take(Date::parse("start_date", start_date));
+        let cin = match (cin, who.role) {
+            (Some(s), _) => c.take(Cin::parse(s)),
+            (None, Role::EmployerUser) => {
+                c.0.push(ValidationError::new(Cin::FIELD, Rule::Required));
+                None
+            }
+            (None, _) => None,
+        };
         c.finish()?;
         let (Some(affiliate), Some(immat), Some(start)) = (affiliate, immat, start) else {
             return Err(AppError::Invalid(vec![]));
@@ -307,22 +336,59 @@ impl App {
             .inner
             .store
             .employer_by_affiliate(i64::from(affiliate.value()))
-            .await?
-            .ok_or(AppError::NotFound("employer"))?;
-        let allowed = match (who.role, who.locked) {
-            (_, true) => Err(DenyReason::Locked),
-            (Role::Agent, _) => Ok(()),
-            (Role::EmployerUser, _) if who.employer_id == Some(employer.id) => Ok(()),
-            (Role::EmployerUser, _) => Err(DenyReason::NotEmployer),
+            .await?;
+        let record = self
+            .resolve_record(&Subject::Immatriculation(immat))
+            .await?;
+        let person = record.as_ref().map(|(id, _)| *id);
+        // Does the CIN given match the one on record? (Decrypted here, compared, never returned.)
+        let cin_matches = match (&record, &cin) {
+            (Some((id, cipher)), Some(cin)) => match cipher.get(PersonField::Cin) {
+                Some(ct) => {
+                    self.inner
+                        .keyring
+                        .decrypt(person_column(PersonField::Cin), *id, ct)?
+                        == cin.as_str().as_bytes()
+                }
+                None => false,
+            },
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        let allowed = match (who.role, who.locked, &employer) {
+            (_, true, _) => Err(DenyReason::Locked),
+            (Role::Agent, _, _) => Ok(()),
+            (Role::EmployerUser, _, Some(e))
+                if who.employer_id == Some(e.id) && person.is_some() && cin_matches =>
+            {
+                Ok(())
+            }
+            (Role::EmployerUser, _, _) => Err(DenyReason::NotEmployer),
             _ => Err(DenyReason::RoleHasNoAccess),
         };
-        let person = self.resolve(&Subject::Immatriculation(immat)).await?;
         let audit = Audit::command(who, "link_employment", person);
         if let Err(reason) = allowed {
             audit.denied(reason).write(self, request_id).await?;
             return Err(AppError::Denied(reason));
         }
-        let person_id = person.ok_or(AppError::NotFound("person"))?;
+        let (Some(employer), Some(person_id)) = (employer, person) else {
+            audit.not_found().write(self, request_id).await?;
+            return Err(AppError::NotFound(if person.is_some() {
+                "employer"
+            } else {
+                "person"
+            }));
+        };
+        if !cin_matches {
+            audit
+                .denied(DenyReason::NotEmployer)
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::Invalid(vec![ValidationError::new(
+                Cin::FIELD,
+                Rule::UnknownValue,
+            )]));
+        }
         let row = EmploymentRow {
             id: self.new_id()?,
             employer_id: employer.id,
@@ -331,12 +397,13 @@ impl App {
             end_date: None,
             created_at: self.now().0,
         };
+        // Audit first: a link that is not recorded must not exist.
+        audit.write(self, request_id).await?;
         self.inner
             .store
             .insert_employments(&[row])
             .await
-            .map_err(conflict("employment"))?;
-        audit.write(self, request_id).await
+            .map_err(conflict("employment"))
     }
 
     /// Bulk employment links for loaders (ids already known).
@@ -358,14 +425,14 @@ impl App {
                 created_at: now,
             });
         }
+        Audit::registry(reg, "link_employment", rows.len())
+            .write(self, request_id)
+            .await?;
         self.inner
             .store
             .insert_employments(&rows)
             .await
-            .map_err(conflict("employment"))?;
-        Audit::registry(reg, "link_employment", rows.len())
-            .write(self, request_id)
-            .await
+            .map_err(conflict("employment"))
     }
 
     /// Updates a person's phone, e-mail and/or address. The person themselves, or an agent with an
@@ -402,7 +469,7 @@ impl App {
             (_, None) => Err(DenyReason::NotSelf),
             (Role::Insured, Some(_)) if facts.is_self => Ok(()),
             (Role::Insured, Some(_)) => Err(DenyReason::NotSelf),
-            (Role::Agent, Some(id)) if self.inner.store.has_open_case(who.id, id).await? => Ok(()),
+            (Role::Agent, Some(id)) if self.has_open_case(who.id, id).await? => Ok(()),
             (Role::Agent, Some(_)) => Err(DenyReason::NoOpenCase),
             _ => Err(DenyReason::RoleHasNoAccess),
         };
@@ -438,7 +505,8 @@ impl App {
     }
 
     /// An agent opens a case on a person (by immatriculation), which lets them read that person's
-    /// full record for case review. Returns the case id.
+    /// full record for case review during [`CASE_DAYS`] days. The reason is stored encrypted.
+    /// Returns the case id.
     pub async fn open_case(
         &self,
         who: &Principal,
@@ -453,22 +521,63 @@ impl App {
         let (Some(immat), Some(reason)) = (immat, reason) else {
             return Err(AppError::Invalid(vec![]));
         };
-        who.registrar()?;
-        let person = self
-            .resolve(&Subject::Immatriculation(immat))
-            .await?
-            .ok_or(AppError::NotFound("person"))?;
+        self.registrar(who, "open_case", request_id).await?;
+        let person = self.resolve(&Subject::Immatriculation(immat)).await?;
+        let audit = Audit::command(who, "open_case", person);
+        let Some(person) = person else {
+            audit.not_found().write(self, request_id).await?;
+            return Err(AppError::NotFound("person"));
+        };
+        let id = self.new_id()?;
+        let reason = self
+            .inner
+            .keyring
+            .encrypt(CASE_REASON, id, reason.as_bytes())?;
         let row = CaseRow {
-            id: self.new_id()?,
+            id,
             agent_id: who.id,
             person_id: person,
             reason,
             opened_at: self.now().0,
         };
+        // Audit first: access that is not recorded must not be granted.
+        audit.write(self, request_id).await?;
         self.inner.store.open_case(&row).await?;
-        Audit::command(who, "open_case", Some(person))
-            .write(self, request_id)
-            .await?;
         Ok(row.id)
     }
+
+    /// Whether `agent` has an open case on `person` opened within the last [`CASE_DAYS`] days.
+    pub(crate) async fn has_open_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
+        let since = self.now().0 - CASE_DAYS * 86_400_000_000;
+        Ok(self.inner.store.has_open_case(agent, person, since).await?)
+    }
+
+    /// The registrar capability of `who`; a refusal is audited like any other.
+    pub async fn registrar(
+        &self,
+        who: &Principal,
+        action: &'static str,
+        request_id: &str,
+    ) -> Result<Registrar, AppError> {
+        match who.registrar() {
+            Ok(r) => Ok(r),
+            Err(AppError::Denied(reason)) => {
+                Audit::command(who, action, None)
+                    .denied(reason)
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::Denied(reason))
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// Days during which a case opens its person's full record to its agent.
+pub const CASE_DAYS: i64 = 30;
+
+/// The encrypted column of a case's reason.
+pub const CASE_REASON: Column = Column {
+    table: "cases",
+    column: "reason",
+};

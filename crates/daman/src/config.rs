@@ -116,14 +116,15 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        if let (Some(db_dir), key_dir) = (self.sqlite_dir(), self.key_dir())
-            && key_dir.starts_with(&db_dir)
-        {
-            return Err(format!(
-                "key_dir {} is inside the database directory {}: keys must live apart from the data they protect",
-                key_dir.display(),
-                db_dir.display()
-            ));
+        if let Some(db_dir) = self.sqlite_dir() {
+            let (keys, db) = (normalise(&self.key_dir()), normalise(&db_dir));
+            if keys.starts_with(&db) {
+                return Err(format!(
+                    "key_dir {} is inside the database directory {}: keys must live apart from the data they protect",
+                    self.key_dir().display(),
+                    db_dir.display()
+                ));
+            }
         }
         Ok(())
     }
@@ -149,6 +150,29 @@ impl Config {
         let path = path.split('?').next().unwrap_or(path);
         Path::new(path).parent().map(Path::to_path_buf)
     }
+}
+
+/// An absolute path without `.`/`..`, symbolic links resolved where the path exists.
+fn normalise(p: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(p) {
+        return real;
+    }
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn env_names() -> String {
@@ -207,7 +231,13 @@ mod tests {
 
     #[test]
     fn keys_inside_the_database_directory_are_refused() {
-        let e = Config::load(None, env(&[("DAMAN_KEY_DIR", "daman-data/db/keys")])).unwrap_err();
-        assert!(e.contains("apart from the data"));
+        for dir in [
+            "daman-data/db/keys",
+            "./daman-data/db/keys",
+            "daman-data/x/../db/keys",
+        ] {
+            let e = Config::load(None, env(&[("DAMAN_KEY_DIR", dir)])).unwrap_err();
+            assert!(e.contains("apart from the data"), "{dir}");
+        }
     }
 }

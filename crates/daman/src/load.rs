@@ -8,6 +8,9 @@ use tokio::task::JoinSet;
 /// Persons per immatriculation command (one transaction each).
 const CHUNK: usize = 2_000;
 
+/// Chunks between two write-ahead-log checkpoints.
+const CHECKPOINT_EVERY: usize = 25;
+
 /// What a load produced.
 pub struct Loaded {
     pub employers: usize,
@@ -64,7 +67,12 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         bar(pop.persons as u64, "persons")
     };
     let mut tasks: JoinSet<Result<usize, AppError>> = JoinSet::new();
-    for start in (0..pop.persons).step_by(CHUNK) {
+    for (n, start) in (0..pop.persons).step_by(CHUNK).enumerate() {
+        // Concurrent writers keep SQLite from ever resetting its write-ahead log: fold it into
+        // the database now and then, or it grows without bound.
+        if n % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
+            app.store().checkpoint().await?;
+        }
         if tasks.len() >= 2
             && let Some(done) = tasks.join_next().await
         {
@@ -111,6 +119,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
     }
     pb.finish();
+    app.store().checkpoint().await?;
     Ok(Loaded {
         employers: pop.employers,
         persons: pop.persons,

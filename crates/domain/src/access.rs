@@ -160,7 +160,8 @@ impl PersonField {
         const DOT: &str = "••••";
         let tail = |n: usize| -> String {
             let chars: Vec<char> = plain.chars().collect();
-            let keep = if chars.len() > n { n } else { chars.len() / 2 };
+            // Never more than half of the value: a short CIN keeps fewer characters.
+            let keep = n.min(chars.len() / 2);
             chars[chars.len() - keep..].iter().collect()
         };
         match self {
@@ -465,5 +466,7 @@ mod tests {
             "••••@example.ma"
         );
         assert_eq!(PersonField::Cin.mask("A12"), "••••2");
+        assert_eq!(PersonField::Cin.mask("JA777"), "••••77");
+        assert_eq!(PersonField::Cin.mask("A123456"), "••••456");
     }
 }

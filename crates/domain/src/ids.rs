@@ -52,9 +52,15 @@ impl fmt::Display for AffiliateNumber {
     }
 }
 
-/// An insured person's CNSS immatriculation number: 9 digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An insured person's CNSS immatriculation number: 9 digits. `Debug` does not print it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Immatriculation(u32);
+
+impl fmt::Debug for Immatriculation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Immatriculation(…)")
+    }
+}
 
 impl Immatriculation {
     pub const FIELD: &'static str = "immatriculation";

@@ -56,27 +56,16 @@ pub(crate) struct State {
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The request id of this request: the caller's `x-request-id` if it is short and plain,
-/// otherwise a fresh random one.
+/// The id of this request: 96 random bits in hexadecimal, chosen by the server (a caller's
+/// `x-request-id` is ignored), returned in `x-request-id` and recorded in audit events.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
 async fn request_id(mut req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        .map(str::to_string);
-    let id = given.unwrap_or_else(|| {
-        let mut b = [0u8; 12];
-        let _ = getrandom::fill(&mut b);
-        hex(&b)
-    });
+    // Always the server's own: a caller-chosen id would end up in the audit log.
+    let mut b = [0u8; 12];
+    let _ = getrandom::fill(&mut b);
+    let id = hex(&b);
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut res = if tracing::enabled!(tracing::Level::DEBUG) {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());

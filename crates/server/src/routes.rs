@@ -80,7 +80,11 @@ async fn create_employer(
     State(s): State<AppState>,
     Body(e): Body<NewEmployer>,
 ) -> Result<(StatusCode, Json<EmployerCreated>), ApiError> {
-    let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
+    let reg = s
+        .app
+        .registrar(&ctx.principal, "affiliate_employer", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
     let mut created = s
         .app
         .affiliate_employers(reg, &[e], &ctx.request_id)
@@ -95,7 +99,11 @@ async fn create_person(
     State(s): State<AppState>,
     Body(p): Body<NewPerson>,
 ) -> Result<(StatusCode, Json<PersonCreated>), ApiError> {
-    let reg = ctx.principal.registrar().map_err(|e| ctx.err(e))?;
+    let reg = s
+        .app
+        .registrar(&ctx.principal, "immatriculate", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
     let mut created = s
         .app
         .immatriculate(reg, &[p], &ctx.request_id)
@@ -167,6 +175,9 @@ async fn update_contact(
 struct EmploymentInput {
     affiliate_number: String,
     immatriculation: String,
+    /// Required from an employer user: the CIN on record for that number.
+    #[serde(default)]
+    cin: Option<String>,
     start_date: String,
 }
 
@@ -180,6 +191,7 @@ async fn create_employment(
             &ctx.principal,
             &e.affiliate_number,
             &e.immatriculation,
+            e.cin.as_deref(),
             &e.start_date,
             &ctx.request_id,
         )

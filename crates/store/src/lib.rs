@@ -13,7 +13,8 @@ pub use repo::*;
 pub use schema::{ColumnInfo, normalise_type};
 pub use session::Session;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -105,6 +106,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // Statements are logged without their values; slow ones at debug level.
+                .log_statements(log::LevelFilter::Trace)
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
                 // A larger page cache per connection (32 MiB) keeps the indexes the gate searches
                 // in memory, and the registry is read through a memory map (no read() call per
                 // page). The audit log, which grows all the time, is not mapped.
@@ -137,10 +141,14 @@ impl Store {
                 pool: Pool::Sqlite(pool),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl)?
+                .log_statements(log::LevelFilter::Trace)
+                .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(opts)
                 .await?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
@@ -177,6 +185,20 @@ impl Store {
             .execute(p)
             .await
             .map(|_| ())?);
+        Ok(())
+    }
+
+    /// SQLite: copies the write-ahead logs into the database files and truncates them (after a
+    /// bulk load, so the files on disk are the data). PostgreSQL: nothing to do.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Pool::Sqlite(p) = &self.pool {
+            sqlx::query("PRAGMA main.wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await?;
+            sqlx::query("PRAGMA audit.wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await?;
+        }
         Ok(())
     }
 

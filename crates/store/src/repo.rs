@@ -85,7 +85,8 @@ pub struct CaseRow {
     pub id: i64,
     pub agent_id: i64,
     pub person_id: i64,
-    pub reason: String,
+    /// Ciphertext.
+    pub reason: Vec<u8>,
     pub opened_at: i64,
 }
 
@@ -425,17 +426,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn has_open_case(&self, agent_id: i64, person_id: i64) -> Result<bool> {
-        Ok(with_pool!(self, |p| {
-            sqlx::query(
-            "SELECT 1 FROM cases WHERE agent_id = $1 AND person_id = $2 AND closed_at IS NULL LIMIT 1"
+    /// Whether `agent_id` has a case on `person_id` opened at or after `opened_since` and not closed.
+    pub async fn has_open_case(
+        &self,
+        agent_id: i64,
+        person_id: i64,
+        opened_since: i64,
+    ) -> Result<bool> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT 1 FROM cases WHERE agent_id = $1 AND person_id = $2 AND closed_at IS NULL \
+             AND opened_at >= $3 LIMIT 1"
         )
         .bind(agent_id)
         .bind(person_id)
+        .bind(opened_since)
         .fetch_optional(p)
         .await?
-        .is_some()
-        }))
+        .is_some()))
     }
 
     // ---- audit -----------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 //! be generated alone, in any order, identically every time (loaders stream it; benchmarks pick
 //! the CIN of person *i* without storing anything). Identifiers are unique by construction
 //! (CIN and ICE are bijections of the index), RIB keys are valid, e-mail addresses use the
-//! reserved `example.*` domains. No real person's data is used.
+//! reserved `example.*` domains. No real person's data is used, and identifiers are drawn where
+//! real ones are unlikely: CIN prefixes in Z and Q, bank codes 990–999, phones in +212 60.
 
 use domain::{Centimes, Rib};
 use rand::{Rng, SeedableRng};
@@ -50,17 +51,19 @@ pub struct Population {
     pub smig: Centimes,
 }
 
-/// CIN prefixes (letters of the issuing region), each with 10^6 numbers: room for 28 million.
+/// CIN prefixes, each with 10^6 numbers: room for 28 million. Two-letter prefixes in Z and Q,
+/// which no issuing region is known to use, so that a synthetic CIN is unlikely to be a real one.
 const CIN_PREFIXES: [&str; 28] = [
-    "A", "AB", "AD", "B", "BB", "BE", "BH", "BJ", "BK", "C", "CB", "CD", "D", "DA", "E", "EE", "F",
-    "G", "H", "I", "J", "JA", "JB", "K", "L", "M", "Q", "X",
+    "ZA", "ZB", "ZC", "ZD", "ZE", "ZF", "ZH", "ZI", "ZJ", "ZK", "ZL", "ZM", "ZN", "ZO", "ZP", "ZQ",
+    "ZR", "ZS", "ZU", "ZV", "ZW", "ZX", "ZY", "ZZ", "QW", "QX", "QY", "QZ",
 ];
 
 /// Capacity of the CIN bijection.
 pub const MAX_PERSONS: usize = CIN_PREFIXES.len() * 1_000_000;
 
+/// Fictitious bank codes (990–999): synthetic RIBs have valid keys but no real bank.
 const BANKS: [&str; 10] = [
-    "007", "011", "013", "021", "022", "145", "190", "225", "230", "350",
+    "990", "991", "992", "993", "994", "995", "996", "997", "998", "999",
 ];
 
 impl Population {
@@ -125,11 +128,8 @@ impl Population {
             r.random_range(1..=12),
             r.random_range(1..=28)
         );
-        let phone = format!(
-            "+212{}{:08}",
-            if r.random_bool(0.7) { 6 } else { 7 },
-            r.random_range(0..100_000_000u32)
-        );
+        // Mobile numbers in the +212 60 block only.
+        let phone = format!("+21260{:07}", r.random_range(0..10_000_000u32));
         let email = r.random_bool(0.6).then(|| {
             let domain = pick(&mut r, &["example.com", "example.org", "example.net"]);
             format!(
@@ -232,6 +232,6 @@ mod tests {
         assert_eq!(cins.len(), 50_000);
         let ices: HashSet<String> = (0..5_000).map(|i| p.employer(i).ice).collect();
         assert_eq!(ices.len(), 5_000);
-        assert_eq!(p.cin(MAX_PERSONS - 1).len(), 7);
+        assert_eq!(p.cin(MAX_PERSONS - 1).len(), 8);
     }
 }

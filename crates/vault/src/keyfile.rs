@@ -144,11 +144,16 @@ impl KeyEncryptionKey for KeyFileKek {
             .kek
             .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
             .map_err(|_| VaultError::Decrypt)?;
-        let bytes: Result<[u8; 32], _> = plain.as_slice().try_into();
+        if plain.len() != 32 {
+            zeroize::Zeroize::zeroize(&mut plain);
+            return Err(VaultError::Format);
+        }
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(&plain);
         zeroize::Zeroize::zeroize(&mut plain);
-        bytes
-            .map(Secret32::from_bytes)
-            .map_err(|_| VaultError::Format)
+        let secret = Secret32::from_bytes(bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Ok(secret)
     }
 
     fn index_root(&self) -> Result<Secret32, VaultError> {

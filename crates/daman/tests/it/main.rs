@@ -59,8 +59,8 @@ pub fn person_json(cin: &str, last: &str, first: &str) -> Value {
     json!({
         "cin": cin, "last_name": last, "first_name": first,
         "last_name_ar": "بناني", "first_name_ar": "سلمى", "birth_date": "1988-04-12",
-        "phone": "0650123456", "email": "salma@example.org", "address": "N° 12, Rue Ibn Sina, Rabat",
-        "rib": "011519000001205000534921", "children": 2
+        "phone": "0600123456", "email": "salma@example.org", "address": "N° 12, Rue Ibn Sina, Rabat",
+        "rib": "999001000001205000534903", "children": 2
     })
 }
 
@@ -88,10 +88,10 @@ impl World {
         }
         let mut persons = Vec::new();
         for (i, (cin, last, first)) in [
-            ("AB123456", "BENNANI", "Salma"),
-            ("BE654321", "ALAOUI", "Youssef"),
-            ("X99", "TAZI", "Omar"),
-            ("JA777", "FASSI", "Kenza"),
+            ("ZZ123456", "BENNANI", "Salma"),
+            ("ZY654321", "ALAOUI", "Youssef"),
+            ("ZX99", "TAZI", "Omar"),
+            ("ZW777", "FASSI", "Kenza"),
         ]
         .into_iter()
         .enumerate()

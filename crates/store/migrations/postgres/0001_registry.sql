@@ -65,11 +65,13 @@ CREATE TABLE principals (
     created_at BIGINT NOT NULL
 );
 
+-- An agent's case on a person: it opens full reads for case review, for a limited time. The
+-- reason is free text an agent types (it may name the person): stored encrypted.
 CREATE TABLE cases (
     id BIGINT PRIMARY KEY NOT NULL,
     agent_id BIGINT NOT NULL REFERENCES principals (id),
     person_id BIGINT NOT NULL REFERENCES persons (id),
-    reason TEXT NOT NULL,
+    reason BYTEA NOT NULL,
     opened_at BIGINT NOT NULL,
     closed_at BIGINT
 );
