@@ -25,6 +25,11 @@ impl AuditWriter {
         AuditWriter { tx }
     }
 
+    /// Whether the writer task is still running.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Returns once `row` is committed.
     pub async fn append(&self, row: AuditRow) -> Result<(), AppError> {
         let (done, wait) = oneshot::channel();

@@ -130,6 +130,13 @@ impl App {
         })
     }
 
+    /// Ready to serve: the database answers and the audit writer and lookup tasks run.
+    pub async fn ready(&self) -> bool {
+        self.inner.audit.is_running()
+            && self.inner.lookups.is_running()
+            && self.inner.store.ping().await.is_ok()
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

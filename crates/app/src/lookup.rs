@@ -30,6 +30,11 @@ impl LookupBatcher {
         LookupBatcher { tx }
     }
 
+    /// Whether the lookup tasks are still running.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// The persons whose `by` blind index is `key`.
     pub(crate) async fn find(&self, by: Lookup, key: Vec<u8>) -> Result<Found, AppError> {
         let (done, wait) = oneshot::channel();

@@ -6,7 +6,7 @@ mod config;
 mod load;
 
 use app::{App, AppConfig, AppError, Binding, Subject, SystemClock};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
 use domain::{AffiliateNumber, Cin, Immatriculation, Parameters, Role};
 use server::{DevTokens, ServerConfig};
@@ -49,12 +49,8 @@ enum Command {
     /// Create ./daman-data if missing, load a synthetic population, and serve it in development
     /// mode on 127.0.0.1:8080, printing ready-to-run example requests.
     Demo {
-        #[arg(long, default_value_t = 200)]
-        employers: usize,
-        #[arg(long, default_value_t = 5_000)]
-        persons: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        population: PopulationArgs,
         #[arg(long)]
         listen: Option<String>,
     },
@@ -63,12 +59,8 @@ enum Command {
     /// Load a synthetic population (up to 500 000 employers and 4 000 000 persons) with a
     /// progress bar.
     Load {
-        #[arg(long, default_value_t = 200)]
-        employers: usize,
-        #[arg(long, default_value_t = 5_000)]
-        persons: usize,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        population: PopulationArgs,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -90,6 +82,20 @@ enum Command {
         #[command(subcommand)]
         command: SynthCommand,
     },
+}
+
+/// The size and seed of a synthetic population.
+#[derive(Args, Clone, Copy)]
+struct PopulationArgs {
+    /// Employers (up to 500 000 and beyond).
+    #[arg(long, default_value_t = 200)]
+    employers: usize,
+    /// Insured persons (up to 4 000 000 and beyond).
+    #[arg(long, default_value_t = 5_000)]
+    persons: usize,
+    /// The same seed gives the same population.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -240,9 +246,12 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             serve(app, &cfg).await
         }
         Command::Load {
-            employers,
-            persons,
-            seed,
+            population:
+                PopulationArgs {
+                    employers,
+                    persons,
+                    seed,
+                },
             quiet,
         } => {
             let app = open_app(&cfg).await?;
@@ -279,9 +288,12 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo {
-            employers,
-            persons,
-            seed,
+            population:
+                PopulationArgs {
+                    employers,
+                    persons,
+                    seed,
+                },
             listen,
         } => {
             if let Some(l) = listen {

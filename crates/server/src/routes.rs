@@ -48,9 +48,10 @@ pub(crate) fn api(max_body: usize) -> Router<AppState> {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.app.store().ping().await {
-        Ok(()) => ok_text("ready"),
-        Err(_) => ApiError::unavailable().into_response(),
+    if s.app.ready().await {
+        ok_text("ready")
+    } else {
+        ApiError::unavailable().into_response()
     }
 }
 

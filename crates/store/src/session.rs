@@ -32,7 +32,15 @@ impl Store {
     /// A connection of its own (configured like the pool's), outside the pool's count.
     pub async fn session(&self) -> Result<Session> {
         let conn = match &self.pool {
-            Pool::Sqlite(p) => Conn::Sqlite(p.acquire().await?.detach()),
+            Pool::Sqlite(p) => {
+                let mut c = p.acquire().await?.detach();
+                // A long-lived session keeps a larger page cache of the registry (256 MiB): the
+                // gate's lookups walk the blind indexes of millions of persons.
+                sqlx::query("PRAGMA main.cache_size = -262144")
+                    .execute(&mut c)
+                    .await?;
+                Conn::Sqlite(c)
+            }
             Pool::Postgres(p) => Conn::Postgres(p.acquire().await?.detach()),
         };
         Ok(Session { conn })

@@ -183,6 +183,44 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Runs `sql` straight against the database, as someone with database access but no keys
+    /// would (bypassing the application). `binds` are bound in order. Rows affected, or the
+    /// database's refusal.
+    pub async fn raw_execute(&self, sql: &str, binds: &[i64]) -> Result<u64, String> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let pool = $pool.await.map_err(|e| e.to_string())?;
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(&pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| e.to_string())
+            }};
+        }
+        match self.backend {
+            Backend::Sqlite => run!(sqlx::SqlitePool::connect(&self.url)),
+            Backend::Postgres => run!(sqlx::PgPool::connect(&self.url)),
+        }
+    }
+
+    /// The first column of every row of `sql`, as bytes, read straight from the database.
+    pub async fn raw_blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        let q = sqlx::AssertSqlSafe(sql.to_string());
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&pool).await.unwrap()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(q).fetch_all(&pool).await.unwrap()
+            }
+        }
+    }
+
     pub async fn audit_count(&self) -> i64 {
         self.app.store().count_audit().await.unwrap()
     }

@@ -328,17 +328,7 @@ async fn agent_needs_a_case_for_full_values(b: Backend) {
         .await;
     assert_eq!(r.status, 403);
     // The case's reason is stored encrypted.
-    let sql = "SELECT reason FROM cases";
-    let reasons: Vec<Vec<u8>> = match b {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&w.t.url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&w.t.url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-    };
+    let reasons = w.t.raw_blobs("SELECT reason FROM cases").await;
     assert_eq!(reasons.len(), 1);
     assert!(!String::from_utf8_lossy(&reasons[0]).contains("AMO claim"));
     // A case opens full reads for 30 days, then no more.
@@ -483,25 +473,14 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
         before + calls.len() as i64
     );
     // Audit rows cannot be changed or removed, on either backend.
-    let sql_update = "UPDATE audit_events SET outcome = 'allow'";
-    let sql_delete = "DELETE FROM audit_events";
-    match b {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&w.t.url).await.unwrap();
-            assert!(sqlx::query(sql_update).execute(&pool).await.is_err());
-            assert!(sqlx::query(sql_delete).execute(&pool).await.is_err());
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&w.t.url).await.unwrap();
-            assert!(sqlx::query(sql_update).execute(&pool).await.is_err());
-            assert!(sqlx::query(sql_delete).execute(&pool).await.is_err());
-            assert!(
-                sqlx::query("TRUNCATE audit_events")
-                    .execute(&pool)
-                    .await
-                    .is_err()
-            );
-        }
+    for sql in [
+        "UPDATE audit_events SET outcome = 'allow'",
+        "DELETE FROM audit_events",
+    ] {
+        assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
+    }
+    if b == Backend::Postgres {
+        assert!(w.t.raw_execute("TRUNCATE audit_events", &[]).await.is_err());
     }
     assert_eq!(
         store.count_audit().await.unwrap(),

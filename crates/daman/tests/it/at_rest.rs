@@ -12,26 +12,7 @@ async fn a_ciphertext_copied_into_another_row_does_not_decrypt(b: Backend) {
     // benefits to B's account) and B's CIN ciphertext into A's CIN column.
     let sql = "UPDATE persons SET rib = (SELECT rib FROM persons WHERE id = $2), cin = (SELECT cin FROM persons WHERE id = $2) WHERE id = $1";
     let (a, bb): (i64, i64) = (w.a.id.parse().unwrap(), w.b.id.parse().unwrap());
-    match b {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&w.t.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(a)
-                .bind(bb)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&w.t.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(a)
-                .bind(bb)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-    }
+    w.t.raw_execute(sql, &[a, bb]).await.unwrap();
     for fields in [json!(["rib"]), json!(["cin"])] {
         let r = w.read(&w.a.token, json!({"person_id": w.a.id, "purpose": "self_service", "fields": fields, "full": true})).await;
         assert_eq!(r.status, 500, "{:?}", r.json);
