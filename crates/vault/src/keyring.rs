@@ -340,8 +340,6 @@ mod tests {
             Err(VaultError::UnknownColumn("persons", "rib"))
         );
         let other = tempfile::tempdir().unwrap();
-        let (_, other_keys) = setup();
-        let _ = other_keys;
         let kek2 = KeyFileKek::open(
             &KeyDir::open(&other.path().join("keys")).unwrap(),
             Arc::new(OsRandom),
