@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod at_rest;
+mod cli;
 mod registry;
 mod schema;
 
