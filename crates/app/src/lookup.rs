@@ -57,7 +57,7 @@ async fn run(store: Store, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
             if rx.recv_many(&mut batch, LOOKUP_BATCH).await == 0 {
                 return;
             }
-            crate::audit::gather_more(&mut rx, &mut batch, LOOKUP_BATCH).await;
+            crate::gather_more(&mut rx, &mut batch, LOOKUP_BATCH).await;
         }
         // On a failure the connection is replaced and the unanswered lookups tried once more
         // (they only read): a restarted database costs a retry, not a batch of errors.

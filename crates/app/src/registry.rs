@@ -464,20 +464,19 @@ impl App {
         .into_iter()
         .flatten()
         .collect();
+        let audit = Audit::command(who, "update_contact", person).fields(&fields);
         let allowed = match (who.role, person) {
             _ if facts.locked => Err(DenyReason::Locked),
             (_, None) => Err(DenyReason::NotSelf),
-            (Role::Insured, Some(_)) if facts.is_self => Ok(()),
+            (Role::Insured, Some(id)) if facts.is_self => Ok(id),
             (Role::Insured, Some(_)) => Err(DenyReason::NotSelf),
-            (Role::Agent, Some(id)) if self.has_open_case(who.id, id).await? => Ok(()),
+            (Role::Agent, Some(id)) if self.has_open_case(who.id, id).await? => Ok(id),
             (Role::Agent, Some(_)) => Err(DenyReason::NoOpenCase),
             _ => Err(DenyReason::RoleHasNoAccess),
         };
-        let audit = Audit::command(who, "update_contact", person).fields(&fields);
-        let id = match (allowed, person) {
-            (Ok(()), Some(id)) => id,
-            (result, _) => {
-                let reason = result.err().unwrap_or(DenyReason::NotSelf);
+        let id = match allowed {
+            Ok(id) => id,
+            Err(reason) => {
                 audit.denied(reason).write(self, request_id).await?;
                 return Err(AppError::Denied(reason));
             }

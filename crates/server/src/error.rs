@@ -199,14 +199,6 @@ impl ApiError {
             ),
         )
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.body.code
-    }
 }
 
 impl IntoResponse for ApiError {

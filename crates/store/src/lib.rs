@@ -201,8 +201,4 @@ impl Store {
         }
         Ok(())
     }
-
-    pub async fn close(&self) {
-        with_pool!(self, |p| p.close().await)
-    }
 }

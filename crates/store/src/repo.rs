@@ -242,25 +242,6 @@ impl Store {
         })
     }
 
-    pub async fn employer(&self, id: i64) -> Result<Option<EmployerRow>> {
-        with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM employers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            row.as_ref().map(employer_from_row).transpose()
-        })
-    }
-
-    pub async fn count_employers(&self) -> Result<i64> {
-        Ok(with_pool!(self, |p| sqlx::query(
-            "SELECT COUNT(*) AS n FROM employers"
-        )
-        .fetch_one(p)
-        .await?
-        .try_get("n")?))
-    }
-
     // ---- persons ---------------------------------------------------------------------------
 
     pub async fn insert_persons(&self, rows: &[PersonRow]) -> Result<()> {

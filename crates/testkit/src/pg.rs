@@ -162,20 +162,4 @@ impl PgCluster {
             data_dir: data,
         })
     }
-
-    /// Stops the cluster now and deletes its directory.
-    pub fn stop(&self) -> Result<(), String> {
-        let pg_ctl = find_bin("pg_ctl").ok_or("pg_ctl not found")?;
-        let dir = self.data_dir.parent().ok_or("no parent")?;
-        sh(
-            &format!(
-                "'{}' -D '{}' -m fast stop >/dev/null; rm -rf '{}'",
-                pg_ctl.display(),
-                self.data_dir.display(),
-                dir.display()
-            ),
-            is_root(),
-        )
-        .map(|_| ())
-    }
 }
