@@ -15,7 +15,7 @@ async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Bac
     let persons = store.count_persons().await.unwrap();
     let mut bad = person_json("12345678", "", "Salma");
     bad["rib"] = json!("999001000001205000534904");
-    bad["phone"] = json!("+33650123456");
+    bad["phone"] = json!("+33600123456");
     bad["birth_date"] = json!("1988-02-30");
     bad["email"] = json!("salma at example.org");
     let r = w.t.post("/api/v1/persons", &w.agent, bad).await;
