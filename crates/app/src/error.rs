@@ -22,8 +22,37 @@ pub enum AppError {
     Audit,
     #[error("the database is overloaded")]
     Unavailable,
+    /// A login that did not succeed: the same for an unknown login, a wrong password and a
+    /// disabled account.
+    #[error("login failed")]
+    LoginFailed,
+    /// Too many consecutive failures: try again after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(i64),
+    /// A one-time code that is wrong, expired or already used.
+    #[error("code rejected")]
+    CodeRejected,
+    /// The act needs a second factor presented within the last few minutes.
+    #[error("step-up authentication required")]
+    StepUpRequired,
+    /// Too many SMS to this number or in all: try again later.
+    #[error("SMS limit reached")]
+    SmsLimit,
+    /// Too many password checks waiting: try again in a moment.
+    #[error("busy")]
+    Busy,
     #[error("internal failure: {0}")]
     Internal(&'static str),
+}
+
+impl From<auth::AuthError> for AppError {
+    fn from(e: auth::AuthError) -> Self {
+        match e {
+            auth::AuthError::Busy => AppError::Busy,
+            auth::AuthError::Vault(v) => AppError::Vault(v),
+            auth::AuthError::Config(what) => AppError::Internal(what),
+        }
+    }
 }
 
 impl From<ValidationError> for AppError {

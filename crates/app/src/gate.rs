@@ -99,6 +99,36 @@ impl Audit {
         }
     }
 
+    /// An authentication event: who (if known), what, and how it ended. Never a secret, a code,
+    /// a login name or a phone number.
+    pub(crate) fn auth(who: Option<&Principal>, action: &'static str, outcome: &str) -> Audit {
+        Audit {
+            principal_id: who.map(|p| p.id),
+            role: who.map(|p| p.role.as_str()).unwrap_or("anonymous"),
+            action,
+            purpose: None,
+            subject: who.and_then(|p| p.person_id),
+            fields: 0,
+            detail: None,
+            outcome: outcome.into(),
+        }
+    }
+
+    pub(crate) fn outcome(mut self, outcome: &str) -> Audit {
+        self.outcome = outcome.into();
+        self
+    }
+
+    pub(crate) fn subject(mut self, person_id: i64) -> Audit {
+        self.subject = Some(person_id);
+        self
+    }
+
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Audit {
+        self.detail = Some(detail.into());
+        self
+    }
+
     pub(crate) fn fields(mut self, fields: &[PersonField]) -> Audit {
         self.fields = PersonField::bits(fields);
         self

@@ -4,18 +4,31 @@
 //! gathers the facts the policy needs, decides, makes the audit entry durable (group commit), and
 //! only then decrypts, returning masked values unless a full reveal was asked for and allowed.
 
+mod account;
 mod audit;
 mod error;
+mod factors;
 mod gate;
+mod login;
 mod lookup;
 mod principal;
 mod registry;
+mod rib;
 
+pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
 pub use error::AppError;
+pub use factors::{FactorView, TotpEnrolment};
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
+pub use login::{
+    Method, NewSession, PENDING_SECONDS, PendingLogin, STEP_UP_SECONDS, SessionInfo, StepUp,
+    timeouts,
+};
 pub use principal::{Binding, PRINCIPAL_TTL_SECONDS, Principal, Registrar};
-pub use registry::{CASE_DAYS, EmployerCreated, NewEmployer, NewPerson, PersonCreated};
+pub use registry::{
+    CASE_DAYS, ContactChange, EmployerCreated, NewEmployer, NewPerson, PersonCreated,
+};
+pub use rib::RibChangePending;
 
 use domain::{Clock, Parameters, PersonField, Timestamp};
 use std::path::PathBuf;
@@ -68,6 +81,7 @@ pub struct AppConfig {
     /// Connections serving the gate's batched lookups (each its own batch at a time); 0 means
     /// half the processor cores, at least one.
     pub lookup_connections: usize,
+    pub auth: AuthConfig,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -86,6 +100,7 @@ pub(crate) struct Inner {
     pub(crate) key_dir: KeyDir,
     pub(crate) principals: principal::PrincipalCache,
     pub(crate) lookups: lookup::LookupBatcher,
+    pub(crate) auth: account::AuthState,
 }
 
 impl App {
@@ -98,14 +113,25 @@ impl App {
             load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
         let mut encrypted: Vec<Column> =
             PersonField::ALL.iter().map(|f| person_column(*f)).collect();
-        encrypted.push(registry::CASE_REASON);
+        encrypted.extend([
+            registry::CASE_REASON,
+            account::FACTOR_SECRET,
+            account::ENROLMENT_PHONE,
+            rib::RIB_CHANGE,
+        ]);
         let keyring = Keyring::open(
             &kek,
             &keys,
             &encrypted,
-            &[CIN_INDEX, IMMATRICULATION_INDEX],
+            &[
+                CIN_INDEX,
+                IMMATRICULATION_INDEX,
+                account::LOGIN_INDEX,
+                account::SMS_PHONE_INDEX,
+            ],
             cfg.random.clone(),
         )?;
+        let auth = account::AuthState::open(cfg.auth, &key_dir, cfg.random.as_ref())?;
         let audit = AuditWriter::start(cfg.store.clone());
         let lookup_connections = match cfg.lookup_connections {
             0 => std::thread::available_parallelism()
@@ -126,6 +152,7 @@ impl App {
                 key_dir,
                 principals: principal::PrincipalCache::default(),
                 lookups,
+                auth,
             }),
         })
     }

@@ -20,7 +20,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    fn from_row(r: PrincipalRow) -> Result<Principal, AppError> {
+    pub(crate) fn from_row(r: PrincipalRow) -> Result<Principal, AppError> {
         let role = Role::parse(&r.role).ok_or(store::StoreError::Corrupt("principal role"))?;
         Ok(Principal {
             id: r.id,

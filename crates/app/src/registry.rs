@@ -103,6 +103,14 @@ impl Checks {
     }
 }
 
+/// New contact data; `None` keeps what is on record.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ContactChange<'a> {
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub address: Option<&'a str>,
+}
+
 fn email(s: &str) -> Result<String, ValidationError> {
     let s = s.trim();
     let ok = s.len() <= 254
@@ -441,11 +449,11 @@ impl App {
         &self,
         who: &Principal,
         subject: &Subject,
-        phone: Option<&str>,
-        email_addr: Option<&str>,
-        address: Option<&str>,
+        change: &ContactChange<'_>,
+        step_up: Option<crate::StepUp>,
         request_id: &str,
     ) -> Result<(), AppError> {
+        let (phone, email_addr, address) = (change.phone, change.email, change.address);
         let mut c = Checks::default();
         let phone = phone.and_then(|s| c.take(Phone::parse(s)));
         let email_addr = email_addr.and_then(|s| c.take(email(s)));
@@ -481,6 +489,14 @@ impl App {
                 return Err(AppError::Denied(reason));
             }
         };
+        // The phone on record receives the RIB-change notices: changing it is a sensitive act.
+        if phone.is_some() && step_up.is_none() {
+            audit
+                .outcome("deny:step_up_required")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::StepUpRequired);
+        }
         let ring = &self.inner.keyring;
         let enc = |f: PersonField, v: Option<String>| -> Result<Option<Vec<u8>>, AppError> {
             v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes()))

@@ -30,6 +30,33 @@ pub struct Config {
     pub parameters_file: Option<PathBuf>,
     /// Log filter (`info`, `daman=debug,server=debug`, …). Logs never contain personal data.
     pub log: String,
+    /// The portal's public address, for links in messages.
+    pub public_url: String,
+    /// Argon2id memory in KiB (at least 19456) and passes (at least 2).
+    pub argon2_memory_kib: u32,
+    pub argon2_passes: u32,
+    /// Requests one client address may make to each authentication route per minute.
+    pub auth_per_ip_per_minute: u32,
+    /// How long a new RIB waits before it takes effect, in hours.
+    pub rib_cooling_off_hours: i64,
+    /// Where SMS go: `smpp`, `http`, `file` (development mode only: codes in clear in
+    /// `sms_file`) or `none`. Empty: `file` in development mode, `none` otherwise.
+    pub sms_sender: String,
+    /// The file the `file` sender appends to. Default: `<data_dir>/sms.jsonl`.
+    pub sms_file: Option<PathBuf>,
+    /// The `http` sender: the gateway's URL and a file holding its bearer key.
+    pub sms_http_url: Option<String>,
+    pub sms_http_key_file: Option<PathBuf>,
+    /// The `smpp` sender: the SMSC's host:port, the account, a file holding its password, and
+    /// the sender name shown on phones.
+    pub smpp_address: Option<String>,
+    pub smpp_system_id: Option<String>,
+    pub smpp_password_file: Option<PathBuf>,
+    pub smpp_source: String,
+    /// SMS limits: per number per hour and per day, and in all per hour.
+    pub sms_per_number_hour: i64,
+    pub sms_per_number_day: i64,
+    pub sms_global_hour: i64,
 }
 
 impl Default for Config {
@@ -46,6 +73,22 @@ impl Default for Config {
             max_body: 1 << 20,
             parameters_file: None,
             log: "info".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            argon2_memory_kib: 19 * 1024,
+            argon2_passes: 2,
+            auth_per_ip_per_minute: 30,
+            rib_cooling_off_hours: 72,
+            sms_sender: String::new(),
+            sms_file: None,
+            sms_http_url: None,
+            sms_http_key_file: None,
+            smpp_address: None,
+            smpp_system_id: None,
+            smpp_password_file: None,
+            smpp_source: "DAMAN".into(),
+            sms_per_number_hour: 5,
+            sms_per_number_day: 10,
+            sms_global_hour: 10_000,
         }
     }
 }
@@ -63,6 +106,22 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_MAX_BODY", "max_body"),
     ("DAMAN_PARAMETERS_FILE", "parameters_file"),
     ("DAMAN_LOG", "log"),
+    ("DAMAN_PUBLIC_URL", "public_url"),
+    ("DAMAN_ARGON2_MEMORY_KIB", "argon2_memory_kib"),
+    ("DAMAN_ARGON2_PASSES", "argon2_passes"),
+    ("DAMAN_AUTH_PER_IP_PER_MINUTE", "auth_per_ip_per_minute"),
+    ("DAMAN_RIB_COOLING_OFF_HOURS", "rib_cooling_off_hours"),
+    ("DAMAN_SMS_SENDER", "sms_sender"),
+    ("DAMAN_SMS_FILE", "sms_file"),
+    ("DAMAN_SMS_HTTP_URL", "sms_http_url"),
+    ("DAMAN_SMS_HTTP_KEY_FILE", "sms_http_key_file"),
+    ("DAMAN_SMPP_ADDRESS", "smpp_address"),
+    ("DAMAN_SMPP_SYSTEM_ID", "smpp_system_id"),
+    ("DAMAN_SMPP_PASSWORD_FILE", "smpp_password_file"),
+    ("DAMAN_SMPP_SOURCE", "smpp_source"),
+    ("DAMAN_SMS_PER_NUMBER_HOUR", "sms_per_number_hour"),
+    ("DAMAN_SMS_PER_NUMBER_DAY", "sms_per_number_day"),
+    ("DAMAN_SMS_GLOBAL_HOUR", "sms_global_hour"),
 ];
 
 impl Config {
@@ -99,7 +158,17 @@ impl Config {
                 })?;
             let parsed = match key {
                 "dev_mode" => toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes")),
-                "max_connections" | "max_in_flight" | "max_body" => toml::Value::Integer(
+                "max_connections"
+                | "max_in_flight"
+                | "max_body"
+                | "lookup_connections"
+                | "argon2_memory_kib"
+                | "argon2_passes"
+                | "auth_per_ip_per_minute"
+                | "rib_cooling_off_hours"
+                | "sms_per_number_hour"
+                | "sms_per_number_day"
+                | "sms_global_hour" => toml::Value::Integer(
                     value
                         .parse()
                         .map_err(|_| format!("{name} must be a whole number"))?,
@@ -115,7 +184,51 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The SMS sender in effect.
+    pub fn sms_sender(&self) -> &str {
+        match (self.sms_sender.as_str(), self.dev_mode) {
+            ("", true) => "file",
+            ("", false) => "none",
+            (s, _) => s,
+        }
+    }
+
+    pub fn sms_file(&self) -> PathBuf {
+        self.sms_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sms.jsonl"))
+    }
+
     fn check(&self) -> Result<(), String> {
+        match self.sms_sender() {
+            "file" if !self.dev_mode => {
+                return Err(
+                    "sms_sender = \"file\" writes codes in clear: development mode only".into(),
+                );
+            }
+            "file" | "none" => {}
+            "http" if self.sms_http_url.is_none() || self.sms_http_key_file.is_none() => {
+                return Err(
+                    "sms_sender = \"http\" needs sms_http_url and sms_http_key_file".into(),
+                );
+            }
+            "smpp"
+                if self.smpp_address.is_none()
+                    || self.smpp_system_id.is_none()
+                    || self.smpp_password_file.is_none() =>
+            {
+                return Err(
+                    "sms_sender = \"smpp\" needs smpp_address, smpp_system_id and smpp_password_file"
+                        .into(),
+                );
+            }
+            "http" | "smpp" => {}
+            other => {
+                return Err(format!(
+                    "sms_sender must be smpp, http, file or none, not {other:?}"
+                ));
+            }
+        }
         if let Some(db_dir) = self.sqlite_dir() {
             let (keys, db) = (normalise(&self.key_dir()), normalise(&db_dir));
             if keys.starts_with(&db) {

@@ -5,7 +5,9 @@
 mod config;
 mod load;
 
-use app::{App, AppConfig, AppError, Binding, Subject, SystemClock};
+use app::{
+    App, AppConfig, AppError, AuthConfig, Binding, Invitation, Inviter, Subject, SystemClock,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
 use domain::{AffiliateNumber, Cin, Immatriculation, Parameters, Role};
@@ -77,6 +79,11 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         hours: i64,
     },
+    /// Accounts: invite staff and employer users, disable and enable accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
     /// Synthetic data helpers.
     Synth {
         #[command(subcommand)]
@@ -106,6 +113,38 @@ enum SynthCommand {
         seed: u64,
         #[arg(long, default_value_t = 1_000)]
         count: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Invite a user: prints the invitation token to hand over (valid 72 hours). The invitee
+    /// accepts it with a password and a code sent to PHONE (POST /api/v1/auth/invitations/accept).
+    Invite {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The login name (letters, digits and at least one of . _ @ -).
+        #[arg(long)]
+        login: String,
+        /// The invitee's mobile number (+212…).
+        #[arg(long)]
+        phone: String,
+        /// employer-user: the employer's affiliation number.
+        #[arg(long)]
+        affiliate: Option<String>,
+        /// employer-user: may invite the employer's other users.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Disable an account: it can no longer log in and its sessions end at once.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(long)]
+        login: String,
     },
 }
 
@@ -219,6 +258,21 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
     }
     .map_err(|e| Failure::Config(e.to_string()))?;
     let store = open_store(cfg).await?;
+    let auth = AuthConfig {
+        cost: auth::HashCost {
+            memory_kib: cfg.argon2_memory_kib,
+            passes: cfg.argon2_passes,
+        }
+        .checked()
+        .map_err(|e| Failure::Config(e.to_string()))?,
+        sms: sms_sender(cfg)?,
+        sms_per_number_hour: cfg.sms_per_number_hour,
+        sms_per_number_day: cfg.sms_per_number_day,
+        sms_global_hour: cfg.sms_global_hour,
+        rib_cooling_off_hours: cfg.rib_cooling_off_hours,
+        public_url: cfg.public_url.clone(),
+        ..AuthConfig::default()
+    };
     Ok(App::open(AppConfig {
         store,
         key_dir: cfg.key_dir(),
@@ -226,8 +280,42 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         lookup_connections: cfg.lookup_connections,
+        auth,
     })
     .await?)
+}
+
+/// The SMS sender the configuration names.
+fn sms_sender(cfg: &Config) -> Result<Option<Arc<dyn auth::SmsSender>>, Failure> {
+    let read_secret = |p: &Option<PathBuf>| -> Result<String, Failure> {
+        let p = p
+            .as_ref()
+            .ok_or_else(|| Failure::Config("missing secret file".into()))?;
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))
+    };
+    let bad = |e: auth::SmsError| Failure::Config(e.to_string());
+    Ok(match cfg.sms_sender() {
+        "file" => Some(Arc::new(auth::sms::FileSender::new(&cfg.sms_file()))),
+        "http" => Some(Arc::new(
+            auth::sms::HttpSender::new(
+                cfg.sms_http_url.as_deref().unwrap_or_default(),
+                &read_secret(&cfg.sms_http_key_file)?,
+            )
+            .map_err(bad)?,
+        )),
+        "smpp" => Some(Arc::new(
+            auth::sms::SmppSender::new(auth::sms::SmppConfig {
+                address: cfg.smpp_address.clone().unwrap_or_default(),
+                system_id: cfg.smpp_system_id.clone().unwrap_or_default(),
+                password: read_secret(&cfg.smpp_password_file)?.into(),
+                source: cfg.smpp_source.clone(),
+            })
+            .map_err(bad)?,
+        )),
+        _ => None,
+    })
 }
 
 async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
@@ -275,6 +363,10 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             println!("{token}");
             Ok(())
         }
+        Command::Account { command } => {
+            let app = open_app(&cfg).await?;
+            account(&app, command).await
+        }
         Command::Synth {
             command: SynthCommand::Cins { seed, count },
         } => {
@@ -315,6 +407,49 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             }
             print_guide(&app, &cfg, seed, employers, persons).await?;
             serve(app, &cfg).await
+        }
+    }
+}
+
+async fn account(app: &App, command: AccountCommand) -> Result<(), Failure> {
+    match command {
+        AccountCommand::Invite {
+            role,
+            login,
+            phone,
+            affiliate,
+            admin,
+        } => {
+            let affiliate = affiliate
+                .as_deref()
+                .map(AffiliateNumber::parse)
+                .transpose()
+                .map_err(AppError::from)?;
+            let token = app
+                .invite(
+                    Inviter::Operator,
+                    &Invitation {
+                        login,
+                        phone,
+                        role: role.role(),
+                        affiliate,
+                        is_admin: admin,
+                    },
+                    "cli",
+                )
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+        AccountCommand::Disable { login } => {
+            app.set_account_disabled(&login, true, "cli").await?;
+            println!("disabled; its sessions have ended");
+            Ok(())
+        }
+        AccountCommand::Enable { login } => {
+            app.set_account_disabled(&login, false, "cli").await?;
+            println!("enabled");
+            Ok(())
         }
     }
 }
@@ -396,13 +531,27 @@ async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
         None
     };
     let router = server::router(
-        app,
+        app.clone(),
         ServerConfig {
             dev_tokens,
             max_in_flight: cfg.max_in_flight,
             max_body: cfg.max_body,
+            auth_per_ip_per_minute: cfg.auth_per_ip_per_minute,
         },
     );
+    // RIB changes take effect once their cooling-off period is over.
+    let sweeper = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match sweeper.apply_due_rib_changes().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(applied = n, "RIB changes applied"),
+                Err(e) => tracing::error!(error = %e, "RIB changes not applied"),
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| Failure::Config(format!("cannot listen on {}: {e}", cfg.listen)))?;

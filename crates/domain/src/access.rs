@@ -214,6 +214,8 @@ pub enum DenyReason {
     NoOpenCase,
     FieldNotAllowed,
     FullRevealNotAllowed,
+    /// Staff log in and step up only with a passkey.
+    PasskeyRequired,
 }
 
 impl DenyReason {
@@ -227,6 +229,7 @@ impl DenyReason {
             DenyReason::NoOpenCase => "no_open_case",
             DenyReason::FieldNotAllowed => "field_not_allowed",
             DenyReason::FullRevealNotAllowed => "full_reveal_not_allowed",
+            DenyReason::PasskeyRequired => "passkey_required",
         }
     }
 }

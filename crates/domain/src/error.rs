@@ -62,6 +62,14 @@ pub enum Rule {
     NoParameters,
     /// An amount too large to compute with.
     Overflow,
+    /// A password shorter than this many characters.
+    TooShort(usize),
+    /// A password on the list of common and breached passwords.
+    CommonPassword,
+    /// A password made of the fund's name, the login or the person's own name.
+    ContextPassword,
+    /// A one-time code: this many digits.
+    CodeShape(usize),
 }
 
 impl Rule {
@@ -81,6 +89,10 @@ impl Rule {
             Rule::UnknownValue => "unknown_value",
             Rule::NoParameters => "no_parameters",
             Rule::Overflow => "overflow",
+            Rule::TooShort(_) => "too_short",
+            Rule::CommonPassword => "common_password",
+            Rule::ContextPassword => "context_password",
+            Rule::CodeShape(_) => "code_shape",
         }
     }
 
@@ -138,6 +150,36 @@ impl Rule {
             (Rule::Overflow, Lang::Fr) => "montant trop grand".into(),
             (Rule::Overflow, Lang::Ar) => "المبلغ كبير جدًا".into(),
             (Rule::Overflow, Lang::En) => "amount too large".into(),
+            (Rule::TooShort(n), Lang::Fr) => format!(
+                "au moins {n} caractères ; une phrase de plusieurs mots est plus facile à retenir"
+            ),
+            (Rule::TooShort(n), Lang::Ar) => {
+                format!("{n} حرفًا على الأقل؛ جملة من عدة كلمات أسهل في التذكر")
+            }
+            (Rule::TooShort(n), Lang::En) => {
+                format!("at least {n} characters; a phrase of several words is easier to remember")
+            }
+            (Rule::CommonPassword, Lang::Fr) => {
+                "ce mot de passe figure parmi les plus courants ou dans des fuites connues : choisissez-en un autre".into()
+            }
+            (Rule::CommonPassword, Lang::Ar) => {
+                "كلمة المرور هذه من الأكثر شيوعًا أو ظهرت في تسريبات معروفة: اختر غيرها".into()
+            }
+            (Rule::CommonPassword, Lang::En) => {
+                "this password is among the most common or in known breaches: choose another".into()
+            }
+            (Rule::ContextPassword, Lang::Fr) => {
+                "ne doit pas reprendre le nom de la caisse, votre identifiant ou votre nom".into()
+            }
+            (Rule::ContextPassword, Lang::Ar) => {
+                "يجب ألا تتضمن اسم الصندوق أو معرّفك أو اسمك".into()
+            }
+            (Rule::ContextPassword, Lang::En) => {
+                "must not be the fund's name, your login or your own name".into()
+            }
+            (Rule::CodeShape(n), Lang::Fr) => format!("code de {n} chiffres"),
+            (Rule::CodeShape(n), Lang::Ar) => format!("رمز من {n} أرقام"),
+            (Rule::CodeShape(n), Lang::En) => format!("a {n}-digit code"),
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Who is calling. Until the auth layer exists, development bearer tokens minted by
-//! `daman dev-token` and accepted only in development mode.
+//! Who is calling: a session token, from the `__Host-daman_session` cookie (browsers) or an
+//! `Authorization: Bearer` header (the app, API clients). In development mode only, bearer tokens
+//! minted by `daman dev-token` are accepted too (they carry no session, so no step-up).
 
 use crate::error::ApiError;
 use crate::{RequestId, State};
-use app::{App, AppError, Principal};
+use app::{App, AppError, Principal, SessionInfo};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -69,9 +70,46 @@ pub(crate) fn lang(parts: &Parts) -> Lang {
         .unwrap_or_default()
 }
 
-/// The context of an API call: who, in which language, under which request id.
+/// The session cookie. `__Host-`: Secure, Path=/, no Domain, so no other host can set it.
+pub const SESSION_COOKIE: &str = "__Host-daman_session";
+
+/// The `Set-Cookie` value carrying a new session token. Its lifetime is the session's absolute
+/// timeout; the server enforces both timeouts whatever the browser keeps.
+pub(crate) fn session_cookie(token: &str, max_age: i64) -> String {
+    format!("{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(crate) fn cleared_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+/// The session token of a request: the bearer token, else the session cookie.
+pub(crate) fn presented_token(parts: &Parts) -> Option<String> {
+    if let Some(t) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(t.trim().to_string());
+    }
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// The context of an API call: who, in which language, under which request id, with which
+/// session (none for a development token).
 pub(crate) struct Ctx {
     pub principal: Principal,
+    pub session: Option<SessionInfo>,
     pub lang: Lang,
     pub request_id: String,
 }
@@ -79,6 +117,22 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub fn err(&self, e: AppError) -> ApiError {
         ApiError::new(e, self.lang)
+    }
+
+    /// The session, or 401.
+    pub fn session(&self) -> Result<&SessionInfo, ApiError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| self.err(AppError::Unauthenticated))
+    }
+
+    /// Proof of a recent second factor, or 401 `step_up_required`.
+    pub fn step_up(&self, app: &App) -> Result<app::StepUp, ApiError> {
+        self.session
+            .as_ref()
+            .ok_or(AppError::StepUpRequired)
+            .and_then(|s| s.step_up(app.now()))
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -93,24 +147,34 @@ impl FromRequestParts<State> for Ctx {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let unauthenticated = || ApiError::new(AppError::Unauthenticated, lang);
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthenticated)?;
-        let tokens = state.dev_tokens.as_ref().ok_or_else(unauthenticated)?;
-        let id = tokens
-            .verify(token.trim(), state.app.now())
-            .ok_or_else(unauthenticated)?;
-        let principal = state
+        let token = presented_token(parts).ok_or_else(unauthenticated)?;
+        if token.starts_with("dev1.") {
+            let tokens = state.dev_tokens.as_ref().ok_or_else(unauthenticated)?;
+            let id = tokens
+                .verify(&token, state.app.now())
+                .ok_or_else(unauthenticated)?;
+            let principal = state
+                .app
+                .principal(id)
+                .await
+                .map_err(|e| ApiError::new(e, lang))?
+                .ok_or_else(unauthenticated)?;
+            return Ok(Ctx {
+                principal,
+                session: None,
+                lang,
+                request_id,
+            });
+        }
+        let (principal, session) = state
             .app
-            .principal(id)
+            .authenticate(&token)
             .await
             .map_err(|e| ApiError::new(e, lang))?
             .ok_or_else(unauthenticated)?;
         Ok(Ctx {
             principal,
+            session: Some(session),
             lang,
             request_id,
         })

@@ -32,6 +32,8 @@ struct Envelope {
 pub struct ApiError {
     status: StatusCode,
     body: Body,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<i64>,
 }
 
 fn say(lang: Lang, fr: &str, ar: &str, en: &str) -> String {
@@ -52,7 +54,13 @@ impl ApiError {
                 message,
                 details: vec![],
             },
+            retry_after: None,
         }
+    }
+
+    fn retry(mut self, seconds: i64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn new(e: AppError, lang: Lang) -> ApiError {
@@ -77,7 +85,18 @@ impl ApiError {
                         })
                         .collect(),
                 },
+                retry_after: None,
             },
+            AppError::Denied(domain::DenyReason::PasskeyRequired) => ApiError::plain(
+                S::FORBIDDEN,
+                "passkey_required",
+                say(
+                    lang,
+                    "Les agents de la caisse se connectent uniquement avec une clé d'accès (passkey).",
+                    "يسجل موظفو الصندوق الدخول بمفتاح المرور (passkey) فقط.",
+                    "Staff of the fund log in with a passkey only.",
+                ),
+            ),
             // The reason stays in the audit log: telling it would say whether the person exists.
             AppError::Denied(_) => ApiError::plain(
                 S::FORBIDDEN,
@@ -98,6 +117,24 @@ impl ApiError {
                         "Aucun employeur avec ce numéro d'affiliation.",
                         "لا يوجد مشغل بهذا رقم الانخراط.",
                         "No employer with this affiliation number.",
+                    ),
+                    "invitation" => say(
+                        lang,
+                        "Invitation inconnue, déjà utilisée ou expirée.",
+                        "دعوة غير معروفة أو مستعملة أو منتهية الصلاحية.",
+                        "Unknown, used or expired invitation.",
+                    ),
+                    "rib_change" => say(
+                        lang,
+                        "Aucun changement de RIB en attente ne correspond à ce code.",
+                        "لا يوجد طلب تغيير RIB معلق يطابق هذا الرمز.",
+                        "No pending RIB change matches this code.",
+                    ),
+                    "factor" | "account" => say(
+                        lang,
+                        "Élément introuvable.",
+                        "العنصر غير موجود.",
+                        "Not found.",
                     ),
                     _ => say(
                         lang,
@@ -129,6 +166,18 @@ impl ApiError {
                         "علاقة الشغل هذه موجودة مسبقًا.",
                         "This employment link already exists.",
                     ),
+                    "login" => say(
+                        lang,
+                        "Cet identifiant est déjà pris.",
+                        "هذا المعرف مستعمل.",
+                        "This login is taken.",
+                    ),
+                    "last_factor" => say(
+                        lang,
+                        "Impossible de retirer votre dernier second facteur.",
+                        "لا يمكن حذف آخر عامل تحقق ثانٍ لديك.",
+                        "You cannot remove your last second factor.",
+                    ),
                     _ => say(lang, "Existe déjà.", "موجود مسبقًا.", "Already exists."),
                 },
             ),
@@ -142,6 +191,60 @@ impl ApiError {
                     "Authentication required.",
                 ),
             ),
+            // One answer for an unknown login, a wrong password and a disabled account.
+            AppError::LoginFailed => ApiError::plain(
+                S::UNAUTHORIZED,
+                "login_failed",
+                say(
+                    lang,
+                    "Identifiant ou mot de passe incorrect.",
+                    "المعرف أو كلمة المرور غير صحيحة.",
+                    "Wrong login or password.",
+                ),
+            ),
+            AppError::Throttled(seconds) => ApiError::plain(
+                S::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                say(
+                    lang,
+                    "Trop d'essais infructueux. Réessayez après le délai indiqué (Retry-After, en secondes).",
+                    "محاولات فاشلة كثيرة. أعد المحاولة بعد المهلة المحددة (Retry-After بالثواني).",
+                    "Too many failed attempts. Try again after the delay given (Retry-After, seconds).",
+                ),
+            )
+            .retry(seconds),
+            AppError::CodeRejected => ApiError::plain(
+                S::UNAUTHORIZED,
+                "code_rejected",
+                say(
+                    lang,
+                    "Code incorrect, expiré ou déjà utilisé.",
+                    "الرمز غير صحيح أو منتهي الصلاحية أو سبق استعماله.",
+                    "Wrong, expired or already used code.",
+                ),
+            ),
+            AppError::StepUpRequired => ApiError::plain(
+                S::UNAUTHORIZED,
+                "step_up_required",
+                say(
+                    lang,
+                    "Confirmez d'abord votre identité avec votre second facteur (POST /api/v1/auth/step-up).",
+                    "أكد هويتك أولًا بعامل التحقق الثاني (POST /api/v1/auth/step-up).",
+                    "Confirm your identity with your second factor first (POST /api/v1/auth/step-up).",
+                ),
+            ),
+            AppError::SmsLimit => ApiError::plain(
+                S::TOO_MANY_REQUESTS,
+                "sms_limit",
+                say(
+                    lang,
+                    "Trop de SMS envoyés. Utilisez un code déjà reçu ou réessayez plus tard.",
+                    "تم إرسال رسائل كثيرة. استعمل رمزًا وصلك أو أعد المحاولة لاحقًا.",
+                    "Too many text messages sent. Use a code you received or try again later.",
+                ),
+            )
+            .retry(3600),
+            AppError::Busy => ApiError::unavailable(),
             AppError::Unavailable => ApiError::unavailable(),
             AppError::Store(e) if e.is_overload() => ApiError::unavailable(),
             e @ (AppError::Store(_)
@@ -171,6 +274,16 @@ impl ApiError {
             "unavailable",
             "Service momentanément surchargé, réessayez dans un instant. الخدمة مشغولة حاليًا، حاول بعد لحظة.".into(),
         )
+    }
+
+    /// 429: this address sent too many requests to this route in the last minute.
+    pub fn too_many_requests(wait: u64) -> ApiError {
+        ApiError::plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Trop de requêtes, réessayez dans un instant. طلبات كثيرة، حاول بعد لحظة.".into(),
+        )
+        .retry(wait as i64)
     }
 
     pub fn not_found_route() -> ApiError {
@@ -204,10 +317,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(Envelope { error: self.body })).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = match (self.retry_after, self.status) {
+            (Some(s), _) => Some(s),
+            (None, StatusCode::SERVICE_UNAVAILABLE) => Some(1),
+            _ => None,
+        };
+        if let Some(s) = retry {
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(s),
             );
         }
         res

@@ -9,10 +9,14 @@
 
 mod auth;
 mod error;
+mod limit;
+mod login;
 mod routes;
 
 pub use auth::DevTokens;
+pub use auth::SESSION_COOKIE;
 pub use error::ApiError;
+pub use limit::RouteLimiter;
 pub use routes::{API_ROUTES, OPENAPI_JSON};
 
 use app::App;
@@ -26,16 +30,7 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Lower-case hexadecimal.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    s
-}
+pub(crate) use vault::hex;
 
 /// How the server behaves.
 #[derive(Clone)]
@@ -46,6 +41,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// Requests a client address may make to each authentication route per minute.
+    pub auth_per_ip_per_minute: u32,
 }
 
 #[derive(Clone)]
@@ -96,7 +93,12 @@ pub fn router(app: App, cfg: ServerConfig) -> Router {
         app,
         dev_tokens: cfg.dev_tokens,
     };
-    let api = routes::api(cfg.max_body)
+    let limiter = RouteLimiter::new(cfg.auth_per_ip_per_minute);
+    let api = routes::api(cfg.max_body, limiter)
+        // Cross-site state-changing requests are refused (Sec-Fetch-Site / Origin): the session
+        // cookie cannot be ridden from another site. Clients that send neither header (the app,
+        // curl) carry a bearer token, which no other site can make them send.
+        .layer(tower_http::csrf::CsrfLayer::new())
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -125,9 +127,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds the per-IP limits of the authentication routes.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// 200 when the status is fine, for the health routes.

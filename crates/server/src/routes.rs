@@ -27,6 +27,26 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/persons/contact"),
     ("post", "/api/v1/employments"),
     ("post", "/api/v1/cases"),
+    ("post", "/api/v1/auth/enrol"),
+    ("post", "/api/v1/auth/enrol/confirm"),
+    ("post", "/api/v1/auth/invitations"),
+    ("post", "/api/v1/auth/invitations/accept"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/login/sms"),
+    ("post", "/api/v1/auth/login/verify"),
+    ("get", "/api/v1/auth/session"),
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/auth/sessions/end-others"),
+    ("post", "/api/v1/auth/step-up/sms"),
+    ("post", "/api/v1/auth/step-up"),
+    ("get", "/api/v1/auth/factors"),
+    ("post", "/api/v1/auth/factors/totp"),
+    ("post", "/api/v1/auth/factors/totp/confirm"),
+    ("post", "/api/v1/auth/factors/phone"),
+    ("post", "/api/v1/auth/factors/phone/confirm"),
+    ("post", "/api/v1/auth/factors/remove"),
+    ("post", "/api/v1/persons/rib"),
+    ("post", "/api/v1/rib-changes/cancel"),
 ];
 
 pub(crate) fn health() -> Router<AppState> {
@@ -35,7 +55,7 @@ pub(crate) fn health() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-pub(crate) fn api(max_body: usize) -> Router<AppState> {
+pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/employers", post(create_employer))
@@ -44,6 +64,12 @@ pub(crate) fn api(max_body: usize) -> Router<AppState> {
         .route("/api/v1/persons/contact", post(update_contact))
         .route("/api/v1/employments", post(create_employment))
         .route("/api/v1/cases", post(create_case))
+        .merge(
+            crate::login::routes().route_layer(axum::middleware::from_fn_with_state(
+                limiter,
+                crate::limit::per_ip,
+            )),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
 }
 
@@ -161,9 +187,12 @@ async fn update_contact(
         .update_contact(
             &ctx.principal,
             &subject,
-            c.phone.as_deref(),
-            c.email.as_deref(),
-            c.address.as_deref(),
+            &app::ContactChange {
+                phone: c.phone.as_deref(),
+                email: c.email.as_deref(),
+                address: c.address.as_deref(),
+            },
+            ctx.step_up(&s.app).ok(),
             &ctx.request_id,
         )
         .await

@@ -5,10 +5,12 @@
 //! `migrations/postgres`); [`Store::schema`] describes the live schema so a test can prove the two
 //! never drift. SQL is written once in the dialect both accept (`$n` placeholders, `RETURNING`).
 
+mod auth;
 mod repo;
 mod schema;
 mod session;
 
+pub use auth::*;
 pub use repo::*;
 pub use schema::{ColumnInfo, normalise_type};
 pub use session::Session;

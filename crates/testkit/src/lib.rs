@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod pg;
+pub mod smsc;
 
 pub use pg::{PgCluster, pg_server_url};
 
@@ -86,8 +87,26 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// The app with SMS going to `<dir>/sms.jsonl` ([`TestApp::sms_texts`]).
     pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, |_| {}, 100_000).await
+    }
+
+    /// The app with the authentication configuration changed by `tune` (which sees the default
+    /// file sender already set), and this per-IP limit on authentication routes.
+    pub async fn start_with(
+        backend: Backend,
+        tune: impl FnOnce(&mut app::AuthConfig),
+        auth_per_ip_per_minute: u32,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
+        let mut auth = app::AuthConfig {
+            sms: Some(Arc::new(auth::sms::FileSender::new(
+                &dir.path().join("sms.jsonl"),
+            ))),
+            ..app::AuthConfig::default()
+        };
+        tune(&mut auth);
         let (store, url) = fresh_store(backend, dir.path()).await;
         let clock = ManualClock::at(TEST_NOW);
         let app = App::open(AppConfig {
@@ -97,6 +116,7 @@ impl TestApp {
             clock: clock.clone(),
             random: Arc::new(OsRandom),
             lookup_connections: 2,
+            auth,
         })
         .await
         .unwrap();
@@ -107,6 +127,7 @@ impl TestApp {
                 dev_tokens: Some(tokens.clone()),
                 max_in_flight: 256,
                 max_body: 64 * 1024,
+                auth_per_ip_per_minute,
             },
         );
         TestApp {
@@ -177,6 +198,25 @@ impl TestApp {
             headers,
             json,
         }
+    }
+
+    /// The texts the file sender sent to `phone` (E.164), oldest first.
+    pub fn sms_texts(&self, phone: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.path().join("sms.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["to"] == phone)
+            .filter_map(|v| v["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// A POST without a token.
+    pub async fn post_anon(&self, path: &str, body: serde_json::Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> Reply {

@@ -20,6 +20,17 @@ pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
 pub use secret::{OsRandom, Random, Secret32};
 pub use token::MacKey;
 
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    s
+}
+
 /// What went wrong in the vault. Never carries key material or plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {

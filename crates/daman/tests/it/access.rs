@@ -65,6 +65,7 @@ async fn insured_cannot_read_or_change_another_insured(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 403);
+    // Their own phone takes a step-up (a development token has none); their e-mail does not.
     let r =
         w.t.post(
             "/api/v1/persons/contact",
@@ -72,12 +73,21 @@ async fn insured_cannot_read_or_change_another_insured(b: Backend) {
             json!({"person_id": w.a.id, "phone": "0600000061"}),
         )
         .await;
+    assert_eq!(r.json["error"]["code"], "step_up_required");
+    let r =
+        w.t.post(
+            "/api/v1/persons/contact",
+            &w.a.token,
+            json!({"person_id": w.a.id, "email": "nouvelle@example.org"}),
+        )
+        .await;
     assert_eq!(r.status, 204);
-    // B's phone did not change; A's did.
+    // B's phone did not change, nor A's; A's e-mail did.
     let rb = w.read(&w.b.token, json!({"person_id": w.b.id, "purpose": "self_service", "fields": ["phone"], "full": true})).await;
     assert_eq!(rb.json["fields"]["phone"], "+212600123456");
-    let ra = w.read(&w.a.token, json!({"person_id": w.a.id, "purpose": "self_service", "fields": ["phone"], "full": true})).await;
-    assert_eq!(ra.json["fields"]["phone"], "+212600000061");
+    let ra = w.read(&w.a.token, json!({"person_id": w.a.id, "purpose": "self_service", "fields": ["phone", "email"], "full": true})).await;
+    assert_eq!(ra.json["fields"]["phone"], "+212600123456");
+    assert_eq!(ra.json["fields"]["email"], "nouvelle@example.org");
     // Registry commands are for agents.
     let r =
         w.t.post(

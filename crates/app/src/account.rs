@@ -1,0 +1,615 @@
+//! Accounts: login names, enrolment of insured persons (proving the phone on record), invitations
+//! (employer admins invite their users; the operator invites staff and first admins), and
+//! disabling. Login, sessions and step-up are in [`crate::login`]; factors in [`crate::factors`].
+
+use crate::gate::{Audit, Subject};
+use crate::{App, AppError, Principal, person_column};
+use auth::{otp, password, token};
+use domain::{Cin, DenyReason, Lang, PersonField, Phone, Role, Rule, ValidationError};
+use std::sync::Arc;
+use store::{AccountRow, EnrolmentRow, FactorRow, PrincipalRow};
+use vault::Column;
+
+/// The blind index of login names (`accounts.login_bidx`).
+pub const LOGIN_INDEX: Column = Column {
+    table: "accounts",
+    column: "login",
+};
+/// The blind index of phone numbers in the SMS send log (`sms_sends.phone_bidx`).
+pub const SMS_PHONE_INDEX: Column = Column {
+    table: "sms_sends",
+    column: "phone",
+};
+/// Encrypted factor secrets: a phone number, a TOTP seed.
+pub const FACTOR_SECRET: Column = Column {
+    table: "factors",
+    column: "secret",
+};
+/// The phone number an enrolment's code goes to.
+pub const ENROLMENT_PHONE: Column = Column {
+    table: "enrolments",
+    column: "phone",
+};
+
+/// How long an invitation waits to be accepted.
+pub const INVITATION_HOURS: i64 = 72;
+/// Wrong codes an enrolment survives.
+pub const ENROLMENT_MAX_FAILURES: i64 = 5;
+
+/// What the authentication layer is configured with.
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub cost: auth::HashCost,
+    /// Password hashes computed at once; 0 means one less than the cores, at least one.
+    pub hash_workers: usize,
+    /// Password checks allowed to wait for a worker before new ones are refused with 503.
+    pub hash_queue: usize,
+    /// Where SMS go; `None` refuses to send (commands that never send need none).
+    pub sms: Option<Arc<dyn auth::SmsSender>>,
+    pub sms_per_number_hour: i64,
+    pub sms_per_number_day: i64,
+    pub sms_global_hour: i64,
+    /// How long a new RIB waits before it takes effect.
+    pub rib_cooling_off_hours: i64,
+    /// The public address of the portal, for links in messages.
+    pub public_url: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            cost: auth::HashCost::default(),
+            hash_workers: 0,
+            hash_queue: 64,
+            sms: None,
+            sms_per_number_hour: 5,
+            sms_per_number_day: 10,
+            sms_global_hour: 10_000,
+            rib_cooling_off_hours: 72,
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The authentication state an [`App`] holds.
+pub(crate) struct AuthState {
+    pub(crate) cfg: AuthConfig,
+    pub(crate) hasher: auth::PasswordHasher,
+    pub(crate) codes: otp::CodeKey,
+}
+
+impl AuthState {
+    pub(crate) fn open(
+        cfg: AuthConfig,
+        key_dir: &vault::KeyDir,
+        random: &dyn vault::Random,
+    ) -> Result<AuthState, AppError> {
+        let pepper = key_dir.secret("password-pepper", random)?;
+        let workers = match cfg.hash_workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get().saturating_sub(1))
+                .unwrap_or(1)
+                .max(1),
+            n => n,
+        };
+        let hasher =
+            auth::PasswordHasher::new(*pepper.expose(), cfg.cost, workers, cfg.hash_queue, random)?;
+        let codes = otp::CodeKey::new(vault::MacKey::new(&key_dir.secret("otp", random)?));
+        Ok(AuthState { cfg, hasher, codes })
+    }
+}
+
+/// A login name: an insured person's CIN, or a user name chosen at invitation (3 to 64 of
+/// `a-z 0-9 . _ @ -`, with at least one of `. _ @ -`, so it can never look like a CIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginName {
+    Cin(Cin),
+    User(String),
+}
+
+impl LoginName {
+    pub fn parse(s: &str) -> Result<LoginName, ValidationError> {
+        let t = s.trim();
+        if let Ok(c) = Cin::parse(t) {
+            return Ok(LoginName::Cin(c));
+        }
+        let lower = t.to_lowercase();
+        let ok_chars = lower
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_@".contains(c));
+        let has_sep = lower.chars().any(|c| ".-_@".contains(c));
+        if lower.is_empty() {
+            return Err(ValidationError::new("login", Rule::Required));
+        }
+        if lower.chars().count() > 64 {
+            return Err(ValidationError::new("login", Rule::TooLong(64)));
+        }
+        if lower.len() < 3 || !ok_chars || !has_sep {
+            return Err(ValidationError::new("login", Rule::UnknownValue));
+        }
+        Ok(LoginName::User(lower))
+    }
+
+    /// The bytes the blind index is computed over: two namespaces that cannot collide.
+    fn index_input(&self) -> String {
+        match self {
+            LoginName::Cin(c) => format!("cin:{}", c.as_str()),
+            LoginName::User(u) => format!("user:{u}"),
+        }
+    }
+
+    /// The login as the user typed it, for the password's context words.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LoginName::Cin(c) => c.as_str(),
+            LoginName::User(u) => u,
+        }
+    }
+}
+
+/// Staff (agents, security officers) follow the stricter rules: passkeys only, shorter sessions.
+pub(crate) fn is_staff(role: Role) -> bool {
+    matches!(role, Role::Agent | Role::SecurityOfficer)
+}
+
+/// What an invitation creates.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub login: String,
+    pub phone: String,
+    pub role: Role,
+    /// For an employer user: the employer's affiliation number.
+    pub affiliate: Option<domain::AffiliateNumber>,
+    /// An employer user who may invite others.
+    pub is_admin: bool,
+}
+
+/// Who invites: an employer admin (for their own employer), or the operator at the command line.
+pub enum Inviter<'a> {
+    EmployerAdmin(&'a Principal),
+    Operator,
+}
+
+impl App {
+    pub(crate) fn auth(&self) -> &AuthState {
+        &self.inner.auth
+    }
+
+    /// The blind index of a login as typed. A string that is not a valid login still gets an
+    /// index (of its lower-cased form), so it is throttled like any other.
+    pub(crate) fn login_bidx(&self, login: &str) -> Result<Vec<u8>, AppError> {
+        let input = match LoginName::parse(login) {
+            Ok(l) => l.index_input(),
+            Err(_) => format!("raw:{}", login.trim().to_lowercase()),
+        };
+        Ok(self
+            .inner
+            .keyring
+            .blind_index(LOGIN_INDEX, input.as_bytes())?
+            .to_vec())
+    }
+
+    /// Sends a text, counting it against the number's and the global limits first.
+    pub(crate) async fn send_sms(&self, to: &Phone, text: &str) -> Result<(), AppError> {
+        let cfg = &self.auth().cfg;
+        let sender = cfg.sms.as_ref().ok_or(AppError::Unavailable)?;
+        let now = self.now().0;
+        let bidx = self
+            .inner
+            .keyring
+            .blind_index(SMS_PHONE_INDEX, to.as_str().as_bytes())?;
+        let store = &self.inner.store;
+        const HOUR: i64 = 3_600_000_000;
+        if store.sms_sent_since(Some(&bidx), now - HOUR).await? >= cfg.sms_per_number_hour
+            || store.sms_sent_since(Some(&bidx), now - 24 * HOUR).await? >= cfg.sms_per_number_day
+            || store.sms_sent_since(None, now - HOUR).await? >= cfg.sms_global_hour
+        {
+            return Err(AppError::SmsLimit);
+        }
+        store.record_sms(&bidx, now).await?;
+        sender.send(to, text).await.map_err(|e| {
+            tracing::error!(error = %e, sender = sender.kind(), "SMS not sent");
+            AppError::Unavailable
+        })
+    }
+
+    /// Issues a one-time code for `flow` (at most [`otp::MAX_LIVE_CODES`] live at once) and sends
+    /// it to `to`.
+    pub(crate) async fn send_code(
+        &self,
+        flow: &[u8],
+        to: &Phone,
+        lang: Lang,
+    ) -> Result<(), AppError> {
+        let now = self.now().0;
+        if self.inner.store.live_otps(flow, now).await? >= otp::MAX_LIVE_CODES {
+            return Err(AppError::SmsLimit);
+        }
+        let code = otp::new_code(self.random())?;
+        let mac = self.auth().codes.mac(flow, &code);
+        self.inner
+            .store
+            .insert_otp(
+                self.new_id()?,
+                flow,
+                &mac,
+                now,
+                now + otp::CODE_TTL_SECONDS * 1_000_000,
+            )
+            .await?;
+        self.send_sms(to, &code_message(&code, lang)).await
+    }
+
+    /// Uses a code of `flow`: true once for a valid one.
+    pub(crate) async fn use_code(&self, flow: &[u8], code: &str) -> Result<bool, AppError> {
+        if !otp::well_formed(code) {
+            return Ok(false);
+        }
+        let mac = self.auth().codes.mac(flow, code);
+        Ok(self.inner.store.use_otp(flow, &mac, self.now().0).await?)
+    }
+
+    /// Starts an insured person's enrolment: checks the new password, and if the CIN belongs to
+    /// a registered person with a phone on record and no account yet, sends a code to that phone.
+    /// The answer (an enrolment token) looks the same whether or not anything was sent, and takes
+    /// the same time, so it tells nobody whether the CIN is registered.
+    pub async fn enrol_insured(
+        &self,
+        cin: &str,
+        new_password: &str,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<String, AppError> {
+        let cin = Cin::parse(cin)?;
+        password::check_new(new_password, &[cin.as_str()], true)?;
+        let phc = self.auth().hasher.hash(new_password, self.random()).await?;
+        let (tok, hash) = token::new_token(self.random())?;
+        let found = self.resolve_record(&Subject::Cin(cin.clone())).await?;
+        let mut audit = Audit::auth(None, "enrol_start", "ignored");
+        if let Some((person_id, cipher)) = found
+            && let Some(phone_ct) = cipher.get(PersonField::Phone)
+            && !self.inner.store.person_has_account(person_id).await?
+        {
+            let phone = self.inner.keyring.decrypt(
+                person_column(PersonField::Phone),
+                person_id,
+                phone_ct,
+            )?;
+            let phone = Phone::parse(&String::from_utf8_lossy(&phone))?;
+            let id = self.new_id()?;
+            let now = self.now().0;
+            let row = EnrolmentRow {
+                id,
+                token_hash: hash.to_vec(),
+                role: Role::Insured.as_str().into(),
+                person_id: Some(person_id),
+                employer_id: None,
+                is_admin: false,
+                login_bidx: self.login_bidx(cin.as_str())?,
+                phone: Some(self.inner.keyring.encrypt(
+                    ENROLMENT_PHONE,
+                    id,
+                    phone.as_str().as_bytes(),
+                )?),
+                password_hash: Some(phc),
+                failures: 0,
+                created_by: None,
+                created_at: now,
+                expires_at: now + otp::CODE_TTL_SECONDS * 1_000_000,
+                used_at: None,
+            };
+            self.inner.store.insert_enrolment(&row).await?;
+            audit = Audit::auth(None, "enrol_start", "code_sent").subject(person_id);
+            // Sent in the background: the answer must not wait on the SMS gateway (its delay
+            // would tell that the CIN is registered).
+            let app = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app.send_code(&hash, &phone, lang).await {
+                    tracing::warn!(error = %e, "enrolment code not sent");
+                }
+            });
+        }
+        audit.write(self, request_id).await?;
+        Ok(tok)
+    }
+
+    /// Creates an invitation: an enrolment the invitee completes with a password and a code sent
+    /// to `phone`. Returns the invitation token (valid [`INVITATION_HOURS`]), to hand over.
+    pub async fn invite(
+        &self,
+        by: Inviter<'_>,
+        inv: &Invitation,
+        request_id: &str,
+    ) -> Result<String, AppError> {
+        let login = LoginName::parse(&inv.login)?;
+        if matches!(login, LoginName::Cin(_)) {
+            return Err(ValidationError::new("login", Rule::UnknownValue).into());
+        }
+        let phone = Phone::parse(&inv.phone)?;
+        let (employer_id, created_by) = match (&by, inv.role) {
+            (Inviter::EmployerAdmin(p), Role::EmployerUser) => {
+                let admin = self
+                    .inner
+                    .store
+                    .account(p.id)
+                    .await?
+                    .is_some_and(|a| a.is_admin);
+                if p.locked || !admin || p.role != Role::EmployerUser {
+                    Audit::auth(Some(p), "invite", "deny:not_admin")
+                        .write(self, request_id)
+                        .await?;
+                    return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+                }
+                (p.employer_id, Some(p.id))
+            }
+            (Inviter::EmployerAdmin(p), _) => {
+                Audit::auth(Some(p), "invite", "deny:role")
+                    .write(self, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+            }
+            (Inviter::Operator, Role::EmployerUser) => {
+                let a = inv
+                    .affiliate
+                    .ok_or(ValidationError::new("affiliate", Rule::Required))?;
+                let e = self
+                    .inner
+                    .store
+                    .employer_by_affiliate(i64::from(a.value()))
+                    .await?
+                    .ok_or(AppError::NotFound("employer"))?;
+                (Some(e.id), None)
+            }
+            (Inviter::Operator, Role::Agent | Role::SecurityOfficer) => (None, None),
+            (Inviter::Operator, Role::Insured) => {
+                return Err(ValidationError::new("role", Rule::UnknownValue).into());
+            }
+        };
+        let login_bidx = self.login_bidx(login.as_str())?;
+        if self
+            .inner
+            .store
+            .account_by_login(&login_bidx)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict("login"));
+        }
+        let (tok, hash) = token::new_token(self.random())?;
+        let id = self.new_id()?;
+        let now = self.now().0;
+        let row = EnrolmentRow {
+            id,
+            token_hash: hash.to_vec(),
+            role: inv.role.as_str().into(),
+            person_id: None,
+            employer_id,
+            is_admin: inv.is_admin && inv.role == Role::EmployerUser,
+            login_bidx,
+            phone: Some(self.inner.keyring.encrypt(
+                ENROLMENT_PHONE,
+                id,
+                phone.as_str().as_bytes(),
+            )?),
+            password_hash: None,
+            failures: 0,
+            created_by,
+            created_at: now,
+            expires_at: now + INVITATION_HOURS * 3_600_000_000,
+            used_at: None,
+        };
+        let who = match by {
+            Inviter::EmployerAdmin(p) => Some(p.clone()),
+            Inviter::Operator => None,
+        };
+        Audit::auth(who.as_ref(), "invite", "allow")
+            .detail(format!("role={}", inv.role.as_str()))
+            .write(self, request_id)
+            .await?;
+        self.inner.store.insert_enrolment(&row).await?;
+        Ok(tok)
+    }
+
+    /// The invitee accepts: sets a password and gets a code on the invited phone. Returns the
+    /// same token, now waiting for the code.
+    pub async fn accept_invitation(
+        &self,
+        invitation: &str,
+        new_password: &str,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<String, AppError> {
+        let hash = token::token_hash(invitation);
+        let e = self.live_enrolment(&hash).await?;
+        let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;
+        // Staff passwords are a first factor before a passkey; the same minimum applies.
+        password::check_new(new_password, &[], true)?;
+        let phc = self.auth().hasher.hash(new_password, self.random()).await?;
+        self.inner.store.set_enrolment_password(e.id, &phc).await?;
+        let phone = self.enrolment_phone(&e)?;
+        Audit::auth(None, "invitation_accept", "code_sent")
+            .detail(format!("role={}", role.as_str()))
+            .write(self, request_id)
+            .await?;
+        self.send_code(&hash, &phone, lang).await?;
+        Ok(invitation.trim().to_string())
+    }
+
+    /// Completes an enrolment with the code sent to its phone: the account exists from now on,
+    /// with its password and the phone as its SMS factor.
+    pub async fn complete_enrolment(
+        &self,
+        enrolment: &str,
+        code: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let hash = token::token_hash(enrolment);
+        let e = match self.inner.store.enrolment(&hash).await? {
+            Some(e) if self.enrolment_is_live(&e) && e.password_hash.is_some() => e,
+            // An unknown token and a wrong code get the same answer.
+            _ => return Err(AppError::CodeRejected),
+        };
+        if !self.use_code(&hash, code).await? {
+            self.inner.store.enrolment_failure(e.id).await?;
+            Audit::auth(None, "enrol_finish", "code_rejected")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::CodeRejected);
+        }
+        let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;
+        let phone = self.enrolment_phone(&e)?;
+        let now = self.now().0;
+        let principal_id = self.new_id()?;
+        let factor_id = self.new_id()?;
+        let principal = PrincipalRow {
+            id: principal_id,
+            role: role.as_str().into(),
+            label: format!("account:{principal_id}"),
+            person_id: e.person_id,
+            employer_id: e.employer_id,
+            locked: false,
+            created_at: now,
+        };
+        let account = AccountRow {
+            principal_id,
+            login_bidx: e.login_bidx.clone(),
+            password_hash: e.password_hash.clone(),
+            is_admin: e.is_admin,
+            created_at: now,
+        };
+        let factor = FactorRow {
+            id: factor_id,
+            principal_id,
+            kind: "sms".into(),
+            secret: self.inner.keyring.encrypt(
+                FACTOR_SECRET,
+                factor_id,
+                phone.as_str().as_bytes(),
+            )?,
+            last_step: 0,
+            confirmed: true,
+            created_at: now,
+        };
+        let p = Principal::from_row(principal.clone())?;
+        Audit::auth(Some(&p), "account_created", "allow")
+            .detail("factor=sms")
+            .write(self, request_id)
+            .await?;
+        match self
+            .inner
+            .store
+            .complete_enrolment(e.id, &principal, &account, &factor, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AppError::CodeRejected),
+            Err(store::StoreError::Conflict(_)) => Err(AppError::Conflict("login")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn enrolment_is_live(&self, e: &EnrolmentRow) -> bool {
+        e.used_at.is_none() && e.expires_at > self.now().0 && e.failures < ENROLMENT_MAX_FAILURES
+    }
+
+    async fn live_enrolment(&self, hash: &[u8]) -> Result<EnrolmentRow, AppError> {
+        match self.inner.store.enrolment(hash).await? {
+            Some(e) if self.enrolment_is_live(&e) && e.password_hash.is_none() => Ok(e),
+            _ => Err(AppError::NotFound("invitation")),
+        }
+    }
+
+    fn enrolment_phone(&self, e: &EnrolmentRow) -> Result<Phone, AppError> {
+        let ct = e
+            .phone
+            .as_deref()
+            .ok_or(store::StoreError::Corrupt("enrolment without phone"))?;
+        let plain = self.inner.keyring.decrypt(ENROLMENT_PHONE, e.id, ct)?;
+        Ok(Phone::parse(&String::from_utf8_lossy(&plain))?)
+    }
+
+    /// Disables (or re-enables) the account with this login: a disabled account cannot log in,
+    /// and all its sessions end at once.
+    pub async fn set_account_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let bidx = self.login_bidx(login)?;
+        let account = self
+            .inner
+            .store
+            .account_by_login(&bidx)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let p = self
+            .principal(account.principal_id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?;
+        let action = if disabled {
+            "account_disabled"
+        } else {
+            "account_enabled"
+        };
+        Audit::auth(Some(&p), action, "allow")
+            .write(self, request_id)
+            .await?;
+        self.inner.store.set_locked(p.id, disabled).await?;
+        if disabled {
+            let n = self
+                .inner
+                .store
+                .end_sessions(p.id, None, self.now().0, "disabled")
+                .await?;
+            Audit::auth(Some(&p), "sessions_ended", "allow")
+                .detail(format!("reason=disabled count={n}"))
+                .write(self, request_id)
+                .await?;
+        }
+        self.forget_principal(p.id);
+        Ok(())
+    }
+}
+
+/// The text of a code message, in the reader's language, short enough for one SMS (Arabic goes as
+/// UCS-2: 70 characters).
+pub(crate) fn code_message(code: &str, lang: Lang) -> String {
+    match lang {
+        Lang::Ar => format!("رمزك في ضمان: {code} (صالح 10 دقائق). لا تعطه لأحد."),
+        Lang::Fr => {
+            format!("daman : votre code est {code} (valable 10 min). Ne le donnez a personne.")
+        }
+        Lang::En => format!("daman: your code is {code} (valid 10 min). Never share it."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names_are_cins_or_user_names_that_cannot_look_like_one() {
+        assert!(matches!(
+            LoginName::parse(" ab123456 "),
+            Ok(LoginName::Cin(_))
+        ));
+        assert_eq!(
+            LoginName::parse("Paie.Atlas@Example.ma"),
+            Ok(LoginName::User("paie.atlas@example.ma".into()))
+        );
+        assert!(LoginName::parse("plainname").is_err());
+        assert!(LoginName::parse("a b.c").is_err());
+        assert!(LoginName::parse("").is_err());
+    }
+
+    #[test]
+    fn code_messages_fit_one_sms() {
+        for lang in [Lang::Fr, Lang::Ar, Lang::En] {
+            let m = code_message("123456", lang);
+            assert!(m.contains("123456"));
+            let limit = if m.is_ascii() { 160 } else { 70 };
+            assert!(m.chars().count() <= limit, "{m}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Managing second factors: list, add a TOTP app, change the phone number, remove. Each change
+//! needs a step-up, is audited, and ends the account's other sessions.
+
+use crate::account::{FACTOR_SECRET, is_staff};
+use crate::gate::Audit;
+use crate::login::{SessionInfo, StepUp};
+use crate::{App, AppError, Principal};
+use auth::totp;
+use domain::{DenyReason, Lang, PersonField, Phone};
+use store::FactorRow;
+
+/// A factor as its owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FactorView {
+    pub id: String,
+    pub kind: String,
+    /// For an SMS factor: the number, masked.
+    pub label: Option<String>,
+    pub created_at: i64,
+}
+
+/// A TOTP factor waiting for its first code.
+#[derive(Debug, Clone)]
+pub struct TotpEnrolment {
+    /// The seed in base32, for manual entry.
+    pub secret: String,
+    /// The `otpauth://` URI an authenticator app scans.
+    pub uri: String,
+}
+
+impl App {
+    /// The caller's confirmed factors.
+    pub async fn list_factors(&self, p: &Principal) -> Result<Vec<FactorView>, AppError> {
+        let mut out = Vec::new();
+        for f in self.inner.store.factors(p.id).await? {
+            if !f.confirmed {
+                continue;
+            }
+            let label = if f.kind == "sms" {
+                let plain = self.inner.keyring.decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                Some(PersonField::Phone.mask(&String::from_utf8_lossy(&plain)))
+            } else {
+                None
+            };
+            out.push(FactorView {
+                id: f.id.to_string(),
+                kind: f.kind,
+                label,
+                created_at: f.created_at,
+            });
+        }
+        // Stable: by kind (sms, totp, passkey), then age.
+        let rank = |k: &str| crate::Method::parse(k).map(|m| m as u8);
+        out.sort_by_key(|f| (rank(&f.kind), f.created_at));
+        Ok(out)
+    }
+
+    /// Starts adding a TOTP app: a new 160-bit seed, shown once.
+    pub async fn start_totp(
+        &self,
+        p: &Principal,
+        _proof: StepUp,
+    ) -> Result<TotpEnrolment, AppError> {
+        if is_staff(p.role) {
+            return Err(AppError::Denied(DenyReason::PasskeyRequired));
+        }
+        let mut seed = zeroize::Zeroizing::new([0u8; totp::SEED_LEN]);
+        self.random().fill(seed.as_mut())?;
+        let id = self.new_id()?;
+        self.inner
+            .store
+            .insert_factor(&FactorRow {
+                id,
+                principal_id: p.id,
+                kind: "totp".into(),
+                secret: self
+                    .inner
+                    .keyring
+                    .encrypt(FACTOR_SECRET, id, seed.as_ref())?,
+                last_step: 0,
+                confirmed: false,
+                created_at: self.now().0,
+            })
+            .await?;
+        Ok(TotpEnrolment {
+            secret: totp::base32(seed.as_ref()),
+            uri: totp::otpauth_uri(seed.as_ref(), "daman", &format!("{}", p.id)),
+        })
+    }
+
+    /// Confirms the TOTP app with a first code; the account's other sessions end.
+    pub async fn confirm_totp(
+        &self,
+        p: &Principal,
+        s: &SessionInfo,
+        code: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let now_s = self.now().0.div_euclid(1_000_000);
+        let pending = self
+            .inner
+            .store
+            .factors(p.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|f| f.kind == "totp" && !f.confirmed)
+            .ok_or(AppError::NotFound("factor"))?;
+        let seed = zeroize::Zeroizing::new(self.inner.keyring.decrypt(
+            FACTOR_SECRET,
+            pending.id,
+            &pending.secret,
+        )?);
+        let Some(step) = totp::verify(&seed, code, now_s, 0) else {
+            Audit::auth(Some(p), "factor_added", "code_rejected")
+                .detail("kind=totp")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::CodeRejected);
+        };
+        Audit::auth(Some(p), "factor_added", "ok")
+            .detail("kind=totp")
+            .write(self, request_id)
+            .await?;
+        self.inner
+            .store
+            .confirm_factor(pending.id, p.id, step)
+            .await?;
+        self.logout_others(p, s, "factor_change", request_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a phone number change: a code goes to the new number.
+    pub async fn start_phone_change(
+        &self,
+        p: &Principal,
+        _proof: StepUp,
+        phone: &str,
+        lang: Lang,
+    ) -> Result<(), AppError> {
+        let phone = Phone::parse(phone)?;
+        if is_staff(p.role) {
+            return Err(AppError::Denied(DenyReason::PasskeyRequired));
+        }
+        let id = self.new_id()?;
+        self.inner
+            .store
+            .insert_factor(&FactorRow {
+                id,
+                principal_id: p.id,
+                kind: "sms".into(),
+                secret: self
+                    .inner
+                    .keyring
+                    .encrypt(FACTOR_SECRET, id, phone.as_str().as_bytes())?,
+                last_step: 0,
+                confirmed: false,
+                created_at: self.now().0,
+            })
+            .await?;
+        self.send_code(&phone_flow(id), &phone, lang).await
+    }
+
+    /// Confirms the new number with its code: it replaces the old SMS factor (and, for an insured
+    /// person, the phone on record); the old number is told; other sessions end.
+    pub async fn confirm_phone_change(
+        &self,
+        p: &Principal,
+        s: &SessionInfo,
+        code: &str,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let factors = self.inner.store.factors(p.id).await?;
+        let new = factors
+            .iter()
+            .rev()
+            .find(|f| f.kind == "sms" && !f.confirmed)
+            .ok_or(AppError::NotFound("factor"))?;
+        if !self.use_code(&phone_flow(new.id), code).await? {
+            Audit::auth(Some(p), "factor_changed", "code_rejected")
+                .detail("kind=sms")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::CodeRejected);
+        }
+        let old_phone = self.sms_factor_phone(p.id).await?;
+        Audit::auth(Some(p), "factor_changed", "ok")
+            .detail("kind=sms")
+            .fields(&[PersonField::Phone])
+            .write(self, request_id)
+            .await?;
+        self.inner.store.confirm_factor(new.id, p.id, 0).await?;
+        for old in factors.iter().filter(|f| f.kind == "sms" && f.confirmed) {
+            self.inner.store.delete_factor(old.id, p.id).await?;
+        }
+        if let Some(person) = p.person_id {
+            let plain = self
+                .inner
+                .keyring
+                .decrypt(FACTOR_SECRET, new.id, &new.secret)?;
+            let ct = self.inner.keyring.encrypt(
+                crate::person_column(PersonField::Phone),
+                person,
+                &plain,
+            )?;
+            self.inner
+                .store
+                .update_contact(person, Some(ct), None, None, self.now().0)
+                .await?;
+        }
+        if let Some(old) = old_phone {
+            let text = match lang {
+                domain::Lang::Ar => "ضمان: تم تغيير رقم هاتفك. إن لم تكن أنت، اتصل بالصندوق فورًا.",
+                domain::Lang::Fr => {
+                    "daman : votre numero de telephone a ete change. Si ce n'est pas vous, appelez la caisse."
+                }
+                domain::Lang::En => {
+                    "daman: your phone number was changed. If this was not you, call the fund."
+                }
+            };
+            if let Err(e) = self.send_sms(&old, text).await {
+                tracing::warn!(error = %e, "phone change notice not sent");
+            }
+        }
+        self.logout_others(p, s, "factor_change", request_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a factor, keeping at least one second factor; other sessions end.
+    pub async fn remove_factor(
+        &self,
+        p: &Principal,
+        s: &SessionInfo,
+        _proof: StepUp,
+        factor_id: i64,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let confirmed: Vec<FactorRow> = self
+            .inner
+            .store
+            .factors(p.id)
+            .await?
+            .into_iter()
+            .filter(|f| f.confirmed)
+            .collect();
+        let Some(f) = confirmed.iter().find(|f| f.id == factor_id) else {
+            return Err(AppError::NotFound("factor"));
+        };
+        if confirmed.len() < 2 {
+            return Err(AppError::Conflict("last_factor"));
+        }
+        Audit::auth(Some(p), "factor_removed", "ok")
+            .detail(format!("kind={}", f.kind))
+            .write(self, request_id)
+            .await?;
+        self.inner.store.delete_factor(factor_id, p.id).await?;
+        self.logout_others(p, s, "factor_change", request_id)
+            .await?;
+        Ok(())
+    }
+}
+
+fn phone_flow(factor_id: i64) -> Vec<u8> {
+    let mut f = b"phone:".to_vec();
+    f.extend_from_slice(&factor_id.to_be_bytes());
+    f
+}

@@ -1,0 +1,172 @@
+//! Changing the RIB, which is how benefits get diverted: the insured person asks with a fresh
+//! step-up; the change waits a cooling-off period (72 h by default) during which the old phone
+//! number gets a notice with a cancellation code; then it takes effect.
+
+use crate::gate::Audit;
+use crate::login::StepUp;
+use crate::{App, AppError, Principal, person_column};
+use auth::token;
+use domain::{DenyReason, Lang, PersonField, Phone, Rib, Role};
+use store::RibChangeRow;
+use vault::Column;
+
+/// The new RIB while it waits.
+pub const RIB_CHANGE: Column = Column {
+    table: "rib_changes",
+    column: "rib",
+};
+
+/// A RIB change accepted and waiting.
+#[derive(Debug, Clone)]
+pub struct RibChangePending {
+    pub effective_at: i64,
+}
+
+impl App {
+    /// Asks for a new RIB (an insured person, for themselves). A newer request replaces a pending
+    /// one.
+    pub async fn request_rib_change(
+        &self,
+        p: &Principal,
+        _proof: StepUp,
+        rib: &str,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<RibChangePending, AppError> {
+        let rib = Rib::parse(rib)?;
+        let person = match (p.role, p.person_id, p.locked) {
+            (Role::Insured, Some(id), false) => id,
+            _ => {
+                Audit::auth(Some(p), "rib_change_requested", "deny:not_self")
+                    .write(self, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::NotSelf));
+            }
+        };
+        let now = self.now().0;
+        let id = self.new_id()?;
+        let (cancel, cancel_hash) = token::new_token(self.random())?;
+        let effective_at = now + self.auth().cfg.rib_cooling_off_hours * 3_600_000_000;
+        Audit::auth(Some(p), "rib_change_requested", "ok")
+            .fields(&[PersonField::Rib])
+            .write(self, request_id)
+            .await?;
+        self.inner
+            .store
+            .cancel_pending_rib_changes(person, now)
+            .await?;
+        self.inner
+            .store
+            .insert_rib_change(&RibChangeRow {
+                id,
+                person_id: person,
+                principal_id: p.id,
+                rib: self
+                    .inner
+                    .keyring
+                    .encrypt(RIB_CHANGE, id, rib.as_str().as_bytes())?,
+                cancel_hash: cancel_hash.to_vec(),
+                requested_at: now,
+                effective_at,
+            })
+            .await?;
+        // The notice goes to the number on record before the change, wherever the request came
+        // from: whoever diverts the account must also hold the old phone.
+        match self.notice_phone(p, person).await? {
+            Some(phone) => {
+                let text = rib_notice(&cancel, self.auth().cfg.rib_cooling_off_hours, lang);
+                if let Err(e) = self.send_sms(&phone, &text).await {
+                    tracing::warn!(error = %e, "RIB change notice not sent");
+                }
+            }
+            None => tracing::warn!("RIB change without a phone to notify"),
+        }
+        Ok(RibChangePending { effective_at })
+    }
+
+    async fn notice_phone(&self, p: &Principal, person: i64) -> Result<Option<Phone>, AppError> {
+        if let Some(ct) = self
+            .inner
+            .store
+            .person(person)
+            .await?
+            .and_then(|c| c.get(PersonField::Phone).map(<[u8]>::to_vec))
+        {
+            let plain =
+                self.inner
+                    .keyring
+                    .decrypt(person_column(PersonField::Phone), person, &ct)?;
+            return Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?));
+        }
+        self.sms_factor_phone(p.id).await
+    }
+
+    /// Cancels a pending change with the code from its notice (no login needed: the notice is
+    /// the proof).
+    pub async fn cancel_rib_change(&self, code: &str, request_id: &str) -> Result<(), AppError> {
+        let hash = token::token_hash(code);
+        match self
+            .inner
+            .store
+            .cancel_rib_change(&hash, self.now().0)
+            .await?
+        {
+            Some((_, person)) => {
+                Audit::auth(None, "rib_change_cancelled", "ok")
+                    .subject(person)
+                    .fields(&[PersonField::Rib])
+                    .write(self, request_id)
+                    .await
+            }
+            None => {
+                Audit::auth(None, "rib_change_cancelled", "not_found")
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::NotFound("rib_change"))
+            }
+        }
+    }
+
+    /// Applies the changes whose cooling-off period is over; returns how many. Run every minute
+    /// by the server; safe on several nodes at once (each change applies once).
+    pub async fn apply_due_rib_changes(&self) -> Result<usize, AppError> {
+        let now = self.now().0;
+        let mut applied = 0;
+        for c in self.inner.store.due_rib_changes(now, 500).await? {
+            let plain =
+                zeroize::Zeroizing::new(self.inner.keyring.decrypt(RIB_CHANGE, c.id, &c.rib)?);
+            let ct =
+                self.inner
+                    .keyring
+                    .encrypt(person_column(PersonField::Rib), c.person_id, &plain)?;
+            Audit::auth(None, "rib_change_applied", "ok")
+                .subject(c.person_id)
+                .fields(&[PersonField::Rib])
+                .write(self, "scheduler")
+                .await?;
+            if self
+                .inner
+                .store
+                .apply_rib_change(c.id, c.person_id, &ct, now)
+                .await?
+            {
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+}
+
+fn rib_notice(cancel: &str, hours: i64, lang: Lang) -> String {
+    match lang {
+        Lang::Ar => format!(
+            "ضمان: طلب تغيير RIB سيسري بعد {hours} ساعة. إن لم تكن أنت ألغه بالرمز {cancel}"
+        ),
+        Lang::Fr => format!(
+            "daman : changement de RIB demande, effectif dans {hours} h. Si ce n'est pas vous, annulez avec le code {cancel}"
+        ),
+        Lang::En => format!(
+            "daman: RIB change requested, effective in {hours} h. If this was not you, cancel with code {cancel}"
+        ),
+    }
+}

@@ -1,0 +1,430 @@
+//! Passwords: the policy (NIST SP 800-63B rev. 4 §3.1.1, ASVS 6.2) and Argon2id hashing with a
+//! pepper, run in a bounded pool so that a flood of logins cannot take every core.
+//!
+//! - Length counts Unicode code points after NFKC normalisation: at least 15 when a password is a
+//!   single factor, 8 when it is the first of two (daman never accepts a password alone, so 8
+//!   applies to every account today), at most 256. No composition rules, no rotation.
+//! - Refused: the 100 000 most common passwords (`data/common-passwords.txt`, provenance in
+//!   `data/README.md`) and context words (the fund's names, the login, the person's names), each
+//!   compared with the whole password, case-insensitively, also with trailing digits and
+//!   punctuation removed ("cnss2025!" is "cnss"). The reason is given to the user.
+//! - Stored as a PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`; the pepper (a 32-byte secret
+//!   in the key store, never in the database) is Argon2's secret input. A hash made with weaker
+//!   parameters than the current ones is redone at the next successful login.
+
+use crate::AuthError;
+use argon2::{Algorithm, Argon2, Params, Version};
+use domain::{Rule, ValidationError};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+/// Shortest password when it is the only factor.
+pub const MIN_SINGLE_FACTOR: usize = 15;
+/// Shortest password when a second factor follows.
+pub const MIN_WITH_SECOND_FACTOR: usize = 8;
+/// Longest password accepted (code points).
+pub const MAX_LEN: usize = 256;
+
+/// Words of the service that make a password guessable whatever the user.
+pub const CONTEXT_WORDS: &[&str] = &[
+    "cnss",
+    "daman",
+    "damancom",
+    "damane",
+    "amo",
+    "securitesociale",
+    "caissenationaledesecuritesociale",
+    "ضمان",
+    "الضمان",
+    "الضمانالاجتماعي",
+    "الصندوقالوطنيللضمانالاجتماعي",
+];
+
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect()
+});
+
+/// How many entries the common-password list has (for the docs and a test).
+pub fn common_list_len() -> usize {
+    COMMON.len()
+}
+
+/// NFKC, as NIST asks, so that the same password typed on two keyboards is the same.
+pub fn normalise(password: &str) -> Zeroizing<String> {
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// The comparison form: lower case, spaces, dots, dashes and underscores removed.
+fn folded(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '.' | '-' | '_' | '\''))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// `s` without its trailing digits and punctuation.
+fn stem(s: &str) -> &str {
+    s.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation())
+}
+
+/// Checks a new password against the policy. `context` holds the words of this account: its
+/// login and the person's names. `second_factor` says whether a second factor always follows.
+pub fn check_new(
+    password: &str,
+    context: &[&str],
+    second_factor: bool,
+) -> Result<(), ValidationError> {
+    let pw = normalise(password);
+    let len = pw.chars().count();
+    let min = if second_factor {
+        MIN_WITH_SECOND_FACTOR
+    } else {
+        MIN_SINGLE_FACTOR
+    };
+    if len < min {
+        return Err(ValidationError::new("password", Rule::TooShort(min)));
+    }
+    if len > MAX_LEN {
+        return Err(ValidationError::new("password", Rule::TooLong(MAX_LEN)));
+    }
+    let lower = Zeroizing::new(pw.to_lowercase());
+    if COMMON.contains(lower.as_str()) || COMMON.contains(stem(&lower)) {
+        return Err(ValidationError::new("password", Rule::CommonPassword));
+    }
+    let f = Zeroizing::new(folded(&pw));
+    let candidates = [f.as_str(), stem(&f)];
+    let hit = |w: &str| {
+        let w = folded(w);
+        !w.is_empty() && candidates.iter().any(|c| *c == w)
+    };
+    if CONTEXT_WORDS.iter().any(|w| hit(w)) || context.iter().any(|w| hit(w)) {
+        return Err(ValidationError::new("password", Rule::ContextPassword));
+    }
+    Ok(())
+}
+
+/// Argon2id cost. The floor is OWASP's and the issue's: 19 MiB, 2 passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub passes: u32,
+}
+
+impl HashCost {
+    pub const MINIMUM: HashCost = HashCost {
+        memory_kib: 19 * 1024,
+        passes: 2,
+    };
+
+    /// Refuses a cost below [`HashCost::MINIMUM`].
+    pub fn checked(self) -> Result<HashCost, AuthError> {
+        if self.memory_kib < Self::MINIMUM.memory_kib || self.passes < Self::MINIMUM.passes {
+            return Err(AuthError::Config("argon2 cost below 19 MiB / 2 passes"));
+        }
+        Ok(self)
+    }
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self::MINIMUM
+    }
+}
+
+/// What a password check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// Right password; `rehash` holds a new PHC string when the stored one was made with a lower
+    /// cost than the current one.
+    Yes {
+        rehash: Option<String>,
+    },
+    No,
+}
+
+/// Hashes and verifies passwords on blocking threads, at most `workers` at a time and at most
+/// `queue` waiting: beyond that a request is refused ([`AuthError::Busy`]) instead of waiting,
+/// so a flood of logins leaves the other cores to everything else.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<HasherInner>,
+}
+
+struct HasherInner {
+    pepper: Zeroizing<[u8; 32]>,
+    cost: HashCost,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    workers: usize,
+    queue: usize,
+    /// A hash of a random password, verified when the account does not exist, so that an
+    /// unknown login costs the same time as a known one.
+    decoy: String,
+}
+
+impl PasswordHasher {
+    pub fn new(
+        pepper: [u8; 32],
+        cost: HashCost,
+        workers: usize,
+        queue: usize,
+        random: &dyn vault::Random,
+    ) -> Result<PasswordHasher, AuthError> {
+        let cost = cost.checked()?;
+        let pepper = Zeroizing::new(pepper);
+        let mut decoy_pw = Zeroizing::new([0u8; 24]);
+        random.fill(decoy_pw.as_mut())?;
+        let mut salt = [0u8; 16];
+        random.fill(&mut salt)?;
+        let decoy = hash_with(pepper.as_ref(), cost, &crate::hex(decoy_pw.as_ref()), &salt)?;
+        Ok(PasswordHasher {
+            inner: Arc::new(HasherInner {
+                pepper,
+                cost,
+                permits: Semaphore::new(workers.max(1)),
+                waiting: AtomicUsize::new(0),
+                workers: workers.max(1),
+                queue,
+                decoy,
+            }),
+        })
+    }
+
+    pub fn cost(&self) -> HashCost {
+        self.inner.cost
+    }
+
+    /// Runs `f` on a blocking thread once a worker is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&HasherInner) -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let inner = &self.inner;
+        // `waiting` counts those hashing and those queued.
+        if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.workers + inner.queue {
+            inner.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(AuthError::Busy);
+        }
+        let result = async {
+            let _permit = inner.permits.acquire().await.map_err(|_| AuthError::Busy)?;
+            let me = self.inner.clone();
+            tokio::task::spawn_blocking(move || f(&me))
+                .await
+                .map_err(|_| AuthError::Busy)
+        }
+        .await;
+        inner.waiting.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    /// The PHC string of a new password (normalised first), with a fresh 128-bit salt.
+    pub async fn hash(
+        &self,
+        password: &str,
+        random: &dyn vault::Random,
+    ) -> Result<String, AuthError> {
+        let pw = normalise(password);
+        let mut salt = [0u8; 16];
+        random.fill(&mut salt)?;
+        self.run(move |h| hash_with(h.pepper.as_ref(), h.cost, &pw, &salt))
+            .await?
+    }
+
+    /// Checks `password` against `stored` (a PHC string), or against a decoy hash when there is
+    /// no stored hash, so both cases take the same time. A stored hash with a lower cost than
+    /// the current one is redone on success, with a fresh salt.
+    pub async fn verify(
+        &self,
+        stored: Option<&str>,
+        password: &str,
+        random: &dyn vault::Random,
+    ) -> Result<Verified, AuthError> {
+        let pw = normalise(password);
+        let stored = stored.map(str::to_string);
+        let mut salt = [0u8; 16];
+        random.fill(&mut salt)?;
+        self.run(move |h| {
+            let (phc, real) = match &stored {
+                Some(s) => (s.as_str(), true),
+                None => (h.decoy.as_str(), false),
+            };
+            if !verify_with(h.pepper.as_ref(), phc, &pw) || !real {
+                return Ok(Verified::No);
+            }
+            let rehash = match stored_cost(phc) {
+                Some(c) if c.memory_kib >= h.cost.memory_kib && c.passes >= h.cost.passes => None,
+                _ => Some(hash_with(h.pepper.as_ref(), h.cost, &pw, &salt)?),
+            };
+            Ok(Verified::Yes { rehash })
+        })
+        .await?
+    }
+}
+
+fn argon2(pepper: &[u8], cost: HashCost) -> Result<Argon2<'_>, AuthError> {
+    let params = Params::new(cost.memory_kib, cost.passes, 1, None)
+        .map_err(|_| AuthError::Config("argon2 parameters"))?;
+    Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+        .map_err(|_| AuthError::Config("argon2 pepper"))
+}
+
+fn hash_with(pepper: &[u8], cost: HashCost, pw: &str, salt: &[u8]) -> Result<String, AuthError> {
+    use argon2::password_hash::PasswordHasher as _;
+    let a = argon2(pepper, cost)?;
+    let hash = a
+        .hash_password_with_salt(pw.as_bytes(), salt)
+        .map_err(|_| AuthError::Config("argon2 hashing"))?;
+    Ok(hash.to_string())
+}
+
+fn verify_with(pepper: &[u8], phc: &str, pw: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
+    let Ok(hash) = argon2::password_hash::phc::PasswordHash::new(phc) else {
+        return false;
+    };
+    let Some(cost) = stored_cost(phc) else {
+        return false;
+    };
+    match argon2(pepper, cost) {
+        Ok(a) => a.verify_password(pw.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The memory and passes written in a stored PHC string.
+pub fn stored_cost(phc: &str) -> Option<HashCost> {
+    let params = phc.split('$').nth(3)?;
+    let (mut m, mut t) = (None, None);
+    for kv in params.split(',') {
+        match kv.split_once('=')? {
+            ("m", v) => m = v.parse().ok(),
+            ("t", v) => t = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(HashCost {
+        memory_kib: m?,
+        passes: t?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_is_counted_in_code_points_after_nfkc() {
+        assert!(check_new("kiwi-dune", &[], true).is_ok());
+        assert_eq!(
+            check_new("short12", &[], true).map_err(|e| e.rule),
+            Err(Rule::TooShort(8))
+        );
+        assert_eq!(
+            check_new("kiwi-dune-rock", &[], false).map_err(|e| e.rule),
+            Err(Rule::TooShort(15))
+        );
+        assert!(check_new("kiwi-dune-rocket", &[], false).is_ok());
+        // Eight Arabic letters are eight characters.
+        assert!(check_new("قمرليلةشتاء", &[], true).is_ok());
+        assert!(check_new(&"x".repeat(64), &[], true).is_ok());
+        assert_eq!(
+            check_new(&"y".repeat(257), &[], true).map_err(|e| e.rule),
+            Err(Rule::TooLong(256))
+        );
+    }
+
+    #[test]
+    fn common_and_context_passwords_are_refused_with_the_reason() {
+        assert!(common_list_len() >= 100_000);
+        for pw in [
+            "password",
+            "Password1",
+            "iloveyou",
+            "12345678",
+            "qwertyuiop",
+        ] {
+            assert_eq!(
+                check_new(pw, &[], true).map_err(|e| e.rule),
+                Err(Rule::CommonPassword),
+                "{pw}"
+            );
+        }
+        for pw in [
+            "cnss2025!",
+            "Damancom",
+            "الضمان الاجتماعي",
+            "Bennani-Youssef",
+            "yb123456789",
+        ] {
+            assert_eq!(
+                check_new(pw, &["Bennani Youssef", "yb123456789"], true).map_err(|e| e.rule),
+                Err(Rule::ContextPassword),
+                "{pw}"
+            );
+        }
+        // Containing a context word is fine: only the whole password is compared.
+        assert!(check_new("cnss is far from my kitchen", &[], true).is_ok());
+    }
+
+    #[test]
+    fn stored_cost_reads_phc_parameters() {
+        let c = stored_cost("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA");
+        assert_eq!(c, Some(HashCost::MINIMUM));
+        assert_eq!(stored_cost("nonsense"), None);
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_with_the_pepper_and_rehash_when_cost_rises() {
+        let r = vault::OsRandom;
+        let h = PasswordHasher::new([7; 32], HashCost::MINIMUM, 1, 4, &r).unwrap();
+        let phc = h.hash("ｋｉｗｉ dune", &r).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        // NFKC: full-width letters are the same password.
+        assert_eq!(
+            h.verify(Some(&phc), "kiwi dune", &r).await.unwrap(),
+            Verified::Yes { rehash: None }
+        );
+        assert_eq!(
+            h.verify(Some(&phc), "kiwi dunes", &r).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(h.verify(None, "kiwi dune", &r).await.unwrap(), Verified::No);
+        // Another pepper: the same string no longer verifies.
+        let other = PasswordHasher::new([8; 32], HashCost::MINIMUM, 1, 4, &r).unwrap();
+        assert_eq!(
+            other.verify(Some(&phc), "kiwi dune", &r).await.unwrap(),
+            Verified::No
+        );
+        // Cost raised: the next success hands back a new hash with the new cost.
+        let stronger = HashCost {
+            memory_kib: 19 * 1024,
+            passes: 3,
+        };
+        let h3 = PasswordHasher::new([7; 32], stronger, 1, 4, &r).unwrap();
+        match h3.verify(Some(&phc), "kiwi dune", &r).await.unwrap() {
+            Verified::Yes { rehash: Some(new) } => {
+                assert!(new.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"));
+                assert!(matches!(
+                    h3.verify(Some(&new), "kiwi dune", &r).await.unwrap(),
+                    Verified::Yes { rehash: None }
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            HashCost {
+                memory_kib: 4096,
+                passes: 2
+            }
+            .checked()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,874 @@
+//! Login end to end: enrolment, password + SMS (through a real SMPP peer), password + TOTP,
+//! throttling, sessions, step-up and the RIB cooling-off period, on both backends.
+
+use crate::{on_both_backends, person_json};
+use app::Binding;
+use domain::{Clock, Role};
+use serde_json::{Value, json};
+use store::Backend;
+use testkit::TestApp;
+
+pub const PASSWORD: &str = "olive tree by the sea";
+
+/// The first run of six digits in `text`.
+pub fn code_in(text: &str) -> String {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(5))
+        .find(|&i| {
+            b[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !b[i - 1].is_ascii_digit())
+                && b.get(i + 6).is_none_or(|c| !c.is_ascii_digit())
+        })
+        .map(|i| text[i..i + 6].to_string())
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+}
+
+/// The last text sent to `phone` through the file sender, waiting for it (enrolment codes are
+/// sent in the background) until there are more than `seen`.
+pub async fn next_sms(t: &TestApp, phone: &str, seen: usize) -> String {
+    for _ in 0..200 {
+        let texts = t.sms_texts(phone);
+        if texts.len() > seen {
+            return texts.last().unwrap().clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no SMS to {phone}");
+}
+
+/// Registers a person with this CIN and phone (through an agent) and returns the agent's token.
+pub async fn register(t: &TestApp, cin: &str, phone: &str) {
+    let (_, agent) = t.login("agent-reg", Role::Agent, Binding::None).await;
+    let mut p = person_json(cin, "BENNANI", "Salma");
+    p["phone"] = json!(phone);
+    let r = t.post("/api/v1/persons", &agent, p).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+}
+
+/// Registers and enrols an insured person (password + the phone on record).
+pub async fn enrolled(t: &TestApp, cin: &str, phone: &str) {
+    register(t, cin, phone).await;
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol",
+            json!({"cin": cin, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let enrolment = r.json["enrolment"].as_str().unwrap().to_string();
+    let code = code_in(&next_sms(t, phone, seen).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": enrolment, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+}
+
+pub async fn password_step(t: &TestApp, login: &str, password: &str) -> testkit::Reply {
+    t.post_anon(
+        "/api/v1/auth/login",
+        json!({"login": login, "password": password}),
+    )
+    .await
+}
+
+/// Logs in with password + SMS; the bearer token.
+pub async fn login_sms(t: &TestApp, login: &str, phone: &str) -> String {
+    let r = password_step(t, login, PASSWORD).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let code = code_in(&next_sms(t, phone, seen).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    r.json["token"].as_str().unwrap().to_string()
+}
+
+async fn session_status(t: &TestApp, token: &str) -> u16 {
+    t.get("/api/v1/auth/session", token).await.status.as_u16()
+}
+
+async fn password_and_sms_through_smpp(backend: Backend) {
+    let smsc = testkit::smsc::Smsc::start();
+    let address = smsc.address();
+    let t = TestApp::start_with(
+        backend,
+        move |a| {
+            a.sms = Some(std::sync::Arc::new(
+                auth::sms::SmppSender::new(auth::sms::SmppConfig {
+                    address,
+                    system_id: "daman".into(),
+                    password: "secret".to_string().into(),
+                    source: "DAMAN".into(),
+                })
+                .unwrap(),
+            ));
+        },
+        100_000,
+    )
+    .await;
+    let phone = "+212600000101";
+    register(&t, "ZA101", phone).await;
+    // Enrolment: the code goes to the phone on record, through the SMSC, in Arabic (UCS-2).
+    let r = t
+        .call_with(
+            axum::http::Method::POST,
+            "/api/v1/auth/enrol",
+            None,
+            Some(json!({"cin": "ZA101", "password": PASSWORD})),
+            &[("accept-language", "ar")],
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let enrolment = r.json["enrolment"].as_str().unwrap().to_string();
+    let mut received = Vec::new();
+    for _ in 0..200 {
+        received = smsc.texts_to(phone);
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let (text, coding) = received.last().cloned().expect("SMS through SMPP");
+    assert!(text.starts_with("رمزك في ضمان"), "{text}");
+    assert_eq!(coding, 8, "Arabic goes as UCS-2");
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": enrolment, "code": code_in(&text)}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    // Login: password, then the SMS code (French, GSM).
+    let r = password_step(&t, "za101", PASSWORD).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["methods"], json!(["sms"]));
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    // The pending token is not a session.
+    assert_eq!(session_status(&t, &pending).await, 401);
+    let r = t
+        .post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    assert_eq!(r.status, 202);
+    let (text, coding) = smsc.texts_to(phone).last().cloned().unwrap();
+    assert!(text.starts_with("daman : votre code est"), "{text}");
+    assert_eq!(coding, 0);
+    let code = code_in(&text);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": wrong}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (401, Some("code_rejected"))
+    );
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["role"], "insured");
+    assert_eq!(r.json["idle_timeout_seconds"], 3600);
+    let token = r.json["token"].as_str().unwrap().to_string();
+    assert_eq!(session_status(&t, &token).await, 200);
+    // The person reads their own record with the session.
+    let r = t
+        .post(
+            "/api/v1/persons/read",
+            &token,
+            json!({"cin": "ZA101", "purpose": "self_service", "fields": ["last_name"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // A used code is refused: the pending login is over, and the code does not open a step-up.
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = t
+        .post(
+            "/api/v1/auth/step-up",
+            &token,
+            json!({"method": "sms", "code": code}),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "code_rejected");
+    // A step-up code works once.
+    let r = t.post("/api/v1/auth/step-up/sms", &token, json!({})).await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let step = code_in(&smsc.texts_to(phone).last().unwrap().0);
+    let r = t
+        .post(
+            "/api/v1/auth/step-up",
+            &token,
+            json!({"method": "sms", "code": step}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    let r = t
+        .post(
+            "/api/v1/auth/step-up",
+            &token,
+            json!({"method": "sms", "code": step}),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "code_rejected");
+}
+
+/// Decodes RFC 4648 base32 (no padding).
+fn base32_decode(s: &str) -> Vec<u8> {
+    let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("base32"),
+        };
+        buf = (buf << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn password_and_totp(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000102";
+    enrolled(&t, "ZA102", phone).await;
+    let token = login_sms(&t, "ZA102", phone).await;
+    let other = login_sms(&t, "ZA102", phone).await;
+    // Adding a TOTP app needs a recent second factor: logging in was one.
+    let r = t.post("/api/v1/auth/factors/totp", &token, json!({})).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let seed = base32_decode(r.json["secret"].as_str().unwrap());
+    assert_eq!(seed.len(), 20);
+    assert!(
+        r.json["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/daman:")
+    );
+    let now = || t.clock.now().0 / 1_000_000;
+    let r = t
+        .post(
+            "/api/v1/auth/factors/totp/confirm",
+            &token,
+            json!({"code": auth::totp::code_at(&seed, now())}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    // A factor change ends the other sessions.
+    assert_eq!(session_status(&t, &other).await, 401);
+    assert_eq!(session_status(&t, &token).await, 200);
+    let r = t.get("/api/v1/auth/factors", &token).await;
+    let kinds: Vec<&str> = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sms", "totp"]);
+    // The phone is shown masked.
+    assert_eq!(r.json[0]["label"], "••••02");
+    // The code used to confirm the app cannot log in (same time step): replay refused.
+    t.clock.advance_seconds(1);
+    let login = |code: String| {
+        let t = &t;
+        async move {
+            let r = password_step(t, "ZA102", PASSWORD).await;
+            assert_eq!(r.json["methods"], json!(["sms", "totp"]));
+            t.post_anon(
+                "/api/v1/auth/login/verify",
+                json!({"pending": r.json["pending"], "method": "totp", "code": code}),
+            )
+            .await
+        }
+    };
+    let r = login(auth::totp::code_at(&seed, now())).await;
+    assert_eq!(r.json["error"]["code"], "code_rejected", "{:?}", r.json);
+    // The next time step's code logs in, once.
+    t.clock.advance_seconds(30);
+    let code = auth::totp::code_at(&seed, now());
+    let r = login(code.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let totp_session = r.json["token"].as_str().unwrap().to_string();
+    let r = t.get("/api/v1/auth/session", &totp_session).await;
+    assert_eq!(r.json["method"], "totp");
+    let r = login(code).await;
+    assert_eq!(r.json["error"]["code"], "code_rejected");
+}
+
+async fn unknown_and_known_accounts_fail_alike(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    enrolled(&t, "ZA103", "+212600000103").await;
+    let known = password_step(&t, "ZA103", "not the password at all").await;
+    let unknown = password_step(&t, "ZA999", "not the password at all").await;
+    let garbage = password_step(&t, "nobody", "not the password at all").await;
+    assert_eq!(known.status, 401);
+    for r in [&unknown, &garbage] {
+        assert_eq!(r.status, known.status);
+        assert_eq!(r.json.to_string(), known.json.to_string());
+        let names = |r: &testkit::Reply| {
+            let mut h: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
+            h.sort();
+            h
+        };
+        assert_eq!(names(r), names(&known));
+    }
+    assert_eq!(known.json["error"]["code"], "login_failed");
+    // Enrolment answers alike for a registered CIN, an unknown one and one that has an account.
+    register(&t, "ZA104", "+212600000104").await;
+    let mut shapes = Vec::new();
+    for cin in ["ZA104", "ZA998", "ZA103"] {
+        let r = t
+            .post_anon(
+                "/api/v1/auth/enrol",
+                json!({"cin": cin, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 202);
+        let tok = r.json["enrolment"].as_str().unwrap();
+        assert_eq!(tok.len(), 32);
+        shapes.push(
+            r.json
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(shapes.windows(2).all(|w| w[0] == w[1]));
+    // A common password is refused with the reason, in the caller's language.
+    let r = t
+        .call_with(
+            axum::http::Method::POST,
+            "/api/v1/auth/enrol",
+            None,
+            Some(json!({"cin": "ZA104", "password": "iloveyou123"})),
+            &[("accept-language", "fr")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json["error"]["details"][0]["rule"], "common_password");
+    assert!(
+        r.json["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fuites")
+    );
+}
+
+async fn the_101st_failure_is_refused_even_with_the_right_password(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    enrolled(&t, "ZA105", "+212600000105").await;
+    let mut waited = 0;
+    for i in 1..=100 {
+        for login in ["ZA105", "ZA997"] {
+            let r = password_step(&t, login, "wrong password here").await;
+            assert_eq!(
+                r.json["error"]["code"], "login_failed",
+                "attempt {i} {login}"
+            );
+        }
+        // Waits grow: the right password is refused while one runs.
+        let wait = auth::throttle::wait_seconds(i);
+        if wait > 0 && i < 100 {
+            let r = password_step(&t, "ZA105", PASSWORD).await;
+            assert_eq!(r.status, 429, "attempt {i}");
+            assert_eq!(r.json["error"]["code"], "too_many_attempts");
+            let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry <= wait && retry > 0);
+            t.clock.advance_seconds(wait);
+            waited += wait;
+        }
+    }
+    assert!(waited > 3600 * 80, "{waited}");
+    // After 100 consecutive failures, the right password is refused, for a day; an unknown
+    // login gets the same answer.
+    t.clock.advance_seconds(3600);
+    let right = password_step(&t, "ZA105", PASSWORD).await;
+    let unknown = password_step(&t, "ZA997", PASSWORD).await;
+    assert_eq!(right.status, 429);
+    assert_eq!(right.json.to_string(), unknown.json.to_string());
+    assert_eq!(right.headers["retry-after"], unknown.headers["retry-after"]);
+    t.clock.advance_seconds(23 * 3600);
+    let r = password_step(&t, "ZA105", PASSWORD).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // A completed login resets the counter.
+    let token = login_sms(&t, "ZA105", "+212600000105").await;
+    assert_eq!(session_status(&t, &token).await, 200);
+    let r = password_step(&t, "ZA105", "wrong password here").await;
+    assert_eq!(r.json["error"]["code"], "login_failed");
+    let r = password_step(&t, "ZA105", PASSWORD).await;
+    assert_eq!(r.status, 200);
+}
+
+async fn staff_cannot_log_in_without_a_passkey(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000106";
+    let invitation = t
+        .app
+        .invite(
+            app::Inviter::Operator,
+            &app::Invitation {
+                login: "k.agent@cnss.example".into(),
+                phone: phone.into(),
+                role: Role::Agent,
+                affiliate: None,
+                is_admin: false,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/invitations/accept",
+            json!({"invitation": invitation, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let code = code_in(&next_sms(&t, phone, 0).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": invitation, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    // The password is right, but no second factor a staff member may use exists.
+    let r = password_step(&t, "k.agent@cnss.example", PASSWORD).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["methods"], json!([]));
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    let r = t
+        .post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (403, Some("passkey_required"))
+    );
+    for method in ["sms", "totp"] {
+        let r = t
+            .post_anon(
+                "/api/v1/auth/login/verify",
+                json!({"pending": pending, "method": method, "code": "123456"}),
+            )
+            .await;
+        assert_eq!(r.json["error"]["code"], "passkey_required");
+    }
+    assert_eq!(session_status(&t, &pending).await, 401);
+    // The invitation was used.
+    let r = t
+        .post_anon(
+            "/api/v1/auth/invitations/accept",
+            json!({"invitation": invitation, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+async fn sessions_end_at_logout_timeout_and_disabling(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000107";
+    enrolled(&t, "ZA107", phone).await;
+    // Logout.
+    let token = login_sms(&t, "ZA107", phone).await;
+    assert_eq!(session_status(&t, &token).await, 200);
+    let r = t.post("/api/v1/auth/logout", &token, json!({})).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(session_status(&t, &token).await, 401);
+    // Idle timeout: 1 hour without a request.
+    let token = login_sms(&t, "ZA107", phone).await;
+    t.clock.advance_seconds(3599);
+    assert_eq!(session_status(&t, &token).await, 200);
+    t.clock.advance_seconds(3600);
+    assert_eq!(session_status(&t, &token).await, 401);
+    // Absolute timeout: 24 hours even when active.
+    let token = login_sms(&t, "ZA107", phone).await;
+    for _ in 0..30 {
+        t.clock.advance_seconds(50 * 60);
+        if session_status(&t, &token).await != 200 {
+            break;
+        }
+    }
+    assert_eq!(session_status(&t, &token).await, 401);
+    // "Log out my other sessions".
+    let one = login_sms(&t, "ZA107", phone).await;
+    let two = login_sms(&t, "ZA107", phone).await;
+    let r = t
+        .post("/api/v1/auth/sessions/end-others", &one, json!({}))
+        .await;
+    assert_eq!(r.json["ended"], 1);
+    assert_eq!(session_status(&t, &two).await, 401);
+    assert_eq!(session_status(&t, &one).await, 200);
+    // Disabling the account ends its sessions and its logins.
+    t.app
+        .set_account_disabled("ZA107", true, "test")
+        .await
+        .unwrap();
+    assert_eq!(session_status(&t, &one).await, 401);
+    let r = password_step(&t, "ZA107", PASSWORD).await;
+    assert_eq!(r.json["error"]["code"], "login_failed");
+    // The audit log has the events, without secrets.
+    let events = t.app.store().audit_events(0, 10_000).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|(_, e)| e.action.as_str()).collect();
+    for a in [
+        "enrol_start",
+        "account_created",
+        "login_password",
+        "login",
+        "logout",
+        "sessions_ended",
+        "account_disabled",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let dump = format!("{events:?}");
+    for secret in [PASSWORD, "ZA107", "600000107"] {
+        assert!(!dump.contains(secret), "{secret} in the audit log");
+    }
+}
+
+async fn rib_change_needs_step_up_and_waits(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000108";
+    enrolled(&t, "ZA108", phone).await;
+    let token = login_sms(&t, "ZA108", phone).await;
+    // Another valid RIB than the one on record (another bank).
+    let first22 = "9990020000012050005349";
+    let new_rib = format!("{first22}{:02}", domain::Rib::key_for(first22).unwrap());
+    // Reads through a development token minted afresh (sessions time out while the clock runs).
+    let read_rib = || async {
+        let (_, dev) = t
+            .login(
+                "dev-insured",
+                Role::Insured,
+                Binding::Person(app::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
+            )
+            .await;
+        t.post(
+            "/api/v1/persons/read",
+            &dev,
+            json!({"cin": "ZA108", "purpose": "self_service", "fields": ["rib"], "full": true}),
+        )
+        .await
+        .json["fields"]["rib"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let old = read_rib().await;
+    // Ten minutes after login, the login's second factor is no longer fresh.
+    t.clock.advance_seconds(600);
+    let r = t
+        .post("/api/v1/persons/rib", &token, json!({"rib": new_rib}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (401, Some("step_up_required"))
+    );
+    let seen = t.sms_texts(phone).len();
+    t.post("/api/v1/auth/step-up/sms", &token, json!({})).await;
+    let code = code_in(&next_sms(&t, phone, seen).await);
+    let r = t
+        .post(
+            "/api/v1/auth/step-up",
+            &token,
+            json!({"method": "sms", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post("/api/v1/persons/rib", &token, json!({"rib": new_rib}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let requested = t.clock.now().0 / 1_000_000;
+    assert_eq!(r.json["effective_at"], requested + 72 * 3600);
+    // The old phone got a notice with a cancellation code.
+    let notice = next_sms(&t, phone, seen).await;
+    assert!(notice.contains("RIB"), "{notice}");
+    // Not before 72 hours.
+    t.clock.advance_seconds(71 * 3600);
+    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 0);
+    assert_eq!(read_rib().await, old);
+    t.clock.advance_seconds(3600);
+    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 1);
+    assert_eq!(read_rib().await, new_rib);
+    // (A new session: the first one has timed out meanwhile.)
+    let token2 = login_sms(&t, "ZA108", phone).await;
+    // A second change, cancelled from its notice, never applies.
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post("/api/v1/persons/rib", &token2, json!({"rib": old}))
+        .await;
+    assert_eq!(r.status, 202);
+    let notice = next_sms(&t, phone, seen).await;
+    let cancel = notice.split_whitespace().last().unwrap().to_string();
+    assert_eq!(cancel.len(), 32);
+    let r = t
+        .post_anon("/api/v1/rib-changes/cancel", json!({"code": cancel}))
+        .await;
+    assert_eq!(r.status, 204);
+    let r = t
+        .post_anon("/api/v1/rib-changes/cancel", json!({"code": cancel}))
+        .await;
+    assert_eq!(r.status, 404);
+    t.clock.advance_seconds(73 * 3600);
+    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 0);
+    // A development token has no session, hence no step-up.
+    let (_, dev) = t
+        .login(
+            "dev-insured",
+            Role::Insured,
+            Binding::Person(app::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
+        )
+        .await;
+    let r = t
+        .post("/api/v1/persons/rib", &dev, json!({"rib": old}))
+        .await;
+    assert_eq!(r.json["error"]["code"], "step_up_required");
+    // The new RIB never sat in the database in clear.
+    for blob in t.raw_blobs("SELECT rib FROM rib_changes").await {
+        assert!(!String::from_utf8_lossy(&blob).contains(&new_rib[4..]));
+    }
+}
+
+async fn browser_sessions_use_host_cookies_and_refuse_cross_site_posts(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000109";
+    enrolled(&t, "ZA109", phone).await;
+    let r = password_step(&t, "ZA109", PASSWORD).await;
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    t.post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    let code = code_in(t.sms_texts(phone).last().unwrap());
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": code, "client": "browser"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["token"], Value::Null);
+    let cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-daman_session="), "{cookie}");
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let with_cookie = |extra: &'static [(&'static str, &'static str)], method, path| {
+        let t = &t;
+        let pair = pair.clone();
+        async move {
+            let mut headers: Vec<(&str, &str)> = vec![("cookie", pair.as_str())];
+            headers.extend_from_slice(extra);
+            t.call_with(method, path, None, Some(json!({})), &headers)
+                .await
+        }
+    };
+    use axum::http::Method;
+    let r = with_cookie(&[], Method::GET, "/api/v1/auth/session").await;
+    assert_eq!(r.status, 200);
+    let r = with_cookie(
+        &[("sec-fetch-site", "cross-site")],
+        Method::POST,
+        "/api/v1/auth/logout",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = with_cookie(
+        &[
+            ("origin", "https://evil.example"),
+            ("host", "daman.example"),
+        ],
+        Method::POST,
+        "/api/v1/auth/logout",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = with_cookie(
+        &[("sec-fetch-site", "same-origin")],
+        Method::POST,
+        "/api/v1/auth/logout",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = with_cookie(&[], Method::GET, "/api/v1/auth/session").await;
+    assert_eq!(r.status, 401);
+}
+
+async fn employer_admins_invite_their_users(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let (_, agent) = t.login("agent-e", Role::Agent, Binding::None).await;
+    let r = t
+        .post(
+            "/api/v1/employers",
+            &agent,
+            json!({"name": "ATLAS TEXTILE SARL", "activity": "Textile", "city": "Casablanca", "ice": "001525478000088"}),
+        )
+        .await;
+    let affiliate =
+        domain::AffiliateNumber::parse(r.json["affiliate_number"].as_str().unwrap()).unwrap();
+    let accept = |invitation: String, phone: &'static str| {
+        let t = &t;
+        async move {
+            let seen = t.sms_texts(phone).len();
+            let r = t
+                .post_anon(
+                    "/api/v1/auth/invitations/accept",
+                    json!({"invitation": invitation, "password": PASSWORD}),
+                )
+                .await;
+            assert_eq!(r.status, 202, "{:?}", r.json);
+            let code = code_in(&next_sms(t, phone, seen).await);
+            let r = t
+                .post_anon(
+                    "/api/v1/auth/enrol/confirm",
+                    json!({"enrolment": invitation, "code": code}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{:?}", r.json);
+        }
+    };
+    let admin_invitation = t
+        .app
+        .invite(
+            app::Inviter::Operator,
+            &app::Invitation {
+                login: "rh@atlas.example".into(),
+                phone: "+212600000110".into(),
+                role: Role::EmployerUser,
+                affiliate: Some(affiliate),
+                is_admin: true,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    accept(admin_invitation, "+212600000110").await;
+    let admin = login_sms(&t, "rh@atlas.example", "+212600000110").await;
+    let r = t
+        .post(
+            "/api/v1/auth/invitations",
+            &admin,
+            json!({"login": "paie@atlas.example", "phone": "0600000111"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    accept(
+        r.json["invitation"].as_str().unwrap().to_string(),
+        "+212600000111",
+    )
+    .await;
+    let user = login_sms(&t, "paie@atlas.example", "+212600000111").await;
+    let r = t.get("/api/v1/auth/session", &user).await;
+    assert_eq!(r.json["role"], "employer_user");
+    // A user who is not an admin cannot invite; a taken login cannot be invited twice.
+    let r = t
+        .post(
+            "/api/v1/auth/invitations",
+            &user,
+            json!({"login": "autre@atlas.example", "phone": "0600000112"}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = t
+        .post(
+            "/api/v1/auth/invitations",
+            &admin,
+            json!({"login": "paie@atlas.example", "phone": "0600000112"}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+async fn sms_and_per_ip_limits(backend: Backend) {
+    let t = TestApp::start_with(backend, |a| a.sms_per_number_hour = 3, 8).await;
+    let phone = "+212600000113";
+    enrolled(&t, "ZA113", phone).await; // 1 SMS
+    let r = password_step(&t, "ZA113", PASSWORD).await;
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let r = t
+            .post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    let r = t
+        .post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (429, Some("sms_limit"))
+    );
+    assert_eq!(t.sms_texts(phone).len(), 3);
+    // The earlier codes still work: a resend does not invalidate them.
+    let first = code_in(&t.sms_texts(phone)[1]);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": first}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // One address: 8 requests a minute on each authentication route.
+    // (Each attempt names another login, so the per-login throttle stays out of the way.)
+    let mut limited = 0;
+    for i in 0..10 {
+        let r = password_step(&t, &format!("ZB{i}"), "whatever it is").await;
+        if r.status == 429 {
+            assert_eq!(r.json["error"]["code"], "too_many_requests");
+            assert!(r.headers.contains_key("retry-after"));
+            limited += 1;
+        } else {
+            assert_eq!(r.json["error"]["code"], "login_failed");
+        }
+    }
+    assert_eq!(limited, 3);
+}
+
+on_both_backends!(
+    password_and_sms_through_smpp,
+    password_and_totp,
+    unknown_and_known_accounts_fail_alike,
+    the_101st_failure_is_refused_even_with_the_right_password,
+    staff_cannot_log_in_without_a_passkey,
+    sessions_end_at_logout_timeout_and_disabling,
+    rib_change_needs_step_up_and_waits,
+    browser_sessions_use_host_cookies_and_refuse_cross_site_posts,
+    employer_admins_invite_their_users,
+    sms_and_per_ip_limits,
+);

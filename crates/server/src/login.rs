@@ -1,0 +1,458 @@
+//! The authentication API under `/api/v1/auth`: enrolment, invitations, login, sessions,
+//! step-up, factors; and the RIB change, which needs a step-up and can be cancelled from its
+//! notice. Handlers only translate, like the others.
+
+use crate::auth::{Ctx, cleared_cookie, lang, session_cookie};
+use crate::error::ApiError;
+use crate::routes::Body;
+use crate::{RequestId, State as AppState};
+use app::{AppError, FactorView, Invitation, Inviter, Method};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get, routing::post};
+use domain::{Lang, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/enrol", post(enrol))
+        .route("/api/v1/auth/enrol/confirm", post(enrol_confirm))
+        .route("/api/v1/auth/invitations", post(invite))
+        .route("/api/v1/auth/invitations/accept", post(accept_invitation))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/login/sms", post(login_sms))
+        .route("/api/v1/auth/login/verify", post(login_verify))
+        .route("/api/v1/auth/session", get(session))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/sessions/end-others", post(end_others))
+        .route("/api/v1/auth/step-up/sms", post(step_up_sms))
+        .route("/api/v1/auth/step-up", post(step_up))
+        .route("/api/v1/auth/factors", get(factors))
+        .route("/api/v1/auth/factors/totp", post(totp_start))
+        .route("/api/v1/auth/factors/totp/confirm", post(totp_confirm))
+        .route("/api/v1/auth/factors/phone", post(phone_start))
+        .route("/api/v1/auth/factors/phone/confirm", post(phone_confirm))
+        .route("/api/v1/auth/factors/remove", post(factor_remove))
+        .route("/api/v1/persons/rib", post(rib_change))
+        .route("/api/v1/rib-changes/cancel", post(rib_cancel))
+}
+
+/// Language and request id, for routes that need no session.
+pub(crate) struct Anon {
+    lang: Lang,
+    request_id: String,
+}
+
+impl Anon {
+    fn err(&self, e: AppError) -> ApiError {
+        ApiError::new(e, self.lang)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Anon {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Anon, ApiError> {
+        Ok(Anon {
+            lang: lang(parts),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolInput {
+    cin: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct EnrolmentStarted {
+    enrolment: String,
+}
+
+/// Always 202 with a token, whether or not the CIN is registered: the code arrives by SMS if it is.
+async fn enrol(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<EnrolInput>,
+) -> Result<(StatusCode, Json<EnrolmentStarted>), ApiError> {
+    let enrolment = s
+        .app
+        .enrol_insured(&i.cin, &i.password, a.lang, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok((StatusCode::ACCEPTED, Json(EnrolmentStarted { enrolment })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeForEnrolment {
+    enrolment: String,
+    code: String,
+}
+
+async fn enrol_confirm(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<CodeForEnrolment>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .complete_enrolment(&i.enrolment, &i.code, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteInput {
+    login: String,
+    phone: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn invite(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<InviteInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let inv = Invitation {
+        login: i.login,
+        phone: i.phone,
+        role: Role::EmployerUser,
+        affiliate: None,
+        is_admin: i.admin,
+    };
+    let token = s
+        .app
+        .invite(
+            Inviter::EmployerAdmin(&ctx.principal),
+            &inv,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok((StatusCode::CREATED, Json(json!({ "invitation": token }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptInput {
+    invitation: String,
+    password: String,
+}
+
+async fn accept_invitation(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<AcceptInput>,
+) -> Result<(StatusCode, Json<EnrolmentStarted>), ApiError> {
+    let enrolment = s
+        .app
+        .accept_invitation(&i.invitation, &i.password, a.lang, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok((StatusCode::ACCEPTED, Json(EnrolmentStarted { enrolment })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginInput {
+    login: String,
+    password: String,
+}
+
+async fn login(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<LoginInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = s
+        .app
+        .login_password(&i.login, &i.password, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    let methods: Vec<&str> = p.methods.iter().map(|m| m.as_str()).collect();
+    Ok(Json(json!({
+        "pending": p.token,
+        "methods": methods,
+        "expires_at": p.expires_at / 1_000_000,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingInput {
+    pending: String,
+}
+
+async fn login_sms(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<PendingInput>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .send_login_code(&i.pending, a.lang)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+fn method(m: &str, lang: Lang) -> Result<Method, ApiError> {
+    Method::parse(m).ok_or_else(|| {
+        ApiError::new(
+            domain::ValidationError::new("method", domain::Rule::UnknownValue).into(),
+            lang,
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyInput {
+    pending: String,
+    method: String,
+    code: String,
+    /// `browser`: the token goes in a `__Host-` cookie and not in the body; otherwise (the app,
+    /// API clients) in the body as a bearer token.
+    #[serde(default)]
+    client: Option<String>,
+}
+
+async fn login_verify(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<VerifyInput>,
+) -> Result<Response, ApiError> {
+    let m = method(&i.method, a.lang)?;
+    let n = s
+        .app
+        .login_second_factor(&i.pending, m, &i.code, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    let browser = i.client.as_deref() == Some("browser");
+    let body = json!({
+        "token": if browser { None } else { Some(&n.token) },
+        "role": n.principal.role.as_str(),
+        "idle_timeout_seconds": n.idle_seconds,
+        "expires_at": n.expires_at / 1_000_000,
+    });
+    let mut res = Json(body).into_response();
+    if browser {
+        let max_age = (n.expires_at - s.app.now().0) / 1_000_000;
+        set_cookie(&mut res, &session_cookie(&n.token, max_age));
+    }
+    Ok(res)
+}
+
+fn set_cookie(res: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+async fn session(ctx: Ctx) -> Result<Json<serde_json::Value>, ApiError> {
+    let sess = ctx.session()?;
+    Ok(Json(json!({
+        "role": ctx.principal.role.as_str(),
+        "method": sess.method,
+        "created_at": sess.created_at / 1_000_000,
+        "step_up_at": sess.step_up_at.map(|t| t / 1_000_000),
+    })))
+}
+
+async fn logout(ctx: Ctx, State(s): State<AppState>) -> Result<Response, ApiError> {
+    let sess = ctx.session()?;
+    s.app
+        .logout(&ctx.principal, sess, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    set_cookie(&mut res, &cleared_cookie());
+    Ok(res)
+}
+
+async fn end_others(
+    ctx: Ctx,
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let sess = ctx.session()?;
+    let n = s
+        .app
+        .logout_others(&ctx.principal, sess, "user_request", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(json!({ "ended": n })))
+}
+
+async fn step_up_sms(ctx: Ctx, State(s): State<AppState>) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    s.app
+        .send_step_up_code(&ctx.principal, sess, ctx.lang)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepUpInput {
+    method: String,
+    code: String,
+}
+
+async fn step_up(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<StepUpInput>,
+) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    let m = method(&i.method, ctx.lang)?;
+    s.app
+        .step_up(&ctx.principal, sess, m, &i.code, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn factors(ctx: Ctx, State(s): State<AppState>) -> Result<Json<Vec<FactorView>>, ApiError> {
+    ctx.session()?;
+    Ok(Json(
+        s.app
+            .list_factors(&ctx.principal)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+async fn totp_start(
+    ctx: Ctx,
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let proof = ctx.step_up(&s.app)?;
+    let t = s
+        .app
+        .start_totp(&ctx.principal, proof)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(json!({ "secret": t.secret, "uri": t.uri })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeInput {
+    code: String,
+}
+
+async fn totp_confirm(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<CodeInput>,
+) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    s.app
+        .confirm_totp(&ctx.principal, sess, &i.code, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneInput {
+    phone: String,
+}
+
+async fn phone_start(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<PhoneInput>,
+) -> Result<StatusCode, ApiError> {
+    let proof = ctx.step_up(&s.app)?;
+    s.app
+        .start_phone_change(&ctx.principal, proof, &i.phone, ctx.lang)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn phone_confirm(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<CodeInput>,
+) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    s.app
+        .confirm_phone_change(&ctx.principal, sess, &i.code, ctx.lang, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FactorIdInput {
+    id: String,
+}
+
+async fn factor_remove(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<FactorIdInput>,
+) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    let proof = ctx.step_up(&s.app)?;
+    let id: i64 =
+        i.id.parse()
+            .map_err(|_| ctx.err(AppError::NotFound("factor")))?;
+    s.app
+        .remove_factor(&ctx.principal, sess, proof, id, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RibInput {
+    rib: String,
+}
+
+async fn rib_change(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<RibInput>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let proof = ctx.step_up(&s.app)?;
+    let p = s
+        .app
+        .request_rib_change(&ctx.principal, proof, &i.rib, ctx.lang, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "effective_at": p.effective_at / 1_000_000 })),
+    ))
+}
+
+async fn rib_cancel(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<CodeInput>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .cancel_rib_change(&i.code, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}

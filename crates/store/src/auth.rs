@@ -1,0 +1,826 @@
+//! Authentication storage: accounts, failure counters, second factors, one-time codes, SMS sends,
+//! sessions, enrolments and RIB changes. Tokens, codes and login names arrive already hashed,
+//! MACed or blind-indexed; secrets already encrypted.
+
+use crate::{PrincipalRow, Result, Store, with_pool};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub principal_id: i64,
+    pub login_bidx: Vec<u8>,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactorRow {
+    pub id: i64,
+    pub principal_id: i64,
+    pub kind: String,
+    pub secret: Vec<u8>,
+    pub last_step: i64,
+    pub confirmed: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub token_hash: Vec<u8>,
+    pub principal_id: i64,
+    pub stage: String,
+    pub method: String,
+    pub idle_seconds: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub step_up_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentRow {
+    pub id: i64,
+    pub token_hash: Vec<u8>,
+    pub role: String,
+    pub person_id: Option<i64>,
+    pub employer_id: Option<i64>,
+    pub is_admin: bool,
+    pub login_bidx: Vec<u8>,
+    pub phone: Option<Vec<u8>>,
+    pub password_hash: Option<String>,
+    pub failures: i64,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RibChangeRow {
+    pub id: i64,
+    pub person_id: i64,
+    pub principal_id: i64,
+    pub rib: Vec<u8>,
+    pub cancel_hash: Vec<u8>,
+    pub requested_at: i64,
+    pub effective_at: i64,
+}
+
+macro_rules! get {
+    ($r:expr, $($f:ident),*) => { ($($r.try_get::<_, _>(stringify!($f))?),*) };
+}
+
+fn session_from<R: Row>(r: &R) -> Result<SessionRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(SessionRow {
+        token_hash: r.try_get("token_hash")?,
+        principal_id: r.try_get("principal_id")?,
+        stage: r.try_get("stage")?,
+        method: r.try_get("method")?,
+        idle_seconds: r.try_get("idle_seconds")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        expires_at: r.try_get("expires_at")?,
+        step_up_at: r.try_get("step_up_at")?,
+        ended_at: r.try_get("ended_at")?,
+    })
+}
+
+fn factor_from<R: Row>(r: &R) -> Result<FactorRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(FactorRow {
+        id: r.try_get("id")?,
+        principal_id: r.try_get("principal_id")?,
+        kind: r.try_get("kind")?,
+        secret: r.try_get("secret")?,
+        last_step: r.try_get("last_step")?,
+        confirmed: r.try_get("confirmed")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn enrolment_from<R: Row>(r: &R) -> Result<EnrolmentRow>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(EnrolmentRow {
+        id: r.try_get("id")?,
+        token_hash: r.try_get("token_hash")?,
+        role: r.try_get("role")?,
+        person_id: r.try_get("person_id")?,
+        employer_id: r.try_get("employer_id")?,
+        is_admin: r.try_get("is_admin")?,
+        login_bidx: r.try_get("login_bidx")?,
+        phone: r.try_get("phone")?,
+        password_hash: r.try_get("password_hash")?,
+        failures: r.try_get("failures")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        used_at: r.try_get("used_at")?,
+    })
+}
+
+impl Store {
+    // ---- accounts ----------------------------------------------------------------------------
+
+    /// Creates a principal and its account in one transaction.
+    pub async fn insert_account(&self, p: &PrincipalRow, a: &AccountRow) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(p.id)
+            .bind(&p.role)
+            .bind(&p.label)
+            .bind(p.person_id)
+            .bind(p.employer_id)
+            .bind(p.locked)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO accounts (principal_id, login_bidx, password_hash, is_admin, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(a.principal_id)
+            .bind(&a.login_bidx)
+            .bind(&a.password_hash)
+            .bind(a.is_admin)
+            .bind(a.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The account with this login name, and its principal.
+    pub async fn account_by_login(&self, login_bidx: &[u8]) -> Result<Option<AccountRow>> {
+        self.account_where("login_bidx", login_bidx.to_vec()).await
+    }
+
+    pub async fn account(&self, principal_id: i64) -> Result<Option<AccountRow>> {
+        self.account_where("principal_id", principal_id).await
+    }
+
+    async fn account_where<T>(&self, column: &'static str, key: T) -> Result<Option<AccountRow>>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Sqlite>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Clone,
+    {
+        let sql = format!(
+            "SELECT principal_id, login_bidx, password_hash, is_admin, created_at FROM accounts WHERE {column} = $1"
+        );
+        with_pool!(self, |p| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(key.clone())
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| {
+                Ok(AccountRow {
+                    principal_id: r.try_get("principal_id")?,
+                    login_bidx: r.try_get("login_bidx")?,
+                    password_hash: r.try_get("password_hash")?,
+                    is_admin: r.try_get("is_admin")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Whether an account is bound to this person.
+    pub async fn person_has_account(&self, person_id: i64) -> Result<bool> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query(
+            "SELECT 1 FROM principals pr JOIN accounts a ON a.principal_id = pr.id WHERE pr.person_id = $1 LIMIT 1"
+        )
+        .bind(person_id)
+        .fetch_optional(p)
+        .await?
+        .is_some()
+        }))
+    }
+
+    pub async fn set_password_hash(&self, principal_id: i64, phc: &str, at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE principal_id = $1"
+        )
+        .bind(principal_id)
+        .bind(phc)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Locks or unlocks a principal; false if there is none.
+    pub async fn set_locked(&self, principal_id: i64, locked: bool) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE principals SET locked = $2 WHERE id = $1"
+        )
+        .bind(principal_id)
+        .bind(locked)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    // ---- failure counters --------------------------------------------------------------------
+
+    /// (consecutive failures, time of the last one) for a login name.
+    pub async fn login_failures(&self, login_bidx: &[u8]) -> Result<(i64, i64)> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(
+                "SELECT failures, last_failure_at FROM login_throttle WHERE login_bidx = $1",
+            )
+            .bind(login_bidx)
+            .fetch_optional(p)
+            .await?;
+            match row {
+                Some(r) => Ok(get!(r, failures, last_failure_at)),
+                None => Ok((0, 0)),
+            }
+        })
+    }
+
+    /// Counts one more failure; returns the new count.
+    pub async fn record_login_failure(&self, login_bidx: &[u8], at: i64) -> Result<i64> {
+        with_pool!(self, |p| {
+            let r = sqlx::query(
+                "INSERT INTO login_throttle (login_bidx, failures, last_failure_at) VALUES ($1, 1, $2) \
+                 ON CONFLICT (login_bidx) DO UPDATE SET failures = login_throttle.failures + 1, \
+                 last_failure_at = excluded.last_failure_at RETURNING failures",
+            )
+            .bind(login_bidx)
+            .bind(at)
+            .fetch_one(p)
+            .await?;
+            Ok(r.try_get("failures")?)
+        })
+    }
+
+    pub async fn clear_login_failures(&self, login_bidx: &[u8]) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "DELETE FROM login_throttle WHERE login_bidx = $1"
+        )
+        .bind(login_bidx)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    // ---- factors -----------------------------------------------------------------------------
+
+    pub async fn insert_factor(&self, f: &FactorRow) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO factors (id, principal_id, kind, secret, last_step, confirmed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(f.id)
+        .bind(f.principal_id)
+        .bind(&f.kind)
+        .bind(&f.secret)
+        .bind(f.last_step)
+        .bind(f.confirmed)
+        .bind(f.created_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// A principal's factors, oldest first.
+    pub async fn factors(&self, principal_id: i64) -> Result<Vec<FactorRow>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT * FROM factors WHERE principal_id = $1 ORDER BY created_at, id",
+            )
+            .bind(principal_id)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(factor_from).collect()
+        })
+    }
+
+    /// Marks a factor confirmed and removes the other unconfirmed ones of the same kind.
+    pub async fn confirm_factor(&self, id: i64, principal_id: i64, step: i64) -> Result<bool> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE factors SET confirmed = $3, last_step = $4 WHERE id = $1 AND principal_id = $2 AND confirmed = $5",
+            )
+            .bind(id)
+            .bind(principal_id)
+            .bind(true)
+            .bind(step)
+            .bind(false)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM factors WHERE principal_id = $1 AND confirmed = $2")
+                .bind(principal_id)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Records that `step` was accepted for a TOTP factor, unless a later or equal step already
+    /// was (a concurrent replay loses here).
+    pub async fn advance_factor_step(&self, id: i64, step: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE factors SET last_step = $2 WHERE id = $1 AND last_step < $2"
+        )
+        .bind(id)
+        .bind(step)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn set_factor_secret(&self, id: i64, secret: &[u8]) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE factors SET secret = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(secret)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn delete_factor(&self, id: i64, principal_id: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "DELETE FROM factors WHERE id = $1 AND principal_id = $2"
+        )
+        .bind(id)
+        .bind(principal_id)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    // ---- one-time codes ----------------------------------------------------------------------
+
+    pub async fn insert_otp(
+        &self,
+        id: i64,
+        flow_hash: &[u8],
+        code_mac: &[u8],
+        at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO otp_codes (id, flow_hash, code_mac, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(id)
+        .bind(flow_hash)
+        .bind(code_mac)
+        .bind(at)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Codes of a flow still valid and unused at `now`.
+    pub async fn live_otps(&self, flow_hash: &[u8], now: i64) -> Result<i64> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query(
+            "SELECT COUNT(*) AS n FROM otp_codes WHERE flow_hash = $1 AND used_at IS NULL AND expires_at > $2"
+        )
+        .bind(flow_hash)
+        .bind(now)
+        .fetch_one(p)
+        .await?
+        .try_get("n")?
+        }))
+    }
+
+    /// Uses a code: true once for a valid unused code of the flow, false ever after.
+    pub async fn use_otp(&self, flow_hash: &[u8], code_mac: &[u8], now: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE otp_codes SET used_at = $3 WHERE flow_hash = $1 AND code_mac = $2 \
+             AND used_at IS NULL AND expires_at > $3"
+        )
+        .bind(flow_hash)
+        .bind(code_mac)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n >= 1)
+    }
+
+    // ---- SMS sends ---------------------------------------------------------------------------
+
+    pub async fn record_sms(&self, phone_bidx: &[u8], at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO sms_sends (phone_bidx, at) VALUES ($1, $2)"
+        )
+        .bind(phone_bidx)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// SMS sent since `since`, to one number or (`None`) to all.
+    pub async fn sms_sent_since(&self, phone_bidx: Option<&[u8]>, since: i64) -> Result<i64> {
+        Ok(with_pool!(self, |p| {
+            let q = match phone_bidx {
+                Some(b) => sqlx::query(
+                    "SELECT COUNT(*) AS n FROM sms_sends WHERE phone_bidx = $1 AND at >= $2",
+                )
+                .bind(b.to_vec())
+                .bind(since),
+                None => {
+                    sqlx::query("SELECT COUNT(*) AS n FROM sms_sends WHERE at >= $1").bind(since)
+                }
+            };
+            q.fetch_one(p).await?.try_get("n")?
+        }))
+    }
+
+    // ---- sessions ----------------------------------------------------------------------------
+
+    pub async fn insert_session(&self, s: &SessionRow) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO sessions (token_hash, principal_id, stage, method, idle_seconds, created_at, \
+             last_seen_at, expires_at, step_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+        .bind(&s.token_hash)
+        .bind(s.principal_id)
+        .bind(&s.stage)
+        .bind(&s.method)
+        .bind(s.idle_seconds)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(s.step_up_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    pub async fn login_session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(session_from).transpose()
+        })
+    }
+
+    pub async fn touch_session(&self, token_hash: &[u8], at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2"
+        )
+        .bind(token_hash)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn set_step_up(&self, token_hash: &[u8], at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE sessions SET step_up_at = $2 WHERE token_hash = $1"
+        )
+        .bind(token_hash)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Ends one session; false if it was already ended or does not exist.
+    pub async fn end_session(&self, token_hash: &[u8], at: i64, reason: &str) -> Result<bool> {
+        let n = with_pool!(self, |p| {
+            sqlx::query(
+            "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE token_hash = $1 AND ended_at IS NULL"
+        )
+        .bind(token_hash)
+        .bind(at)
+        .bind(reason)
+        .execute(p)
+        .await?
+        .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Ends every live session of a principal but `except` (sessions already over their timeouts
+    /// are not counted); returns how many.
+    pub async fn end_sessions(
+        &self,
+        principal_id: i64,
+        except: Option<&[u8]>,
+        at: i64,
+        reason: &str,
+    ) -> Result<u64> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE principal_id = $1 \
+             AND ended_at IS NULL AND token_hash <> $4 AND expires_at > $2 \
+             AND last_seen_at + idle_seconds * 1000000 > $2"
+        )
+        .bind(principal_id)
+        .bind(at)
+        .bind(reason)
+        .bind(except.unwrap_or(&[]).to_vec())
+        .execute(p)
+        .await?
+        .rows_affected()))
+    }
+
+    // ---- enrolments --------------------------------------------------------------------------
+
+    pub async fn insert_enrolment(&self, e: &EnrolmentRow) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO enrolments (id, token_hash, role, person_id, employer_id, is_admin, login_bidx, \
+             phone, password_hash, failures, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        )
+        .bind(e.id)
+        .bind(&e.token_hash)
+        .bind(&e.role)
+        .bind(e.person_id)
+        .bind(e.employer_id)
+        .bind(e.is_admin)
+        .bind(&e.login_bidx)
+        .bind(&e.phone)
+        .bind(&e.password_hash)
+        .bind(e.failures)
+        .bind(e.created_by)
+        .bind(e.created_at)
+        .bind(e.expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    pub async fn enrolment(&self, token_hash: &[u8]) -> Result<Option<EnrolmentRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM enrolments WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(enrolment_from).transpose()
+        })
+    }
+
+    pub async fn set_enrolment_password(&self, id: i64, phc: &str) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE enrolments SET password_hash = $2 WHERE id = $1 AND used_at IS NULL"
+        )
+        .bind(id)
+        .bind(phc)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Counts a wrong code on an enrolment; returns the new count.
+    pub async fn enrolment_failure(&self, id: i64) -> Result<i64> {
+        with_pool!(self, |p| {
+            let r = sqlx::query(
+                "UPDATE enrolments SET failures = failures + 1 WHERE id = $1 RETURNING failures",
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await?;
+            Ok(r.try_get("failures")?)
+        })
+    }
+
+    /// Turns an enrolment into a principal, its account and first factor, once.
+    pub async fn complete_enrolment(
+        &self,
+        enrolment_id: i64,
+        p: &PrincipalRow,
+        a: &AccountRow,
+        f: &FactorRow,
+        at: i64,
+    ) -> Result<bool> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n =
+                sqlx::query("UPDATE enrolments SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                    .bind(enrolment_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if n != 1 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(p.id)
+            .bind(&p.role)
+            .bind(&p.label)
+            .bind(p.person_id)
+            .bind(p.employer_id)
+            .bind(p.locked)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO accounts (principal_id, login_bidx, password_hash, is_admin, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(a.principal_id)
+            .bind(&a.login_bidx)
+            .bind(&a.password_hash)
+            .bind(a.is_admin)
+            .bind(a.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO factors (id, principal_id, kind, secret, last_step, confirmed, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(f.id)
+            .bind(f.principal_id)
+            .bind(&f.kind)
+            .bind(&f.secret)
+            .bind(f.last_step)
+            .bind(f.confirmed)
+            .bind(f.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    // ---- RIB changes -------------------------------------------------------------------------
+
+    pub async fn insert_rib_change(&self, c: &RibChangeRow) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO rib_changes (id, person_id, principal_id, rib, cancel_hash, requested_at, effective_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(c.id)
+        .bind(c.person_id)
+        .bind(c.principal_id)
+        .bind(&c.rib)
+        .bind(&c.cancel_hash)
+        .bind(c.requested_at)
+        .bind(c.effective_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Cancels every pending change of a person (a newer request replaces them).
+    pub async fn cancel_pending_rib_changes(&self, person_id: i64, at: i64) -> Result<u64> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "UPDATE rib_changes SET cancelled_at = $2 WHERE person_id = $1 \
+             AND cancelled_at IS NULL AND applied_at IS NULL"
+        )
+        .bind(person_id)
+        .bind(at)
+        .execute(p)
+        .await?
+        .rows_affected()))
+    }
+
+    /// Cancels the pending change with this cancellation token hash: its (id, person id).
+    pub async fn cancel_rib_change(
+        &self,
+        cancel_hash: &[u8],
+        at: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(
+                "UPDATE rib_changes SET cancelled_at = $2 WHERE cancel_hash = $1 \
+                 AND cancelled_at IS NULL AND applied_at IS NULL RETURNING id, person_id",
+            )
+            .bind(cancel_hash)
+            .bind(at)
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| Ok(get!(r, id, person_id))).transpose()
+        })
+    }
+
+    /// Pending changes whose cooling-off period is over at `now`.
+    pub async fn due_rib_changes(&self, now: i64, limit: i64) -> Result<Vec<RibChangeRow>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT id, person_id, principal_id, rib, cancel_hash, requested_at, effective_at \
+                 FROM rib_changes WHERE effective_at <= $1 AND cancelled_at IS NULL \
+                 AND applied_at IS NULL ORDER BY effective_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(RibChangeRow {
+                        id: r.try_get("id")?,
+                        person_id: r.try_get("person_id")?,
+                        principal_id: r.try_get("principal_id")?,
+                        rib: r.try_get("rib")?,
+                        cancel_hash: r.try_get("cancel_hash")?,
+                        requested_at: r.try_get("requested_at")?,
+                        effective_at: r.try_get("effective_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Applies a due change: the person's RIB becomes `rib` (already encrypted for the person's
+    /// row), once. False if it was cancelled or applied meanwhile.
+    pub async fn apply_rib_change(
+        &self,
+        id: i64,
+        person_id: i64,
+        rib: &[u8],
+        at: i64,
+    ) -> Result<bool> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE rib_changes SET applied_at = $2 WHERE id = $1 AND cancelled_at IS NULL AND applied_at IS NULL",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE persons SET rib = $2, updated_at = $3 WHERE id = $1")
+                .bind(person_id)
+                .bind(rib)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}
