@@ -343,6 +343,32 @@ mod tests {
     }
 
     #[test]
+    fn sms_senders_are_checked() {
+        // Codes in a file only in development mode, which picks it by default.
+        let e = Config::load(None, env(&[("DAMAN_SMS_SENDER", "file")])).unwrap_err();
+        assert!(e.contains("development mode only"), "{e}");
+        let dev = Config::load(None, env(&[("DAMAN_DEV_MODE", "1")])).unwrap();
+        assert_eq!(dev.sms_sender(), "file");
+        assert_eq!(Config::load(None, env(&[])).unwrap().sms_sender(), "none");
+        let e = Config::load(None, env(&[("DAMAN_SMS_SENDER", "smpp")])).unwrap_err();
+        assert!(e.contains("smpp_address"), "{e}");
+        let e = Config::load(None, env(&[("DAMAN_SMS_SENDER", "carrier-pigeon")])).unwrap_err();
+        assert!(e.contains("smpp, http, file or none"), "{e}");
+        let ok = Config::load(
+            None,
+            env(&[
+                ("DAMAN_SMS_SENDER", "smpp"),
+                ("DAMAN_SMPP_ADDRESS", "127.0.0.1:2775"),
+                ("DAMAN_SMPP_SYSTEM_ID", "daman"),
+                ("DAMAN_SMPP_PASSWORD_FILE", "/etc/daman/smpp.password"),
+                ("DAMAN_SMS_PER_NUMBER_HOUR", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.sms_per_number_hour, 3);
+    }
+
+    #[test]
     fn keys_inside_the_database_directory_are_refused() {
         for dir in [
             "daman-data/db/keys",

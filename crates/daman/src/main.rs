@@ -620,7 +620,7 @@ async fn print_guide(
          \n# Their employer reads the names and number of its employee:\n{}\n\
          \n# A security officer reads no personal data (403):\n{}\n\
          \n# Errors are in the caller's language (Accept-Language: ar):\n{} -H 'Accept-Language: ar'\n\
-         \nStop with Ctrl-C. Data stays in {} (keys in {}).",
+         ",
         read(
             &agent,
             format!("{{\"cin\":\"{}\",\"purpose\":\"registration\"}}", me.cin)
@@ -651,8 +651,108 @@ async fn print_guide(
             &agent,
             "{\"cin\":\"12345\",\"purpose\":\"registration\"}".to_string()
         ),
-        cfg.data_dir.display(),
-        cfg.key_dir().display(),
     );
+    print_login_guide(app, cfg, &me.cin, &affiliate).await?;
+    println!(
+        "\nStop with Ctrl-C. Data stays in {} (keys in {}).",
+        cfg.data_dir.display(),
+        cfg.key_dir().display()
+    );
+    Ok(())
+}
+
+/// How to log in for real (not with development tokens): the insured person enrols with the
+/// phone on record; an employer admin and an agent accept invitations made here.
+async fn print_login_guide(
+    app: &App,
+    cfg: &Config,
+    cin: &str,
+    affiliate: &str,
+) -> Result<(), Failure> {
+    const PASSWORD: &str = "olive tree by the sea";
+    let base = format!("http://{}", cfg.listen);
+    let sms = cfg.sms_file();
+    let post = |path: &str, body: &str| {
+        format!("curl -s {base}{path} -H 'Content-Type: application/json' -d '{body}'")
+    };
+    let invite = |role: Role, login: &str, phone: &str, affiliate: Option<&str>| {
+        let inv = Invitation {
+            login: login.into(),
+            phone: phone.into(),
+            role,
+            affiliate: affiliate.and_then(|a| AffiliateNumber::parse(a).ok()),
+            is_admin: role == Role::EmployerUser,
+        };
+        async move {
+            match app.invite(Inviter::Operator, &inv, "demo").await {
+                Ok(token) => Ok(token),
+                // Run again on the same data: the account exists already.
+                Err(AppError::Conflict(_)) => Ok("(already accepted: log in)".to_string()),
+                Err(e) => Err(Failure::from(e)),
+            }
+        }
+    };
+    let employer_login = format!("rh.{affiliate}@example.ma");
+    let employer_invitation = invite(
+        Role::EmployerUser,
+        &employer_login,
+        "+212600000900",
+        Some(affiliate),
+    )
+    .await?;
+    let agent_invitation =
+        invite(Role::Agent, "agent.demo@example.ma", "+212600000901", None).await?;
+    let lines = [
+        format!(
+            "\nLogging in for real (SMS codes appear in {}, one JSON line each):",
+            sms.display()
+        ),
+        format!("\n# The insured person enrols once, with the phone on record (CIN {cin}):"),
+        post(
+            "/api/v1/auth/enrol",
+            &format!(r#"{{"cin":"{cin}","password":"{PASSWORD}"}}"#),
+        ),
+        post(
+            "/api/v1/auth/enrol/confirm",
+            r#"{"enrolment":"ENROLMENT","code":"CODE"}"#,
+        ),
+        "\n# Then logs in: password, then the code sent by SMS; the answer holds a bearer token"
+            .into(),
+        r#"# (add "client":"browser" for a __Host- cookie instead):"#.into(),
+        post(
+            "/api/v1/auth/login",
+            &format!(r#"{{"login":"{cin}","password":"{PASSWORD}"}}"#),
+        ),
+        post("/api/v1/auth/login/sms", r#"{"pending":"PENDING"}"#),
+        post(
+            "/api/v1/auth/login/verify",
+            r#"{"pending":"PENDING","method":"sms","code":"CODE"}"#,
+        ),
+        format!(
+            "\n# A user of employer {affiliate} (its admin, who can invite others) accepts this"
+        ),
+        format!(
+            "# invitation, confirms the code sent to +212600000900, and logs in as {employer_login}:"
+        ),
+        post(
+            "/api/v1/auth/invitations/accept",
+            &format!(r#"{{"invitation":"{employer_invitation}","password":"{PASSWORD}"}}"#),
+        ),
+        post(
+            "/api/v1/auth/enrol/confirm",
+            &format!(r#"{{"enrolment":"{employer_invitation}","code":"CODE"}}"#),
+        ),
+        "\n# An agent accepts an invitation the same way (agent.demo@example.ma), but staff log in"
+            .into(),
+        "# only with a passkey (the rest of issue #3): until then, the development token above."
+            .into(),
+        post(
+            "/api/v1/auth/invitations/accept",
+            &format!(r#"{{"invitation":"{agent_invitation}","password":"{PASSWORD}"}}"#),
+        ),
+        "\nMore invitations: `daman account invite --help`. Details: docs/authentication.md."
+            .into(),
+    ];
+    println!("{}", lines.join("\n"));
     Ok(())
 }

@@ -872,3 +872,49 @@ on_both_backends!(
     employer_admins_invite_their_users,
     sms_and_per_ip_limits,
 );
+
+/// The HTTP gateway sender posts `{"to", "text"}` with its bearer key, and reports a refusal.
+#[tokio::test]
+async fn http_sms_gateway_receives_json_with_the_key() {
+    use auth::SmsSender;
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let record = seen.clone();
+    let router = axum::Router::new().route(
+        "/send",
+        axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+            let record = record.clone();
+            async move {
+                let auth = headers["authorization"].to_str().unwrap().to_string();
+                let refuse = body.0["to"] == "+212600000199";
+                record.lock().unwrap().push((auth, body.0));
+                if refuse {
+                    axum::http::StatusCode::BAD_REQUEST
+                } else {
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let sender =
+        auth::sms::HttpSender::new(&format!("http://127.0.0.1:{port}/send"), "gateway-key")
+            .unwrap();
+    let to = domain::Phone::parse("+212600000198").unwrap();
+    sender.send(&to, "رمزك في ضمان: 123456").await.unwrap();
+    let refused = domain::Phone::parse("+212600000199").unwrap();
+    let e = sender.send(&refused, "x").await.unwrap_err();
+    assert_eq!(e.to_string(), "SMS refused by the gateway: HTTP 400");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got[0].0, "Bearer gateway-key");
+    assert_eq!(
+        got[0].1,
+        json!({"to": "+212600000198", "text": "رمزك في ضمان: 123456"})
+    );
+    // Plain HTTP is refused except to the loopback address (tests).
+    assert!(auth::sms::HttpSender::new("http://gateway.example/send", "k").is_err());
+    server.abort();
+}
