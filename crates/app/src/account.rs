@@ -51,8 +51,10 @@ pub struct AuthConfig {
     pub sms_global_hour: i64,
     /// How long a new RIB waits before it takes effect.
     pub rib_cooling_off_hours: i64,
-    /// The public address of the portal, for links in messages.
+    /// The public address of the portal: the WebAuthn origin, and links in messages.
     pub public_url: String,
+    /// The WebAuthn relying-party id: the portal's domain (or a parent of it).
+    pub rp_id: String,
 }
 
 impl Default for AuthConfig {
@@ -66,7 +68,8 @@ impl Default for AuthConfig {
             sms_per_number_day: 10,
             sms_global_hour: 10_000,
             rib_cooling_off_hours: 72,
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            rp_id: "localhost".into(),
         }
     }
 }
@@ -76,6 +79,7 @@ pub(crate) struct AuthState {
     pub(crate) cfg: AuthConfig,
     pub(crate) hasher: auth::PasswordHasher,
     pub(crate) codes: otp::CodeKey,
+    pub(crate) webauthn: webauthn_rs::prelude::Webauthn,
 }
 
 impl AuthState {
@@ -95,7 +99,13 @@ impl AuthState {
         let hasher =
             auth::PasswordHasher::new(*pepper.expose(), cfg.cost, workers, cfg.hash_queue, random)?;
         let codes = otp::CodeKey::new(vault::MacKey::new(&key_dir.secret("otp", random)?));
-        Ok(AuthState { cfg, hasher, codes })
+        let webauthn = crate::passkey::relying_party(&cfg.rp_id, &cfg.public_url)?;
+        Ok(AuthState {
+            cfg,
+            hasher,
+            codes,
+            webauthn,
+        })
     }
 }
 
@@ -436,13 +446,14 @@ impl App {
     }
 
     /// Completes an enrolment with the code sent to its phone: the account exists from now on,
-    /// with its password and the phone as its SMS factor.
+    /// with its password and the phone as its SMS factor. For staff, returns the setup token with
+    /// which they register their first passkey (their only way to log in).
     pub async fn complete_enrolment(
         &self,
         enrolment: &str,
         code: &str,
         request_id: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<Option<String>, AppError> {
         let hash = token::token_hash(enrolment);
         let e = match self.inner.store.enrolment(&hash).await? {
             Some(e) if self.enrolment_is_live(&e) && e.password_hash.is_some() => e,
@@ -501,7 +512,8 @@ impl App {
             .complete_enrolment(e.id, &principal, &account, &factor, now)
             .await
         {
-            Ok(true) => Ok(()),
+            Ok(true) if is_staff(role) => Ok(Some(self.setup_token(principal_id).await?)),
+            Ok(true) => Ok(None),
             Ok(false) => Err(AppError::CodeRejected),
             Err(store::StoreError::Conflict(_)) => Err(AppError::Conflict("login")),
             Err(e) => Err(e.into()),

@@ -11,6 +11,7 @@ mod factors;
 mod gate;
 mod login;
 mod lookup;
+mod passkey;
 mod principal;
 mod registry;
 mod rib;

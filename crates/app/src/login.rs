@@ -206,7 +206,16 @@ impl App {
     }
 
     /// The pending login behind `token`, and its principal.
-    async fn pending(&self, token: &str) -> Result<(SessionRow, Principal), AppError> {
+    pub(crate) async fn pending(&self, token: &str) -> Result<(SessionRow, Principal), AppError> {
+        self.staged(token, "pending").await
+    }
+
+    /// The live session of this stage (`pending`, `setup`) behind `token`, and its principal.
+    pub(crate) async fn staged(
+        &self,
+        token: &str,
+        stage: &str,
+    ) -> Result<(SessionRow, Principal), AppError> {
         let hash = token::token_hash(token);
         let now = self.now().0;
         let s = self
@@ -214,7 +223,7 @@ impl App {
             .store
             .login_session(&hash)
             .await?
-            .filter(|s| s.stage == "pending" && s.ended_at.is_none() && now < s.expires_at)
+            .filter(|s| s.stage == stage && s.ended_at.is_none() && now < s.expires_at)
             .ok_or(AppError::Unauthenticated)?;
         let p = self
             .principal(s.principal_id)
@@ -298,8 +307,8 @@ impl App {
         let ok = match method {
             Method::Sms => self.use_code(flow, code).await?,
             Method::Totp => self.use_totp(p.id, code).await?,
-            // Passkey assertions have their own flow.
-            Method::Passkey => false,
+            // The "code" of a passkey is the authenticator's assertion (JSON).
+            Method::Passkey => self.use_passkey(p, flow, code).await?,
         };
         if !ok {
             self.inner
@@ -515,7 +524,7 @@ impl App {
 }
 
 /// The flow a step-up code belongs to: distinct from the session's own token hash.
-fn step_up_flow(session_hash: &[u8]) -> Vec<u8> {
+pub(crate) fn step_up_flow(session_hash: &[u8]) -> Vec<u8> {
     let mut f = b"step-up:".to_vec();
     f.extend_from_slice(session_hash);
     f

@@ -30,8 +30,10 @@ pub struct Config {
     pub parameters_file: Option<PathBuf>,
     /// Log filter (`info`, `daman=debug,server=debug`, …). Logs never contain personal data.
     pub log: String,
-    /// The portal's public address, for links in messages.
+    /// The portal's public address: the WebAuthn origin, and links in messages.
     pub public_url: String,
+    /// The WebAuthn relying-party id (a domain). Default: the host of `public_url`.
+    pub webauthn_rp_id: Option<String>,
     /// Argon2id memory in KiB (at least 19456) and passes (at least 2).
     pub argon2_memory_kib: u32,
     pub argon2_passes: u32,
@@ -73,7 +75,8 @@ impl Default for Config {
             max_body: 1 << 20,
             parameters_file: None,
             log: "info".into(),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            webauthn_rp_id: None,
             argon2_memory_kib: 19 * 1024,
             argon2_passes: 2,
             auth_per_ip_per_minute: 30,
@@ -107,6 +110,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_PARAMETERS_FILE", "parameters_file"),
     ("DAMAN_LOG", "log"),
     ("DAMAN_PUBLIC_URL", "public_url"),
+    ("DAMAN_WEBAUTHN_RP_ID", "webauthn_rp_id"),
     ("DAMAN_ARGON2_MEMORY_KIB", "argon2_memory_kib"),
     ("DAMAN_ARGON2_PASSES", "argon2_passes"),
     ("DAMAN_AUTH_PER_IP_PER_MINUTE", "auth_per_ip_per_minute"),
@@ -191,6 +195,23 @@ impl Config {
             ("", false) => "none",
             (s, _) => s,
         }
+    }
+
+    /// The WebAuthn relying-party id: set, or the host of `public_url`.
+    pub fn rp_id(&self) -> String {
+        self.webauthn_rp_id.clone().unwrap_or_else(|| {
+            let rest = self
+                .public_url
+                .split_once("://")
+                .map(|(_, r)| r)
+                .unwrap_or(&self.public_url);
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            host.rsplit_once(':')
+                .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+                .map(|(h, _)| h)
+                .unwrap_or(host)
+                .to_string()
+        })
     }
 
     pub fn sms_file(&self) -> PathBuf {

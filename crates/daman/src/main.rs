@@ -271,6 +271,7 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         sms_global_hour: cfg.sms_global_hour,
         rib_cooling_off_hours: cfg.rib_cooling_off_hours,
         public_url: cfg.public_url.clone(),
+        rp_id: cfg.rp_id(),
         ..AuthConfig::default()
     };
     Ok(App::open(AppConfig {

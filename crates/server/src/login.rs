@@ -24,17 +24,29 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/invitations/accept", post(accept_invitation))
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/login/sms", post(login_sms))
+        .route("/api/v1/auth/login/passkey", post(login_passkey))
         .route("/api/v1/auth/login/verify", post(login_verify))
+        .route("/api/v1/auth/passkeys/setup", post(passkey_setup_start))
+        .route(
+            "/api/v1/auth/passkeys/setup/finish",
+            post(passkey_setup_finish),
+        )
         .route("/api/v1/auth/session", get(session))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/sessions/end-others", post(end_others))
         .route("/api/v1/auth/step-up/sms", post(step_up_sms))
+        .route("/api/v1/auth/step-up/passkey", post(step_up_passkey))
         .route("/api/v1/auth/step-up", post(step_up))
         .route("/api/v1/auth/factors", get(factors))
         .route("/api/v1/auth/factors/totp", post(totp_start))
         .route("/api/v1/auth/factors/totp/confirm", post(totp_confirm))
         .route("/api/v1/auth/factors/phone", post(phone_start))
         .route("/api/v1/auth/factors/phone/confirm", post(phone_confirm))
+        .route("/api/v1/auth/factors/passkey", post(passkey_start))
+        .route(
+            "/api/v1/auth/factors/passkey/confirm",
+            post(passkey_confirm),
+        )
         .route("/api/v1/auth/factors/remove", post(factor_remove))
         .route("/api/v1/persons/rib", post(rib_change))
         .route("/api/v1/rib-changes/cancel", post(rib_cancel))
@@ -100,16 +112,18 @@ struct CodeForEnrolment {
     code: String,
 }
 
+/// 201; for staff, with the `passkey_setup` token that registers their first passkey.
 async fn enrol_confirm(
     a: Anon,
     State(s): State<AppState>,
     Body(i): Body<CodeForEnrolment>,
-) -> Result<StatusCode, ApiError> {
-    s.app
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let setup = s
+        .app
         .complete_enrolment(&i.enrolment, &i.code, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(json!({ "passkey_setup": setup }))))
 }
 
 #[derive(Deserialize)]
@@ -217,12 +231,38 @@ fn method(m: &str, lang: Lang) -> Result<Method, ApiError> {
     })
 }
 
+async fn login_passkey(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<PendingInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        s.app
+            .start_login_passkey(&i.pending)
+            .await
+            .map_err(|e| a.err(e))?,
+    ))
+}
+
+/// A code (SMS, TOTP) or, for a passkey, the authenticator's answer.
+fn proof(code: Option<String>, credential: Option<serde_json::Value>) -> String {
+    match (code, credential) {
+        (Some(c), _) => c,
+        (None, Some(c)) => c.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VerifyInput {
     pending: String,
     method: String,
-    code: String,
+    #[serde(default)]
+    code: Option<String>,
+    /// For `passkey`: the `PublicKeyCredential` from `navigator.credentials.get`.
+    #[serde(default)]
+    credential: Option<serde_json::Value>,
     /// `browser`: the token goes in a `__Host-` cookie and not in the body; otherwise (the app,
     /// API clients) in the body as a bearer token.
     #[serde(default)]
@@ -237,10 +277,18 @@ async fn login_verify(
     let m = method(&i.method, a.lang)?;
     let n = s
         .app
-        .login_second_factor(&i.pending, m, &i.code, &a.request_id)
+        .login_second_factor(&i.pending, m, &proof(i.code, i.credential), &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
-    let browser = i.client.as_deref() == Some("browser");
+    Ok(session_response(
+        &s,
+        n,
+        i.client.as_deref() == Some("browser"),
+    ))
+}
+
+/// The answer that opens a session: the bearer token in the body, or for a browser a cookie.
+fn session_response(s: &AppState, n: app::NewSession, browser: bool) -> Response {
     let body = json!({
         "token": if browser { None } else { Some(&n.token) },
         "role": n.principal.role.as_str(),
@@ -252,7 +300,98 @@ async fn login_verify(
         let max_age = (n.expires_at - s.app.now().0) / 1_000_000;
         set_cookie(&mut res, &session_cookie(&n.token, max_age));
     }
-    Ok(res)
+    res
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupInput {
+    setup: String,
+}
+
+async fn passkey_setup_start(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<SetupInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        s.app
+            .start_passkey_setup(&i.setup)
+            .await
+            .map_err(|e| a.err(e))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupFinishInput {
+    setup: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    client: Option<String>,
+}
+
+async fn passkey_setup_finish(
+    a: Anon,
+    State(s): State<AppState>,
+    Body(i): Body<SetupFinishInput>,
+) -> Result<Response, ApiError> {
+    let n = s
+        .app
+        .finish_passkey_setup(&i.setup, &i.credential, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok(session_response(
+        &s,
+        n,
+        i.client.as_deref() == Some("browser"),
+    ))
+}
+
+async fn step_up_passkey(
+    ctx: Ctx,
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let sess = ctx.session()?;
+    Ok(Json(
+        s.app
+            .start_step_up_passkey(&ctx.principal, sess)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+async fn passkey_start(
+    ctx: Ctx,
+    State(s): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let sess = ctx.session()?;
+    let proof = ctx.step_up(&s.app)?;
+    Ok(Json(
+        s.app
+            .start_passkey_registration(&ctx.principal, sess, proof)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialInput {
+    credential: serde_json::Value,
+}
+
+async fn passkey_confirm(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<CredentialInput>,
+) -> Result<StatusCode, ApiError> {
+    let sess = ctx.session()?;
+    s.app
+        .finish_passkey_registration(&ctx.principal, sess, &i.credential, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn set_cookie(res: &mut Response, value: &str) {
@@ -308,7 +447,10 @@ async fn step_up_sms(ctx: Ctx, State(s): State<AppState>) -> Result<StatusCode, 
 #[serde(deny_unknown_fields)]
 struct StepUpInput {
     method: String,
-    code: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    credential: Option<serde_json::Value>,
 }
 
 async fn step_up(
@@ -319,7 +461,13 @@ async fn step_up(
     let sess = ctx.session()?;
     let m = method(&i.method, ctx.lang)?;
     s.app
-        .step_up(&ctx.principal, sess, m, &i.code, &ctx.request_id)
+        .step_up(
+            &ctx.principal,
+            sess,
+            m,
+            &proof(i.code, i.credential),
+            &ctx.request_id,
+        )
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(StatusCode::NO_CONTENT)

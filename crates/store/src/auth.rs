@@ -824,3 +824,59 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    // ---- passkey ceremonies ------------------------------------------------------------------
+
+    /// Records a ceremony's state under `flow_hash`, replacing an unfinished one of the same flow.
+    pub async fn put_passkey_ceremony(
+        &self,
+        flow_hash: &[u8],
+        principal_id: i64,
+        purpose: &str,
+        state: &str,
+        at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+            "INSERT INTO passkey_ceremonies (flow_hash, principal_id, purpose, state, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (flow_hash) DO UPDATE SET \
+             principal_id = excluded.principal_id, purpose = excluded.purpose, state = excluded.state, \
+             created_at = excluded.created_at, expires_at = excluded.expires_at, used_at = NULL"
+        )
+        .bind(flow_hash)
+        .bind(principal_id)
+        .bind(purpose)
+        .bind(state)
+        .bind(at)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?
+        });
+        Ok(())
+    }
+
+    /// Takes a live ceremony's state, once: (principal id, state) if it exists for this purpose,
+    /// is unused and unexpired at `now`.
+    pub async fn take_passkey_ceremony(
+        &self,
+        flow_hash: &[u8],
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<(i64, String)>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(
+                "UPDATE passkey_ceremonies SET used_at = $3 WHERE flow_hash = $1 AND purpose = $2 \
+                 AND used_at IS NULL AND expires_at > $3 RETURNING principal_id, state",
+            )
+            .bind(flow_hash)
+            .bind(purpose)
+            .bind(now)
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| Ok(get!(r, principal_id, state))).transpose()
+        })
+    }
+}

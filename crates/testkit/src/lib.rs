@@ -8,6 +8,7 @@
 
 mod pg;
 pub mod smsc;
+pub mod soft_passkey;
 
 pub use pg::{PgCluster, pg_server_url};
 

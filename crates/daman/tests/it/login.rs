@@ -860,7 +860,224 @@ async fn sms_and_per_ip_limits(backend: Backend) {
     assert_eq!(limited, 3);
 }
 
+const ORIGIN: &str = "http://localhost:8080";
+
+/// Invites and enrols a staff member; returns the setup token for their first passkey.
+async fn staff_enrolled(t: &TestApp, login: &str, phone: &str, role: Role) -> String {
+    let invitation = t
+        .app
+        .invite(
+            app::Inviter::Operator,
+            &app::Invitation {
+                login: login.into(),
+                phone: phone.into(),
+                role,
+                affiliate: None,
+                is_admin: false,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/invitations/accept",
+            json!({"invitation": invitation, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let code = code_in(&next_sms(t, phone, seen).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": invitation, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    r.json["passkey_setup"].as_str().unwrap().to_string()
+}
+
+async fn staff_log_in_with_a_passkey(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let setup = staff_enrolled(&t, "n.agent@cnss.example", "+212600000120", Role::Agent).await;
+    let mut key = testkit::soft_passkey::SoftPasskey::new();
+    // The setup token is not a session.
+    assert_eq!(session_status(&t, &setup).await, 401);
+    let options = t
+        .post_anon("/api/v1/auth/passkeys/setup", json!({"setup": setup}))
+        .await;
+    assert_eq!(options.status, 200, "{:?}", options.json);
+    let credential = key.register(&options.json, ORIGIN);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/passkeys/setup/finish",
+            json!({"setup": setup, "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["role"], "agent");
+    assert_eq!(r.json["idle_timeout_seconds"], 900);
+    let first = r.json["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.get("/api/v1/auth/session", &first).await.json["method"],
+        "passkey"
+    );
+    // The setup token served once.
+    let r = t
+        .post_anon("/api/v1/auth/passkeys/setup", json!({"setup": setup}))
+        .await;
+    assert_eq!(r.status, 401);
+    // Later logins: password, then the passkey.
+    let r = password_step(&t, "n.agent@cnss.example", PASSWORD).await;
+    assert_eq!(r.json["methods"], json!(["passkey"]));
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    let options = t
+        .post_anon("/api/v1/auth/login/passkey", json!({"pending": pending}))
+        .await;
+    assert_eq!(options.status, 200, "{:?}", options.json);
+    let assertion = key.authenticate(&options.json, ORIGIN);
+    // An assertion made for another origin (a phishing site) is refused.
+    let mut phished = key.clone();
+    let wrong = phished.authenticate(&options.json, "https://daman-login.example");
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "passkey", "credential": wrong}),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "code_rejected");
+    // Each challenge answers once: the refused attempt used it up; ask again.
+    let options = t
+        .post_anon("/api/v1/auth/login/passkey", json!({"pending": pending}))
+        .await;
+    let assertion2 = key.authenticate(&options.json, ORIGIN);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "passkey", "credential": assertion}),
+        )
+        .await;
+    assert_eq!(
+        r.json["error"]["code"], "code_rejected",
+        "an answer to an older challenge"
+    );
+    let options = t
+        .post_anon("/api/v1/auth/login/passkey", json!({"pending": pending}))
+        .await;
+    let _ = assertion2;
+    let assertion3 = key.authenticate(&options.json, ORIGIN);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "passkey", "credential": assertion3}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let token = r.json["token"].as_str().unwrap().to_string();
+    // The same assertion again (a replay) opens nothing.
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "passkey", "credential": assertion3}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // The agent's session works through the gate like a development token did.
+    let r = t
+        .post(
+            "/api/v1/employers",
+            &token,
+            json!({"name": "ATLAS", "activity": "Textile", "city": "Rabat", "ice": "001525478000088"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    // Step-up with the passkey.
+    t.clock.advance_seconds(600);
+    let options = t
+        .post("/api/v1/auth/step-up/passkey", &token, json!({}))
+        .await;
+    let assertion = key.authenticate(&options.json, ORIGIN);
+    let r = t
+        .post(
+            "/api/v1/auth/step-up",
+            &token,
+            json!({"method": "passkey", "credential": assertion}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    // Staff sessions idle out after 15 minutes.
+    t.clock.advance_seconds(15 * 60);
+    assert_eq!(session_status(&t, &token).await, 401);
+}
+
+async fn insured_persons_add_list_and_remove_passkeys(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000121";
+    enrolled(&t, "ZA121", phone).await;
+    let token = login_sms(&t, "ZA121", phone).await;
+    let mut key = testkit::soft_passkey::SoftPasskey::new();
+    let options = t
+        .post("/api/v1/auth/factors/passkey", &token, json!({}))
+        .await;
+    assert_eq!(options.status, 200, "{:?}", options.json);
+    // Nothing on the device names the person.
+    assert_eq!(options.json["publicKey"]["user"]["name"], "daman");
+    let credential = key.register(&options.json, ORIGIN);
+    let r = t
+        .post(
+            "/api/v1/auth/factors/passkey/confirm",
+            &token,
+            json!({"credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    let factors = t.get("/api/v1/auth/factors", &token).await.json;
+    let kinds: Vec<&str> = factors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sms", "passkey"]);
+    // Log in with it.
+    let r = password_step(&t, "ZA121", PASSWORD).await;
+    assert_eq!(r.json["methods"], json!(["sms", "passkey"]));
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    let options = t
+        .post_anon("/api/v1/auth/login/passkey", json!({"pending": pending}))
+        .await;
+    let r = t
+        .post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "passkey", "credential": key.authenticate(&options.json, ORIGIN), "client": "app"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let second = r.json["token"].as_str().unwrap().to_string();
+    // Remove it (a fresh second factor: the login just now).
+    let id = factors[1]["id"].as_str().unwrap();
+    let r = t
+        .post("/api/v1/auth/factors/remove", &second, json!({"id": id}))
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    let r = password_step(&t, "ZA121", PASSWORD).await;
+    assert_eq!(r.json["methods"], json!(["sms"]));
+    // The last factor stays.
+    let sms_id = factors[0]["id"].as_str().unwrap();
+    let r = t
+        .post(
+            "/api/v1/auth/factors/remove",
+            &second,
+            json!({"id": sms_id}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
 on_both_backends!(
+    staff_log_in_with_a_passkey,
+    insured_persons_add_list_and_remove_passkeys,
     password_and_sms_through_smpp,
     password_and_totp,
     unknown_and_known_accounts_fail_alike,
