@@ -743,10 +743,15 @@ async fn print_login_guide(
             "/api/v1/auth/enrol/confirm",
             &format!(r#"{{"enrolment":"{employer_invitation}","code":"CODE"}}"#),
         ),
-        "\n# An agent accepts an invitation the same way (agent.demo@example.ma), but staff log in"
+        "\n# An agent accepts an invitation the same way (agent.demo@example.ma). Confirming the code"
             .into(),
-        "# only with a passkey (the rest of issue #3): until then, the development token above."
+        "# answers with a passkey_setup token: POST it to /api/v1/auth/passkeys/setup for the options"
             .into(),
+        "# of navigator.credentials.create, and the result to /api/v1/auth/passkeys/setup/finish."
+            .into(),
+        "# Staff log in only with a passkey (a browser or a security key); on the command line, use"
+            .into(),
+        "# the development token above.".into(),
         post(
             "/api/v1/auth/invitations/accept",
             &format!(r#"{{"invitation":"{agent_invitation}","password":"{PASSWORD}"}}"#),
