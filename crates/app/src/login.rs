@@ -121,6 +121,10 @@ impl App {
         password: &str,
         request_id: &str,
     ) -> Result<PendingLogin, AppError> {
+        // Refused before any other work when the hashing pool is full (a flood).
+        if self.auth().hasher.saturated() {
+            return Err(AppError::Busy);
+        }
         let bidx = self.login_bidx(login)?;
         if let Err(e) = self.check_throttle(&bidx).await {
             Audit::auth(None, "login_password", "throttled")

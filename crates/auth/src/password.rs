@@ -18,7 +18,6 @@ use domain::{Rule, ValidationError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
@@ -149,25 +148,32 @@ pub enum Verified {
     No,
 }
 
-/// Hashes and verifies passwords on blocking threads, at most `workers` at a time and at most
-/// `queue` waiting: beyond that a request is refused ([`AuthError::Busy`]) instead of waiting,
-/// so a flood of logins leaves the other cores to everything else.
+/// Hashes and verifies passwords on its own threads, `workers` of them, with at most `queue`
+/// requests waiting: beyond that a request is refused at once ([`AuthError::Busy`]) instead of
+/// queueing. The threads run at a lower scheduling priority (nice 4) than the request handlers,
+/// so that a flood of logins slows logins, not everything else: when the cores are busy,
+/// handlers get the larger share of them.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    inner: Arc<HasherInner>,
+    keys: Arc<HashKeys>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Requests hashing or queued.
+    waiting: Arc<AtomicUsize>,
+    limit: usize,
 }
 
-struct HasherInner {
+struct HashKeys {
     pepper: Zeroizing<[u8; 32]>,
     cost: HashCost,
-    permits: Semaphore,
-    waiting: AtomicUsize,
-    workers: usize,
-    queue: usize,
     /// A hash of a random password, verified when the account does not exist, so that an
     /// unknown login costs the same time as a known one.
     decoy: String,
 }
+
+type Job = Box<dyn FnOnce(&HashKeys) + Send>;
+
+/// The hashing threads' priority: about nice 4 on Linux (the crate maps 0–99 onto nice 19..-20).
+const HASH_THREAD_PRIORITY: u8 = 36;
 
 impl PasswordHasher {
     pub fn new(
@@ -184,44 +190,60 @@ impl PasswordHasher {
         let mut salt = [0u8; 16];
         random.fill(&mut salt)?;
         let decoy = hash_with(pepper.as_ref(), cost, &crate::hex(decoy_pw.as_ref()), &salt)?;
+        let keys = Arc::new(HashKeys {
+            pepper,
+            cost,
+            decoy,
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let workers = workers.max(1);
+        for n in 0..workers {
+            let (keys, rx) = (keys.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("daman-hash-{n}"))
+                .spawn(move || hash_worker(&keys, &rx))
+                .map_err(|_| AuthError::Config("cannot start the hashing threads"))?;
+        }
         Ok(PasswordHasher {
-            inner: Arc::new(HasherInner {
-                pepper,
-                cost,
-                permits: Semaphore::new(workers.max(1)),
-                waiting: AtomicUsize::new(0),
-                workers: workers.max(1),
-                queue,
-                decoy,
-            }),
+            keys,
+            jobs: tx,
+            waiting: Arc::default(),
+            limit: workers + queue,
         })
     }
 
     pub fn cost(&self) -> HashCost {
-        self.inner.cost
+        self.keys.cost
     }
 
-    /// Runs `f` on a blocking thread once a worker is free.
+    /// Whether a new request would be refused now (every worker busy, the queue full): lets a
+    /// caller refuse before doing any other work.
+    pub fn saturated(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) >= self.limit
+    }
+
+    /// Runs `f` on a hashing thread.
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&HasherInner) -> T + Send + 'static,
+        f: impl FnOnce(&HashKeys) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let inner = &self.inner;
-        // `waiting` counts those hashing and those queued.
-        if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.workers + inner.queue {
-            inner.waiting.fetch_sub(1, Ordering::AcqRel);
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(AuthError::Busy);
         }
-        let result = async {
-            let _permit = inner.permits.acquire().await.map_err(|_| AuthError::Busy)?;
-            let me = self.inner.clone();
-            tokio::task::spawn_blocking(move || f(&me))
-                .await
-                .map_err(|_| AuthError::Busy)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let waiting = self.waiting.clone();
+        let job: Job = Box::new(move |keys| {
+            let out = f(keys);
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            let _ = done.send(out);
+        });
+        if self.jobs.send(job).is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(AuthError::Busy);
         }
-        .await;
-        inner.waiting.fetch_sub(1, Ordering::AcqRel);
-        result
+        result.await.map_err(|_| AuthError::Busy)
     }
 
     /// The PHC string of a new password (normalised first), with a fresh 128-bit salt.
@@ -233,7 +255,7 @@ impl PasswordHasher {
         let pw = normalise(password);
         let mut salt = [0u8; 16];
         random.fill(&mut salt)?;
-        self.run(move |h| hash_with(h.pepper.as_ref(), h.cost, &pw, &salt))
+        self.run(move |k| hash_with(k.pepper.as_ref(), k.cost, &pw, &salt))
             .await?
     }
 
@@ -250,21 +272,45 @@ impl PasswordHasher {
         let stored = stored.map(str::to_string);
         let mut salt = [0u8; 16];
         random.fill(&mut salt)?;
-        self.run(move |h| {
+        self.run(move |k| {
             let (phc, real) = match &stored {
                 Some(s) => (s.as_str(), true),
-                None => (h.decoy.as_str(), false),
+                None => (k.decoy.as_str(), false),
             };
-            if !verify_with(h.pepper.as_ref(), phc, &pw) || !real {
+            if !verify_with(k.pepper.as_ref(), phc, &pw) || !real {
                 return Ok(Verified::No);
             }
             let rehash = match stored_cost(phc) {
-                Some(c) if c.memory_kib >= h.cost.memory_kib && c.passes >= h.cost.passes => None,
-                _ => Some(hash_with(h.pepper.as_ref(), h.cost, &pw, &salt)?),
+                Some(c) if c.memory_kib >= k.cost.memory_kib && c.passes >= k.cost.passes => None,
+                _ => Some(hash_with(k.pepper.as_ref(), k.cost, &pw, &salt)?),
             };
             Ok(Verified::Yes { rehash })
         })
         .await?
+    }
+}
+
+/// A hashing thread: lowers its own priority, then runs jobs until the hasher is dropped.
+fn hash_worker(keys: &HashKeys, jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    let lowered = thread_priority::ThreadPriorityValue::try_from(HASH_THREAD_PRIORITY)
+        .ok()
+        .map(|p| {
+            thread_priority::set_current_thread_priority(
+                thread_priority::ThreadPriority::Crossplatform(p),
+            )
+        });
+    if !matches!(lowered, Some(Ok(()))) {
+        tracing::warn!("password hashing threads run at normal priority");
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(keys),
+            Err(_) => return,
+        }
     }
 }
 
