@@ -55,6 +55,8 @@ pub struct AuthConfig {
     pub public_url: String,
     /// The WebAuthn relying-party id: the portal's domain (or a parent of it).
     pub rp_id: String,
+    /// The national E-ID (OpenID Connect), if configured.
+    pub eid: Option<auth::eid::EidConfig>,
 }
 
 impl Default for AuthConfig {
@@ -70,6 +72,7 @@ impl Default for AuthConfig {
             rib_cooling_off_hours: 72,
             public_url: "http://localhost:8080".into(),
             rp_id: "localhost".into(),
+            eid: None,
         }
     }
 }
@@ -80,6 +83,7 @@ pub(crate) struct AuthState {
     pub(crate) hasher: auth::PasswordHasher,
     pub(crate) codes: otp::CodeKey,
     pub(crate) webauthn: webauthn_rs::prelude::Webauthn,
+    pub(crate) eid: crate::eid::EidState,
 }
 
 impl AuthState {
@@ -100,7 +104,9 @@ impl AuthState {
             auth::PasswordHasher::new(*pepper.expose(), cfg.cost, workers, cfg.hash_queue, random)?;
         let codes = otp::CodeKey::new(vault::MacKey::new(&key_dir.secret("otp", random)?));
         let webauthn = crate::passkey::relying_party(&cfg.rp_id, &cfg.public_url)?;
+        let eid = crate::eid::EidState::new(cfg.eid.clone());
         Ok(AuthState {
+            eid,
             cfg,
             hasher,
             codes,

@@ -6,6 +6,7 @@
 
 mod account;
 mod audit;
+mod eid;
 mod error;
 mod factors;
 mod gate;
@@ -18,6 +19,7 @@ mod rib;
 
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
+pub use eid::EidCallback;
 pub use error::AppError;
 pub use factors::{FactorView, TotpEnrolment};
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
@@ -119,6 +121,7 @@ impl App {
             account::FACTOR_SECRET,
             account::ENROLMENT_PHONE,
             rib::RIB_CHANGE,
+            eid::EID_SECRET,
         ]);
         let keyring = Keyring::open(
             &kek,

@@ -363,24 +363,25 @@ impl App {
         let (s, p) = self.pending(pending).await?;
         self.check_factor(&p, &s.token_hash, method, code, "login", request_id)
             .await?;
-        self.open_session(&p, &s.token_hash, method.as_str(), request_id)
+        self.open_session(&p, Some(&s.token_hash), method.as_str(), request_id)
             .await
     }
 
-    /// Ends the pending session and opens a full one.
+    /// Ends the pending session, if any, and opens a full one.
     pub(crate) async fn open_session(
         &self,
         p: &Principal,
-        pending_hash: &[u8],
+        pending_hash: Option<&[u8]>,
         method: &str,
         request_id: &str,
     ) -> Result<NewSession, AppError> {
         let now = self.now().0;
-        if !self
-            .inner
-            .store
-            .end_session(pending_hash, now, "completed")
-            .await?
+        if let Some(pending) = pending_hash
+            && !self
+                .inner
+                .store
+                .end_session(pending, now, "completed")
+                .await?
         {
             // The same pending login completed twice at once: only the first opens a session.
             return Err(AppError::Unauthenticated);

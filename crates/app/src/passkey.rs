@@ -308,7 +308,7 @@ impl App {
         let (s, p) = self.setup(setup).await?;
         self.end_registration(&p, &flow("setup", &s.token_hash), credential, request_id)
             .await?;
-        self.open_session(&p, &s.token_hash, "passkey", request_id)
+        self.open_session(&p, Some(&s.token_hash), "passkey", request_id)
             .await
     }
 }

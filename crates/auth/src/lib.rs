@@ -2,6 +2,7 @@
 //! TOTP, opaque tokens, the failure throttle, and SMS senders. The application layer (`app`)
 //! composes them into enrolment, login, sessions and step-up, with storage and the audit log.
 
+pub mod eid;
 pub mod otp;
 pub mod password;
 pub mod sms;

@@ -55,6 +55,16 @@ pub struct Config {
     pub smpp_system_id: Option<String>,
     pub smpp_password_file: Option<PathBuf>,
     pub smpp_source: String,
+    /// The national E-ID (OpenID Connect): the provider's issuer URL (unset: no E-ID login), the
+    /// client daman is registered as, a file holding its secret, the callback registered with the
+    /// provider (default `<public_url>/api/v1/auth/eid/callback`), the claim holding the CIN and
+    /// the scopes that release it.
+    pub eid_issuer: Option<String>,
+    pub eid_client_id: String,
+    pub eid_client_secret_file: Option<PathBuf>,
+    pub eid_redirect_url: Option<String>,
+    pub eid_national_id_claim: String,
+    pub eid_scopes: Vec<String>,
     /// SMS limits: per number per hour and per day, and in all per hour.
     pub sms_per_number_hour: i64,
     pub sms_per_number_day: i64,
@@ -89,6 +99,12 @@ impl Default for Config {
             smpp_system_id: None,
             smpp_password_file: None,
             smpp_source: "DAMAN".into(),
+            eid_issuer: None,
+            eid_client_id: "daman".into(),
+            eid_client_secret_file: None,
+            eid_redirect_url: None,
+            eid_national_id_claim: "national_id".into(),
+            eid_scopes: vec!["national_id".into()],
             sms_per_number_hour: 5,
             sms_per_number_day: 10,
             sms_global_hour: 10_000,
@@ -123,6 +139,12 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_SMPP_SYSTEM_ID", "smpp_system_id"),
     ("DAMAN_SMPP_PASSWORD_FILE", "smpp_password_file"),
     ("DAMAN_SMPP_SOURCE", "smpp_source"),
+    ("DAMAN_EID_ISSUER", "eid_issuer"),
+    ("DAMAN_EID_CLIENT_ID", "eid_client_id"),
+    ("DAMAN_EID_CLIENT_SECRET_FILE", "eid_client_secret_file"),
+    ("DAMAN_EID_REDIRECT_URL", "eid_redirect_url"),
+    ("DAMAN_EID_NATIONAL_ID_CLAIM", "eid_national_id_claim"),
+    ("DAMAN_EID_SCOPES", "eid_scopes"),
     ("DAMAN_SMS_PER_NUMBER_HOUR", "sms_per_number_hour"),
     ("DAMAN_SMS_PER_NUMBER_DAY", "sms_per_number_day"),
     ("DAMAN_SMS_GLOBAL_HOUR", "sms_global_hour"),
@@ -177,6 +199,14 @@ impl Config {
                         .parse()
                         .map_err(|_| format!("{name} must be a whole number"))?,
                 ),
+                "eid_scopes" => toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(|s| s.trim())
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.into()))
+                        .collect(),
+                ),
                 _ => toml::Value::String(value),
             };
             table.insert(key.into(), parsed);
@@ -220,7 +250,20 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("sms.jsonl"))
     }
 
+    /// The E-ID callback URL in effect.
+    pub fn eid_redirect_url(&self) -> String {
+        self.eid_redirect_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/api/v1/auth/eid/callback",
+                self.public_url.trim_end_matches('/')
+            )
+        })
+    }
+
     fn check(&self) -> Result<(), String> {
+        if self.eid_issuer.is_some() && self.eid_client_secret_file.is_none() {
+            return Err("eid_issuer needs eid_client_secret_file".into());
+        }
         match self.sms_sender() {
             "file" if !self.dev_mode => {
                 return Err(

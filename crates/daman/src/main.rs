@@ -272,6 +272,17 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         rib_cooling_off_hours: cfg.rib_cooling_off_hours,
         public_url: cfg.public_url.clone(),
         rp_id: cfg.rp_id(),
+        eid: match &cfg.eid_issuer {
+            Some(issuer) => Some(auth::eid::EidConfig {
+                issuer: issuer.clone(),
+                client_id: cfg.eid_client_id.clone(),
+                client_secret: read_secret_file(&cfg.eid_client_secret_file)?.into(),
+                redirect_url: cfg.eid_redirect_url(),
+                national_id_claim: cfg.eid_national_id_claim.clone(),
+                scopes: cfg.eid_scopes.clone(),
+            }),
+            None => None,
+        },
         ..AuthConfig::default()
     };
     Ok(App::open(AppConfig {
@@ -286,16 +297,19 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
     .await?)
 }
 
+/// A secret from a file named in the configuration (first line, trimmed).
+fn read_secret_file(p: &Option<PathBuf>) -> Result<String, Failure> {
+    let p = p
+        .as_ref()
+        .ok_or_else(|| Failure::Config("missing secret file".into()))?;
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))
+}
+
 /// The SMS sender the configuration names.
 fn sms_sender(cfg: &Config) -> Result<Option<Arc<dyn auth::SmsSender>>, Failure> {
-    let read_secret = |p: &Option<PathBuf>| -> Result<String, Failure> {
-        let p = p
-            .as_ref()
-            .ok_or_else(|| Failure::Config("missing secret file".into()))?;
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))
-    };
+    let read_secret = read_secret_file;
     let bad = |e: auth::SmsError| Failure::Config(e.to_string());
     Ok(match cfg.sms_sender() {
         "file" => Some(Arc::new(auth::sms::FileSender::new(&cfg.sms_file()))),

@@ -130,6 +130,12 @@ impl ApiError {
                         "لا يوجد طلب تغيير RIB معلق يطابق هذا الرمز.",
                         "No pending RIB change matches this code.",
                     ),
+                    "eid" => say(
+                        lang,
+                        "La connexion par E-ID n'est pas configurée sur ce serveur.",
+                        "تسجيل الدخول عبر E-ID غير مفعّل على هذا الخادم.",
+                        "E-ID login is not configured on this server.",
+                    ),
                     "factor" | "account" => say(
                         lang,
                         "Élément introuvable.",

@@ -25,6 +25,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/login/sms", post(login_sms))
         .route("/api/v1/auth/login/passkey", post(login_passkey))
+        .route("/api/v1/auth/eid/start", get(eid_start))
+        .route("/api/v1/auth/eid/callback", get(eid_callback))
         .route("/api/v1/auth/login/verify", post(login_verify))
         .route("/api/v1/auth/passkeys/setup", post(passkey_setup_start))
         .route(
@@ -301,6 +303,45 @@ fn session_response(s: &AppState, n: app::NewSession, browser: bool) -> Response
         set_cookie(&mut res, &session_cookie(&n.token, max_age));
     }
     res
+}
+
+#[derive(Deserialize)]
+struct EidStartQuery {
+    #[serde(default)]
+    client: Option<String>,
+}
+
+/// A browser is sent to the provider (303); an app gets the URL to open.
+async fn eid_start(
+    a: Anon,
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<EidStartQuery>,
+) -> Result<Response, ApiError> {
+    let client = q.client.unwrap_or_default();
+    let url = s.app.eid_start(&client).await.map_err(|e| a.err(e))?;
+    if client == "browser" {
+        let mut res = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(res);
+    }
+    Ok(Json(json!({ "authorization_url": url })).into_response())
+}
+
+/// The provider sends the person back here with `code` and `state`.
+async fn eid_callback(
+    a: Anon,
+    State(s): State<AppState>,
+    q: Result<axum::extract::Query<app::EidCallback>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = q.map(|q| q.0).unwrap_or_default();
+    let (n, client) = s
+        .app
+        .eid_callback(&q, &a.request_id)
+        .await
+        .map_err(|e| a.err(e))?;
+    Ok(session_response(&s, n, client == "browser"))
 }
 
 #[derive(Deserialize)]

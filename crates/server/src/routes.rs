@@ -34,6 +34,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/login/sms"),
     ("post", "/api/v1/auth/login/passkey"),
+    ("get", "/api/v1/auth/eid/start"),
+    ("get", "/api/v1/auth/eid/callback"),
     ("post", "/api/v1/auth/login/verify"),
     ("post", "/api/v1/auth/passkeys/setup"),
     ("post", "/api/v1/auth/passkeys/setup/finish"),

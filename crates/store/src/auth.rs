@@ -880,3 +880,67 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    // ---- E-ID flows --------------------------------------------------------------------------
+
+    pub async fn insert_eid_flow(
+        &self,
+        id: i64,
+        state_hash: &[u8],
+        secret: &[u8],
+        client: &str,
+        at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO eid_flows (id, state_hash, secret, client, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(id)
+        .bind(state_hash)
+        .bind(secret)
+        .bind(client)
+        .bind(at)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Takes a live flow by its state hash, once: (id, encrypted secret, client).
+    pub async fn take_eid_flow(
+        &self,
+        state_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(i64, Vec<u8>, String)>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(
+                "UPDATE eid_flows SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL \
+                 AND expires_at > $2 RETURNING id, secret, client",
+            )
+            .bind(state_hash)
+            .bind(now)
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| Ok(get!(r, id, secret, client))).transpose()
+        })
+    }
+
+    /// The principal whose account is bound to a person, if any.
+    pub async fn account_for_person(&self, person_id: i64) -> Result<Option<PrincipalRow>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query(
+                "SELECT pr.* FROM principals pr JOIN accounts a ON a.principal_id = pr.id \
+                 WHERE pr.person_id = $1 LIMIT 1",
+            )
+            .bind(person_id)
+            .fetch_optional(p)
+            .await?;
+            row.as_ref()
+                .map(crate::repo::principal_from_row)
+                .transpose()
+        })
+    }
+}

@@ -130,7 +130,7 @@ where
     })
 }
 
-fn principal_from_row<R: Row>(r: &R) -> Result<PrincipalRow>
+pub(crate) fn principal_from_row<R: Row>(r: &R) -> Result<PrincipalRow>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,

@@ -6,6 +6,7 @@
 //! the process exits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod eid;
 mod pg;
 pub mod smsc;
 pub mod soft_passkey;

@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod at_rest;
 mod cli;
+mod eid;
 mod login;
 mod registry;
 mod schema;

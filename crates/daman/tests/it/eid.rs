@@ -1,0 +1,151 @@
+//! E-ID: OpenID Connect against a real provider (npm `oidc-provider`) started on 127.0.0.1.
+
+use crate::login::register;
+use crate::on_both_backends;
+use axum::http::Method;
+use serde_json::json;
+use store::Backend;
+use testkit::TestApp;
+use testkit::eid::{EidOp, log_in_at_provider};
+
+async fn start_url(t: &TestApp) -> String {
+    let r = t
+        .call(Method::GET, "/api/v1/auth/eid/start?client=app", None, None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    r.json["authorization_url"].as_str().unwrap().to_string()
+}
+
+async fn callback(t: &TestApp, query: &str) -> testkit::Reply {
+    t.call(
+        Method::GET,
+        &format!("/api/v1/auth/eid/callback?{query}"),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn eid_logs_in_the_registered_person(backend: Backend) {
+    let op = EidOp::start(&[]);
+    let cfg = op.config("daman");
+    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
+    register(&t, "ZA130", "+212600000130").await;
+    // The authorization request carries PKCE (S256), a state and a nonce.
+    let url = start_url(&t).await;
+    for part in [
+        "code_challenge_method=S256",
+        "code_challenge=",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(url.contains(part), "{part} missing from {url}");
+    }
+    let query = log_in_at_provider(&url, "za130").await;
+    // A tampered state is refused, and does not use up the real one.
+    let tampered = query.replace("state=", "state=x");
+    let r = callback(&t, &tampered).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (401, Some("login_failed"))
+    );
+    let r = callback(&t, &query).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["role"], "insured");
+    let token = r.json["token"].as_str().unwrap().to_string();
+    let s = t.get("/api/v1/auth/session", &token).await;
+    assert_eq!(s.json["method"], "eid");
+    let read = t
+        .post(
+            "/api/v1/persons/read",
+            &token,
+            json!({"cin": "ZA130", "purpose": "self_service", "fields": ["last_name"], "full": true}),
+        )
+        .await;
+    assert_eq!(read.json["fields"]["last_name"], "BENNANI");
+    // The same callback again (a replayed code and state) opens nothing.
+    let r = callback(&t, &query).await;
+    assert_eq!(r.status, 401);
+    // A second E-ID login reaches the same account.
+    let query = log_in_at_provider(&start_url(&t).await, "za130").await;
+    let r = callback(&t, &query).await;
+    assert_eq!(r.status, 200);
+    let accounts = t.raw_blobs("SELECT login_bidx FROM accounts").await;
+    assert_eq!(accounts.len(), 1);
+    // A national ID that is not in the registry opens nothing.
+    let query = log_in_at_provider(&start_url(&t).await, "zb999").await;
+    let r = callback(&t, &query).await;
+    assert_eq!(r.json["error"]["code"], "login_failed");
+    // The provider's refusal (error=access_denied) opens nothing either.
+    let r = callback(&t, "error=access_denied&state=whatever").await;
+    assert_eq!(r.status, 401);
+}
+
+on_both_backends!(eid_logs_in_the_registered_person);
+
+/// ID tokens for another client, or expired, are refused by daman's verifier.
+#[tokio::test]
+async fn eid_tokens_for_another_audience_or_expired_are_refused() {
+    use auth::eid::{EidError, EidProvider};
+    let op = EidOp::start(&[]);
+    let daman = EidProvider::discover(op.config("daman")).await.unwrap();
+    let other = EidProvider::discover(op.config("other")).await.unwrap();
+    let params = |q: &str| -> std::collections::HashMap<String, String> {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%3A", ":")))
+            .collect()
+    };
+    // A genuine token, issued to another client: wrong audience.
+    let start = other.start();
+    let q = params(&log_in_at_provider(&start.url, "za140").await);
+    let raw = other
+        .exchange(&q["code"], &start.pkce_verifier)
+        .await
+        .unwrap();
+    assert_eq!(other.verify(&raw, &start.nonce).unwrap(), "ZA140");
+    let e = daman.verify(&raw, &start.nonce).unwrap_err();
+    assert!(
+        matches!(&e, EidError::Token(m) if m.contains("audience")),
+        "{e}"
+    );
+    // daman's own token with another nonce: refused.
+    let start = daman.start();
+    let q = params(&log_in_at_provider(&start.url, "za140").await);
+    let raw = daman
+        .exchange(&q["code"], &start.pkce_verifier)
+        .await
+        .unwrap();
+    assert_eq!(daman.verify(&raw, &start.nonce).unwrap(), "ZA140");
+    assert!(daman.verify(&raw, "another nonce").is_err());
+    // The code was used: a second exchange is refused by the provider.
+    assert!(matches!(
+        daman.exchange(&q["code"], &start.pkce_verifier).await,
+        Err(EidError::Exchange(_))
+    ));
+    // A token once expired: from a provider that issues them for 1 second.
+    let short = EidOp::start(&[("ID_TOKEN_TTL", "1")]);
+    let daman_short = EidProvider::discover(short.config("daman")).await.unwrap();
+    let start_short = daman_short.start();
+    let q = params(&log_in_at_provider(&start_short.url, "za140").await);
+    let raw = daman_short
+        .exchange(&q["code"], &start_short.pkce_verifier)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let e = daman_short.verify(&raw, &start_short.nonce).unwrap_err();
+    assert!(
+        matches!(&e, EidError::Token(m) if m.to_lowercase().contains("expired")),
+        "{e}"
+    );
+    // A wrong PKCE verifier: the provider refuses the code.
+    let start = daman.start();
+    let q = params(&log_in_at_provider(&start.url, "za140").await);
+    assert!(matches!(
+        daman
+            .exchange(&q["code"], "not-the-verifier-0123456789012345678901234567")
+            .await,
+        Err(EidError::Exchange(_))
+    ));
+}

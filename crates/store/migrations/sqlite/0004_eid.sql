@@ -1,0 +1,12 @@
+-- E-ID logins in progress: between the redirect to the provider and its callback. Keyed by the
+-- hash of the OAuth `state`; `secret` holds the nonce and the PKCE verifier, encrypted (vault
+-- format v1, AAD bound to this row). Used once, within ten minutes.
+CREATE TABLE eid_flows (
+    id BIGINT PRIMARY KEY NOT NULL,
+    state_hash BLOB NOT NULL UNIQUE,
+    secret BLOB NOT NULL,
+    client TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
