@@ -157,6 +157,15 @@ impl App {
     }
 }
 
+impl App {
+    /// Deletes expired authentication rows (codes, ceremonies, flows, enrolments, old SMS-send
+    /// records and failure counters, sessions over for a week); returns how many. Run hourly by
+    /// the server.
+    pub async fn purge_expired(&self) -> Result<u64, AppError> {
+        Ok(self.inner.store.purge_auth(self.now().0).await?)
+    }
+}
+
 fn rib_notice(cancel: &str, hours: i64, lang: Lang) -> String {
     match lang {
         Lang::Ar => format!(

@@ -554,16 +554,23 @@ async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
             auth_per_ip_per_minute: cfg.auth_per_ip_per_minute,
         },
     );
-    // RIB changes take effect once their cooling-off period is over.
+    // Every minute, RIB changes whose cooling-off period is over take effect; every hour,
+    // expired authentication rows go.
     let sweeper = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
+        for minute in 0u64.. {
             tick.tick().await;
             match sweeper.apply_due_rib_changes().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(applied = n, "RIB changes applied"),
                 Err(e) => tracing::error!(error = %e, "RIB changes not applied"),
+            }
+            if minute % 60 == 0 {
+                match sweeper.purge_expired().await {
+                    Ok(n) => tracing::debug!(rows = n, "expired authentication rows purged"),
+                    Err(e) => tracing::error!(error = %e, "purge failed"),
+                }
             }
         }
     });

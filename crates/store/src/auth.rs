@@ -944,3 +944,40 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Deletes authentication rows no longer of any use at `now` (microseconds): one-time codes,
+    /// ceremonies, E-ID flows and enrolments expired for a day, SMS-send records and failure
+    /// counters older than two days (past every limit and hold), sessions over for a week.
+    /// Returns how many rows went.
+    pub async fn purge_auth(&self, now: i64) -> Result<u64> {
+        const DAY: i64 = 86_400_000_000;
+        let statements: [(&str, i64); 7] = [
+            ("DELETE FROM otp_codes WHERE expires_at < $1", now - DAY),
+            (
+                "DELETE FROM passkey_ceremonies WHERE expires_at < $1",
+                now - DAY,
+            ),
+            ("DELETE FROM eid_flows WHERE expires_at < $1", now - DAY),
+            ("DELETE FROM enrolments WHERE expires_at < $1", now - DAY),
+            ("DELETE FROM sms_sends WHERE at < $1", now - 2 * DAY),
+            (
+                "DELETE FROM login_throttle WHERE last_failure_at < $1",
+                now - 2 * DAY,
+            ),
+            (
+                "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1",
+                now - 7 * DAY,
+            ),
+        ];
+        let mut n = 0;
+        for (sql, before) in statements {
+            n += with_pool!(self, |p| sqlx::query(sql)
+                .bind(before)
+                .execute(p)
+                .await?
+                .rows_affected());
+        }
+        Ok(n)
+    }
+}

@@ -1075,7 +1075,73 @@ async fn insured_persons_add_list_and_remove_passkeys(backend: Backend) {
     assert_eq!(r.status, 409);
 }
 
+async fn phone_changes_need_step_up_and_the_new_number(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let (old, new) = ("+212600000150", "+212600000151");
+    enrolled(&t, "ZA150", old).await;
+    let token = login_sms(&t, "ZA150", old).await;
+    let other = login_sms(&t, "ZA150", old).await;
+    t.clock.advance_seconds(600);
+    let r = t
+        .post("/api/v1/auth/factors/phone", &token, json!({"phone": new}))
+        .await;
+    assert_eq!(r.json["error"]["code"], "step_up_required");
+    let seen = t.sms_texts(old).len();
+    t.post("/api/v1/auth/step-up/sms", &token, json!({})).await;
+    let code = code_in(&next_sms(&t, old, seen).await);
+    t.post(
+        "/api/v1/auth/step-up",
+        &token,
+        json!({"method": "sms", "code": code}),
+    )
+    .await;
+    let r = t
+        .post("/api/v1/auth/factors/phone", &token, json!({"phone": new}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    // The code went to the new number; a code from the old one does not confirm it.
+    let code = code_in(&next_sms(&t, new, 0).await);
+    let r = t
+        .post(
+            "/api/v1/auth/factors/phone/confirm",
+            &token,
+            json!({"code": "000000"}),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "code_rejected");
+    let seen_old = t.sms_texts(old).len();
+    let r = t
+        .post(
+            "/api/v1/auth/factors/phone/confirm",
+            &token,
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    // The old number is told; the other session ended; the registry has the new number; the
+    // next login's code goes to the new number.
+    assert!(next_sms(&t, old, seen_old).await.contains("change"));
+    assert_eq!(session_status(&t, &other).await, 401);
+    let r = t
+        .post(
+            "/api/v1/persons/read",
+            &token,
+            json!({"cin": "ZA150", "purpose": "self_service", "fields": ["phone"], "full": true}),
+        )
+        .await;
+    assert_eq!(r.json["fields"]["phone"], new);
+    let fresh = login_sms(&t, "ZA150", new).await;
+    assert_eq!(session_status(&t, &fresh).await, 200);
+    // An hourly purge removes what expired, not what lives.
+    t.clock.advance_seconds(8 * 86_400);
+    let live = login_sms(&t, "ZA150", new).await;
+    let purged = t.app.purge_expired().await.unwrap();
+    assert!(purged > 0);
+    assert_eq!(session_status(&t, &live).await, 200);
+}
+
 on_both_backends!(
+    phone_changes_need_step_up_and_the_new_number,
     staff_log_in_with_a_passkey,
     insured_persons_add_list_and_remove_passkeys,
     password_and_sms_through_smpp,

@@ -10,3 +10,9 @@ CREATE TABLE eid_flows (
     expires_at BIGINT NOT NULL,
     used_at BIGINT
 );
+
+-- For the hourly purge of what expired.
+CREATE INDEX eid_flows_expiry ON eid_flows (expires_at);
+CREATE INDEX otp_codes_expiry ON otp_codes (expires_at);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE INDEX login_throttle_last ON login_throttle (last_failure_at);
