@@ -180,9 +180,10 @@ pub struct Invitation {
     pub is_admin: bool,
 }
 
-/// Who invites: an employer admin (for their own employer), or the operator at the command line.
+/// Who invites: an employer admin (for their own employer, with a fresh second factor), or the
+/// operator at the command line.
 pub enum Inviter<'a> {
-    EmployerAdmin(&'a Principal),
+    EmployerAdmin(&'a Principal, crate::StepUp),
     Operator,
 }
 
@@ -205,38 +206,56 @@ impl App {
             .to_vec())
     }
 
-    /// Sends a text, counting it against the number's and the global limits first.
-    pub(crate) async fn send_sms(&self, to: &Phone, text: &str) -> Result<(), AppError> {
+    /// Checks the SMS limits for `to`: the number's own (unless `per_number` is false: notices
+    /// about the account must get through even when someone spent the number's quota) and the
+    /// global one. Returns the number's blind index for the send log.
+    async fn sms_quota(&self, to: &Phone, per_number: bool) -> Result<Vec<u8>, AppError> {
         let cfg = &self.auth().cfg;
-        let sender = cfg.sms.as_ref().ok_or(AppError::Unavailable)?;
         let now = self.now().0;
         let bidx = self
             .inner
             .keyring
-            .blind_index(SMS_PHONE_INDEX, to.as_str().as_bytes())?;
+            .blind_index(SMS_PHONE_INDEX, to.as_str().as_bytes())?
+            .to_vec();
         let store = &self.inner.store;
         const HOUR: i64 = 3_600_000_000;
-        if store.sms_sent_since(Some(&bidx), now - HOUR).await? >= cfg.sms_per_number_hour
-            || store.sms_sent_since(Some(&bidx), now - 24 * HOUR).await? >= cfg.sms_per_number_day
-            || store.sms_sent_since(None, now - HOUR).await? >= cfg.sms_global_hour
-        {
+        let over = (per_number
+            && (store.sms_sent_since(Some(&bidx), now - HOUR).await? >= cfg.sms_per_number_hour
+                || store.sms_sent_since(Some(&bidx), now - 24 * HOUR).await?
+                    >= cfg.sms_per_number_day))
+            || store.sms_sent_since(None, now - HOUR).await? >= cfg.sms_global_hour;
+        if over {
             return Err(AppError::SmsLimit);
         }
-        store.record_sms(&bidx, now).await?;
+        Ok(bidx)
+    }
+
+    /// Sends a text whose quota was checked.
+    async fn deliver_sms(&self, bidx: &[u8], to: &Phone, text: &str) -> Result<(), AppError> {
+        let sender = self.auth().cfg.sms.as_ref().ok_or(AppError::Unavailable)?;
+        self.inner.store.record_sms(bidx, self.now().0).await?;
         sender.send(to, text).await.map_err(|e| {
             tracing::error!(error = %e, sender = sender.kind(), "SMS not sent");
             AppError::Unavailable
         })
     }
 
+    /// Sends a notice about the account (a phone or RIB change): outside the number's own quota,
+    /// within the global one.
+    pub(crate) async fn send_notice(&self, to: &Phone, text: &str) -> Result<(), AppError> {
+        let bidx = self.sms_quota(to, false).await?;
+        self.deliver_sms(&bidx, to, text).await
+    }
+
     /// Issues a one-time code for `flow` (at most [`otp::MAX_LIVE_CODES`] live at once) and sends
-    /// it to `to`.
+    /// it to `to`. The limits are checked first: no code exists that was not sent.
     pub(crate) async fn send_code(
         &self,
         flow: &[u8],
         to: &Phone,
         lang: Lang,
     ) -> Result<(), AppError> {
+        let bidx = self.sms_quota(to, true).await?;
         let now = self.now().0;
         if self.inner.store.live_otps(flow, now).await? >= otp::MAX_LIVE_CODES {
             return Err(AppError::SmsLimit);
@@ -253,7 +272,8 @@ impl App {
                 now + otp::CODE_TTL_SECONDS * 1_000_000,
             )
             .await?;
-        self.send_sms(to, &code_message(&code, lang)).await
+        self.deliver_sms(&bidx, to, &code_message(&code, lang))
+            .await
     }
 
     /// Uses a code of `flow`: true once for a valid one.
@@ -265,10 +285,11 @@ impl App {
         Ok(self.inner.store.use_otp(flow, &mac, self.now().0).await?)
     }
 
-    /// Starts an insured person's enrolment: checks the new password, and if the CIN belongs to
-    /// a registered person with a phone on record and no account yet, sends a code to that phone.
-    /// The answer (an enrolment token) looks the same whether or not anything was sent, and takes
-    /// the same time, so it tells nobody whether the CIN is registered.
+    /// Starts an insured person's enrolment: checks the new password, hashes it, and answers with
+    /// an enrolment token. Then, in the background, if the CIN belongs to a registered person with
+    /// a phone on record and no account yet, the enrolment is recorded (replacing any earlier one
+    /// of that person) and a code goes to that phone. The answer looks the same and takes the same
+    /// time whether or not the CIN is registered.
     pub async fn enrol_insured(
         &self,
         cin: &str,
@@ -280,53 +301,82 @@ impl App {
         password::check_new(new_password, &[cin.as_str()], true)?;
         let phc = self.auth().hasher.hash(new_password, self.random()).await?;
         let (tok, hash) = token::new_token(self.random())?;
-        let found = self.resolve_record(&Subject::Cin(cin.clone())).await?;
-        let mut audit = Audit::auth(None, "enrol_start", "ignored");
-        if let Some((person_id, cipher)) = found
-            && let Some(phone_ct) = cipher.get(PersonField::Phone)
-            && !self.inner.store.person_has_account(person_id).await?
-        {
-            let phone = self.inner.keyring.decrypt(
-                person_column(PersonField::Phone),
-                person_id,
-                phone_ct,
-            )?;
-            let phone = Phone::parse(&String::from_utf8_lossy(&phone))?;
-            let id = self.new_id()?;
-            let now = self.now().0;
-            let row = EnrolmentRow {
-                id,
-                token_hash: hash.to_vec(),
-                role: Role::Insured.as_str().into(),
-                person_id: Some(person_id),
-                employer_id: None,
-                is_admin: false,
-                login_bidx: self.login_bidx(cin.as_str())?,
-                phone: Some(self.inner.keyring.encrypt(
-                    ENROLMENT_PHONE,
-                    id,
-                    phone.as_str().as_bytes(),
-                )?),
-                password_hash: Some(phc),
-                failures: 0,
-                created_by: None,
-                created_at: now,
-                expires_at: now + otp::CODE_TTL_SECONDS * 1_000_000,
-                used_at: None,
-            };
-            self.inner.store.insert_enrolment(&row).await?;
-            audit = Audit::auth(None, "enrol_start", "code_sent").subject(person_id);
-            // Sent in the background: the answer must not wait on the SMS gateway (its delay
-            // would tell that the CIN is registered).
-            let app = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = app.send_code(&hash, &phone, lang).await {
-                    tracing::warn!(error = %e, "enrolment code not sent");
-                }
-            });
-        }
-        audit.write(self, request_id).await?;
+        let app = self.clone();
+        let request_id = request_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = app
+                .record_enrolment(cin, phc, hash, lang, &request_id)
+                .await
+            {
+                tracing::warn!(error = %e, "enrolment not recorded");
+            }
+        });
         Ok(tok)
+    }
+
+    async fn record_enrolment(
+        &self,
+        cin: Cin,
+        phc: String,
+        hash: [u8; 32],
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let found = self.resolve_record(&Subject::Cin(cin.clone())).await?;
+        let (person_id, phone_ct) = match found {
+            Some((id, cipher)) => match cipher.get(PersonField::Phone) {
+                Some(ct) if !self.inner.store.person_has_account(id).await? => (id, ct.to_vec()),
+                _ => {
+                    return Audit::auth(None, "enrol_start", "ignored")
+                        .subject(id)
+                        .write(self, request_id)
+                        .await;
+                }
+            },
+            None => {
+                return Audit::auth(None, "enrol_start", "ignored")
+                    .write(self, request_id)
+                    .await;
+            }
+        };
+        let phone =
+            self.inner
+                .keyring
+                .decrypt(person_column(PersonField::Phone), person_id, &phone_ct)?;
+        let phone = Phone::parse(&String::from_utf8_lossy(&phone))?;
+        let id = self.new_id()?;
+        let now = self.now().0;
+        let row = EnrolmentRow {
+            id,
+            token_hash: hash.to_vec(),
+            role: Role::Insured.as_str().into(),
+            person_id: Some(person_id),
+            employer_id: None,
+            is_admin: false,
+            login_bidx: self.login_bidx(cin.as_str())?,
+            phone: Some(self.inner.keyring.encrypt(
+                ENROLMENT_PHONE,
+                id,
+                phone.as_str().as_bytes(),
+            )?),
+            password_hash: Some(phc),
+            failures: 0,
+            created_by: None,
+            created_at: now,
+            expires_at: now + otp::CODE_TTL_SECONDS * 1_000_000,
+            used_at: None,
+        };
+        Audit::auth(None, "enrol_start", "code_sent")
+            .subject(person_id)
+            .write(self, request_id)
+            .await?;
+        // One enrolment at a time per person: guesses cannot be spread over many.
+        self.inner
+            .store
+            .end_enrolments_of_person(person_id, now)
+            .await?;
+        self.inner.store.insert_enrolment(&row).await?;
+        self.send_code(&hash, &phone, lang).await
     }
 
     /// Creates an invitation: an enrolment the invitee completes with a password and a code sent
@@ -343,7 +393,7 @@ impl App {
         }
         let phone = Phone::parse(&inv.phone)?;
         let (employer_id, created_by) = match (&by, inv.role) {
-            (Inviter::EmployerAdmin(p), Role::EmployerUser) => {
+            (Inviter::EmployerAdmin(p, _), Role::EmployerUser) => {
                 let admin = self
                     .inner
                     .store
@@ -358,7 +408,7 @@ impl App {
                 }
                 (p.employer_id, Some(p.id))
             }
-            (Inviter::EmployerAdmin(p), _) => {
+            (Inviter::EmployerAdmin(p, _), _) => {
                 Audit::auth(Some(p), "invite", "deny:role")
                     .write(self, request_id)
                     .await?;
@@ -382,12 +432,15 @@ impl App {
             }
         };
         let login_bidx = self.login_bidx(login.as_str())?;
-        if self
-            .inner
-            .store
-            .account_by_login(&login_bidx)
-            .await?
-            .is_some()
+        // The operator learns at once that a login is taken; an employer admin only when the
+        // invitee confirms (no probing which logins exist, staff's included).
+        if matches!(by, Inviter::Operator)
+            && self
+                .inner
+                .store
+                .account_by_login(&login_bidx)
+                .await?
+                .is_some()
         {
             return Err(AppError::Conflict("login"));
         }
@@ -415,7 +468,7 @@ impl App {
             used_at: None,
         };
         let who = match by {
-            Inviter::EmployerAdmin(p) => Some(p.clone()),
+            Inviter::EmployerAdmin(p, _) => Some(p.clone()),
             Inviter::Operator => None,
         };
         Audit::auth(who.as_ref(), "invite", "allow")
@@ -438,8 +491,12 @@ impl App {
         let hash = token::token_hash(invitation);
         let e = self.live_enrolment(&hash).await?;
         let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;
-        // Staff passwords are a first factor before a passkey; the same minimum applies.
+        // Staff passwords are a first factor before a passkey; the same minimum applies. The
+        // login is known here only by its blind index: a password equal to it is refused.
         password::check_new(new_password, &[], true)?;
+        if self.login_bidx(new_password)? == e.login_bidx {
+            return Err(ValidationError::new("password", Rule::ContextPassword).into());
+        }
         let phc = self.auth().hasher.hash(new_password, self.random()).await?;
         self.inner.store.set_enrolment_password(e.id, &phc).await?;
         let phone = self.enrolment_phone(&e)?;
@@ -466,13 +523,25 @@ impl App {
             // An unknown token and a wrong code get the same answer.
             _ => return Err(AppError::CodeRejected),
         };
+        // Each try is counted before the code is checked, on the enrolment (at most
+        // ENROLMENT_MAX_FAILURES) and on the login name's throttle, so concurrent guesses do not
+        // slip through on the same count.
+        if !self
+            .inner
+            .store
+            .enrolment_attempt(e.id, ENROLMENT_MAX_FAILURES)
+            .await?
+        {
+            return Err(AppError::CodeRejected);
+        }
+        self.reserve_attempt(&e.login_bidx).await?;
         if !self.use_code(&hash, code).await? {
-            self.inner.store.enrolment_failure(e.id).await?;
             Audit::auth(None, "enrol_finish", "code_rejected")
                 .write(self, request_id)
                 .await?;
             return Err(AppError::CodeRejected);
         }
+        self.inner.store.clear_login_failures(&e.login_bidx).await?;
         let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;
         let phone = self.enrolment_phone(&e)?;
         let now = self.now().0;

@@ -73,9 +73,11 @@ impl App {
             .cloned()
     }
 
-    /// Starts an E-ID login: the provider URL to send the person to. `client` is `browser` (the
-    /// callback sets a cookie) or `app` (it answers with a bearer token).
-    pub async fn eid_start(&self, client: &str) -> Result<String, AppError> {
+    /// Starts an E-ID login: the provider URL to send the person to, and the `state` (a browser
+    /// keeps it in a cookie, which the callback must bring back: a callback link made by someone
+    /// else, for their own E-ID, logs nobody in). `client` is `browser` (the callback sets a
+    /// session cookie) or `app` (it answers with a bearer token).
+    pub async fn eid_start(&self, client: &str) -> Result<(String, String), AppError> {
         let provider = self.eid().await?;
         let start = provider.start();
         let id = self.new_id()?;
@@ -100,7 +102,7 @@ impl App {
                 now + EID_FLOW_SECONDS * 1_000_000,
             )
             .await?;
-        Ok(start.url)
+        Ok((start.url, start.state))
     }
 
     /// The provider sent the person back: checks the state (once), the issuer, exchanges the
@@ -109,6 +111,7 @@ impl App {
     pub async fn eid_callback(
         &self,
         q: &EidCallback,
+        browser_state: Option<&str>,
         request_id: &str,
     ) -> Result<(NewSession, String), AppError> {
         let fail = |reason: &'static str| async move {
@@ -122,6 +125,10 @@ impl App {
         let (Some(code), Some(state), None) = (&q.code, &q.state, &q.error) else {
             return fail("provider_error").await;
         };
+        // A browser that brings a state cookie must bring this state.
+        if browser_state.is_some_and(|b| b != state) {
+            return fail("state_binding").await;
+        }
         let Some((id, secret, client)) = self
             .inner
             .store
@@ -130,6 +137,10 @@ impl App {
         else {
             return fail("state").await;
         };
+        // A flow started by a browser completes only in that browser.
+        if client == "browser" && browser_state != Some(state.as_str()) {
+            return fail("state_binding").await;
+        }
         // RFC 9207: the response names its issuer; a mix-up with another provider is refused.
         if q.iss.as_deref().is_some_and(|iss| iss != provider.issuer()) {
             return fail("issuer").await;

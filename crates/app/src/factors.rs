@@ -122,10 +122,14 @@ impl App {
             .detail("kind=totp")
             .write(self, request_id)
             .await?;
-        self.inner
+        if !self
+            .inner
             .store
-            .confirm_factor(pending.id, p.id, step)
-            .await?;
+            .confirm_factor(pending.id, p.id, step, false)
+            .await?
+        {
+            return Err(AppError::NotFound("factor"));
+        }
         self.logout_others(p, s, "factor_change", request_id)
             .await?;
         Ok(())
@@ -191,11 +195,20 @@ impl App {
             .fields(&[PersonField::Phone])
             .write(self, request_id)
             .await?;
-        self.inner.store.confirm_factor(new.id, p.id, 0).await?;
-        for old in factors.iter().filter(|f| f.kind == "sms" && f.confirmed) {
-            self.inner.store.delete_factor(old.id, p.id).await?;
+        // The new number replaces the old one, in one transaction.
+        if !self
+            .inner
+            .store
+            .confirm_factor(new.id, p.id, 0, true)
+            .await?
+        {
+            return Err(AppError::NotFound("factor"));
         }
         if let Some(person) = p.person_id {
+            self.inner
+                .store
+                .record_phone_change(person, self.now().0)
+                .await?;
             let plain = self
                 .inner
                 .keyring
@@ -210,19 +223,10 @@ impl App {
                 .update_contact(person, Some(ct), None, None, self.now().0)
                 .await?;
         }
-        if let Some(old) = old_phone {
-            let text = match lang {
-                domain::Lang::Ar => "ضمان: تم تغيير رقم هاتفك. إن لم تكن أنت، اتصل بالصندوق فورًا.",
-                domain::Lang::Fr => {
-                    "daman : votre numero de telephone a ete change. Si ce n'est pas vous, appelez la caisse."
-                }
-                domain::Lang::En => {
-                    "daman: your phone number was changed. If this was not you, call the fund."
-                }
-            };
-            if let Err(e) = self.send_sms(&old, text).await {
-                tracing::warn!(error = %e, "phone change notice not sent");
-            }
+        if let Some(old) = old_phone
+            && let Err(e) = self.send_notice(&old, phone_changed_notice(lang)).await
+        {
+            tracing::warn!(error = %e, "phone change notice not sent");
         }
         self.logout_others(p, s, "factor_change", request_id)
             .await?;
@@ -238,28 +242,52 @@ impl App {
         factor_id: i64,
         request_id: &str,
     ) -> Result<(), AppError> {
-        let confirmed: Vec<FactorRow> = self
+        let Some(f) = self
             .inner
             .store
             .factors(p.id)
             .await?
             .into_iter()
-            .filter(|f| f.confirmed)
-            .collect();
-        let Some(f) = confirmed.iter().find(|f| f.id == factor_id) else {
+            .find(|f| f.id == factor_id && f.confirmed)
+        else {
             return Err(AppError::NotFound("factor"));
         };
-        if confirmed.len() < 2 {
-            return Err(AppError::Conflict("last_factor"));
-        }
+        // Staff keep at least one passkey; everyone else at least one second factor.
+        let usable: &[&str] = if is_staff(p.role) {
+            &["passkey"]
+        } else {
+            &["sms", "totp", "passkey"]
+        };
+        // Recorded before it happens; a refusal is recorded too.
         Audit::auth(Some(p), "factor_removed", "ok")
             .detail(format!("kind={}", f.kind))
             .write(self, request_id)
             .await?;
-        self.inner.store.delete_factor(factor_id, p.id).await?;
+        if !self
+            .inner
+            .store
+            .delete_factor_keeping_one(factor_id, p.id, usable, self.now().0)
+            .await?
+        {
+            Audit::auth(Some(p), "factor_removed", "deny:last_factor")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::Conflict("last_factor"));
+        }
         self.logout_others(p, s, "factor_change", request_id)
             .await?;
         Ok(())
+    }
+}
+
+/// The notice to a number that was just replaced.
+pub(crate) fn phone_changed_notice(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ar => "ضمان: تم تغيير رقم هاتفك. إن لم تكن أنت، اتصل بالصندوق فورًا.",
+        Lang::Fr => {
+            "daman : votre numero de telephone a ete change. Si ce n'est pas vous, appelez la caisse."
+        }
+        Lang::En => "daman: your phone number was changed. If this was not you, call the fund.",
     }
 }
 

@@ -105,13 +105,34 @@ impl SessionInfo {
 }
 
 impl App {
-    /// The failure throttle of a login name: refused with the wait left, if any.
-    async fn check_throttle(&self, bidx: &[u8]) -> Result<(), AppError> {
+    /// The failure throttle of a login name: refused with the wait left, if any (read only).
+    pub(crate) async fn check_throttle(&self, bidx: &[u8]) -> Result<(), AppError> {
         let (failures, last) = self.inner.store.login_failures(bidx).await?;
         match throttle::retry_after(failures, last, self.now().0) {
             Some(wait) => Err(AppError::Throttled(wait)),
             None => Ok(()),
         }
+    }
+
+    /// Reserves an attempt against a login name (counted as a failure until proven right), or
+    /// refuses it with the wait left. Returns (the reservation's time, the previous failure's
+    /// time), to give the attempt back if it was right.
+    pub(crate) async fn reserve_attempt(&self, bidx: &[u8]) -> Result<(i64, i64), AppError> {
+        let now = self.now().0;
+        let (_, previous) = self.inner.store.login_failures(bidx).await?;
+        let wait = throttle::sql_wait_seconds("login_throttle.failures");
+        if self
+            .inner
+            .store
+            .reserve_login_attempt(bidx, now, &wait)
+            .await?
+            .is_some()
+        {
+            return Ok((now, previous));
+        }
+        self.check_throttle(bidx).await?;
+        // Refused by a concurrent attempt that just counted: wait at least a second.
+        Err(AppError::Throttled(1))
     }
 
     /// Step one: login name and password.
@@ -126,12 +147,15 @@ impl App {
             return Err(AppError::Busy);
         }
         let bidx = self.login_bidx(login)?;
-        if let Err(e) = self.check_throttle(&bidx).await {
-            Audit::auth(None, "login_password", "throttled")
-                .write(self, request_id)
-                .await?;
-            return Err(e);
-        }
+        let reserved = match self.reserve_attempt(&bidx).await {
+            Ok(r) => r,
+            Err(e) => {
+                Audit::auth(None, "login_password", "throttled")
+                    .write(self, request_id)
+                    .await?;
+                return Err(e);
+            }
+        };
         let account = self.inner.store.account_by_login(&bidx).await?;
         let principal = match &account {
             Some(a) => self.principal(a.principal_id).await?,
@@ -149,16 +173,18 @@ impl App {
         let (principal, rehash) = match (verified, principal) {
             (auth::Verified::Yes { rehash }, Some(p)) if !p.locked => (p, rehash),
             (_, p) => {
-                self.inner
-                    .store
-                    .record_login_failure(&bidx, self.now().0)
-                    .await?;
+                // The reserved attempt stays counted as a failure.
                 Audit::auth(p.as_ref(), "login_password", "failed")
                     .write(self, request_id)
                     .await?;
                 return Err(AppError::LoginFailed);
             }
         };
+        // A right password is not a failure; the counter is cleared only by a completed login.
+        self.inner
+            .store
+            .release_login_attempt(&bidx, reserved.0, reserved.1)
+            .await?;
         let now = self.now().0;
         if let Some(phc) = rehash {
             self.inner
@@ -301,12 +327,17 @@ impl App {
             .account(p.id)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        self.check_throttle(&account.login_bidx).await?;
         if is_staff(p.role) && method != Method::Passkey {
             Audit::auth(Some(p), action, "deny:passkey_required")
                 .write(self, request_id)
                 .await?;
             return Err(AppError::Denied(DenyReason::PasskeyRequired));
+        }
+        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
+            Audit::auth(Some(p), action, "throttled")
+                .write(self, request_id)
+                .await?;
+            return Err(e);
         }
         let ok = match method {
             Method::Sms => self.use_code(flow, code).await?,
@@ -315,10 +346,7 @@ impl App {
             Method::Passkey => self.use_passkey(p, flow, code).await?,
         };
         if !ok {
-            self.inner
-                .store
-                .record_login_failure(&account.login_bidx, self.now().0)
-                .await?;
+            // The reserved attempt stays counted as a failure.
             Audit::auth(Some(p), action, "failed")
                 .detail(format!("method={}", method.as_str()))
                 .write(self, request_id)

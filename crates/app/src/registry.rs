@@ -506,8 +506,15 @@ impl App {
         let phone = enc(PersonField::Phone, phone.map(|p| p.as_str().to_string()))?;
         let email_addr = enc(PersonField::Email, email_addr)?;
         let address = enc(PersonField::Address, address)?;
+        // The number being replaced hears about it (a SIM swap or an insider would otherwise
+        // go unnoticed), and RIB changes wait a while after it.
+        let old_phone = match phone {
+            Some(_) => self.phone_on_record(id).await?,
+            None => None,
+        };
         // Audit first: a change that is not recorded must not happen.
         audit.write(self, request_id).await?;
+        let changed_phone = phone.is_some();
         if !self
             .inner
             .store
@@ -515,6 +522,19 @@ impl App {
             .await?
         {
             return Err(AppError::NotFound("person"));
+        }
+        if changed_phone {
+            self.inner
+                .store
+                .record_phone_change(id, self.now().0)
+                .await?;
+            if let Some(old) = old_phone
+                && let Err(e) = self
+                    .send_notice(&old, crate::factors::phone_changed_notice(domain::Lang::Fr))
+                    .await
+            {
+                tracing::warn!(error = %e, "phone change notice not sent");
+            }
         }
         Ok(())
     }
@@ -562,6 +582,24 @@ impl App {
     }
 
     /// Whether `agent` has an open case on `person` opened within the last [`CASE_DAYS`] days.
+    /// The phone on record for a person, if any.
+    pub(crate) async fn phone_on_record(&self, person: i64) -> Result<Option<Phone>, AppError> {
+        let Some(ct) = self
+            .inner
+            .store
+            .person(person)
+            .await?
+            .and_then(|c| c.get(PersonField::Phone).map(<[u8]>::to_vec))
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .inner
+            .keyring
+            .decrypt(person_column(PersonField::Phone), person, &ct)?;
+        Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?))
+    }
+
     pub(crate) async fn has_open_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
         let since = self.now().0 - CASE_DAYS * 86_400_000_000;
         Ok(self.inner.store.has_open_case(agent, person, since).await?)

@@ -16,6 +16,9 @@ pub const RIB_CHANGE: Column = Column {
     column: "rib",
 };
 
+/// After a phone change, RIB changes are refused this long: their notice goes to the phone.
+pub const PHONE_CHANGE_HOLD_DAYS: i64 = 7;
+
 /// A RIB change accepted and waiting.
 #[derive(Debug, Clone)]
 pub struct RibChangePending {
@@ -44,6 +47,15 @@ impl App {
             }
         };
         let now = self.now().0;
+        // A phone changed recently could be the attacker's: the notice must reach the owner.
+        if let Some(at) = self.inner.store.phone_changed_at(person).await?
+            && now - at < PHONE_CHANGE_HOLD_DAYS * 86_400_000_000
+        {
+            Audit::auth(Some(p), "rib_change_requested", "deny:recent_phone_change")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::Conflict("recent_phone_change"));
+        }
         let id = self.new_id()?;
         let (cancel, cancel_hash) = token::new_token(self.random())?;
         let effective_at = now + self.auth().cfg.rib_cooling_off_hours * 3_600_000_000;
@@ -70,35 +82,35 @@ impl App {
                 effective_at,
             })
             .await?;
-        // The notice goes to the number on record before the change, wherever the request came
-        // from: whoever diverts the account must also hold the old phone.
-        match self.notice_phone(p, person).await? {
-            Some(phone) => {
-                let text = rib_notice(&cancel, self.auth().cfg.rib_cooling_off_hours, lang);
-                if let Err(e) = self.send_sms(&phone, &text).await {
-                    tracing::warn!(error = %e, "RIB change notice not sent");
-                }
+        // The notice goes to every number on record (the registry's and the login's), outside
+        // their own SMS quota. A change nobody could be told about does not stand.
+        let text = rib_notice(&cancel, self.auth().cfg.rib_cooling_off_hours, lang);
+        let mut told = 0;
+        for phone in self.notice_phones(p, person).await? {
+            match self.send_notice(&phone, &text).await {
+                Ok(()) => told += 1,
+                Err(e) => tracing::warn!(error = %e, "RIB change notice not sent"),
             }
-            None => tracing::warn!("RIB change without a phone to notify"),
+        }
+        if told == 0 {
+            self.inner.store.cancel_rib_change_by_id(id, now).await?;
+            Audit::auth(Some(p), "rib_change_cancelled", "no_notice")
+                .write(self, request_id)
+                .await?;
+            return Err(AppError::Unavailable);
         }
         Ok(RibChangePending { effective_at })
     }
 
-    async fn notice_phone(&self, p: &Principal, person: i64) -> Result<Option<Phone>, AppError> {
-        if let Some(ct) = self
-            .inner
-            .store
-            .person(person)
-            .await?
-            .and_then(|c| c.get(PersonField::Phone).map(<[u8]>::to_vec))
+    /// The distinct numbers on record for a person: the registry's phone and the login's.
+    async fn notice_phones(&self, p: &Principal, person: i64) -> Result<Vec<Phone>, AppError> {
+        let mut out: Vec<Phone> = self.phone_on_record(person).await?.into_iter().collect();
+        if let Some(login_phone) = self.sms_factor_phone(p.id).await?
+            && !out.contains(&login_phone)
         {
-            let plain =
-                self.inner
-                    .keyring
-                    .decrypt(person_column(PersonField::Phone), person, &ct)?;
-            return Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?));
+            out.push(login_phone);
         }
-        self.sms_factor_phone(p.id).await
+        Ok(out)
     }
 
     /// Cancels a pending change with the code from its notice (no login needed: the notice is
@@ -139,8 +151,10 @@ impl App {
                 self.inner
                     .keyring
                     .encrypt(person_column(PersonField::Rib), c.person_id, &plain)?;
-            Audit::auth(None, "rib_change_applied", "ok")
-                .subject(c.person_id)
+            // Recorded before it happens; a change cancelled or applied meanwhile (by another
+            // node) is recorded as such.
+            let audit = || Audit::auth(None, "rib_change_applied", "ok").subject(c.person_id);
+            audit()
                 .fields(&[PersonField::Rib])
                 .write(self, "scheduler")
                 .await?;
@@ -151,6 +165,11 @@ impl App {
                 .await?
             {
                 applied += 1;
+            } else {
+                audit()
+                    .outcome("superseded")
+                    .write(self, "scheduler")
+                    .await?;
             }
         }
         Ok(applied)

@@ -160,6 +160,9 @@ pub struct PasswordHasher {
     /// Requests hashing or queued.
     waiting: Arc<AtomicUsize>,
     limit: usize,
+    /// How long one verification at the current cost takes: no verification answers sooner
+    /// (a hash made with an older, cheaper cost would otherwise tell that the account exists).
+    floor: std::time::Duration,
 }
 
 struct HashKeys {
@@ -190,6 +193,9 @@ impl PasswordHasher {
         let mut salt = [0u8; 16];
         random.fill(&mut salt)?;
         let decoy = hash_with(pepper.as_ref(), cost, &crate::hex(decoy_pw.as_ref()), &salt)?;
+        let started = std::time::Instant::now();
+        verify_with(pepper.as_ref(), &decoy, "");
+        let floor = started.elapsed();
         let keys = Arc::new(HashKeys {
             pepper,
             cost,
@@ -210,6 +216,7 @@ impl PasswordHasher {
             jobs: tx,
             waiting: Arc::default(),
             limit: workers + queue,
+            floor,
         })
     }
 
@@ -268,25 +275,33 @@ impl PasswordHasher {
         password: &str,
         random: &dyn vault::Random,
     ) -> Result<Verified, AuthError> {
+        let started = std::time::Instant::now();
         let pw = normalise(password);
         let stored = stored.map(str::to_string);
         let mut salt = [0u8; 16];
         random.fill(&mut salt)?;
-        self.run(move |k| {
-            let (phc, real) = match &stored {
-                Some(s) => (s.as_str(), true),
-                None => (k.decoy.as_str(), false),
-            };
-            if !verify_with(k.pepper.as_ref(), phc, &pw) || !real {
-                return Ok(Verified::No);
-            }
-            let rehash = match stored_cost(phc) {
-                Some(c) if c.memory_kib >= k.cost.memory_kib && c.passes >= k.cost.passes => None,
-                _ => Some(hash_with(k.pepper.as_ref(), k.cost, &pw, &salt)?),
-            };
-            Ok(Verified::Yes { rehash })
-        })
-        .await?
+        let verified = self
+            .run(move |k| {
+                let (phc, real) = match &stored {
+                    Some(s) => (s.as_str(), true),
+                    None => (k.decoy.as_str(), false),
+                };
+                if !verify_with(k.pepper.as_ref(), phc, &pw) || !real {
+                    return Ok(Verified::No);
+                }
+                let rehash = match stored_cost(phc) {
+                    Some(c) if c.memory_kib >= k.cost.memory_kib && c.passes >= k.cost.passes => {
+                        None
+                    }
+                    _ => Some(hash_with(k.pepper.as_ref(), k.cost, &pw, &salt)?),
+                };
+                Ok(Verified::Yes { rehash })
+            })
+            .await?;
+        if let Some(rest) = self.floor.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        verified
     }
 }
 

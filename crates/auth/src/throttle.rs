@@ -28,6 +28,20 @@ pub fn wait_seconds(failures: i64) -> i64 {
     }
 }
 
+/// The same schedule as [`wait_seconds`], as an SQL expression over the integer column `col`
+/// (for the database to decide atomically whether an attempt may go ahead).
+pub fn sql_wait_seconds(col: &str) -> String {
+    // The first count whose doubled wait reaches the cap.
+    let capped = (FREE_FAILURES..MAX_CONSECUTIVE_FAILURES)
+        .find(|n| wait_seconds(*n) >= MAX_WAIT_SECONDS)
+        .unwrap_or(MAX_CONSECUTIVE_FAILURES);
+    format!(
+        "(CASE WHEN {col} < {FREE_FAILURES} THEN 0 WHEN {col} >= {MAX_CONSECUTIVE_FAILURES} THEN {HOLD_SECONDS} \
+         WHEN {col} >= {capped} THEN {MAX_WAIT_SECONDS} \
+         ELSE (CAST(1 AS BIGINT) << CAST({col} - {FREE_FAILURES} AS INTEGER)) END)"
+    )
+}
+
 /// Seconds left before another attempt is allowed (`None`: allowed now), given the failure count
 /// and the time of the last failure in microseconds.
 pub fn retry_after(failures: i64, last_failure_micros: i64, now_micros: i64) -> Option<i64> {
@@ -50,6 +64,16 @@ mod tests {
         assert_eq!(wait_seconds(99), 3600);
         assert_eq!(wait_seconds(100), 24 * 3600);
         assert_eq!(wait_seconds(1000), 24 * 3600);
+    }
+
+    #[test]
+    fn the_sql_schedule_names_the_same_steps() {
+        let sql = sql_wait_seconds("f");
+        assert_eq!(
+            sql,
+            "(CASE WHEN f < 5 THEN 0 WHEN f >= 100 THEN 86400 WHEN f >= 17 THEN 3600 \
+             ELSE (CAST(1 AS BIGINT) << CAST(f - 5 AS INTEGER)) END)"
+        );
     }
 
     #[test]

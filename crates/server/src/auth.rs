@@ -94,14 +94,18 @@ pub(crate) fn presented_token(parts: &Parts) -> Option<String> {
     {
         return Some(t.trim().to_string());
     }
-    parts
-        .headers
+    cookie(&parts.headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().to_string())
 }
 

@@ -178,6 +178,12 @@ impl ApiError {
                         "هذا المعرف مستعمل.",
                         "This login is taken.",
                     ),
+                    "recent_phone_change" => say(
+                        lang,
+                        "Votre numéro de téléphone a changé il y a moins de 7 jours : le RIB ne peut pas encore être modifié.",
+                        "تم تغيير رقم هاتفك منذ أقل من 7 أيام: لا يمكن تغيير RIB بعد.",
+                        "Your phone number changed less than 7 days ago: the RIB cannot be changed yet.",
+                    ),
                     "last_factor" => say(
                         lang,
                         "Impossible de retirer votre dernier second facteur.",

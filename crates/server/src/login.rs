@@ -149,10 +149,11 @@ async fn invite(
         affiliate: None,
         is_admin: i.admin,
     };
+    let proof = ctx.step_up(&s.app)?;
     let token = s
         .app
         .invite(
-            Inviter::EmployerAdmin(&ctx.principal),
+            Inviter::EmployerAdmin(&ctx.principal, proof),
             &inv,
             &ctx.request_id,
         )
@@ -318,30 +319,47 @@ async fn eid_start(
     axum::extract::Query(q): axum::extract::Query<EidStartQuery>,
 ) -> Result<Response, ApiError> {
     let client = q.client.unwrap_or_default();
-    let url = s.app.eid_start(&client).await.map_err(|e| a.err(e))?;
+    let (url, state) = s.app.eid_start(&client).await.map_err(|e| a.err(e))?;
     if client == "browser" {
         let mut res = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(&url) {
             res.headers_mut().insert(header::LOCATION, v);
         }
+        set_cookie(
+            &mut res,
+            &format!("{EID_COOKIE}={state}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600"),
+        );
         return Ok(res);
     }
     Ok(Json(json!({ "authorization_url": url })).into_response())
 }
 
+/// The cookie binding an E-ID login to the browser that started it.
+const EID_COOKIE: &str = "__Host-daman_eid";
+
 /// The provider sends the person back here with `code` and `state`.
 async fn eid_callback(
     a: Anon,
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     q: Result<axum::extract::Query<app::EidCallback>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = q.map(|q| q.0).unwrap_or_default();
+    let bound = crate::auth::cookie(&headers, EID_COOKIE);
     let (n, client) = s
         .app
-        .eid_callback(&q, &a.request_id)
+        .eid_callback(&q, bound.as_deref(), &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
-    Ok(session_response(&s, n, client == "browser"))
+    let browser = client == "browser";
+    let mut res = session_response(&s, n, browser);
+    if browser {
+        set_cookie(
+            &mut res,
+            &format!("{EID_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+        );
+    }
+    Ok(res)
 }
 
 #[derive(Deserialize)]

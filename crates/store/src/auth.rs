@@ -274,20 +274,55 @@ impl Store {
         })
     }
 
-    /// Counts one more failure; returns the new count.
-    pub async fn record_login_failure(&self, login_bidx: &[u8], at: i64) -> Result<i64> {
+    /// Counts an attempt against a login name, atomically, if the wait its failures impose is
+    /// over at `at`: the new count, or `None` (throttled). `wait_sql` is the wait in seconds as an
+    /// SQL expression over `login_throttle.failures` (`auth::throttle::sql_wait_seconds`). The
+    /// attempt counts as a failure until [`Store::release_login_attempt`] or
+    /// [`Store::clear_login_failures`] says otherwise, so concurrent attempts cannot all slip
+    /// through on the same count.
+    pub async fn reserve_login_attempt(
+        &self,
+        login_bidx: &[u8],
+        at: i64,
+        wait_sql: &str,
+    ) -> Result<Option<i64>> {
+        let sql = format!(
+            "INSERT INTO login_throttle (login_bidx, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (login_bidx) DO UPDATE SET failures = login_throttle.failures + 1, \
+             last_failure_at = excluded.last_failure_at \
+             WHERE login_throttle.last_failure_at + 1000000 * {wait_sql} <= excluded.last_failure_at \
+             RETURNING failures"
+        );
         with_pool!(self, |p| {
-            let r = sqlx::query(
-                "INSERT INTO login_throttle (login_bidx, failures, last_failure_at) VALUES ($1, 1, $2) \
-                 ON CONFLICT (login_bidx) DO UPDATE SET failures = login_throttle.failures + 1, \
-                 last_failure_at = excluded.last_failure_at RETURNING failures",
-            )
-            .bind(login_bidx)
-            .bind(at)
-            .fetch_one(p)
-            .await?;
-            Ok(r.try_get("failures")?)
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(login_bidx)
+                .bind(at)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| Ok(r.try_get("failures")?)).transpose()
         })
+    }
+
+    /// Gives back an attempt reserved at `reserved_at` that turned out right (a password, before
+    /// its second factor): one failure less, and the time of the failure before it, unless
+    /// another attempt counted since.
+    pub async fn release_login_attempt(
+        &self,
+        login_bidx: &[u8],
+        reserved_at: i64,
+        previous_failure_at: i64,
+    ) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1, last_failure_at = $3 \
+             WHERE login_bidx = $1 AND failures > 0 AND last_failure_at = $2"
+        )
+        .bind(login_bidx)
+        .bind(reserved_at)
+        .bind(previous_failure_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
     }
 
     pub async fn clear_login_failures(&self, login_bidx: &[u8]) -> Result<()> {
@@ -336,28 +371,47 @@ impl Store {
         })
     }
 
-    /// Marks a factor confirmed and removes the other unconfirmed ones of the same kind.
-    pub async fn confirm_factor(&self, id: i64, principal_id: i64, step: i64) -> Result<bool> {
+    /// Marks an unconfirmed factor confirmed (with its TOTP step) and deletes the principal's
+    /// other factors of the same kind that are unconfirmed, or all of them when `replace` (a new
+    /// phone number replaces the old). One transaction; false if the factor was not waiting.
+    pub async fn confirm_factor(
+        &self,
+        id: i64,
+        principal_id: i64,
+        step: i64,
+        replace: bool,
+    ) -> Result<bool> {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "UPDATE factors SET confirmed = $3, last_step = $4 WHERE id = $1 AND principal_id = $2 AND confirmed = $5",
+            let kind: Option<String> = sqlx::query(
+                "UPDATE factors SET confirmed = $3, last_step = $4 WHERE id = $1 AND principal_id = $2 \
+                 AND confirmed = $5 RETURNING kind",
             )
             .bind(id)
             .bind(principal_id)
             .bind(true)
             .bind(step)
             .bind(false)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?
-            .rows_affected();
-            sqlx::query("DELETE FROM factors WHERE principal_id = $1 AND confirmed = $2")
-                .bind(principal_id)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?;
+            .map(|r| r.try_get("kind"))
+            .transpose()?;
+            let Some(kind) = kind else {
+                return Ok(false);
+            };
+            sqlx::query(
+                "DELETE FROM factors WHERE principal_id = $1 AND kind = $2 AND id <> $3 \
+                 AND (confirmed = $4 OR $5)",
+            )
+            .bind(principal_id)
+            .bind(&kind)
+            .bind(id)
+            .bind(false)
+            .bind(replace)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
-            Ok(n == 1)
+            Ok(true)
         })
     }
 
@@ -387,16 +441,42 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_factor(&self, id: i64, principal_id: i64) -> Result<bool> {
-        let n = with_pool!(self, |p| sqlx::query(
-            "DELETE FROM factors WHERE id = $1 AND principal_id = $2"
-        )
-        .bind(id)
-        .bind(principal_id)
-        .execute(p)
-        .await?
-        .rows_affected());
-        Ok(n == 1)
+    /// Deletes a confirmed factor if at least one other confirmed factor of the `usable` kinds
+    /// remains (none would leave the account without a second factor). The principal's account
+    /// row is locked first, so two concurrent removals cannot both pass.
+    pub async fn delete_factor_keeping_one(
+        &self,
+        id: i64,
+        principal_id: i64,
+        usable: &[&str],
+        at: i64,
+    ) -> Result<bool> {
+        let kinds = usable
+            .iter()
+            .map(|k| format!("'{}'", k.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let delete = format!(
+            "DELETE FROM factors WHERE id = $1 AND principal_id = $2 AND (SELECT COUNT(*) FROM factors \
+             WHERE principal_id = $2 AND confirmed = $3 AND id <> $1 AND kind IN ({kinds})) >= 1"
+        );
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE accounts SET updated_at = $2 WHERE principal_id = $1")
+                .bind(principal_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query(sqlx::AssertSqlSafe(delete.clone()))
+                .bind(id)
+                .bind(principal_id)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(n == 1)
+        })
     }
 
     // ---- one-time codes ----------------------------------------------------------------------
@@ -633,17 +713,33 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a wrong code on an enrolment; returns the new count.
-    pub async fn enrolment_failure(&self, id: i64) -> Result<i64> {
-        with_pool!(self, |p| {
-            let r = sqlx::query(
-                "UPDATE enrolments SET failures = failures + 1 WHERE id = $1 RETURNING failures",
-            )
-            .bind(id)
-            .fetch_one(p)
-            .await?;
-            Ok(r.try_get("failures")?)
-        })
+    /// Counts a try at an enrolment's code, if fewer than `max` were made and it is unused: true
+    /// if this try may go ahead.
+    pub async fn enrolment_attempt(&self, id: i64, max: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| {
+            sqlx::query(
+            "UPDATE enrolments SET failures = failures + 1 WHERE id = $1 AND failures < $2 AND used_at IS NULL"
+        )
+        .bind(id)
+        .bind(max)
+        .execute(p)
+        .await?
+        .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Ends a person's enrolments still open (a new one replaces them).
+    pub async fn end_enrolments_of_person(&self, person_id: i64, at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE enrolments SET used_at = $2 WHERE person_id = $1 AND used_at IS NULL"
+        )
+        .bind(person_id)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
     }
 
     /// Turns an enrolment into a principal, its account and first factor, once.
@@ -979,5 +1075,45 @@ impl Store {
                 .rows_affected());
         }
         Ok(n)
+    }
+}
+
+impl Store {
+    // ---- phone changes -----------------------------------------------------------------------
+
+    pub async fn record_phone_change(&self, person_id: i64, at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "INSERT INTO phone_changes (person_id, changed_at) VALUES ($1, $2) \
+             ON CONFLICT (person_id) DO UPDATE SET changed_at = excluded.changed_at"
+        )
+        .bind(person_id)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn phone_changed_at(&self, person_id: i64) -> Result<Option<i64>> {
+        with_pool!(self, |p| {
+            let row = sqlx::query("SELECT changed_at FROM phone_changes WHERE person_id = $1")
+                .bind(person_id)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| Ok(r.try_get("changed_at")?)).transpose()
+        })
+    }
+
+    /// Cancels one pending RIB change by id (its notice could not be sent).
+    pub async fn cancel_rib_change_by_id(&self, id: i64, at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE rib_changes SET cancelled_at = $2 WHERE id = $1 AND applied_at IS NULL"
+        )
+        .bind(id)
+        .bind(at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
     }
 }

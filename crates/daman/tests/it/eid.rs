@@ -82,7 +82,75 @@ async fn eid_logs_in_the_registered_person(backend: Backend) {
     assert_eq!(r.status, 401);
 }
 
-on_both_backends!(eid_logs_in_the_registered_person);
+/// A browser's E-ID login completes only in the browser that started it (no login CSRF).
+async fn eid_browser_logins_are_bound_to_their_browser(backend: Backend) {
+    let op = EidOp::start(&[]);
+    let cfg = op.config("daman");
+    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
+    register(&t, "ZA131", "+212600000131").await;
+    let start = || async {
+        let r = t
+            .call(
+                Method::GET,
+                "/api/v1/auth/eid/start?client=browser",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        let url = r.headers["location"].to_str().unwrap().to_string();
+        let cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.starts_with("__Host-daman_eid="), "{cookie}");
+        (url, cookie.split(';').next().unwrap().to_string())
+    };
+    // The attacker's callback link, opened in the victim's browser (no cookie): nothing.
+    let (url, _) = start().await;
+    let query = log_in_at_provider(&url, "za131").await;
+    let r = callback(&t, &query).await;
+    assert_eq!(r.json["error"]["code"], "login_failed");
+    // With another flow's cookie: nothing.
+    let (url, _) = start().await;
+    let (_, other_cookie) = start().await;
+    let query = log_in_at_provider(&url, "za131").await;
+    let r = t
+        .call_with(
+            Method::GET,
+            &format!("/api/v1/auth/eid/callback?{query}"),
+            None,
+            None,
+            &[("cookie", other_cookie.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // In the browser that started it: a session cookie.
+    let (url, cookie) = start().await;
+    let query = log_in_at_provider(&url, "za131").await;
+    let r = t
+        .call_with(
+            Method::GET,
+            &format!("/api/v1/auth/eid/callback?{query}"),
+            None,
+            None,
+            &[("cookie", cookie.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let set: Vec<&str> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("__Host-daman_session=")),
+        "{set:?}"
+    );
+}
+
+on_both_backends!(
+    eid_logs_in_the_registered_person,
+    eid_browser_logins_are_bound_to_their_browser
+);
 
 /// ID tokens for another client, or expired, are refused by daman's verifier.
 #[tokio::test]

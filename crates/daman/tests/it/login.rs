@@ -805,6 +805,8 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 403);
+    // An admin cannot probe which logins exist: inviting a taken login succeeds, and only the
+    // invitee learns, on confirming, that the login is taken.
     let r = t
         .post(
             "/api/v1/auth/invitations",
@@ -812,7 +814,36 @@ async fn employer_admins_invite_their_users(backend: Backend) {
             json!({"login": "paie@atlas.example", "phone": "0600000112"}),
         )
         .await;
-    assert_eq!(r.status, 409);
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let taken = r.json["invitation"].as_str().unwrap().to_string();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/invitations/accept",
+            json!({"invitation": taken, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let code = code_in(&next_sms(&t, "+212600000112", 0).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": taken, "code": code}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    // Inviting needs a fresh second factor.
+    t.clock.advance_seconds(600);
+    let r = t
+        .post(
+            "/api/v1/auth/invitations",
+            &admin,
+            json!({"login": "compta@atlas.example", "phone": "0600000113"}),
+        )
+        .await;
+    assert_eq!(r.json["error"]["code"], "step_up_required");
 }
 
 async fn sms_and_per_ip_limits(backend: Backend) {
@@ -1132,6 +1163,16 @@ async fn phone_changes_need_step_up_and_the_new_number(backend: Backend) {
     assert_eq!(r.json["fields"]["phone"], new);
     let fresh = login_sms(&t, "ZA150", new).await;
     assert_eq!(session_status(&t, &fresh).await, 200);
+    // Right after a phone change, the RIB cannot change (its notice would go to the new phone).
+    let first22 = "9990020000012050005349";
+    let rib = format!("{first22}{:02}", domain::Rib::key_for(first22).unwrap());
+    let r = t
+        .post("/api/v1/persons/rib", &fresh, json!({"rib": rib}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
     // An hourly purge removes what expired, not what lives.
     t.clock.advance_seconds(8 * 86_400);
     let live = login_sms(&t, "ZA150", new).await;

@@ -16,3 +16,10 @@ CREATE INDEX eid_flows_expiry ON eid_flows (expires_at);
 CREATE INDEX otp_codes_expiry ON otp_codes (expires_at);
 CREATE INDEX sessions_expiry ON sessions (expires_at);
 CREATE INDEX login_throttle_last ON login_throttle (last_failure_at);
+
+-- When each person's phone on record (or login phone) last changed: a RIB change is refused for a
+-- while after one, since its notice goes to that phone.
+CREATE TABLE phone_changes (
+    person_id BIGINT PRIMARY KEY NOT NULL REFERENCES persons (id),
+    changed_at BIGINT NOT NULL
+);
