@@ -1181,7 +1181,39 @@ async fn phone_changes_need_step_up_and_the_new_number(backend: Backend) {
     assert_eq!(session_status(&t, &live).await, 200);
 }
 
+/// Forty guesses at once at one account's code: each is counted before it is checked, so only
+/// the first few are checked at all; the rest wait their turn (429).
+async fn concurrent_guesses_do_not_slip_past_the_throttle(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000160";
+    enrolled(&t, "ZA160", phone).await;
+    let r = password_step(&t, "ZA160", PASSWORD).await;
+    let pending = r.json["pending"].as_str().unwrap().to_string();
+    t.post_anon("/api/v1/auth/login/sms", json!({"pending": pending}))
+        .await;
+    let real = code_in(&next_sms(&t, phone, 1).await);
+    let guesses = (0..40).map(|i| {
+        let code = format!("{:06}", (real.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        t.post_anon(
+            "/api/v1/auth/login/verify",
+            json!({"pending": pending, "method": "sms", "code": code}),
+        )
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    let checked = replies
+        .iter()
+        .filter(|r| r.json["error"]["code"] == "code_rejected")
+        .count();
+    let throttled = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(checked + throttled, 40);
+    assert!(
+        checked <= auth::throttle::FREE_FAILURES as usize + 1,
+        "{checked} checked"
+    );
+}
+
 on_both_backends!(
+    concurrent_guesses_do_not_slip_past_the_throttle,
     phone_changes_need_step_up_and_the_new_number,
     staff_log_in_with_a_passkey,
     insured_persons_add_list_and_remove_passkeys,
