@@ -1,10 +1,11 @@
 -- wrk script: POST /api/v1/auth/login.
--- MODE=ok:    LOGIN and PASSWORD, the right ones: each request is one Argon2id verification and a
---             pending session (the password step of a real login).
+-- MODE=ok:    LOGINS (a file of logins, one per line) and PASSWORD, the right one, taken in
+--             turn: each request is one Argon2id verification and a pending session (the password
+--             step of a real login).
 -- MODE=flood: a new unknown login each request and a wrong password: what an attacker spraying
 --             passwords does; each costs the server one Argon2id verification (on a decoy hash).
 local mode = os.getenv("MODE") or "ok"
-local login = os.getenv("LOGIN") or ""
+local logins = {}
 local password = os.getenv("PASSWORD") or ""
 local headers = { ["Content-Type"] = "application/json" }
 local counter = 0
@@ -19,14 +20,18 @@ end
 function init(args)
   math.randomseed(seed)
   prefix = "fl" .. seed .. "."
+  if mode == "ok" then
+    for line in io.lines(os.getenv("LOGINS")) do logins[#logins + 1] = line end
+  end
 end
 
 request = function()
+  counter = counter + 1
   if mode == "ok" then
+    local login = logins[(counter % #logins) + 1]
     return wrk.format("POST", "/api/v1/auth/login", headers,
       '{"login":"' .. login .. '","password":"' .. password .. '"}')
   end
-  counter = counter + 1
   return wrk.format("POST", "/api/v1/auth/login", headers,
     '{"login":"' .. prefix .. counter .. '@bench.example","password":"not the right one at all"}')
 end

@@ -304,7 +304,7 @@ impl Store {
     }
 
     /// Gives back an attempt reserved at `reserved_at` that turned out right (a password, before
-    /// its second factor): one failure less, and the time of the failure before it, unless
+    /// its second factor): one failure less, and the time of the failure before it unless
     /// another attempt counted since.
     pub async fn release_login_attempt(
         &self,
@@ -313,8 +313,9 @@ impl Store {
         previous_failure_at: i64,
     ) -> Result<()> {
         with_pool!(self, |p| sqlx::query(
-            "UPDATE login_throttle SET failures = failures - 1, last_failure_at = $3 \
-             WHERE login_bidx = $1 AND failures > 0 AND last_failure_at = $2"
+            "UPDATE login_throttle SET failures = failures - 1, last_failure_at = \
+             CASE WHEN last_failure_at = $2 THEN $3 ELSE last_failure_at END \
+             WHERE login_bidx = $1 AND failures > 0"
         )
         .bind(login_bidx)
         .bind(reserved_at)
