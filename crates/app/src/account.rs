@@ -589,8 +589,19 @@ impl App {
         {
             Ok(true) if is_staff(role) => Ok(Some(self.setup_token(principal_id).await?)),
             Ok(true) => Ok(None),
-            Ok(false) => Err(AppError::CodeRejected),
-            Err(store::StoreError::Conflict(_)) => Err(AppError::Conflict("login")),
+            // Not created after all: recorded as such.
+            Ok(false) => {
+                Audit::auth(Some(&p), "account_created", "aborted:used")
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::CodeRejected)
+            }
+            Err(store::StoreError::Conflict(_)) => {
+                Audit::auth(Some(&p), "account_created", "aborted:login_taken")
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::Conflict("login"))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -43,7 +43,13 @@ impl RouteLimiter {
         let window = elapsed / 60;
         let mut map = self.windows.lock().ok()?;
         if map.len() >= MAX_KEYS {
+            // Old windows go first, then the addresses not over their limit: the ones being
+            // limited keep their count.
             map.retain(|_, (w, _)| *w == window);
+            if map.len() >= MAX_KEYS {
+                let limit = self.per_minute;
+                map.retain(|_, (_, n)| *n > limit);
+            }
             if map.len() >= MAX_KEYS {
                 map.clear();
             }
@@ -57,6 +63,21 @@ impl RouteLimiter {
     }
 }
 
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64 (one subscriber's
+/// network; counting single IPv6 addresses would let one client use billions of keys).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 pub(crate) async fn per_ip(
     axum::extract::State(limiter): axum::extract::State<RouteLimiter>,
     req: Request,
@@ -65,7 +86,7 @@ pub(crate) async fn per_ip(
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| client_key(c.0.ip()))
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match limiter.hit(ip, req.uri().path()) {
         Some(wait) => ApiError::too_many_requests(wait).into_response(),
@@ -88,5 +109,16 @@ mod tests {
         assert!(l.hit(a, "/login").is_some());
         assert_eq!(l.hit(b, "/login"), None);
         assert_eq!(l.hit(a, "/enrol"), None);
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let same_net: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(one), client_key(same_net));
+        assert_ne!(client_key(one), client_key(other_net));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 }
