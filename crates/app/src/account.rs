@@ -3,7 +3,7 @@
 //! disabling. Login, sessions and step-up are in [`crate::login`]; factors in [`crate::factors`].
 
 use crate::gate::{Audit, Subject};
-use crate::{App, AppError, Principal, person_column};
+use crate::{App, AppError, Principal};
 use auth::{otp, password, token};
 use domain::{Cin, DenyReason, Lang, PersonField, Phone, Role, Rule, ValidationError};
 use std::sync::Arc;
@@ -323,27 +323,31 @@ impl App {
         request_id: &str,
     ) -> Result<(), AppError> {
         let found = self.resolve_record(&Subject::Cin(cin.clone())).await?;
-        let (person_id, phone_ct) = match found {
-            Some((id, cipher)) => match cipher.get(PersonField::Phone) {
-                Some(ct) if !self.inner.store.person_has_account(id).await? => (id, ct.to_vec()),
-                _ => {
-                    return Audit::auth(None, "enrol_start", "ignored")
-                        .subject(id)
-                        .write(self, request_id)
-                        .await;
-                }
-            },
-            None => {
-                return Audit::auth(None, "enrol_start", "ignored")
-                    .write(self, request_id)
-                    .await;
+        let (person_id, cipher) = match found {
+            Some((id, cipher))
+                if cipher.get(PersonField::Phone).is_some()
+                    && !self.inner.store.person_has_account(id).await? =>
+            {
+                (id, cipher)
+            }
+            other => {
+                let audit = Audit::auth(None, "enrol_start", "ignored");
+                let audit = match other {
+                    Some((id, _)) => audit.subject(id),
+                    None => audit,
+                };
+                return audit.write(self, request_id).await;
             }
         };
-        let phone =
-            self.inner
-                .keyring
-                .decrypt(person_column(PersonField::Phone), person_id, &phone_ct)?;
-        let phone = Phone::parse(&String::from_utf8_lossy(&phone))?;
+        // Recorded before the phone on record is read.
+        Audit::auth(None, "enrol_start", "code_sent")
+            .subject(person_id)
+            .fields(&[PersonField::Phone])
+            .write(self, request_id)
+            .await?;
+        let phone = self
+            .phone_in(person_id, &cipher)?
+            .ok_or(AppError::NotFound("person"))?;
         let id = self.new_id()?;
         let now = self.now().0;
         let row = EnrolmentRow {
@@ -366,10 +370,6 @@ impl App {
             expires_at: now + otp::CODE_TTL_SECONDS * 1_000_000,
             used_at: None,
         };
-        Audit::auth(None, "enrol_start", "code_sent")
-            .subject(person_id)
-            .write(self, request_id)
-            .await?;
         // One enrolment at a time per person: guesses cannot be spread over many.
         self.inner
             .store
@@ -545,24 +545,15 @@ impl App {
         let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;
         let phone = self.enrolment_phone(&e)?;
         let now = self.now().0;
-        let principal_id = self.new_id()?;
+        let (principal, account) = self.account_rows(
+            role,
+            (e.person_id, e.employer_id),
+            e.login_bidx.clone(),
+            e.password_hash.clone(),
+            e.is_admin,
+        )?;
+        let principal_id = principal.id;
         let factor_id = self.new_id()?;
-        let principal = PrincipalRow {
-            id: principal_id,
-            role: role.as_str().into(),
-            label: format!("account:{principal_id}"),
-            person_id: e.person_id,
-            employer_id: e.employer_id,
-            locked: false,
-            created_at: now,
-        };
-        let account = AccountRow {
-            principal_id,
-            login_bidx: e.login_bidx.clone(),
-            password_hash: e.password_hash.clone(),
-            is_admin: e.is_admin,
-            created_at: now,
-        };
         let factor = FactorRow {
             id: factor_id,
             principal_id,
@@ -604,6 +595,38 @@ impl App {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The rows of a new account: its principal (bound to a person or an employer, named by
+    /// an opaque id) and its login.
+    pub(crate) fn account_rows(
+        &self,
+        role: Role,
+        (person_id, employer_id): (Option<i64>, Option<i64>),
+        login_bidx: Vec<u8>,
+        password_hash: Option<String>,
+        is_admin: bool,
+    ) -> Result<(PrincipalRow, AccountRow), AppError> {
+        let now = self.now().0;
+        let id = self.new_id()?;
+        Ok((
+            PrincipalRow {
+                id,
+                role: role.as_str().into(),
+                label: format!("account:{id}"),
+                person_id,
+                employer_id,
+                locked: false,
+                created_at: now,
+            },
+            AccountRow {
+                principal_id: id,
+                login_bidx,
+                password_hash,
+                is_admin,
+                created_at: now,
+            },
+        ))
     }
 
     fn enrolment_is_live(&self, e: &EnrolmentRow) -> bool {

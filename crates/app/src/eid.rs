@@ -4,7 +4,6 @@
 //! with that CIN, creating their account on first use. The E-ID is itself multi-factor (the
 //! provider's app and PIN), so the session is an AAL2 one, like a password + second factor.
 
-use crate::account::LoginName;
 use crate::gate::{Audit, Subject};
 use crate::login::NewSession;
 use crate::{App, AppError, Principal};
@@ -12,7 +11,6 @@ use auth::eid::{EidConfig, EidProvider};
 use auth::token;
 use domain::{Cin, Role};
 use std::sync::Arc;
-use store::{AccountRow, PrincipalRow};
 use vault::Column;
 
 /// The nonce and PKCE verifier of an E-ID login in progress.
@@ -185,24 +183,13 @@ impl App {
         cin: &Cin,
         request_id: &str,
     ) -> Result<Principal, AppError> {
-        let now = self.now().0;
-        let id = self.new_id()?;
-        let row = PrincipalRow {
-            id,
-            role: Role::Insured.as_str().into(),
-            label: format!("account:{id}"),
-            person_id: Some(person),
-            employer_id: None,
-            locked: false,
-            created_at: now,
-        };
-        let account = AccountRow {
-            principal_id: id,
-            login_bidx: self.login_bidx(LoginName::Cin(cin.clone()).as_str())?,
-            password_hash: None,
-            is_admin: false,
-            created_at: now,
-        };
+        let (row, account) = self.account_rows(
+            Role::Insured,
+            (Some(person), None),
+            self.login_bidx(cin.as_str())?,
+            None,
+            false,
+        )?;
         let p = Principal::from_row(row.clone())?;
         Audit::auth(Some(&p), "account_created", "allow")
             .detail("factor=eid")

@@ -1,6 +1,7 @@
 //! The gate: the one way personal data leaves storage in plaintext.
 
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use domain::Phone;
 use domain::access::{Facts, decide};
 use domain::{
     Cin, Decision, DenyReason, Immatriculation, PersonField, Purpose, Role, Rule, ValidationError,
@@ -212,6 +213,32 @@ impl App {
 
     pub(crate) async fn resolve(&self, subject: &Subject) -> Result<Option<i64>, AppError> {
         Ok(self.resolve_record(subject).await?.map(|(id, _)| id))
+    }
+
+    /// The phone on record in a person's ciphertexts, in clear, for daman itself to send a code
+    /// or a notice to; never shown to anyone. The one place such system reads happen: the
+    /// caller's audit event, written before, names the phone field.
+    pub(crate) fn phone_in(
+        &self,
+        person: i64,
+        cipher: &PersonCipher,
+    ) -> Result<Option<Phone>, AppError> {
+        let Some(ct) = cipher.get(PersonField::Phone) else {
+            return Ok(None);
+        };
+        let plain = self
+            .inner
+            .keyring
+            .decrypt(person_column(PersonField::Phone), person, ct)?;
+        Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?))
+    }
+
+    /// [`App::phone_in`] for a person not yet loaded.
+    pub(crate) async fn phone_on_record(&self, person: i64) -> Result<Option<Phone>, AppError> {
+        match self.inner.store.person(person).await? {
+            Some(cipher) => self.phone_in(person, &cipher),
+            None => Ok(None),
+        }
     }
 
     /// The facts the policy needs about `who` and `person`, asking storage only what the role needs.

@@ -115,11 +115,9 @@ impl App {
     }
 
     /// Reserves an attempt against a login name (counted as a failure until proven right), or
-    /// refuses it with the wait left. Returns (the reservation's time, the previous failure's
-    /// time), to give the attempt back if it was right.
-    pub(crate) async fn reserve_attempt(&self, bidx: &[u8]) -> Result<(i64, i64), AppError> {
+    /// refuses it with the wait left. Returns the reservation's time.
+    pub(crate) async fn reserve_attempt(&self, bidx: &[u8]) -> Result<i64, AppError> {
         let now = self.now().0;
-        let (_, previous) = self.inner.store.login_failures(bidx).await?;
         let wait = throttle::sql_wait_seconds("login_throttle.failures");
         if self
             .inner
@@ -128,7 +126,7 @@ impl App {
             .await?
             .is_some()
         {
-            return Ok((now, previous));
+            return Ok(now);
         }
         self.check_throttle(bidx).await?;
         // Refused by a concurrent attempt that just counted: wait at least a second.
@@ -147,6 +145,8 @@ impl App {
             return Err(AppError::Busy);
         }
         let bidx = self.login_bidx(login)?;
+        // The time of the last failure before this attempt, to restore if the password is right.
+        let (_, previous_failure) = self.inner.store.login_failures(&bidx).await?;
         let reserved = match self.reserve_attempt(&bidx).await {
             Ok(r) => r,
             Err(e) => {
@@ -183,7 +183,7 @@ impl App {
         // A right password is not a failure; the counter is cleared only by a completed login.
         self.inner
             .store
-            .release_login_attempt(&bidx, reserved.0, reserved.1)
+            .release_login_attempt(&bidx, reserved, previous_failure)
             .await?;
         let now = self.now().0;
         if let Some(phc) = rehash {
@@ -193,22 +193,14 @@ impl App {
                 .await?;
         }
         let methods = self.usable_methods(&principal).await?;
-        let (tok, hash) = token::new_token(self.random())?;
-        let expires_at = now + PENDING_SECONDS * S;
-        self.inner
-            .store
-            .insert_session(&SessionRow {
-                token_hash: hash.to_vec(),
-                principal_id: principal.id,
-                stage: "pending".into(),
-                method: "password".into(),
-                idle_seconds: PENDING_SECONDS,
-                created_at: now,
-                last_seen_at: now,
-                expires_at,
-                step_up_at: None,
-                ended_at: None,
-            })
+        let (tok, expires_at) = self
+            .new_session(
+                principal.id,
+                "pending",
+                "password",
+                PENDING_SECONDS,
+                PENDING_SECONDS,
+            )
             .await?;
         Audit::auth(Some(&principal), "login_password", "ok")
             .write(self, request_id)
@@ -395,6 +387,38 @@ impl App {
             .await
     }
 
+    /// Records a new session (of stage `pending`, `setup` or `full`) and returns its token, given
+    /// once, and its absolute expiry. A full session starts stepped up: logging in with a second
+    /// factor is a fresh one.
+    pub(crate) async fn new_session(
+        &self,
+        principal_id: i64,
+        stage: &str,
+        method: &str,
+        idle_seconds: i64,
+        lifetime_seconds: i64,
+    ) -> Result<(String, i64), AppError> {
+        let now = self.now().0;
+        let (tok, hash) = token::new_token(self.random())?;
+        let expires_at = now + lifetime_seconds * S;
+        self.inner
+            .store
+            .insert_session(&SessionRow {
+                token_hash: hash.to_vec(),
+                principal_id,
+                stage: stage.into(),
+                method: method.into(),
+                idle_seconds,
+                created_at: now,
+                last_seen_at: now,
+                expires_at,
+                step_up_at: (stage == "full").then_some(now),
+                ended_at: None,
+            })
+            .await?;
+        Ok((tok, expires_at))
+    }
+
     /// Ends the pending session, if any, and opens a full one.
     pub(crate) async fn open_session(
         &self,
@@ -415,23 +439,8 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         let (idle, absolute) = timeouts(p.role);
-        let (tok, hash) = token::new_token(self.random())?;
-        let expires_at = now + absolute * S;
-        self.inner
-            .store
-            .insert_session(&SessionRow {
-                token_hash: hash.to_vec(),
-                principal_id: p.id,
-                stage: "full".into(),
-                method: method.into(),
-                idle_seconds: idle,
-                created_at: now,
-                last_seen_at: now,
-                expires_at,
-                // Logging in with a second factor is a fresh one.
-                step_up_at: Some(now),
-                ended_at: None,
-            })
+        let (tok, expires_at) = self
+            .new_session(p.id, "full", method, idle, absolute)
             .await?;
         Audit::auth(Some(p), "login", "ok")
             .detail(format!("method={method}"))

@@ -15,7 +15,6 @@ use crate::account::{FACTOR_SECRET, is_staff};
 use crate::gate::Audit;
 use crate::login::{NewSession, SessionInfo, StepUp};
 use crate::{App, AppError, Principal};
-use auth::token;
 use store::{FactorRow, SessionRow};
 use webauthn_rs::prelude::{
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
@@ -263,22 +262,14 @@ impl App {
 
     /// A ten-minute token with which a new staff member registers their first passkey.
     pub(crate) async fn setup_token(&self, principal_id: i64) -> Result<String, AppError> {
-        let now = self.now().0;
-        let (tok, hash) = token::new_token(self.random())?;
-        self.inner
-            .store
-            .insert_session(&SessionRow {
-                token_hash: hash.to_vec(),
+        let (tok, _) = self
+            .new_session(
                 principal_id,
-                stage: "setup".into(),
-                method: "enrolment".into(),
-                idle_seconds: SETUP_SECONDS,
-                created_at: now,
-                last_seen_at: now,
-                expires_at: now + SETUP_SECONDS * 1_000_000,
-                step_up_at: None,
-                ended_at: None,
-            })
+                "setup",
+                "enrolment",
+                SETUP_SECONDS,
+                SETUP_SECONDS,
+            )
             .await?;
         Ok(tok)
     }

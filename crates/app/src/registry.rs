@@ -582,24 +582,6 @@ impl App {
     }
 
     /// Whether `agent` has an open case on `person` opened within the last [`CASE_DAYS`] days.
-    /// The phone on record for a person, if any.
-    pub(crate) async fn phone_on_record(&self, person: i64) -> Result<Option<Phone>, AppError> {
-        let Some(ct) = self
-            .inner
-            .store
-            .person(person)
-            .await?
-            .and_then(|c| c.get(PersonField::Phone).map(<[u8]>::to_vec))
-        else {
-            return Ok(None);
-        };
-        let plain = self
-            .inner
-            .keyring
-            .decrypt(person_column(PersonField::Phone), person, &ct)?;
-        Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?))
-    }
-
     pub(crate) async fn has_open_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
         let since = self.now().0 - CASE_DAYS * 86_400_000_000;
         Ok(self.inner.store.has_open_case(agent, person, since).await?)

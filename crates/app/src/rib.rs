@@ -59,8 +59,9 @@ impl App {
         let id = self.new_id()?;
         let (cancel, cancel_hash) = token::new_token(self.random())?;
         let effective_at = now + self.auth().cfg.rib_cooling_off_hours * 3_600_000_000;
+        // The phone numbers on record are read for the notice.
         Audit::auth(Some(p), "rib_change_requested", "ok")
-            .fields(&[PersonField::Rib])
+            .fields(&[PersonField::Rib, PersonField::Phone])
             .write(self, request_id)
             .await?;
         self.inner

@@ -2,10 +2,11 @@
 //! sessions, enrolments and RIB changes. Tokens, codes and login names arrive already hashed,
 //! MACed or blind-indexed; secrets already encrypted.
 
+use crate::repo::insert_principal;
 use crate::{PrincipalRow, Result, Store, with_pool};
 use sqlx::Row;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AccountRow {
     pub principal_id: i64,
     pub login_bidx: Vec<u8>,
@@ -14,7 +15,7 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FactorRow {
     pub id: i64,
     pub principal_id: i64,
@@ -25,7 +26,7 @@ pub struct FactorRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
     pub token_hash: Vec<u8>,
     pub principal_id: i64,
@@ -39,7 +40,7 @@ pub struct SessionRow {
     pub ended_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnrolmentRow {
     pub id: i64,
     pub token_hash: Vec<u8>,
@@ -57,7 +58,7 @@ pub struct EnrolmentRow {
     pub used_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RibChangeRow {
     pub id: i64,
     pub person_id: i64,
@@ -68,78 +69,40 @@ pub struct RibChangeRow {
     pub effective_at: i64,
 }
 
+/// `INSERT INTO accounts` of an [`AccountRow`], bound and ready to run on a pool or a transaction.
+macro_rules! insert_account {
+    ($a:expr) => {
+        sqlx::query(
+            "INSERT INTO accounts (principal_id, login_bidx, password_hash, is_admin, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind($a.principal_id)
+        .bind(&$a.login_bidx)
+        .bind(&$a.password_hash)
+        .bind($a.is_admin)
+        .bind($a.created_at)
+    };
+}
+
+/// `INSERT INTO factors` of a [`FactorRow`], bound and ready to run.
+macro_rules! insert_factor {
+    ($f:expr) => {
+        sqlx::query(
+            "INSERT INTO factors (id, principal_id, kind, secret, last_step, confirmed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($f.id)
+        .bind($f.principal_id)
+        .bind(&$f.kind)
+        .bind(&$f.secret)
+        .bind($f.last_step)
+        .bind($f.confirmed)
+        .bind($f.created_at)
+    };
+}
+
 macro_rules! get {
     ($r:expr, $($f:ident),*) => { ($($r.try_get::<_, _>(stringify!($f))?),*) };
-}
-
-fn session_from<R: Row>(r: &R) -> Result<SessionRow>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    Ok(SessionRow {
-        token_hash: r.try_get("token_hash")?,
-        principal_id: r.try_get("principal_id")?,
-        stage: r.try_get("stage")?,
-        method: r.try_get("method")?,
-        idle_seconds: r.try_get("idle_seconds")?,
-        created_at: r.try_get("created_at")?,
-        last_seen_at: r.try_get("last_seen_at")?,
-        expires_at: r.try_get("expires_at")?,
-        step_up_at: r.try_get("step_up_at")?,
-        ended_at: r.try_get("ended_at")?,
-    })
-}
-
-fn factor_from<R: Row>(r: &R) -> Result<FactorRow>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    Ok(FactorRow {
-        id: r.try_get("id")?,
-        principal_id: r.try_get("principal_id")?,
-        kind: r.try_get("kind")?,
-        secret: r.try_get("secret")?,
-        last_step: r.try_get("last_step")?,
-        confirmed: r.try_get("confirmed")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn enrolment_from<R: Row>(r: &R) -> Result<EnrolmentRow>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    Ok(EnrolmentRow {
-        id: r.try_get("id")?,
-        token_hash: r.try_get("token_hash")?,
-        role: r.try_get("role")?,
-        person_id: r.try_get("person_id")?,
-        employer_id: r.try_get("employer_id")?,
-        is_admin: r.try_get("is_admin")?,
-        login_bidx: r.try_get("login_bidx")?,
-        phone: r.try_get("phone")?,
-        password_hash: r.try_get("password_hash")?,
-        failures: r.try_get("failures")?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        used_at: r.try_get("used_at")?,
-    })
 }
 
 impl Store {
@@ -149,30 +112,8 @@ impl Store {
     pub async fn insert_account(&self, p: &PrincipalRow, a: &AccountRow) -> Result<()> {
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(p.id)
-            .bind(&p.role)
-            .bind(&p.label)
-            .bind(p.person_id)
-            .bind(p.employer_id)
-            .bind(p.locked)
-            .bind(p.created_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO accounts (principal_id, login_bidx, password_hash, is_admin, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(a.principal_id)
-            .bind(&a.login_bidx)
-            .bind(&a.password_hash)
-            .bind(a.is_admin)
-            .bind(a.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_principal!(p).execute(&mut *tx).await?;
+            insert_account!(a).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -200,20 +141,10 @@ impl Store {
             "SELECT principal_id, login_bidx, password_hash, is_admin, created_at FROM accounts WHERE {column} = $1"
         );
         with_pool!(self, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(key.clone())
                 .fetch_optional(p)
-                .await?;
-            row.map(|r| {
-                Ok(AccountRow {
-                    principal_id: r.try_get("principal_id")?,
-                    login_bidx: r.try_get("login_bidx")?,
-                    password_hash: r.try_get("password_hash")?,
-                    is_admin: r.try_get("is_admin")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .transpose()
+                .await?)
         })
     }
 
@@ -340,35 +271,19 @@ impl Store {
     // ---- factors -----------------------------------------------------------------------------
 
     pub async fn insert_factor(&self, f: &FactorRow) -> Result<()> {
-        with_pool!(self, |p| {
-            sqlx::query(
-            "INSERT INTO factors (id, principal_id, kind, secret, last_step, confirmed, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .bind(f.id)
-        .bind(f.principal_id)
-        .bind(&f.kind)
-        .bind(&f.secret)
-        .bind(f.last_step)
-        .bind(f.confirmed)
-        .bind(f.created_at)
-        .execute(p)
-        .await
-        .map(|_| ())?
-        });
+        with_pool!(self, |p| insert_factor!(f).execute(p).await.map(|_| ())?);
         Ok(())
     }
 
     /// A principal's factors, oldest first.
     pub async fn factors(&self, principal_id: i64) -> Result<Vec<FactorRow>> {
         with_pool!(self, |p| {
-            let rows = sqlx::query(
+            Ok(sqlx::query_as(
                 "SELECT * FROM factors WHERE principal_id = $1 ORDER BY created_at, id",
             )
             .bind(principal_id)
             .fetch_all(p)
-            .await?;
-            rows.iter().map(factor_from).collect()
+            .await?)
         })
     }
 
@@ -592,11 +507,12 @@ impl Store {
 
     pub async fn login_session(&self, token_hash: &[u8]) -> Result<Option<SessionRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(p)
-                .await?;
-            row.as_ref().map(session_from).transpose()
+            Ok(
+                sqlx::query_as("SELECT * FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(p)
+                    .await?,
+            )
         })
     }
 
@@ -694,11 +610,12 @@ impl Store {
 
     pub async fn enrolment(&self, token_hash: &[u8]) -> Result<Option<EnrolmentRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM enrolments WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(p)
-                .await?;
-            row.as_ref().map(enrolment_from).transpose()
+            Ok(
+                sqlx::query_as("SELECT * FROM enrolments WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(p)
+                    .await?,
+            )
         })
     }
 
@@ -764,43 +681,9 @@ impl Store {
             if n != 1 {
                 return Ok(false);
             }
-            sqlx::query(
-                "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(p.id)
-            .bind(&p.role)
-            .bind(&p.label)
-            .bind(p.person_id)
-            .bind(p.employer_id)
-            .bind(p.locked)
-            .bind(p.created_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO accounts (principal_id, login_bidx, password_hash, is_admin, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(a.principal_id)
-            .bind(&a.login_bidx)
-            .bind(&a.password_hash)
-            .bind(a.is_admin)
-            .bind(a.created_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO factors (id, principal_id, kind, secret, last_step, confirmed, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(f.id)
-            .bind(f.principal_id)
-            .bind(&f.kind)
-            .bind(&f.secret)
-            .bind(f.last_step)
-            .bind(f.confirmed)
-            .bind(f.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_principal!(p).execute(&mut *tx).await?;
+            insert_account!(a).execute(&mut *tx).await?;
+            insert_factor!(f).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -863,7 +746,7 @@ impl Store {
     /// Pending changes whose cooling-off period is over at `now`.
     pub async fn due_rib_changes(&self, now: i64, limit: i64) -> Result<Vec<RibChangeRow>> {
         with_pool!(self, |p| {
-            let rows = sqlx::query(
+            Ok(sqlx::query_as(
                 "SELECT id, person_id, principal_id, rib, cancel_hash, requested_at, effective_at \
                  FROM rib_changes WHERE effective_at <= $1 AND cancelled_at IS NULL \
                  AND applied_at IS NULL ORDER BY effective_at LIMIT $2",
@@ -871,20 +754,7 @@ impl Store {
             .bind(now)
             .bind(limit)
             .fetch_all(p)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(RibChangeRow {
-                        id: r.try_get("id")?,
-                        person_id: r.try_get("person_id")?,
-                        principal_id: r.try_get("principal_id")?,
-                        rib: r.try_get("rib")?,
-                        cancel_hash: r.try_get("cancel_hash")?,
-                        requested_at: r.try_get("requested_at")?,
-                        effective_at: r.try_get("effective_at")?,
-                    })
-                })
-                .collect()
+            .await?)
         })
     }
 
@@ -1028,16 +898,13 @@ impl Store {
     /// The principal whose account is bound to a person, if any.
     pub async fn account_for_person(&self, person_id: i64) -> Result<Option<PrincipalRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query(
+            Ok(sqlx::query_as(
                 "SELECT pr.* FROM principals pr JOIN accounts a ON a.principal_id = pr.id \
                  WHERE pr.person_id = $1 LIMIT 1",
             )
             .bind(person_id)
             .fetch_optional(p)
-            .await?;
-            row.as_ref()
-                .map(crate::repo::principal_from_row)
-                .transpose()
+            .await?)
         })
     }
 }

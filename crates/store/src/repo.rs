@@ -69,7 +69,26 @@ pub struct EmploymentRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `INSERT INTO principals` of a [`PrincipalRow`], bound and ready to run on a pool or a
+/// transaction.
+macro_rules! insert_principal {
+    ($r:expr) => {
+        sqlx::query(
+            "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($r.id)
+        .bind(&$r.role)
+        .bind(&$r.label)
+        .bind($r.person_id)
+        .bind($r.employer_id)
+        .bind($r.locked)
+        .bind($r.created_at)
+    };
+}
+pub(crate) use insert_principal;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PrincipalRow {
     pub id: i64,
     pub role: String,
@@ -126,25 +145,6 @@ where
         name: r.try_get("name")?,
         activity: r.try_get("activity")?,
         city: r.try_get("city")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-pub(crate) fn principal_from_row<R: Row>(r: &R) -> Result<PrincipalRow>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    Ok(PrincipalRow {
-        id: r.try_get("id")?,
-        role: r.try_get("role")?,
-        label: r.try_get("label")?,
-        person_id: r.try_get("person_id")?,
-        employer_id: r.try_get("employer_id")?,
-        locked: r.try_get("locked")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -351,40 +351,28 @@ impl Store {
     // ---- principals ------------------------------------------------------------------------
 
     pub async fn insert_principal(&self, r: &PrincipalRow) -> Result<()> {
-        with_pool!(self, |p| sqlx::query(
-            "INSERT INTO principals (id, role, label, person_id, employer_id, locked, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .bind(r.id)
-        .bind(&r.role)
-        .bind(&r.label)
-        .bind(r.person_id)
-        .bind(r.employer_id)
-        .bind(r.locked)
-        .bind(r.created_at)
-        .execute(p)
-        .await
-        .map(|_| ())?);
+        with_pool!(self, |p| insert_principal!(r)
+            .execute(p)
+            .await
+            .map(|_| ())?);
         Ok(())
     }
 
     pub async fn principal(&self, id: i64) -> Result<Option<PrincipalRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM principals WHERE id = $1")
+            Ok(sqlx::query_as("SELECT * FROM principals WHERE id = $1")
                 .bind(id)
                 .fetch_optional(p)
-                .await?;
-            row.as_ref().map(principal_from_row).transpose()
+                .await?)
         })
     }
 
     pub async fn principal_by_label(&self, label: &str) -> Result<Option<PrincipalRow>> {
         with_pool!(self, |p| {
-            let row = sqlx::query("SELECT * FROM principals WHERE label = $1")
+            Ok(sqlx::query_as("SELECT * FROM principals WHERE label = $1")
                 .bind(label)
                 .fetch_optional(p)
-                .await?;
-            row.as_ref().map(principal_from_row).transpose()
+                .await?)
         })
     }
 

@@ -152,6 +152,29 @@ on_both_backends!(
     eid_browser_logins_are_bound_to_their_browser
 );
 
+/// A login as ZA140 at `provider`: the authorization request and the code it brought back.
+async fn code_from(provider: &auth::eid::EidProvider) -> (auth::eid::EidStart, String) {
+    let start = provider.start();
+    let query = log_in_at_provider(&start.url, "za140").await;
+    let code = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    (start, code)
+}
+
+/// A genuine raw ID token from `provider`, with its request and code.
+async fn token_from(provider: &auth::eid::EidProvider) -> (String, auth::eid::EidStart, String) {
+    let (start, code) = code_from(provider).await;
+    let raw = provider
+        .exchange(&code, &start.pkce_verifier)
+        .await
+        .unwrap();
+    (raw, start, code)
+}
+
 /// ID tokens for another client, or expired, are refused by daman's verifier.
 #[tokio::test]
 async fn eid_tokens_for_another_audience_or_expired_are_refused() {
@@ -159,19 +182,8 @@ async fn eid_tokens_for_another_audience_or_expired_are_refused() {
     let op = EidOp::start(&[]);
     let daman = EidProvider::discover(op.config("daman")).await.unwrap();
     let other = EidProvider::discover(op.config("other")).await.unwrap();
-    let params = |q: &str| -> std::collections::HashMap<String, String> {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.replace("%2F", "/").replace("%3A", ":")))
-            .collect()
-    };
     // A genuine token, issued to another client: wrong audience.
-    let start = other.start();
-    let q = params(&log_in_at_provider(&start.url, "za140").await);
-    let raw = other
-        .exchange(&q["code"], &start.pkce_verifier)
-        .await
-        .unwrap();
+    let (raw, start, _) = token_from(&other).await;
     assert_eq!(other.verify(&raw, &start.nonce).unwrap(), "ZA140");
     let e = daman.verify(&raw, &start.nonce).unwrap_err();
     assert!(
@@ -179,28 +191,18 @@ async fn eid_tokens_for_another_audience_or_expired_are_refused() {
         "{e}"
     );
     // daman's own token with another nonce: refused.
-    let start = daman.start();
-    let q = params(&log_in_at_provider(&start.url, "za140").await);
-    let raw = daman
-        .exchange(&q["code"], &start.pkce_verifier)
-        .await
-        .unwrap();
+    let (raw, start, code) = token_from(&daman).await;
     assert_eq!(daman.verify(&raw, &start.nonce).unwrap(), "ZA140");
     assert!(daman.verify(&raw, "another nonce").is_err());
     // The code was used: a second exchange is refused by the provider.
     assert!(matches!(
-        daman.exchange(&q["code"], &start.pkce_verifier).await,
+        daman.exchange(&code, &start.pkce_verifier).await,
         Err(EidError::Exchange(_))
     ));
     // A token once expired: from a provider that issues them for 1 second.
     let short = EidOp::start(&[("ID_TOKEN_TTL", "1")]);
     let daman_short = EidProvider::discover(short.config("daman")).await.unwrap();
-    let start_short = daman_short.start();
-    let q = params(&log_in_at_provider(&start_short.url, "za140").await);
-    let raw = daman_short
-        .exchange(&q["code"], &start_short.pkce_verifier)
-        .await
-        .unwrap();
+    let (raw, start_short, _) = token_from(&daman_short).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let e = daman_short.verify(&raw, &start_short.nonce).unwrap_err();
     assert!(
@@ -208,11 +210,10 @@ async fn eid_tokens_for_another_audience_or_expired_are_refused() {
         "{e}"
     );
     // A wrong PKCE verifier: the provider refuses the code.
-    let start = daman.start();
-    let q = params(&log_in_at_provider(&start.url, "za140").await);
+    let (_, code) = code_from(&daman).await;
     assert!(matches!(
         daman
-            .exchange(&q["code"], "not-the-verifier-0123456789012345678901234567")
+            .exchange(&code, "not-the-verifier-0123456789012345678901234567")
             .await,
         Err(EidError::Exchange(_))
     ));

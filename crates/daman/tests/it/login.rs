@@ -428,24 +428,34 @@ async fn the_101st_failure_is_refused_even_with_the_right_password(backend: Back
     assert_eq!(r.status, 200);
 }
 
-async fn staff_cannot_log_in_without_a_passkey(backend: Backend) {
-    let t = TestApp::start(backend).await;
-    let phone = "+212600000106";
-    let invitation = t
-        .app
+/// An invitation made by the operator (`daman account invite`); an employer user's is for an admin.
+async fn operator_invites(
+    t: &TestApp,
+    login: &str,
+    phone: &str,
+    role: Role,
+    affiliate: Option<domain::AffiliateNumber>,
+) -> String {
+    t.app
         .invite(
             app::Inviter::Operator,
             &app::Invitation {
-                login: "k.agent@cnss.example".into(),
+                login: login.into(),
                 phone: phone.into(),
-                role: Role::Agent,
-                affiliate: None,
-                is_admin: false,
+                role,
+                affiliate,
+                is_admin: affiliate.is_some(),
             },
             "test",
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The invitee accepts with [`PASSWORD`] (202) and confirms with the code sent to `phone`;
+/// the confirmation's reply.
+async fn accept_invitation(t: &TestApp, invitation: &str, phone: &str) -> testkit::Reply {
+    let seen = t.sms_texts(phone).len();
     let r = t
         .post_anon(
             "/api/v1/auth/invitations/accept",
@@ -453,13 +463,19 @@ async fn staff_cannot_log_in_without_a_passkey(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 202, "{:?}", r.json);
-    let code = code_in(&next_sms(&t, phone, 0).await);
-    let r = t
-        .post_anon(
-            "/api/v1/auth/enrol/confirm",
-            json!({"enrolment": invitation, "code": code}),
-        )
-        .await;
+    let code = code_in(&next_sms(t, phone, seen).await);
+    t.post_anon(
+        "/api/v1/auth/enrol/confirm",
+        json!({"enrolment": invitation, "code": code}),
+    )
+    .await
+}
+
+async fn staff_cannot_log_in_without_a_passkey(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000106";
+    let invitation = operator_invites(&t, "k.agent@cnss.example", phone, Role::Agent, None).await;
+    let r = accept_invitation(&t, &invitation, phone).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     // The password is right, but no second factor a staff member may use exists.
     let r = password_step(&t, "k.agent@cnss.example", PASSWORD).await;
@@ -742,43 +758,16 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         .await;
     let affiliate =
         domain::AffiliateNumber::parse(r.json["affiliate_number"].as_str().unwrap()).unwrap();
-    let accept = |invitation: String, phone: &'static str| {
-        let t = &t;
-        async move {
-            let seen = t.sms_texts(phone).len();
-            let r = t
-                .post_anon(
-                    "/api/v1/auth/invitations/accept",
-                    json!({"invitation": invitation, "password": PASSWORD}),
-                )
-                .await;
-            assert_eq!(r.status, 202, "{:?}", r.json);
-            let code = code_in(&next_sms(t, phone, seen).await);
-            let r = t
-                .post_anon(
-                    "/api/v1/auth/enrol/confirm",
-                    json!({"enrolment": invitation, "code": code}),
-                )
-                .await;
-            assert_eq!(r.status, 201, "{:?}", r.json);
-        }
-    };
-    let admin_invitation = t
-        .app
-        .invite(
-            app::Inviter::Operator,
-            &app::Invitation {
-                login: "rh@atlas.example".into(),
-                phone: "+212600000110".into(),
-                role: Role::EmployerUser,
-                affiliate: Some(affiliate),
-                is_admin: true,
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    accept(admin_invitation, "+212600000110").await;
+    let admin_invitation = operator_invites(
+        &t,
+        "rh@atlas.example",
+        "+212600000110",
+        Role::EmployerUser,
+        Some(affiliate),
+    )
+    .await;
+    let r = accept_invitation(&t, &admin_invitation, "+212600000110").await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
     let admin = login_sms(&t, "rh@atlas.example", "+212600000110").await;
     let r = t
         .post(
@@ -788,11 +777,8 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
-    accept(
-        r.json["invitation"].as_str().unwrap().to_string(),
-        "+212600000111",
-    )
-    .await;
+    let r = accept_invitation(&t, r.json["invitation"].as_str().unwrap(), "+212600000111").await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
     let user = login_sms(&t, "paie@atlas.example", "+212600000111").await;
     let r = t.get("/api/v1/auth/session", &user).await;
     assert_eq!(r.json["role"], "employer_user");
@@ -815,21 +801,7 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
-    let taken = r.json["invitation"].as_str().unwrap().to_string();
-    let r = t
-        .post_anon(
-            "/api/v1/auth/invitations/accept",
-            json!({"invitation": taken, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, 202);
-    let code = code_in(&next_sms(&t, "+212600000112", 0).await);
-    let r = t
-        .post_anon(
-            "/api/v1/auth/enrol/confirm",
-            json!({"enrolment": taken, "code": code}),
-        )
-        .await;
+    let r = accept_invitation(&t, r.json["invitation"].as_str().unwrap(), "+212600000112").await;
     assert_eq!(
         (r.status.as_u16(), r.json["error"]["code"].as_str()),
         (409, Some("conflict"))
@@ -895,36 +867,8 @@ const ORIGIN: &str = "http://localhost:8080";
 
 /// Invites and enrols a staff member; returns the setup token for their first passkey.
 async fn staff_enrolled(t: &TestApp, login: &str, phone: &str, role: Role) -> String {
-    let invitation = t
-        .app
-        .invite(
-            app::Inviter::Operator,
-            &app::Invitation {
-                login: login.into(),
-                phone: phone.into(),
-                role,
-                affiliate: None,
-                is_admin: false,
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    let seen = t.sms_texts(phone).len();
-    let r = t
-        .post_anon(
-            "/api/v1/auth/invitations/accept",
-            json!({"invitation": invitation, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{:?}", r.json);
-    let code = code_in(&next_sms(t, phone, seen).await);
-    let r = t
-        .post_anon(
-            "/api/v1/auth/enrol/confirm",
-            json!({"enrolment": invitation, "code": code}),
-        )
-        .await;
+    let invitation = operator_invites(t, login, phone, role, None).await;
+    let r = accept_invitation(t, &invitation, phone).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     r.json["passkey_setup"].as_str().unwrap().to_string()
 }
