@@ -6,6 +6,7 @@
 
 mod account;
 mod audit;
+mod declarations;
 mod eid;
 mod error;
 mod factors;
@@ -19,6 +20,11 @@ mod rib;
 
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
+pub use declarations::{
+    AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
+    IMPORT_BATCH_FILES, ImportFile, ImportOutcome, NewPayment, ParsedFile, PaymentOutcome,
+    PaymentView, Statement, StatementPeriod, due_date,
+};
 pub use eid::EidCallback;
 pub use error::AppError;
 pub use factors::{FactorView, TotpEnrolment};
@@ -122,6 +128,11 @@ impl App {
             account::ENROLMENT_PHONE,
             rib::RIB_CHANGE,
             eid::EID_SECRET,
+            declarations::PREETABLI_HEADER,
+            declarations::PREETABLI_LINE,
+            declarations::DECLARATION_HEADER,
+            declarations::DECLARATION_ERRORS,
+            declarations::DECLARATION_LINE,
         ]);
         let keyring = Keyring::open(
             &kek,
@@ -132,6 +143,7 @@ impl App {
                 IMMATRICULATION_INDEX,
                 account::LOGIN_INDEX,
                 account::SMS_PHONE_INDEX,
+                declarations::DECLARATION_DIGEST,
             ],
             cfg.random.clone(),
         )?;

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 failure while running; 2 bad usage; 3 bad configuration.
 
 mod config;
+mod ebds_cli;
 mod load;
 
 use app::{
@@ -84,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// e-BDS declarations: préétablis, imports, exports, payments, statements, the ledger.
+    Ebds {
+        #[command(subcommand)]
+        command: ebds_cli::EbdsCommand,
+    },
     /// Synthetic data helpers.
     Synth {
         #[command(subcommand)]
@@ -113,6 +119,21 @@ enum SynthCommand {
         seed: u64,
         #[arg(long, default_value_t = 1_000)]
         count: usize,
+    },
+    /// Write a synthetic month of declarations: one DS file per AFFEBDS file (from `daman ebds
+    /// preetabli --out`), as the employers' payroll software would.
+    Month {
+        #[command(flatten)]
+        population: PopulationArgs,
+        /// The directory of AFFEBDS files.
+        #[arg(long)]
+        preetablis: PathBuf,
+        /// Where to write the DS files.
+        #[arg(long)]
+        out: PathBuf,
+        /// Employers in a thousand that declare new employees (entrants without a number).
+        #[arg(long, default_value_t = 50)]
+        entrants_per_mille: u32,
     },
 }
 
@@ -170,6 +191,8 @@ impl RoleArg {
 enum Failure {
     Config(String),
     Run(String),
+    /// Some imported files were rejected (exit code 4).
+    Rejected(usize),
 }
 
 impl From<AppError> for Failure {
@@ -234,6 +257,10 @@ fn main() -> ExitCode {
             eprintln!("daman: {e}");
             ExitCode::from(1)
         }
+        Err(Failure::Rejected(n)) => {
+            eprintln!("daman: {n} file(s) rejected (the others were imported)");
+            ExitCode::from(4)
+        }
     }
 }
 
@@ -247,8 +274,9 @@ async fn open_store(cfg: &Config) -> Result<Store, Failure> {
     Ok(store)
 }
 
-async fn open_app(cfg: &Config) -> Result<App, Failure> {
-    let params = match &cfg.parameters_file {
+/// The parameter tables: the configured file, or the Moroccan tables shipped with daman.
+fn load_params(cfg: &Config) -> Result<Parameters, Failure> {
+    match &cfg.parameters_file {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.display())))?;
@@ -256,7 +284,11 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         }
         None => Parameters::morocco(),
     }
-    .map_err(|e| Failure::Config(e.to_string()))?;
+    .map_err(|e| Failure::Config(e.to_string()))
+}
+
+async fn open_app(cfg: &Config) -> Result<App, Failure> {
+    let params = load_params(cfg)?;
     let store = open_store(cfg).await?;
     let auth = AuthConfig {
         cost: auth::HashCost {
@@ -381,6 +413,38 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
         Command::Account { command } => {
             let app = open_app(&cfg).await?;
             account(&app, command).await
+        }
+        Command::Ebds { command } => {
+            let app = open_app(&cfg).await?;
+            ebds_cli::run(&app, command).await
+        }
+        Command::Synth {
+            command:
+                SynthCommand::Month {
+                    population:
+                        PopulationArgs {
+                            employers,
+                            persons,
+                            seed,
+                        },
+                    preetablis,
+                    out,
+                    entrants_per_mille,
+                },
+        } => {
+            let params = load_params(&cfg)?;
+            let smig = params
+                .smig_at(domain::Clock::now(&SystemClock).period())
+                .map(|s| s.monthly)
+                .ok_or_else(|| Failure::Config("no SMIG for the current period".into()))?;
+            let pop = synth::Population::new(seed, employers, persons, smig);
+            let (n, lines) =
+                ebds_cli::synth_month(&pop, &params, &preetablis, &out, entrants_per_mille)?;
+            println!(
+                "wrote {n} declarations ({lines} lines) to {}",
+                out.display()
+            );
+            Ok(())
         }
         Command::Synth {
             command: SynthCommand::Cins { seed, count },

@@ -26,6 +26,18 @@ pub enum Branch {
 }
 
 impl Branch {
+    /// The branch's name in ledger accounts and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Branch::FamilyAllowances => "family_allowances",
+            Branch::ShortTerm => "short_term",
+            Branch::LongTerm => "long_term",
+            Branch::AmoBase => "amo_base",
+            Branch::AmoSolidarity => "amo_solidarity",
+            Branch::VocationalTraining => "vocational_training",
+        }
+    }
+
     pub const ALL: [Branch; 6] = [
         Branch::FamilyAllowances,
         Branch::ShortTerm,
@@ -89,6 +101,26 @@ pub struct Smig {
     pub monthly: Centimes,
 }
 
+/// Family allowances per child and month (cnss-domain.md §4.1), for at most six children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyAllowance {
+    pub from: Period,
+    /// For each of the first three children.
+    pub first_three: Centimes,
+    /// For each of the fourth to sixth.
+    pub fourth_to_sixth: Centimes,
+}
+
+impl FamilyAllowance {
+    /// The monthly amount for `children` children (beyond six, nothing more).
+    pub fn for_children(&self, children: u8) -> Centimes {
+        let first = i64::from(children.min(3));
+        let next = i64::from(children.clamp(3, 6) - 3);
+        Centimes(first * self.first_three.0 + next * self.fourth_to_sixth.0)
+    }
+}
+
 /// All the dated tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +128,8 @@ pub struct Parameters {
     pub rates: Vec<RateSet>,
     pub ceiling: Vec<Ceiling>,
     pub smig: Vec<Smig>,
+    #[serde(default)]
+    pub family_allowance: Vec<FamilyAllowance>,
 }
 
 /// Why a parameter file was refused.
@@ -123,6 +157,10 @@ impl Parameters {
         check_order("rates", p.rates.iter().map(|r| r.from))?;
         check_order("ceiling", p.ceiling.iter().map(|c| c.from))?;
         check_order("smig", p.smig.iter().map(|s| s.from))?;
+        check_order(
+            "family_allowance",
+            p.family_allowance.iter().map(|s| s.from),
+        )?;
         Ok(p)
     }
 
@@ -136,6 +174,13 @@ impl Parameters {
             .rev()
             .find(|c| c.from <= period)
             .map(|c| c.amount)
+    }
+
+    pub fn family_allowance_at(&self, period: Period) -> Option<&FamilyAllowance> {
+        self.family_allowance
+            .iter()
+            .rev()
+            .find(|s| s.from <= period)
     }
 
     pub fn smig_at(&self, period: Period) -> Option<&Smig> {
@@ -182,6 +227,17 @@ mod tests {
             Centimes(342_272)
         );
         assert!(p.rates_at(Period::parse("201412").unwrap()).is_none());
+        // 300 DH for each of the first three children; children 4–6: 36 DH, then 100 DH
+        // from January 2023 (decree 2.23.715).
+        let af = |p: &Parameters, at: &str, n| {
+            p.family_allowance_at(Period::parse(at).unwrap())
+                .unwrap()
+                .for_children(n)
+        };
+        assert_eq!(af(&p, "202212", 5), Centimes(90_000 + 7_200));
+        assert_eq!(af(&p, "202301", 5), Centimes(90_000 + 20_000));
+        assert_eq!(af(&p, "202611", 8), Centimes(90_000 + 30_000));
+        assert_eq!(af(&p, "201906", 1), Centimes(20_000));
     }
 
     #[test]

@@ -72,6 +72,25 @@ pub enum Problem {
     TooManyErrors(u64),
     /// The file could not be read.
     Unreadable,
+    // ---- rules checked against the registry when a declaration is imported ----
+    /// No employer has this affiliation number, or it is not the uploader's.
+    UnknownAffiliate,
+    /// No préétabli was issued to this employer for this period.
+    NoPreetabli,
+    /// B00 does not repeat the préétabli's transfer id: the expected one.
+    TransferId(String),
+    /// A B02 employee who is not in the préétabli (declare them as an entrant, B04).
+    NotInPreetabli,
+    /// An employee of the préétabli without a B02 line: their number.
+    MissingEmployee(String),
+    /// A value that must repeat the préétabli's: the expected one.
+    DiffersFromPreetabli(String),
+    /// No insured person has this immatriculation number.
+    UnknownImmatriculation,
+    /// The main declaration, or this complementary one, was already accepted for the period.
+    AlreadyDeclared,
+    /// A complementary declaration before the main one.
+    MainDeclarationMissing,
 }
 
 impl Problem {
@@ -110,6 +129,15 @@ impl Problem {
             Problem::TooLong(_) => "too_long",
             Problem::TooManyErrors(_) => "too_many_errors",
             Problem::Unreadable => "unreadable",
+            Problem::UnknownAffiliate => "unknown_affiliate",
+            Problem::NoPreetabli => "no_preetabli",
+            Problem::TransferId(_) => "transfer_id",
+            Problem::NotInPreetabli => "not_in_preetabli",
+            Problem::MissingEmployee(_) => "missing_employee",
+            Problem::DiffersFromPreetabli(_) => "differs_from_preetabli",
+            Problem::UnknownImmatriculation => "unknown_immatriculation",
+            Problem::AlreadyDeclared => "already_declared",
+            Problem::MainDeclarationMissing => "main_declaration_missing",
         }
     }
 
@@ -240,6 +268,51 @@ impl Problem {
             (Unreadable, Fr) => "fichier illisible".into(),
             (Unreadable, Ar) => "ملف غير مقروء".into(),
             (Unreadable, En) => "unreadable file".into(),
+            (UnknownAffiliate, Fr) => {
+                "numéro d'affiliation inconnu ou qui n'est pas le vôtre".into()
+            }
+            (UnknownAffiliate, Ar) => "رقم انخراط غير معروف أو ليس رقمكم".into(),
+            (UnknownAffiliate, En) => "unknown affiliation number, or not yours".into(),
+            (NoPreetabli, Fr) => {
+                "aucun préétabli pour cette période : téléchargez-le d'abord".into()
+            }
+            (NoPreetabli, Ar) => "لا يوجد تصريح مسبق لهذه الفترة: حمّلوه أولًا".into(),
+            (NoPreetabli, En) => "no préétabli for this period: download it first".into(),
+            (TransferId(e), Fr) => format!("identifiant de transfert du préétabli attendu : {e}"),
+            (TransferId(e), Ar) => format!("معرف التحويل المتوقع للتصريح المسبق: {e}"),
+            (TransferId(e), En) => format!("expected the préétabli's transfer id {e}"),
+            (NotInPreetabli, Fr) => {
+                "salarié absent du préétabli : déclarez-le comme entrant (B04)".into()
+            }
+            (NotInPreetabli, Ar) => "أجير غير موجود في التصريح المسبق: صرحوا به كداخل (B04)".into(),
+            (NotInPreetabli, En) => {
+                "employee not in the préétabli: declare them as an entrant (B04)".into()
+            }
+            (MissingEmployee(i), Fr) => format!("salarié {i} du préétabli sans ligne B02"),
+            (MissingEmployee(i), Ar) => format!("الأجير {i} من التصريح المسبق بدون سطر B02"),
+            (MissingEmployee(i), En) => format!("employee {i} of the préétabli has no B02 line"),
+            (DiffersFromPreetabli(e), Fr) => format!("doit reprendre le préétabli : {e}"),
+            (DiffersFromPreetabli(e), Ar) => format!("يجب أن يطابق التصريح المسبق: {e}"),
+            (DiffersFromPreetabli(e), En) => format!("must repeat the préétabli: {e}"),
+            (UnknownImmatriculation, Fr) => "numéro d'immatriculation inconnu".into(),
+            (UnknownImmatriculation, Ar) => "رقم تسجيل غير معروف".into(),
+            (UnknownImmatriculation, En) => "unknown immatriculation number".into(),
+            (AlreadyDeclared, Fr) => {
+                "déjà déclaré pour cette période : corrigez par une déclaration complémentaire"
+                    .into()
+            }
+            (AlreadyDeclared, Ar) => "سبق التصريح لهذه الفترة: صححوا بتصريح تكميلي".into(),
+            (AlreadyDeclared, En) => {
+                "already declared for this period: correct it with a complementary declaration"
+                    .into()
+            }
+            (MainDeclarationMissing, Fr) => {
+                "la déclaration principale de la période n'a pas encore été acceptée".into()
+            }
+            (MainDeclarationMissing, Ar) => "لم يُقبل بعد التصريح الرئيسي لهذه الفترة".into(),
+            (MainDeclarationMissing, En) => {
+                "the main declaration of the period has not been accepted yet".into()
+            }
         }
     }
 }

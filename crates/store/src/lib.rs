@@ -6,11 +6,13 @@
 //! never drift. SQL is written once in the dialect both accept (`$n` placeholders, `RETURNING`).
 
 mod auth;
+mod declarations;
 mod repo;
 mod schema;
 mod session;
 
 pub use auth::*;
+pub use declarations::*;
 pub use repo::*;
 pub use schema::{ColumnInfo, normalise_type};
 pub use session::Session;

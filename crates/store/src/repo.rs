@@ -13,6 +13,50 @@ pub const LOOKUP_BATCH: usize = 64;
 /// The personal columns of `persons`, in [`PersonField::ALL`] order.
 pub const PERSON_COLUMNS: &str = "immatriculation, cin, last_name, first_name, last_name_ar, first_name_ar, birth_date, phone, email, address, rib, children";
 
+/// Inserts [`PersonRow`]s in transaction `$tx`, [`BATCH`] rows a statement.
+macro_rules! insert_persons {
+    ($tx:ident, $rows:expr) => {
+        for chunk in $rows.chunks($crate::BATCH) {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO persons (id, immatriculation_bidx, cin_bidx, {}, created_at, updated_at) ",
+                $crate::PERSON_COLUMNS
+            ));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.immatriculation_bidx.clone())
+                    .push_bind(r.cin_bidx.clone());
+                for f in domain::PersonField::ALL {
+                    b.push_bind(r.cipher.0[f.index()].clone());
+                }
+                b.push_bind(r.created_at).push_bind(r.created_at);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use insert_persons;
+
+/// Inserts [`EmploymentRow`]s in transaction `$tx`.
+macro_rules! insert_employments {
+    ($tx:ident, $rows:expr) => {
+        for chunk in $rows.chunks($crate::BATCH) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.id)
+                    .push_bind(e.employer_id)
+                    .push_bind(e.person_id)
+                    .push_bind(e.start_date.clone())
+                    .push_bind(e.end_date.clone())
+                    .push_bind(e.created_at);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use insert_employments;
+
 /// The ciphertexts of one person, indexed by [`PersonField::index`]; `None` where not on record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonCipher(pub [Option<Vec<u8>>; 12]);
@@ -132,7 +176,7 @@ pub enum Lookup {
     Immatriculation,
 }
 
-fn employer_from_row<R: Row>(r: &R) -> Result<EmployerRow>
+pub(crate) fn employer_from_row<R: Row>(r: &R) -> Result<EmployerRow>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -247,21 +291,7 @@ impl Store {
     pub async fn insert_persons(&self, rows: &[PersonRow]) -> Result<()> {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            for chunk in rows.chunks(BATCH) {
-                let mut q = QueryBuilder::new(format!(
-                    "INSERT INTO persons (id, immatriculation_bidx, cin_bidx, {PERSON_COLUMNS}, created_at, updated_at) "
-                ));
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.id)
-                        .push_bind(r.immatriculation_bidx.clone())
-                        .push_bind(r.cin_bidx.clone());
-                    for f in PersonField::ALL {
-                        b.push_bind(r.cipher.0[f.index()].clone());
-                    }
-                    b.push_bind(r.created_at).push_bind(r.created_at);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
+            insert_persons!(tx, rows);
             tx.commit().await?;
         });
         Ok(())
@@ -315,20 +345,7 @@ impl Store {
     pub async fn insert_employments(&self, rows: &[EmploymentRow]) -> Result<()> {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            for chunk in rows.chunks(BATCH) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) ",
-                );
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.id)
-                        .push_bind(e.employer_id)
-                        .push_bind(e.person_id)
-                        .push_bind(e.start_date.clone())
-                        .push_bind(e.end_date.clone())
-                        .push_bind(e.created_at);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
+            insert_employments!(tx, rows);
             tx.commit().await?;
         });
         Ok(())

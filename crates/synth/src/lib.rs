@@ -11,6 +11,7 @@ use domain::{Centimes, Rib};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub mod month;
 mod names;
 use names::*;
 

@@ -1,0 +1,1801 @@
+//! Declarations: préétablis issued from the registry, e-BDS declarations imported and checked
+//! against them, contributions computed from the dated rate table, each accepted declaration
+//! posted to the double-entry ledger, payments, statements, careers, and every file written
+//! back byte for byte. Design: docs/declarations.md.
+
+use crate::gate::Audit;
+use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use domain::{
+    Branch, Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Role, compute_line,
+};
+use ebds::{
+    Declaration, EbdsError, Employee, Ending, Entrant, Form, Identity, Layout, Line, Preetabli,
+    Problem, RecordType, Situation,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use store::{
+    BlindColumn, DeclarationLineRow, DeclarationRow, EmployerRow, EmploymentRow, ImportBatch,
+    LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow, PreetabliRow,
+};
+use vault::Column;
+
+pub(crate) const PREETABLI_HEADER: Column = Column {
+    table: "preetablis",
+    column: "header",
+};
+pub(crate) const PREETABLI_LINE: Column = Column {
+    table: "preetabli_lines",
+    column: "data",
+};
+pub(crate) const DECLARATION_HEADER: Column = Column {
+    table: "declarations",
+    column: "header",
+};
+pub(crate) const DECLARATION_ERRORS: Column = Column {
+    table: "declarations",
+    column: "errors",
+};
+pub(crate) const DECLARATION_LINE: Column = Column {
+    table: "declaration_lines",
+    column: "data",
+};
+/// Blind index of a declaration file's bytes.
+pub(crate) const DECLARATION_DIGEST: Column = Column {
+    table: "declarations",
+    column: "digest",
+};
+
+/// Who sends or reads declarations.
+#[derive(Debug, Clone, Copy)]
+pub enum Declarant {
+    /// The operator at the command line (batch imports).
+    Operator,
+    /// An agent of the fund.
+    Agent(i64),
+    /// A user of an employer: its own declarations only.
+    Employer { principal_id: i64, employer_id: i64 },
+}
+
+impl Declarant {
+    pub fn of(p: &Principal) -> Result<Declarant, AppError> {
+        if p.locked {
+            return Err(AppError::Denied(DenyReason::Locked));
+        }
+        match (p.role, p.employer_id) {
+            (Role::EmployerUser, Some(e)) => Ok(Declarant::Employer {
+                principal_id: p.id,
+                employer_id: e,
+            }),
+            (Role::Agent, _) => Ok(Declarant::Agent(p.id)),
+            _ => Err(AppError::Denied(DenyReason::RoleHasNoAccess)),
+        }
+    }
+
+    fn registrar(self) -> Registrar {
+        match self {
+            Declarant::Operator => Registrar::operator(),
+            Declarant::Agent(id) => Registrar {
+                principal_id: Some(id),
+                role: "agent",
+            },
+            Declarant::Employer { principal_id, .. } => Registrar {
+                principal_id: Some(principal_id),
+                role: "employer_user",
+            },
+        }
+    }
+
+    fn may_see(self, employer_id: i64) -> bool {
+        match self {
+            Declarant::Employer {
+                employer_id: own, ..
+            } => own == employer_id,
+            _ => true,
+        }
+    }
+}
+
+/// A file to import.
+#[derive(Clone)]
+pub struct ImportFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One error of a file, for people: where, what was found, and the rule in their language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorView {
+    pub line: u64,
+    pub record: String,
+    pub field: String,
+    pub found: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl ErrorView {
+    fn new(e: &EbdsError, lang: Lang) -> ErrorView {
+        ErrorView {
+            line: e.line,
+            record: e.record.map(|r| r.to_string()).unwrap_or_default(),
+            field: e.field.to_string(),
+            found: e.found.clone(),
+            code: e.problem.code().to_string(),
+            message: e.problem.describe(lang),
+        }
+    }
+}
+
+/// An accepted declaration's totals (its receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclarationSummary {
+    #[serde(serialize_with = "crate::gate::id_string::serialize")]
+    pub declaration_id: i64,
+    pub affiliate_number: String,
+    pub period: Period,
+    /// 0 for the main declaration, 1 to 9 for complementary ones.
+    pub form: i64,
+    pub lines: i64,
+    pub entrants: i64,
+    pub days: i64,
+    pub gross: Centimes,
+    pub capped: Centimes,
+    pub employer_share: Centimes,
+    pub employee_share: Centimes,
+    pub total: Centimes,
+    /// The B06 control total: Σ of the lines' S_Ctr.
+    pub control_sum: String,
+    pub received_at: i64,
+}
+
+/// What became of one imported file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ImportOutcome {
+    Accepted(DeclarationSummary),
+    /// The same file was already accepted: nothing was done.
+    Duplicate(DeclarationSummary),
+    Rejected {
+        errors: Vec<ErrorView>,
+    },
+}
+
+impl ImportOutcome {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, ImportOutcome::Accepted(_))
+    }
+}
+
+// ---- payloads: what the encrypted columns hold (fields separated by U+001F, which no e-BDS
+// field may contain) ----
+
+const SEP: char = '\u{1f}';
+
+fn join(parts: &[String]) -> Vec<u8> {
+    parts.join(&SEP.to_string()).into_bytes()
+}
+
+fn split(b: &[u8]) -> Result<Vec<String>, AppError> {
+    let s = std::str::from_utf8(b).map_err(|_| store::StoreError::Corrupt("payload"))?;
+    Ok(s.split(SEP).map(str::to_string).collect())
+}
+
+fn corrupt() -> AppError {
+    store::StoreError::Corrupt("declaration payload").into()
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> Result<T, AppError> {
+    s.parse().map_err(|_| corrupt())
+}
+
+fn date8(d: Date) -> String {
+    format!("{:04}{:02}{:02}", d.year, d.month, d.day)
+}
+
+fn parse_date8(s: &str) -> Result<Date, AppError> {
+    let n: u32 = num(s)?;
+    Date::new((n / 10_000) as i32, (n / 100 % 100) as u8, (n % 100) as u8).ok_or_else(corrupt)
+}
+
+/// Transfer id, form, identity and layout of a file.
+fn header_payload(transfer: u64, form: i64, i: &Identity, layout: Layout) -> Vec<u8> {
+    join(&[
+        transfer.to_string(),
+        form.to_string(),
+        i.affiliate.to_string(),
+        i.period.to_string(),
+        i.name.clone(),
+        i.activity.clone(),
+        i.address.clone(),
+        i.city.clone(),
+        i.postcode.clone(),
+        i.agency.clone(),
+        date8(i.issued),
+        date8(i.due),
+        match layout.ending {
+            Ending::Lf => "lf".into(),
+            Ending::CrLf => "crlf".into(),
+        },
+        u8::from(layout.final_newline).to_string(),
+    ])
+}
+
+fn parse_header(b: &[u8]) -> Result<(u64, i64, Identity, Layout), AppError> {
+    let f = split(b)?;
+    if f.len() != 14 {
+        return Err(corrupt());
+    }
+    let identity = Identity {
+        affiliate: num(&f[2])?,
+        period: Period::parse(&f[3]).map_err(|_| corrupt())?,
+        name: f[4].clone(),
+        activity: f[5].clone(),
+        address: f[6].clone(),
+        city: f[7].clone(),
+        postcode: f[8].clone(),
+        agency: f[9].clone(),
+        issued: parse_date8(&f[10])?,
+        due: parse_date8(&f[11])?,
+    };
+    let layout = Layout {
+        ending: if f[12] == "crlf" {
+            Ending::CrLf
+        } else {
+            Ending::Lf
+        },
+        final_newline: f[13] == "1",
+    };
+    Ok((num(&f[0])?, num(&f[1])?, identity, layout))
+}
+
+fn employee_parts(e: &Employee) -> Vec<String> {
+    vec![
+        e.immatriculation.to_string(),
+        e.name.clone(),
+        e.children.to_string(),
+        e.af_payable.0.to_string(),
+        e.af_deductible.0.to_string(),
+        e.af_net.0.to_string(),
+    ]
+}
+
+fn parse_employee(f: &[String]) -> Result<Employee, AppError> {
+    if f.len() < 6 {
+        return Err(corrupt());
+    }
+    Ok(Employee {
+        immatriculation: num(&f[0])?,
+        name: f[1].clone(),
+        children: num(&f[2])?,
+        af_payable: Centimes(num(&f[3])?),
+        af_deductible: Centimes(num(&f[4])?),
+        af_net: Centimes(num(&f[5])?),
+    })
+}
+
+/// A declared line as stored: the line or entrant, and its contributions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoredLine {
+    Known(Line),
+    Entrant(Entrant),
+}
+
+fn line_payload(l: &StoredLine, employer: Centimes, employee: Centimes) -> Vec<u8> {
+    let mut parts = match l {
+        StoredLine::Known(l) => {
+            let mut p = vec!["B".to_string()];
+            p.extend(employee_parts(&l.employee));
+            p.extend([
+                l.af_repayable.0.to_string(),
+                l.days.to_string(),
+                l.gross.0.to_string(),
+                l.capped.0.to_string(),
+                l.situation.code().trim().to_string(),
+            ]);
+            p
+        }
+        StoredLine::Entrant(e) => vec![
+            "E".to_string(),
+            e.immatriculation.unwrap_or(0).to_string(),
+            e.name.clone(),
+            e.cin.clone(),
+            e.days.to_string(),
+            e.gross.0.to_string(),
+            e.capped.0.to_string(),
+        ],
+    };
+    parts.push(employer.0.to_string());
+    parts.push(employee.0.to_string());
+    join(&parts)
+}
+
+fn parse_line(b: &[u8]) -> Result<(StoredLine, Centimes, Centimes), AppError> {
+    let f = split(b)?;
+    let n = f.len();
+    if n < 3 {
+        return Err(corrupt());
+    }
+    let shares = (Centimes(num(&f[n - 2])?), Centimes(num(&f[n - 1])?));
+    let line = match (f[0].as_str(), n) {
+        ("B", 14) => {
+            let code = format!("{:<2}", f[11]);
+            StoredLine::Known(Line {
+                employee: parse_employee(&f[1..7])?,
+                af_repayable: Centimes(num(&f[7])?),
+                days: num(&f[8])?,
+                gross: Centimes(num(&f[9])?),
+                capped: Centimes(num(&f[10])?),
+                situation: Situation::parse(code.as_bytes()).ok_or_else(corrupt)?,
+            })
+        }
+        ("E", 9) => {
+            let imma: u32 = num(&f[1])?;
+            StoredLine::Entrant(Entrant {
+                immatriculation: (imma != 0).then_some(imma),
+                name: f[2].clone(),
+                cin: f[3].clone(),
+                days: num(&f[4])?,
+                gross: Centimes(num(&f[5])?),
+                capped: Centimes(num(&f[6])?),
+            })
+        }
+        _ => return Err(corrupt()),
+    };
+    Ok((line, shares.0, shares.1))
+}
+
+fn period_number(p: Period) -> i64 {
+    i64::from(p.year()) * 100 + i64::from(p.month())
+}
+
+fn period_of(n: i64) -> Result<Period, AppError> {
+    Period::new((n / 100) as u16, (n % 100) as u8).map_err(|_| corrupt())
+}
+
+/// The 10th of the month after the period: when its declaration and payment are due.
+pub fn due_date(p: Period) -> Date {
+    let n = p.next();
+    Date::new(i32::from(n.year()), n.month(), 10).unwrap_or(Date {
+        year: i32::from(n.year()),
+        month: n.month(),
+        day: 10,
+    })
+}
+
+fn first_day(p: Period) -> String {
+    format!("{:04}-{:02}-01", p.year(), p.month())
+}
+
+fn err(
+    line: u64,
+    record: Option<RecordType>,
+    field: &'static str,
+    found: String,
+    problem: Problem,
+) -> EbdsError {
+    EbdsError {
+        line,
+        record,
+        field,
+        found,
+        problem,
+    }
+}
+
+/// A ledger entry whose postings balance by construction: the debit is the negated sum of
+/// the credits.
+struct Journal {
+    debit_account: &'static str,
+    credits: Vec<(String, i64)>,
+}
+
+impl Journal {
+    fn into_postings(self) -> Vec<(String, i64)> {
+        let total: i64 = self.credits.iter().map(|(_, v)| *v).sum();
+        let mut p = vec![(self.debit_account.to_string(), -total)];
+        p.extend(self.credits.into_iter().filter(|(_, v)| *v != 0));
+        p
+    }
+}
+
+/// A checked declaration ready to be written.
+struct Accepted {
+    employer: EmployerRow,
+    preetabli_id: Option<i64>,
+    decl: Declaration,
+    digest: Vec<u8>,
+    /// Person of each B02 line, then of each entrant (index into `new_persons` when negative).
+    persons: Vec<PersonRef>,
+}
+
+#[derive(Clone, Copy)]
+enum PersonRef {
+    Known(i64),
+    New(usize),
+}
+
+/// A préétabli's employees by immatriculation: their person and A02 content.
+type KnownEmployees = HashMap<u32, (i64, Employee)>;
+
+/// What the registry says, loaded once for a batch of files.
+#[derive(Default)]
+struct Context {
+    employers: HashMap<u32, EmployerRow>,
+    preetablis: HashMap<(i64, i64), (PreetabliRow, KnownEmployees)>,
+    accepted: HashSet<(i64, i64, i64)>,
+    by_imma: HashMap<u32, i64>,
+    by_cin: HashMap<String, i64>,
+    employed: HashSet<(i64, i64)>,
+}
+
+/// Files imported per transaction by [`App::import_declarations`].
+pub const IMPORT_BATCH_FILES: usize = 2_000;
+
+impl App {
+    // ---- préétablis ------------------------------------------------------------------------
+
+    /// Issues the préétabli of `period` to each employer (every employer when `employers` is
+    /// empty) that has none yet: its known employees are the persons employed on the first day
+    /// of the period, with their children and the family allowances of the dated table.
+    /// Returns how many were issued.
+    pub async fn issue_preetablis(
+        &self,
+        reg: Registrar,
+        period: Period,
+        employers: &[i64],
+        request_id: &str,
+    ) -> Result<usize, AppError> {
+        let ids = if employers.is_empty() {
+            self.inner.store.employer_ids().await?
+        } else {
+            employers.to_vec()
+        };
+        let pn = period_number(period);
+        let af = self
+            .params()
+            .family_allowance_at(period)
+            .cloned()
+            .ok_or(AppError::Invalid(vec![domain::ValidationError::new(
+                Period::FIELD,
+                domain::Rule::NoParameters,
+            )]))?;
+        let mut issued = 0;
+        for chunk in ids.chunks(1_000) {
+            let existing: HashSet<i64> = self
+                .inner
+                .store
+                .preetablis(chunk, pn)
+                .await?
+                .into_iter()
+                .map(|p| p.employer_id)
+                .collect();
+            let todo: Vec<i64> = chunk
+                .iter()
+                .copied()
+                .filter(|e| !existing.contains(e))
+                .collect();
+            if todo.is_empty() {
+                continue;
+            }
+            let employers = self.inner.store.employers_where(false, &todo).await?;
+            let staff = self
+                .inner
+                .store
+                .employees_on(&todo, &first_day(period))
+                .await?;
+            let person_ids: Vec<i64> = staff.iter().map(|(_, p)| *p).collect();
+            let ciphers: HashMap<i64, PersonCipher> = self
+                .inner
+                .store
+                .persons_by_id(&person_ids)
+                .await?
+                .into_iter()
+                .collect();
+            let first_pre = self
+                .inner
+                .store
+                .allocate("preetabli", employers.len() as i64)
+                .await?;
+            let first_line = self
+                .inner
+                .store
+                .allocate("preetabli_line", staff.len() as i64)
+                .await?;
+            let mut by_employer: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (e, p) in &staff {
+                by_employer.entry(*e).or_default().push(*p);
+            }
+            let now = self.now();
+            let (mut rows, mut lines) = (Vec::new(), Vec::new());
+            let mut next_line = first_line;
+            for (k, e) in employers.iter().enumerate() {
+                let id = first_pre + k as i64;
+                let mut employees = Vec::new();
+                for pid in by_employer.get(&e.id).map(Vec::as_slice).unwrap_or(&[]) {
+                    let c = ciphers
+                        .get(pid)
+                        .ok_or(store::StoreError::Corrupt("person"))?;
+                    let text = |f: PersonField| -> Result<String, AppError> {
+                        let ct = c.get(f).ok_or(store::StoreError::Corrupt("person field"))?;
+                        let plain = self.inner.keyring.decrypt(person_column(f), *pid, ct)?;
+                        String::from_utf8(plain)
+                            .map_err(|_| store::StoreError::Corrupt("person field").into())
+                    };
+                    let children: u8 = text(PersonField::Children)?.parse().unwrap_or(0);
+                    let amount = af.for_children(children);
+                    let name = format!(
+                        "{} {}",
+                        text(PersonField::LastName)?,
+                        text(PersonField::FirstName)?
+                    );
+                    employees.push((
+                        *pid,
+                        Employee {
+                            immatriculation: num(&text(PersonField::Immatriculation)?)?,
+                            name: ebds::fit(&name, 60),
+                            children,
+                            af_payable: amount,
+                            af_deductible: Centimes(0),
+                            af_net: amount,
+                        },
+                    ));
+                }
+                employees.sort_by_key(|(_, e)| e.immatriculation);
+                for (pid, emp) in &employees {
+                    lines.push(PreetabliLineRow {
+                        id: next_line,
+                        preetabli_id: id,
+                        person_id: *pid,
+                        data: self.inner.keyring.encrypt(
+                            PREETABLI_LINE,
+                            next_line,
+                            &join(&employee_parts(emp)),
+                        )?,
+                    });
+                    next_line += 1;
+                }
+                let identity = self.identity_of(e, period, now.date())?;
+                let transfer = transfer_id(period, id);
+                rows.push(PreetabliRow {
+                    id,
+                    employer_id: e.id,
+                    period: pn,
+                    transfer_id: transfer as i64,
+                    first_line: next_line - employees.len() as i64,
+                    lines: employees.len() as i64,
+                    header: self.inner.keyring.encrypt(
+                        PREETABLI_HEADER,
+                        id,
+                        &header_payload(transfer, 0, &identity, Layout::default()),
+                    )?,
+                    issued_at: now.0,
+                });
+            }
+            self.inner.store.insert_preetablis(&rows, &lines).await?;
+            issued += rows.len();
+        }
+        Audit::registry(reg, "issue_preetablis", issued)
+            .detail(format!("period={period} count={issued}"))
+            .write(self, request_id)
+            .await?;
+        Ok(issued)
+    }
+
+    fn identity_of(
+        &self,
+        e: &EmployerRow,
+        period: Period,
+        today: Date,
+    ) -> Result<Identity, AppError> {
+        Ok(Identity {
+            affiliate: u32::try_from(e.affiliate_number).map_err(|_| corrupt())?,
+            period,
+            name: ebds::fit(&e.name, 40),
+            activity: ebds::fit(&e.activity, 40),
+            address: String::new(),
+            city: ebds::fit(&e.city, 20),
+            postcode: String::new(),
+            agency: String::new(),
+            issued: today,
+            due: due_date(period),
+        })
+    }
+
+    /// The préétabli file (`AFFEBDS`) of an employer for a period, as issued.
+    pub async fn preetabli_file(
+        &self,
+        who: Declarant,
+        affiliate_number: u32,
+        period: Period,
+        request_id: &str,
+    ) -> Result<Vec<u8>, AppError> {
+        let employer = self.employer_for(who, affiliate_number).await?;
+        let pre = self
+            .inner
+            .store
+            .preetablis(&[employer.id], period_number(period))
+            .await?
+            .pop()
+            .ok_or(AppError::NotFound("preetabli"))?;
+        let (transfer_id, _, identity, layout) = parse_header(&self.inner.keyring.decrypt(
+            PREETABLI_HEADER,
+            pre.id,
+            &pre.header,
+        )?)?;
+        let mut employees = Vec::new();
+        for l in self
+            .inner
+            .store
+            .preetabli_lines(pre.first_line, pre.lines)
+            .await?
+        {
+            let plain = self.inner.keyring.decrypt(PREETABLI_LINE, l.id, &l.data)?;
+            employees.push(parse_employee(&split(&plain)?)?);
+        }
+        Audit::registry(who.registrar(), "download_preetabli", employees.len())
+            .detail(format!("affiliate={affiliate_number:07} period={period}"))
+            .write(self, request_id)
+            .await?;
+        ebds::preetabli_bytes(&Preetabli {
+            transfer_id,
+            identity,
+            employees,
+            layout,
+        })
+        .map_err(|_| AppError::Internal("préétabli not writable"))
+    }
+
+    /// The employer with this number, if the declarant may act for it (otherwise the same
+    /// answer as an unknown number).
+    async fn employer_for(
+        &self,
+        who: Declarant,
+        affiliate_number: u32,
+    ) -> Result<EmployerRow, AppError> {
+        self.inner
+            .store
+            .employers_where(true, &[i64::from(affiliate_number)])
+            .await?
+            .pop()
+            .filter(|e| who.may_see(e.id))
+            .ok_or(AppError::NotFound("employer"))
+    }
+
+    // ---- import ------------------------------------------------------------------------------
+
+    /// Imports declaration files (main or complementary), in batches of
+    /// [`IMPORT_BATCH_FILES`], one transaction each. Each file is accepted whole or rejected
+    /// whole with all its errors; a file already accepted is a duplicate and changes nothing.
+    pub async fn import_declarations(
+        &self,
+        who: Declarant,
+        files: Vec<ImportFile>,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let mut out = Vec::with_capacity(files.len());
+        let mut files = files;
+        while !files.is_empty() {
+            let rest = files.split_off(files.len().min(IMPORT_BATCH_FILES));
+            let parsed = self.parse_files(files).await?;
+            out.extend(self.import_parsed(who, parsed, lang, request_id).await?);
+            files = rest;
+        }
+        Ok(out)
+    }
+
+    /// Reads and checks files against the format (CPU work, off the async threads).
+    pub async fn parse_files(&self, files: Vec<ImportFile>) -> Result<Vec<ParsedFile>, AppError> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .map(|f| app.parse_file(f))
+                .collect::<Result<Vec<_>, AppError>>()
+        })
+        .await
+        .map_err(|_| AppError::Internal("parse task"))?
+    }
+
+    fn parse_file(&self, f: ImportFile) -> Result<ParsedFile, AppError> {
+        let digest = self
+            .inner
+            .keyring
+            .blind_index(DECLARATION_DIGEST, &f.bytes)?
+            .to_vec();
+        let result = ebds::read_declaration(f.bytes.as_slice(), Some(self.params()));
+        Ok(ParsedFile {
+            name: f.name,
+            digest,
+            result,
+        })
+    }
+
+    /// Checks parsed files against the registry and records them (one transaction).
+    pub async fn import_parsed(
+        &self,
+        who: Declarant,
+        parsed: Vec<ParsedFile>,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let store = &self.inner.store;
+        let digests: Vec<Vec<u8>> = parsed.iter().map(|p| p.digest.clone()).collect();
+        let mut done: HashMap<Vec<u8>, DeclarationRow> = store
+            .declarations_by_digest(&digests)
+            .await?
+            .into_iter()
+            .map(|d| (d.digest.clone(), d))
+            .collect();
+        let ctx = self.context(&parsed).await?;
+        let mut ctx = ctx;
+        let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
+        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        let mut new_persons: Vec<(String, String)> = Vec::new();
+        let mut new_by_cin: HashMap<String, usize> = HashMap::new();
+        for (i, p) in parsed.into_iter().enumerate() {
+            if let Some(d) = done.get(&p.digest) {
+                let affiliate = ctx
+                    .employers
+                    .values()
+                    .find(|e| e.id == d.employer_id)
+                    .map(|e| e.affiliate_number)
+                    .unwrap_or(0);
+                if who.may_see(d.employer_id) {
+                    outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
+                    continue;
+                }
+            }
+            let decl = match p.result {
+                Ok(d) => d,
+                Err(errors) => {
+                    outcomes[i] = Some(rejected(&errors, lang));
+                    continue;
+                }
+            };
+            match self.check(who, &decl, &mut ctx, &mut new_persons, &mut new_by_cin) {
+                Ok((employer, preetabli_id, persons)) => {
+                    ctx.accepted.insert((
+                        employer.id,
+                        period_number(decl.identity.period),
+                        form_number(decl.form),
+                    ));
+                    done.insert(p.digest.clone(), placeholder_row());
+                    accepted.push((
+                        i,
+                        Accepted {
+                            employer,
+                            preetabli_id,
+                            decl,
+                            digest: p.digest,
+                            persons,
+                        },
+                    ));
+                }
+                Err(errors) => outcomes[i] = Some(rejected(&errors, lang)),
+            }
+        }
+        let written = self
+            .write_accepted(who, &accepted, &new_persons, &ctx)
+            .await?;
+        for ((i, _), s) in accepted.iter().zip(written) {
+            outcomes[*i] = Some(ImportOutcome::Accepted(s));
+        }
+        let (a, r, d) = outcomes.iter().fold((0, 0, 0), |(a, r, d), o| match o {
+            Some(ImportOutcome::Accepted(_)) => (a + 1, r, d),
+            Some(ImportOutcome::Rejected { .. }) => (a, r + 1, d),
+            _ => (a, r, d + 1),
+        });
+        Audit::registry(who.registrar(), "import_declarations", a)
+            .detail(format!("accepted={a} rejected={r} duplicate={d}"))
+            .write(self, request_id)
+            .await?;
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or(AppError::Internal("import outcome")))
+            .collect()
+    }
+
+    /// Loads what the files refer to: employers, préétablis and their lines, the forms already
+    /// accepted, the persons named by number or CIN, current employments.
+    async fn context(&self, parsed: &[ParsedFile]) -> Result<Context, AppError> {
+        let store = &self.inner.store;
+        let ring = &self.inner.keyring;
+        let decls: Vec<&Declaration> = parsed
+            .iter()
+            .filter_map(|p| p.result.as_ref().ok())
+            .collect();
+        let mut ctx = Context::default();
+        let numbers: Vec<i64> = decls
+            .iter()
+            .map(|d| i64::from(d.identity.affiliate))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for e in store.employers_where(true, &numbers).await? {
+            ctx.employers.insert(e.affiliate_number as u32, e);
+        }
+        let mut by_period: BTreeMap<i64, HashSet<i64>> = BTreeMap::new();
+        for d in &decls {
+            if let Some(e) = ctx.employers.get(&d.identity.affiliate) {
+                by_period
+                    .entry(period_number(d.identity.period))
+                    .or_default()
+                    .insert(e.id);
+            }
+        }
+        for (period, ids) in &by_period {
+            let ids: Vec<i64> = ids.iter().copied().collect();
+            let pres = store.preetablis(&ids, *period).await?;
+            for line in self.preetabli_lines_of(&pres).await? {
+                let plain = ring.decrypt(PREETABLI_LINE, line.id, &line.data)?;
+                let emp = parse_employee(&split(&plain)?)?;
+                if let Some(pre) = pres.iter().find(|p| p.id == line.preetabli_id) {
+                    ctx.preetablis
+                        .entry((pre.employer_id, *period))
+                        .or_insert_with(|| (pre.clone(), HashMap::new()))
+                        .1
+                        .insert(emp.immatriculation, (line.person_id, emp));
+                }
+            }
+            for pre in pres {
+                ctx.preetablis
+                    .entry((pre.employer_id, *period))
+                    .or_insert_with(|| (pre, HashMap::new()));
+            }
+            for d in store.accepted_declarations(&ids, *period).await? {
+                ctx.accepted.insert((d.employer_id, d.period, d.form));
+            }
+            let date = first_day(period_of(*period)?);
+            for pair in store.employees_on(&ids, &date).await? {
+                ctx.employed.insert(pair);
+            }
+        }
+        let mut imma_keys = HashMap::new();
+        let mut cin_keys = HashMap::new();
+        for d in &decls {
+            for e in &d.entrants {
+                match e.immatriculation {
+                    Some(i) => {
+                        let k =
+                            ring.blind_index(IMMATRICULATION_INDEX, format!("{i:09}").as_bytes())?;
+                        imma_keys.insert(k.to_vec(), i);
+                    }
+                    None => {
+                        let k = ring.blind_index(CIN_INDEX, e.cin.as_bytes())?;
+                        cin_keys.insert(k.to_vec(), e.cin.clone());
+                    }
+                }
+            }
+        }
+        let keys: Vec<Vec<u8>> = imma_keys.keys().cloned().collect();
+        for (k, id) in store
+            .person_ids_by_index(BlindColumn::Immatriculation, &keys)
+            .await?
+        {
+            if let Some(i) = imma_keys.get(&k) {
+                ctx.by_imma.insert(*i, id);
+            }
+        }
+        let keys: Vec<Vec<u8>> = cin_keys.keys().cloned().collect();
+        for (k, id) in store.person_ids_by_index(BlindColumn::Cin, &keys).await? {
+            if let Some(c) = cin_keys.get(&k) {
+                ctx.by_cin.insert(c.clone(), id);
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// The lines of these préétablis: one range query when they are close together (issued
+    /// in one run, in employer order), else one query each.
+    async fn preetabli_lines_of(
+        &self,
+        pres: &[PreetabliRow],
+    ) -> Result<Vec<PreetabliLineRow>, AppError> {
+        let needed: i64 = pres.iter().map(|p| p.lines).sum();
+        let (Some(lo), Some(hi)) = (
+            pres.iter().map(|p| p.first_line).min(),
+            pres.iter().map(|p| p.first_line + p.lines).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let store = &self.inner.store;
+        if hi - lo <= needed * 2 + 1_000 {
+            let wanted: HashSet<i64> = pres.iter().map(|p| p.id).collect();
+            Ok(store
+                .preetabli_lines(lo, hi - lo)
+                .await?
+                .into_iter()
+                .filter(|l| wanted.contains(&l.preetabli_id))
+                .collect())
+        } else {
+            let mut out = Vec::new();
+            for p in pres {
+                out.extend(store.preetabli_lines(p.first_line, p.lines).await?);
+            }
+            Ok(out)
+        }
+    }
+
+    /// The registry rules of one declaration. On success: its employer, préétabli and the
+    /// person of each line then each entrant.
+    fn check(
+        &self,
+        who: Declarant,
+        d: &Declaration,
+        ctx: &mut Context,
+        new_persons: &mut Vec<(String, String)>,
+        new_by_cin: &mut HashMap<String, usize>,
+    ) -> Result<(EmployerRow, Option<i64>, Vec<PersonRef>), Vec<EbdsError>> {
+        let family = match d.form {
+            Form::Main => ebds::Family::B,
+            Form::Complementary(_) => ebds::Family::E,
+        };
+        let rt = |n| Some(RecordType::new(family, n));
+        let mut errors = Vec::new();
+        let employer = match ctx.employers.get(&d.identity.affiliate) {
+            Some(e) if who.may_see(e.id) => e.clone(),
+            _ => {
+                return Err(vec![err(
+                    2,
+                    rt(1),
+                    "N_Num_Affilie",
+                    format!("{:07}", d.identity.affiliate),
+                    Problem::UnknownAffiliate,
+                )]);
+            }
+        };
+        let pn = period_number(d.identity.period);
+        let form = form_number(d.form);
+        if ctx.accepted.contains(&(employer.id, pn, form)) {
+            errors.push(err(
+                1,
+                rt(0),
+                "L_Cat",
+                d.form.category(),
+                Problem::AlreadyDeclared,
+            ));
+        }
+        if form > 0 && !ctx.accepted.contains(&(employer.id, pn, 0)) {
+            errors.push(err(
+                1,
+                rt(0),
+                "L_Cat",
+                d.form.category(),
+                Problem::MainDeclarationMissing,
+            ));
+        }
+        let mut persons = Vec::with_capacity(d.lines.len() + d.entrants.len());
+        let pre = ctx.preetablis.get(&(employer.id, pn));
+        let preetabli_id = pre.map(|(p, _)| p.id);
+        match pre {
+            None if form == 0 => {
+                errors.push(err(
+                    1,
+                    rt(0),
+                    "N_Identif_Transfert",
+                    format!("{:014}", d.transfer_id),
+                    Problem::NoPreetabli,
+                ));
+            }
+            None => {}
+            Some((p, known)) => {
+                if form == 0 && d.transfer_id != p.transfer_id as u64 && d.transfer_id != 0 {
+                    errors.push(err(
+                        1,
+                        rt(0),
+                        "N_Identif_Transfert",
+                        format!("{:014}", d.transfer_id),
+                        Problem::TransferId(format!("{:014}", p.transfer_id)),
+                    ));
+                }
+                let mut seen = HashSet::new();
+                for (k, l) in d.lines.iter().enumerate() {
+                    let line_no = 3 + k as u64;
+                    let e = &l.employee;
+                    match known.get(&e.immatriculation) {
+                        None => errors.push(err(
+                            line_no,
+                            rt(2),
+                            "N_Num_Assure",
+                            format!("{:09}", e.immatriculation),
+                            Problem::NotInPreetabli,
+                        )),
+                        Some((pid, want)) => {
+                            seen.insert(e.immatriculation);
+                            persons.push(PersonRef::Known(*pid));
+                            let echo = [
+                                ("N_Enfants", u64::from(e.children), u64::from(want.children)),
+                                (
+                                    "N_AF_A_Payer",
+                                    e.af_payable.0 as u64,
+                                    want.af_payable.0 as u64,
+                                ),
+                                (
+                                    "N_AF_A_Deduire",
+                                    e.af_deductible.0 as u64,
+                                    want.af_deductible.0 as u64,
+                                ),
+                                ("N_AF_Net_A_Payer", e.af_net.0 as u64, want.af_net.0 as u64),
+                            ];
+                            for (field, found, expected) in echo {
+                                if found != expected {
+                                    errors.push(err(
+                                        line_no,
+                                        rt(2),
+                                        field,
+                                        found.to_string(),
+                                        Problem::DiffersFromPreetabli(expected.to_string()),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                if form == 0 {
+                    let recap_line = 3 + d.lines.len() as u64;
+                    let mut missing: Vec<u32> = known
+                        .keys()
+                        .filter(|i| !seen.contains(i))
+                        .copied()
+                        .collect();
+                    missing.sort_unstable();
+                    for i in missing {
+                        errors.push(err(
+                            recap_line,
+                            rt(3),
+                            "N_Nbr_Salaries",
+                            String::new(),
+                            Problem::MissingEmployee(format!("{i:09}")),
+                        ));
+                    }
+                }
+            }
+        }
+        let first_entrant_line = 4 + d.lines.len() as u64 + u64::from(family == ebds::Family::E);
+        for (k, e) in d.entrants.iter().enumerate() {
+            let line_no = first_entrant_line + k as u64;
+            match e.immatriculation {
+                Some(i) => match ctx.by_imma.get(&i) {
+                    Some(pid) => persons.push(PersonRef::Known(*pid)),
+                    None => errors.push(err(
+                        line_no,
+                        rt(4),
+                        "N_Num_Assure",
+                        format!("{i:09}"),
+                        Problem::UnknownImmatriculation,
+                    )),
+                },
+                None => match ctx.by_cin.get(&e.cin) {
+                    Some(pid) => persons.push(PersonRef::Known(*pid)),
+                    None => {
+                        let idx = *new_by_cin.entry(e.cin.clone()).or_insert_with(|| {
+                            new_persons.push((e.cin.clone(), e.name.clone()));
+                            new_persons.len() - 1
+                        });
+                        persons.push(PersonRef::New(idx));
+                    }
+                },
+            }
+        }
+        if errors.is_empty() {
+            Ok((employer, preetabli_id, persons))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Encrypts and writes the accepted declarations, their lines, their ledger entries and
+    /// the persons and employments their entrants create, in one transaction.
+    async fn write_accepted(
+        &self,
+        who: Declarant,
+        accepted: &[(usize, Accepted)],
+        new_persons: &[(String, String)],
+        ctx: &Context,
+    ) -> Result<Vec<DeclarationSummary>, AppError> {
+        if accepted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let store = &self.inner.store;
+        let ring = &self.inner.keyring;
+        let now = self.now();
+        let n_lines: i64 = accepted
+            .iter()
+            .map(|(_, a)| (a.decl.lines.len() + a.decl.entrants.len()) as i64)
+            .sum();
+        let first_decl = store.allocate("declaration", accepted.len() as i64).await?;
+        let first_line = store.allocate("declaration_line", n_lines).await?;
+        let first_entry = store
+            .allocate("ledger_entry", accepted.len() as i64)
+            .await?;
+        let mut batch = ImportBatch::default();
+        // New persons: immatriculated from their entrant line (CIN and name only, as the
+        // declaration gives them); the registry completes them later.
+        let mut new_ids = Vec::with_capacity(new_persons.len());
+        if !new_persons.is_empty() {
+            let first_number = store
+                .allocate("immatriculation", new_persons.len() as i64)
+                .await?;
+            for (k, (cin, name)) in new_persons.iter().enumerate() {
+                let id = self.new_id()?;
+                let number = format!("{:09}", first_number + k as i64);
+                let cin = Cin::parse(cin)?;
+                let (last, first) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+                let mut cipher = PersonCipher::default();
+                for (f, v) in [
+                    (PersonField::Immatriculation, number.as_str()),
+                    (PersonField::Cin, cin.as_str()),
+                    (PersonField::LastName, last),
+                    (PersonField::FirstName, first),
+                    (PersonField::LastNameAr, ""),
+                    (PersonField::FirstNameAr, ""),
+                    (PersonField::BirthDate, ""),
+                    (PersonField::Children, "0"),
+                ] {
+                    cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
+                }
+                batch.persons.push(PersonRow {
+                    id,
+                    immatriculation_bidx: ring
+                        .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
+                        .to_vec(),
+                    cin_bidx: ring
+                        .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
+                        .to_vec(),
+                    cipher,
+                    created_at: now.0,
+                });
+                new_ids.push(id);
+            }
+        }
+        let mut employed = HashSet::new();
+        let mut summaries = Vec::with_capacity(accepted.len());
+        let mut next_line = first_line;
+        for (k, (_, a)) in accepted.iter().enumerate() {
+            let id = first_decl + k as i64;
+            let d = &a.decl;
+            let period = d.identity.period;
+            let pn = period_number(period);
+            let mut branches = [(0i64, 0i64); 6];
+            let (mut er_total, mut ee_total) = (0i64, 0i64);
+            let start = next_line;
+            let stored = d
+                .lines
+                .iter()
+                .map(|l| (StoredLine::Known(l.clone()), l.gross))
+                .chain(
+                    d.entrants
+                        .iter()
+                        .map(|e| (StoredLine::Entrant(e.clone()), e.gross)),
+                );
+            for ((line, gross), person) in stored.zip(&a.persons) {
+                let c = compute_line(self.params(), period, gross)?;
+                for (slot, b) in branches.iter_mut().zip(&c.branches) {
+                    slot.0 += b.employer.0;
+                    slot.1 += b.employee.0;
+                }
+                er_total += c.employer.0;
+                ee_total += c.employee.0;
+                let person_id = match person {
+                    PersonRef::Known(p) => *p,
+                    PersonRef::New(i) => {
+                        *new_ids.get(*i).ok_or(AppError::Internal("new person"))?
+                    }
+                };
+                if matches!(line, StoredLine::Entrant(_))
+                    && !ctx.employed.contains(&(a.employer.id, person_id))
+                    && employed.insert((a.employer.id, person_id))
+                {
+                    batch.employments.push(EmploymentRow {
+                        id: self.new_id()?,
+                        employer_id: a.employer.id,
+                        person_id,
+                        start_date: first_day(period),
+                        end_date: None,
+                        created_at: now.0,
+                    });
+                }
+                batch.lines.push(DeclarationLineRow {
+                    id: next_line,
+                    declaration_id: id,
+                    person_id,
+                    period: pn,
+                    data: ring.encrypt(
+                        DECLARATION_LINE,
+                        next_line,
+                        &line_payload(&line, c.employer, c.employee),
+                    )?,
+                });
+                next_line += 1;
+            }
+            let t = d.totals();
+            let row = DeclarationRow {
+                id,
+                employer_id: a.employer.id,
+                period: pn,
+                form: form_number(d.form),
+                status: "accepted".into(),
+                digest: a.digest.clone(),
+                preetabli_id: a.preetabli_id,
+                first_line: start,
+                lines: next_line - start,
+                entrants: d.entrants.len() as i64,
+                days: t.days as i64,
+                gross: t.gross as i64,
+                capped: t.capped as i64,
+                employer_share: er_total,
+                employee_share: ee_total,
+                header: ring.encrypt(
+                    DECLARATION_HEADER,
+                    id,
+                    &header_payload(d.transfer_id, form_number(d.form), &d.identity, d.layout),
+                )?,
+                errors: None,
+                received_at: now.0,
+            };
+            let mut credits = Vec::with_capacity(12);
+            for (b, (er, ee)) in Branch::ALL.iter().zip(branches) {
+                credits.push((format!("contribution:{}:employer", b.as_str()), -er));
+                credits.push((format!("contribution:{}:employee", b.as_str()), -ee));
+            }
+            batch.entries.push(LedgerEntryRow {
+                id: first_entry + k as i64,
+                key: format!("declaration:{id}"),
+                kind: "declaration".into(),
+                employer_id: a.employer.id,
+                period: pn,
+                at: now.0,
+                postings: Journal {
+                    debit_account: "receivable",
+                    credits,
+                }
+                .into_postings(),
+            });
+            summaries.push(summary(&row, a.employer.affiliate_number)?.with_control(t.control));
+            batch.declarations.push(row);
+        }
+        let _ = who;
+        store.insert_import(&batch).await.map_err(|e| match e {
+            store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
+            e => AppError::Store(e),
+        })?;
+        Ok(summaries)
+    }
+
+    // ---- reading back ------------------------------------------------------------------------
+
+    /// An accepted declaration the declarant may see.
+    async fn declaration_row(&self, who: Declarant, id: i64) -> Result<DeclarationRow, AppError> {
+        self.inner
+            .store
+            .declaration(id)
+            .await?
+            .filter(|d| d.status == "accepted" && who.may_see(d.employer_id))
+            .ok_or(AppError::NotFound("declaration"))
+    }
+
+    async fn stored_lines(
+        &self,
+        d: &DeclarationRow,
+    ) -> Result<Vec<(DeclarationLineRow, StoredLine, Centimes, Centimes)>, AppError> {
+        let mut out = Vec::with_capacity(d.lines as usize);
+        for l in self
+            .inner
+            .store
+            .declaration_lines(d.first_line, d.lines)
+            .await?
+        {
+            let plain = self
+                .inner
+                .keyring
+                .decrypt(DECLARATION_LINE, l.id, &l.data)?;
+            let (line, er, ee) = parse_line(&plain)?;
+            out.push((l, line, er, ee));
+        }
+        Ok(out)
+    }
+
+    /// The declaration as the e-BDS file that was accepted, byte for byte.
+    pub async fn declaration_file(
+        &self,
+        who: Declarant,
+        id: i64,
+        request_id: &str,
+    ) -> Result<Vec<u8>, AppError> {
+        let d = self.declaration_row(who, id).await?;
+        let (transfer_id, form, identity, layout) = parse_header(&self.inner.keyring.decrypt(
+            DECLARATION_HEADER,
+            d.id,
+            &d.header,
+        )?)?;
+        let (mut lines, mut entrants) = (Vec::new(), Vec::new());
+        for (_, l, _, _) in self.stored_lines(&d).await? {
+            match l {
+                StoredLine::Known(l) => lines.push(l),
+                StoredLine::Entrant(e) => entrants.push(e),
+            }
+        }
+        Audit::registry(
+            who.registrar(),
+            "export_declaration",
+            lines.len() + entrants.len(),
+        )
+        .detail(format!("declaration={id}"))
+        .write(self, request_id)
+        .await?;
+        ebds::declaration_bytes(
+            &Declaration {
+                form: if form == 0 {
+                    Form::Main
+                } else {
+                    Form::Complementary(form as u8)
+                },
+                transfer_id,
+                identity,
+                lines,
+                entrants,
+                layout,
+            },
+            None,
+        )
+        .map_err(|_| AppError::Internal("declaration not writable"))
+    }
+
+    /// An employer's declarations (receipts), oldest first.
+    pub async fn declarations_of(
+        &self,
+        who: Declarant,
+        affiliate_number: u32,
+    ) -> Result<Vec<DeclarationSummary>, AppError> {
+        let e = self.employer_for(who, affiliate_number).await?;
+        self.inner
+            .store
+            .employer_declarations(e.id)
+            .await?
+            .iter()
+            .filter(|d| d.status == "accepted")
+            .map(|d| summary(d, e.affiliate_number))
+            .collect()
+    }
+
+    /// The lines of one of the employer's own declarations: only what it declared itself.
+    pub async fn declaration_lines(
+        &self,
+        who: Declarant,
+        id: i64,
+        request_id: &str,
+    ) -> Result<Vec<CareerLine>, AppError> {
+        let d = self.declaration_row(who, id).await?;
+        let affiliate = self
+            .inner
+            .store
+            .employers_where(false, &[d.employer_id])
+            .await?
+            .pop()
+            .map(|e| e.affiliate_number)
+            .unwrap_or(0);
+        let lines = self.stored_lines(&d).await?;
+        Audit::registry(who.registrar(), "read_declaration_lines", lines.len())
+            .detail(format!("declaration={id}"))
+            .write(self, request_id)
+            .await?;
+        lines
+            .into_iter()
+            .map(|(l, s, er, ee)| career_line(&l, &s, er, ee, affiliate, d.form))
+            .collect::<Result<_, _>>()
+    }
+
+    /// A person's career (days and salaries by month and employer). The insured person reads
+    /// their own; an agent only within an open case. Audited with the subject's pseudonym.
+    pub async fn career(
+        &self,
+        who: &Principal,
+        person_id: Option<i64>,
+        request_id: &str,
+    ) -> Result<Vec<CareerLine>, AppError> {
+        let subject = match (who.role, who.person_id, person_id) {
+            (Role::Insured, Some(own), None) => own,
+            (Role::Insured, Some(own), Some(p)) if p == own => own,
+            (Role::Agent, _, Some(p)) if !who.locked && self.agent_has_case(who.id, p).await? => p,
+            _ => {
+                let mut a =
+                    Audit::command(who, "read_career", None).denied(DenyReason::RoleHasNoAccess);
+                if let Some(p) = person_id {
+                    a = a.subject(p);
+                }
+                a.write(self, request_id).await?;
+                return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+            }
+        };
+        Audit::command(who, "read_career", Some(subject))
+            .fields(&[PersonField::Immatriculation])
+            .write(self, request_id)
+            .await?;
+        let rows = self.inner.store.career(subject).await?;
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|(_, e, _)| *e)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let numbers: HashMap<i64, i64> = self
+            .inner
+            .store
+            .employers_where(false, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.affiliate_number))
+            .collect();
+        rows.iter()
+            .map(|(l, employer, form)| {
+                let plain = self
+                    .inner
+                    .keyring
+                    .decrypt(DECLARATION_LINE, l.id, &l.data)?;
+                let (s, er, ee) = parse_line(&plain)?;
+                career_line(
+                    l,
+                    &s,
+                    er,
+                    ee,
+                    numbers.get(employer).copied().unwrap_or(0),
+                    *form,
+                )
+            })
+            .collect()
+    }
+
+    async fn agent_has_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
+        let since = self.now().0 - crate::CASE_DAYS * 86_400_000_000;
+        Ok(self.inner.store.has_open_case(agent, person, since).await?)
+    }
+
+    // ---- money ---------------------------------------------------------------------------------
+
+    /// Records a payment by an employer for a period, once per bank reference: the same
+    /// reference again changes nothing and returns the payment already recorded.
+    pub async fn record_payment(
+        &self,
+        reg: Registrar,
+        payment: &NewPayment,
+        request_id: &str,
+    ) -> Result<PaymentOutcome, AppError> {
+        let NewPayment {
+            affiliate_number,
+            period,
+            amount,
+            paid_on,
+            ..
+        } = *payment;
+        let bank_reference = payment.bank_reference.as_str();
+        let reference = bank_reference.trim();
+        if reference.is_empty() || reference.len() > 64 || amount.0 <= 0 {
+            let field = if amount.0 <= 0 {
+                "amount"
+            } else {
+                "bank_reference"
+            };
+            return Err(domain::ValidationError::new(field, domain::Rule::Required).into());
+        }
+        if let Some(p) = self.inner.store.payment_by_reference(reference).await? {
+            return Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?));
+        }
+        let employer = self
+            .employer_for(Declarant::Operator, affiliate_number)
+            .await?;
+        let id = self.inner.store.allocate("payment", 1).await?;
+        let entry_id = self.inner.store.allocate("ledger_entry", 1).await?;
+        let now = self.now();
+        let pay = PaymentRow {
+            id,
+            employer_id: employer.id,
+            period: period_number(period),
+            bank_reference: reference.to_string(),
+            amount: amount.0,
+            paid_on: paid_on.to_string(),
+            entry_id,
+            received_at: now.0,
+        };
+        let entry = LedgerEntryRow {
+            id: entry_id,
+            key: format!("payment:{reference}"),
+            kind: "payment".into(),
+            employer_id: employer.id,
+            period: pay.period,
+            at: now.0,
+            postings: Journal {
+                debit_account: "bank",
+                credits: vec![("receivable".into(), -amount.0)],
+            }
+            .into_postings(),
+        };
+        Audit::registry(reg, "record_payment", 1)
+            .detail(format!("affiliate={affiliate_number:07} period={period}"))
+            .write(self, request_id)
+            .await?;
+        match self.inner.store.insert_payment(&pay, &entry).await {
+            Ok(()) => Ok(PaymentOutcome::Recorded(payment_view(&pay)?)),
+            Err(store::StoreError::Conflict(_)) => {
+                let p = self
+                    .inner
+                    .store
+                    .payment_by_reference(reference)
+                    .await?
+                    .ok_or(AppError::Conflict("payment"))?;
+                Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What an employer owes and has paid, period by period.
+    pub async fn statement(
+        &self,
+        who: Declarant,
+        affiliate_number: u32,
+    ) -> Result<Statement, AppError> {
+        let e = self.employer_for(who, affiliate_number).await?;
+        let mut periods: BTreeMap<i64, StatementPeriod> = BTreeMap::new();
+        for r in self.inner.store.receivable(e.id).await? {
+            let period = period_of(r.period)?;
+            let p = periods.entry(r.period).or_insert_with(|| StatementPeriod {
+                period,
+                due_date: due_date(period).to_string(),
+                owed: Centimes(0),
+                paid: Centimes(0),
+                balance: Centimes(0),
+            });
+            if r.kind == "payment" {
+                p.paid.0 -= r.amount;
+            } else {
+                p.owed.0 += r.amount;
+            }
+            p.balance = Centimes(p.owed.0 - p.paid.0);
+        }
+        let periods: Vec<StatementPeriod> = periods.into_values().collect();
+        let sum =
+            |f: fn(&StatementPeriod) -> Centimes| Centimes(periods.iter().map(|p| f(p).0).sum());
+        Ok(Statement {
+            affiliate_number: format!("{:07}", e.affiliate_number),
+            owed: sum(|p| p.owed),
+            paid: sum(|p| p.paid),
+            balance: sum(|p| p.balance),
+            periods,
+        })
+    }
+
+    /// The whole fund: every account's balance (optionally for one period), and whether the
+    /// ledger balances (every entry sums to zero, and so does everything).
+    pub async fn fund_view(
+        &self,
+        who: &Principal,
+        period: Option<Period>,
+    ) -> Result<FundView, AppError> {
+        if !matches!(who.role, Role::Agent | Role::SecurityOfficer) || who.locked {
+            return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+        }
+        self.ledger_check(period).await
+    }
+
+    /// The same, for the operator (command line, tests).
+    pub async fn ledger_check(&self, period: Option<Period>) -> Result<FundView, AppError> {
+        let accounts = self
+            .inner
+            .store
+            .account_balances(period.map(period_number))
+            .await?;
+        let unbalanced = self.inner.store.unbalanced_entries().await?;
+        let total: i64 = accounts.iter().map(|(_, v)| *v).sum();
+        Ok(FundView {
+            balanced: unbalanced.is_empty() && (period.is_some() || total == 0),
+            unbalanced_entries: unbalanced.len(),
+            accounts: accounts
+                .into_iter()
+                .map(|(account, v)| AccountBalance {
+                    account,
+                    balance: Centimes(v),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A file read and checked against the format, with its keyed digest.
+pub struct ParsedFile {
+    pub name: String,
+    pub digest: Vec<u8>,
+    pub result: Result<Declaration, Vec<EbdsError>>,
+}
+
+fn transfer_id(period: Period, preetabli_id: i64) -> u64 {
+    // AAAAMM then the préétabli's number on 8 digits: unique, 14 digits.
+    period_number(period) as u64 * 100_000_000 + (preetabli_id as u64 % 100_000_000)
+}
+
+fn form_number(f: Form) -> i64 {
+    match f {
+        Form::Main => 0,
+        Form::Complementary(n) => i64::from(n),
+    }
+}
+
+fn rejected(errors: &[EbdsError], lang: Lang) -> ImportOutcome {
+    ImportOutcome::Rejected {
+        errors: errors.iter().map(|e| ErrorView::new(e, lang)).collect(),
+    }
+}
+
+fn placeholder_row() -> DeclarationRow {
+    DeclarationRow {
+        id: 0,
+        employer_id: -1,
+        period: 0,
+        form: 0,
+        status: String::new(),
+        digest: Vec::new(),
+        preetabli_id: None,
+        first_line: 0,
+        lines: 0,
+        entrants: 0,
+        days: 0,
+        gross: 0,
+        capped: 0,
+        employer_share: 0,
+        employee_share: 0,
+        header: Vec::new(),
+        errors: None,
+        received_at: 0,
+    }
+}
+
+fn summary(d: &DeclarationRow, affiliate: i64) -> Result<DeclarationSummary, AppError> {
+    Ok(DeclarationSummary {
+        declaration_id: d.id,
+        affiliate_number: format!("{affiliate:07}"),
+        period: period_of(d.period)?,
+        form: d.form,
+        lines: d.lines - d.entrants,
+        entrants: d.entrants,
+        days: d.days,
+        gross: Centimes(d.gross),
+        capped: Centimes(d.capped),
+        employer_share: Centimes(d.employer_share),
+        employee_share: Centimes(d.employee_share),
+        total: Centimes(d.employer_share + d.employee_share),
+        control_sum: String::new(),
+        received_at: d.received_at,
+    })
+}
+
+impl DeclarationSummary {
+    fn with_control(mut self, control: u64) -> Self {
+        self.control_sum = format!("{control:019}");
+        self
+    }
+}
+
+/// One month of a person's career, as declared by an employer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CareerLine {
+    pub period: Period,
+    pub affiliate_number: String,
+    /// `B02` (known employee) or `B04` (entrant); `E04` in a complementary declaration.
+    pub record: String,
+    pub immatriculation: String,
+    pub days: u8,
+    pub gross: Centimes,
+    pub capped: Centimes,
+    /// Blank, SO, DE, IT, IL, AT, CS, MS or MP.
+    pub situation: String,
+    pub employer_share: Centimes,
+    pub employee_share: Centimes,
+}
+
+fn career_line(
+    l: &DeclarationLineRow,
+    s: &StoredLine,
+    er: Centimes,
+    ee: Centimes,
+    affiliate: i64,
+    form: i64,
+) -> Result<CareerLine, AppError> {
+    let family = if form == 0 { 'B' } else { 'E' };
+    let (record, imma, days, gross, capped, situation) = match s {
+        StoredLine::Known(x) => (
+            format!("{family}02"),
+            x.employee.immatriculation,
+            x.days,
+            x.gross,
+            x.capped,
+            x.situation.code().trim().to_string(),
+        ),
+        StoredLine::Entrant(x) => (
+            format!("{family}04"),
+            x.immatriculation.unwrap_or(0),
+            x.days,
+            x.gross,
+            x.capped,
+            String::new(),
+        ),
+    };
+    Ok(CareerLine {
+        period: period_of(l.period)?,
+        affiliate_number: format!("{affiliate:07}"),
+        record,
+        immatriculation: format!("{imma:09}"),
+        days,
+        gross,
+        capped,
+        situation,
+        employer_share: er,
+        employee_share: ee,
+    })
+}
+
+/// A payment received from an employer for a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    pub affiliate_number: u32,
+    pub period: Period,
+    pub amount: Centimes,
+    /// The bank's reference: recording it a second time changes nothing.
+    pub bank_reference: String,
+    pub paid_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentView {
+    pub affiliate_period: Period,
+    pub bank_reference: String,
+    pub amount: Centimes,
+    pub paid_on: String,
+}
+
+fn payment_view(p: &PaymentRow) -> Result<PaymentView, AppError> {
+    Ok(PaymentView {
+        affiliate_period: period_of(p.period)?,
+        bank_reference: p.bank_reference.clone(),
+        amount: Centimes(p.amount),
+        paid_on: p.paid_on.clone(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PaymentOutcome {
+    Recorded(PaymentView),
+    AlreadyRecorded(PaymentView),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementPeriod {
+    pub period: Period,
+    pub due_date: String,
+    pub owed: Centimes,
+    pub paid: Centimes,
+    pub balance: Centimes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub affiliate_number: String,
+    pub owed: Centimes,
+    pub paid: Centimes,
+    pub balance: Centimes,
+    pub periods: Vec<StatementPeriod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountBalance {
+    pub account: String,
+    pub balance: Centimes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FundView {
+    pub balanced: bool,
+    pub unbalanced_entries: usize,
+    pub accounts: Vec<AccountBalance>,
+}

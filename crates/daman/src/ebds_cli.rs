@@ -1,0 +1,455 @@
+//! `daman ebds …`: préétablis out, declarations in, files back, payments, statements, the
+//! ledger check; and `daman synth month`, which writes a synthetic month of declarations.
+
+use crate::Failure;
+use app::{App, Declarant, ImportFile, ImportOutcome, PaymentOutcome, Registrar};
+use clap::Subcommand;
+use domain::{Centimes, Date, Lang, Period};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum EbdsCommand {
+    /// Issue the préétabli of PERIOD to every employer that has none yet; with --out, also
+    /// write each employer's AFFEBDS file there.
+    Preetabli {
+        /// AAAAMM.
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import declaration files (DS_…, main or complementary): files, or directories of them.
+    /// Each file is accepted whole or rejected whole with all its errors; a file already
+    /// accepted changes nothing. Exit code 4 when some files were rejected.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Language of the error messages: fr, ar or en.
+        #[arg(long, default_value = "fr")]
+        lang: String,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write an accepted declaration back as the e-BDS file that was accepted, byte for byte.
+    Export {
+        #[arg(long)]
+        declaration: i64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Record a payment (once per bank reference).
+    Pay {
+        #[arg(long)]
+        affiliate: String,
+        #[arg(long)]
+        period: String,
+        /// MAD, e.g. 1507.60.
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        reference: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+    },
+    /// An employer's statement: owed, paid and balance per period.
+    Statement {
+        #[arg(long)]
+        affiliate: String,
+    },
+    /// The whole ledger: every account's balance, and whether every entry balances.
+    Check {
+        #[arg(long)]
+        period: Option<String>,
+    },
+}
+
+fn bad(e: impl std::fmt::Display) -> Failure {
+    Failure::Config(e.to_string())
+}
+
+fn period(s: &str) -> Result<Period, Failure> {
+    Period::parse(s).map_err(|e| bad(e.message(Lang::En)))
+}
+
+fn affiliate(s: &str) -> Result<u32, Failure> {
+    domain::AffiliateNumber::parse(s)
+        .map(|a| a.value())
+        .map_err(|e| bad(e.message(Lang::En)))
+}
+
+/// MAD with up to two decimals, to centimes (no floating point).
+fn mad(s: &str) -> Result<Centimes, Failure> {
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    let ok = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() <= 2
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    let w: i64 = whole
+        .parse()
+        .ok()
+        .filter(|_| ok)
+        .ok_or_else(|| bad("amount: MAD like 1507.60"))?;
+    let f: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
+    w.checked_mul(100)
+        .and_then(|c| c.checked_add(f))
+        .map(Centimes)
+        .ok_or_else(|| bad("amount too large"))
+}
+
+fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Every file under the paths (directories one level deep), sorted by name.
+fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            for entry in rd {
+                let path = entry.map_err(|e| bad(e.to_string()))?.path();
+                if path.is_file() {
+                    out.push(path);
+                }
+            }
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(bad(format!("{}: no such file or directory", p.display())));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_batch(paths: &[PathBuf]) -> Result<Vec<ImportFile>, Failure> {
+    paths
+        .iter()
+        .map(|p| {
+            Ok(ImportFile {
+                name: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                bytes: std::fs::read(p)
+                    .map_err(|e| Failure::Run(format!("{}: {e}", p.display())))?,
+            })
+        })
+        .collect()
+}
+
+/// What an import did, in numbers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ImportTotals {
+    pub files: usize,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub lines: i64,
+    pub employer_share: i64,
+    pub employee_share: i64,
+    pub seconds: f64,
+}
+
+/// Imports files in batches: the next batch is read and parsed while the previous one is
+/// checked and written.
+pub async fn import(
+    app: &App,
+    paths: &[PathBuf],
+    lang: Lang,
+    quiet: bool,
+) -> Result<ImportTotals, Failure> {
+    let started = std::time::Instant::now();
+    let files = files_under(paths)?;
+    let pb = bar(files.len() as u64, "files", quiet);
+    let mut t = ImportTotals {
+        files: files.len(),
+        ..Default::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let producer = {
+        let app = app.clone();
+        let files = files.clone();
+        tokio::spawn(async move {
+            for chunk in files.chunks(app::IMPORT_BATCH_FILES) {
+                let chunk = chunk.to_vec();
+                let read = tokio::task::spawn_blocking(move || read_batch(&chunk))
+                    .await
+                    .map_err(|_| Failure::Run("reader task".into()))?;
+                let parsed = match read {
+                    Ok(files) => app.parse_files(files).await.map_err(Failure::from),
+                    Err(e) => Err(e),
+                };
+                let stop = parsed.is_err();
+                if tx.send(parsed).await.is_err() || stop {
+                    break;
+                }
+            }
+            Ok::<(), Failure>(())
+        })
+    };
+    let who = Declarant::Operator;
+    while let Some(parsed) = rx.recv().await {
+        let parsed = parsed?;
+        let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
+        let outcomes = app.import_parsed(who, parsed, lang, "cli").await?;
+        for (name, o) in names.iter().zip(&outcomes) {
+            match o {
+                ImportOutcome::Accepted(s) => {
+                    t.accepted += 1;
+                    t.lines += s.lines + s.entrants;
+                    t.employer_share += s.employer_share.0;
+                    t.employee_share += s.employee_share.0;
+                }
+                ImportOutcome::Duplicate(_) => t.duplicates += 1,
+                ImportOutcome::Rejected { errors } => {
+                    t.rejected += 1;
+                    pb.suspend(|| {
+                        eprintln!("{name}: {}", rejected_label(lang));
+                        for e in errors {
+                            eprintln!("  {}", e.message_line(lang));
+                        }
+                    });
+                }
+            }
+        }
+        pb.inc(outcomes.len() as u64);
+    }
+    producer
+        .await
+        .map_err(|_| Failure::Run("reader task".into()))??;
+    pb.finish_and_clear();
+    t.seconds = started.elapsed().as_secs_f64();
+    Ok(t)
+}
+
+fn rejected_label(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "rejeté",
+        Lang::Ar => "مرفوض",
+        Lang::En => "rejected",
+    }
+}
+
+trait MessageLine {
+    fn message_line(&self, lang: Lang) -> String;
+}
+
+impl MessageLine for app::ErrorView {
+    fn message_line(&self, lang: Lang) -> String {
+        let line = match lang {
+            Lang::Fr => "ligne",
+            Lang::Ar => "السطر",
+            Lang::En => "line",
+        };
+        if self.field.is_empty() {
+            format!("{line} {}: {}", self.line, self.message)
+        } else {
+            format!(
+                "{line} {}, {}, {} = «{}»: {}",
+                self.line, self.record, self.field, self.found, self.message
+            )
+        }
+    }
+}
+
+pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
+    match command {
+        EbdsCommand::Preetabli { period: p, out } => {
+            let p = period(&p)?;
+            let started = std::time::Instant::now();
+            let n = app
+                .issue_preetablis(Registrar::operator(), p, &[], "cli")
+                .await?;
+            println!(
+                "issued {n} préétablis for {p} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(dir) = out {
+                let written = write_preetablis(app, p, &dir).await?;
+                println!("wrote {written} AFFEBDS files to {}", dir.display());
+            }
+            Ok(())
+        }
+        EbdsCommand::Import { paths, lang, quiet } => {
+            let lang = Lang::from_accept_language(&lang);
+            let t = import(app, &paths, lang, quiet).await?;
+            println!(
+                "{} files: {} accepted, {} duplicates, {} rejected; {} lines in {:.1} s ({:.0} lines/s); employer share {}, employee share {}, total {} MAD",
+                t.files,
+                t.accepted,
+                t.duplicates,
+                t.rejected,
+                t.lines,
+                t.seconds,
+                t.lines as f64 / t.seconds.max(1e-9),
+                Centimes(t.employer_share),
+                Centimes(t.employee_share),
+                Centimes(t.employer_share + t.employee_share)
+            );
+            if t.rejected > 0 {
+                return Err(Failure::Rejected(t.rejected));
+            }
+            Ok(())
+        }
+        EbdsCommand::Export { declaration, out } => {
+            let bytes = app
+                .declaration_file(Declarant::Operator, declaration, "cli")
+                .await?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| Failure::Run(format!("{}: {e}", out.display())))?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
+        EbdsCommand::Pay {
+            affiliate: a,
+            period: p,
+            amount,
+            reference,
+            date,
+        } => {
+            let paid_on = Date::parse("date", &date).map_err(|e| bad(e.message(Lang::En)))?;
+            let payment = app::NewPayment {
+                affiliate_number: affiliate(&a)?,
+                period: period(&p)?,
+                amount: mad(&amount)?,
+                bank_reference: reference,
+                paid_on,
+            };
+            let outcome = app
+                .record_payment(Registrar::operator(), &payment, "cli")
+                .await?;
+            match outcome {
+                PaymentOutcome::Recorded(v) => {
+                    println!("recorded {} MAD ({})", v.amount, v.bank_reference)
+                }
+                PaymentOutcome::AlreadyRecorded(v) => {
+                    println!(
+                        "already recorded: {} MAD ({}); nothing changed",
+                        v.amount, v.bank_reference
+                    )
+                }
+            }
+            Ok(())
+        }
+        EbdsCommand::Statement { affiliate: a } => {
+            let s = app.statement(Declarant::Operator, affiliate(&a)?).await?;
+            println!(
+                "{:<8} {:<10} {:>14} {:>14} {:>14}",
+                "period", "due", "owed", "paid", "balance"
+            );
+            for p in &s.periods {
+                println!(
+                    "{:<8} {:<10} {:>14} {:>14} {:>14}",
+                    p.period.to_string(),
+                    p.due_date,
+                    p.owed.to_string(),
+                    p.paid.to_string(),
+                    p.balance.to_string()
+                );
+            }
+            println!(
+                "{:<19} {:>14} {:>14} {:>14}",
+                "total",
+                s.owed.to_string(),
+                s.paid.to_string(),
+                s.balance.to_string()
+            );
+            Ok(())
+        }
+        EbdsCommand::Check { period: p } => {
+            let p = p.as_deref().map(period).transpose()?;
+            let v = app.ledger_check(p).await?;
+            for a in &v.accounts {
+                println!("{:<48} {:>18}", a.account, a.balance.to_string());
+            }
+            if v.balanced {
+                println!("the ledger balances: every entry sums to zero");
+                Ok(())
+            } else {
+                Err(Failure::Run(format!(
+                    "the ledger does not balance: {} entries",
+                    v.unbalanced_entries
+                )))
+            }
+        }
+    }
+}
+
+/// Writes the AFFEBDS file of every employer's préétabli for the period.
+async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+    let numbers = app.store().employer_numbers().await?;
+    let pb = bar(numbers.len() as u64, "préétablis", false);
+    let mut n = 0;
+    for a in numbers {
+        let a = a as u32;
+        match app.preetabli_file(Declarant::Operator, a, p, "cli").await {
+            Ok(bytes) => {
+                let path = dir.join(synth::month::preetabli_file_name(a, p));
+                std::fs::write(&path, bytes)
+                    .map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
+                n += 1;
+            }
+            Err(app::AppError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(n)
+}
+
+/// Writes the synthetic month: one DS file per AFFEBDS file in `preetablis`.
+pub fn synth_month(
+    pop: &synth::Population,
+    params: &domain::Parameters,
+    preetablis: &Path,
+    out: &Path,
+    entrants_per_mille: u32,
+) -> Result<(usize, usize), Failure> {
+    std::fs::create_dir_all(out).map_err(|e| bad(format!("{}: {e}", out.display())))?;
+    let files = files_under(&[preetablis.to_path_buf()])?;
+    let pb = bar(files.len() as u64, "declarations", false);
+    let (mut n, mut lines) = (0, 0);
+    for f in files {
+        let bytes = std::fs::read(&f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
+        let pre = ebds::read_preetabli(bytes.as_slice())
+            .map_err(|e| Failure::Run(format!("{}: {} errors", f.display(), e.len())))?;
+        let ceiling = params
+            .ceiling_at(pre.identity.period)
+            .ok_or_else(|| bad("no ceiling for the period"))?;
+        let d = synth::month::declaration(
+            pop,
+            &pre,
+            synth::month::MonthPlan {
+                ceiling,
+                entrants_per_mille,
+            },
+        );
+        let ds = ebds::declaration_bytes(&d, Some(params))
+            .map_err(|e| Failure::Run(format!("{}: {} errors", f.display(), e.len())))?;
+        let path = out.join(synth::month::declaration_file_name(
+            pre.identity.affiliate,
+            pre.identity.period,
+        ));
+        std::fs::write(&path, ds).map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
+        n += 1;
+        lines += d.lines.len() + d.entrants.len();
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok((n, lines))
+}

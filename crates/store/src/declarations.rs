@@ -1,0 +1,633 @@
+//! Declarations, préétablis, careers and the ledger: the rows, and the one transaction that
+//! records a batch of imported declarations.
+
+use crate::repo::{insert_employments, insert_persons};
+use crate::{EmploymentRow, PersonCipher, PersonRow, Result, Store, with_pool};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PreetabliRow {
+    pub id: i64,
+    pub employer_id: i64,
+    pub period: i64,
+    pub transfer_id: i64,
+    pub first_line: i64,
+    pub lines: i64,
+    pub header: Vec<u8>,
+    pub issued_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PreetabliLineRow {
+    pub id: i64,
+    pub preetabli_id: i64,
+    pub person_id: i64,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeclarationRow {
+    pub id: i64,
+    pub employer_id: i64,
+    pub period: i64,
+    pub form: i64,
+    pub status: String,
+    pub digest: Vec<u8>,
+    pub preetabli_id: Option<i64>,
+    pub first_line: i64,
+    pub lines: i64,
+    pub entrants: i64,
+    pub days: i64,
+    pub gross: i64,
+    pub capped: i64,
+    pub employer_share: i64,
+    pub employee_share: i64,
+    pub header: Vec<u8>,
+    pub errors: Option<Vec<u8>>,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeclarationLineRow {
+    pub id: i64,
+    pub declaration_id: i64,
+    pub person_id: i64,
+    pub period: i64,
+    pub data: Vec<u8>,
+}
+
+/// One balanced ledger movement and its postings (account, amount: debit > 0, credit < 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntryRow {
+    pub id: i64,
+    pub key: String,
+    pub kind: String,
+    pub employer_id: i64,
+    pub period: i64,
+    pub at: i64,
+    pub postings: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: i64,
+    pub employer_id: i64,
+    pub period: i64,
+    pub bank_reference: String,
+    pub amount: i64,
+    pub paid_on: String,
+    pub entry_id: i64,
+    pub received_at: i64,
+}
+
+/// Everything one import batch writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct ImportBatch {
+    pub persons: Vec<PersonRow>,
+    pub employments: Vec<EmploymentRow>,
+    pub declarations: Vec<DeclarationRow>,
+    pub lines: Vec<DeclarationLineRow>,
+    pub entries: Vec<LedgerEntryRow>,
+}
+
+/// One row of an employer's statement: what the ledger says for a period, by kind of entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivableRow {
+    pub period: i64,
+    pub kind: String,
+    pub amount: i64,
+}
+
+/// Rows of a large INSERT of narrow rows (still under SQLite's 32 766 bound parameters).
+const WIDE_BATCH: usize = 2_000;
+
+macro_rules! insert_entries {
+    ($tx:ident, $entries:expr) => {
+        for chunk in $entries.chunks(WIDE_BATCH) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.id)
+                    .push_bind(e.key.clone())
+                    .push_bind(e.kind.clone())
+                    .push_bind(e.employer_id)
+                    .push_bind(e.period)
+                    .push_bind(e.at);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        let postings: Vec<(i64, &str, i64)> = $entries
+            .iter()
+            .flat_map(|e| e.postings.iter().map(move |(a, v)| (e.id, a.as_str(), *v)))
+            .collect();
+        for chunk in postings.chunks(WIDE_BATCH) {
+            let mut q =
+                sqlx::QueryBuilder::new("INSERT INTO ledger_postings (entry_id, account, amount) ");
+            q.push_values(chunk, |mut b, (id, account, amount)| {
+                b.push_bind(*id)
+                    .push_bind(account.to_string())
+                    .push_bind(*amount);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+
+impl Store {
+    /// Every employer's id, in order.
+    pub async fn employer_ids(&self) -> Result<Vec<i64>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query("SELECT id FROM employers ORDER BY id")
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+        })
+    }
+
+    /// Every employer's affiliation number, in order.
+    pub async fn employer_numbers(&self) -> Result<Vec<i64>> {
+        with_pool!(self, |p| {
+            let rows =
+                sqlx::query("SELECT affiliate_number FROM employers ORDER BY affiliate_number")
+                    .fetch_all(p)
+                    .await?;
+            rows.iter()
+                .map(|r| Ok(r.try_get("affiliate_number")?))
+                .collect()
+        })
+    }
+
+    /// Employers by id or by affiliation number (`by_number`).
+    pub async fn employers_where(
+        &self,
+        by_number: bool,
+        keys: &[i64],
+    ) -> Result<Vec<crate::EmployerRow>> {
+        let col = if by_number { "affiliate_number" } else { "id" };
+        let mut out = Vec::new();
+        for chunk in keys.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q =
+                    sqlx::QueryBuilder::new(format!("SELECT * FROM employers WHERE {col} IN ("));
+                let mut sep = q.separated(", ");
+                for k in chunk {
+                    sep.push_bind(*k);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(p).await? {
+                    out.push(crate::repo::employer_from_row(&r)?);
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records préétablis and their lines.
+    pub async fn insert_preetablis(
+        &self,
+        rows: &[PreetabliRow],
+        lines: &[PreetabliLineRow],
+    ) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(crate::BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO preetablis (id, employer_id, period, transfer_id, first_line, lines, header, issued_at) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.employer_id)
+                        .push_bind(r.period)
+                        .push_bind(r.transfer_id)
+                        .push_bind(r.first_line)
+                        .push_bind(r.lines)
+                        .push_bind(r.header.clone())
+                        .push_bind(r.issued_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in lines.chunks(WIDE_BATCH / 2) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO preetabli_lines (id, preetabli_id, person_id, data) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id)
+                        .push_bind(r.preetabli_id)
+                        .push_bind(r.person_id)
+                        .push_bind(r.data.clone());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The préétablis of these employers for a period.
+    pub async fn preetablis(&self, employer_ids: &[i64], period: i64) -> Result<Vec<PreetabliRow>> {
+        let mut out = Vec::new();
+        for chunk in employer_ids.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new("SELECT * FROM preetablis WHERE period = ");
+                q.push_bind(period).push(" AND employer_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                out.extend(q.build_query_as::<PreetabliRow>().fetch_all(p).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    /// Lines `first .. first + n` of a préétabli.
+    pub async fn preetabli_lines(&self, first: i64, n: i64) -> Result<Vec<PreetabliLineRow>> {
+        Ok(with_pool!(self, |p| sqlx::query_as::<_, PreetabliLineRow>(
+            "SELECT * FROM preetabli_lines WHERE id >= $1 AND id < $2 ORDER BY id"
+        )
+        .bind(first)
+        .bind(first + n)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// The persons employed by these employers on `date` (YYYY-MM-DD): (employer, person).
+    pub async fn employees_on(&self, employer_ids: &[i64], date: &str) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::new();
+        for chunk in employer_ids.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT employer_id, person_id FROM employments WHERE start_date <= ",
+                );
+                q.push_bind(date.to_string())
+                    .push(" AND (end_date IS NULL OR end_date >= ")
+                    .push_bind(date.to_string())
+                    .push(") AND employer_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(") ORDER BY employer_id, person_id");
+                for r in q.build().fetch_all(p).await? {
+                    out.push((r.try_get("employer_id")?, r.try_get("person_id")?));
+                }
+            });
+        }
+        Ok(out
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    }
+
+    /// The ciphertexts of these persons (in no particular order).
+    pub async fn persons_by_id(&self, ids: &[i64]) -> Result<Vec<(i64, PersonCipher)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT id, {} FROM persons WHERE id IN (",
+                    crate::PERSON_COLUMNS
+                ));
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(p).await? {
+                    out.push((r.try_get("id")?, PersonCipher::from_row(&r)?));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Person ids by blind index of `column` (`immatriculation_bidx` or `cin_bidx`).
+    pub async fn person_ids_by_index(
+        &self,
+        column: BlindColumn,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<(Vec<u8>, i64)>> {
+        let col = match column {
+            BlindColumn::Immatriculation => "immatriculation_bidx",
+            BlindColumn::Cin => "cin_bidx",
+        };
+        let mut out = Vec::new();
+        for chunk in keys.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {col} AS k, id FROM persons WHERE {col} IN ("
+                ));
+                let mut sep = q.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k.clone());
+                }
+                q.push(")");
+                for r in q.build().fetch_all(p).await? {
+                    out.push((r.try_get("k")?, r.try_get("id")?));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Accepted declarations with these digests.
+    pub async fn declarations_by_digest(&self, digests: &[Vec<u8>]) -> Result<Vec<DeclarationRow>> {
+        let mut out = Vec::new();
+        for chunk in digests.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT * FROM declarations WHERE status = 'accepted' AND digest IN (",
+                );
+                let mut sep = q.separated(", ");
+                for d in chunk {
+                    sep.push_bind(d.clone());
+                }
+                q.push(")");
+                out.extend(q.build_query_as::<DeclarationRow>().fetch_all(p).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    /// An employer's declarations, oldest first.
+    pub async fn employer_declarations(&self, employer_id: i64) -> Result<Vec<DeclarationRow>> {
+        Ok(with_pool!(self, |p| sqlx::query_as::<_, DeclarationRow>(
+            "SELECT * FROM declarations WHERE employer_id = $1 ORDER BY period, id"
+        )
+        .bind(employer_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// The accepted declarations of these employers for a period.
+    pub async fn accepted_declarations(
+        &self,
+        employer_ids: &[i64],
+        period: i64,
+    ) -> Result<Vec<DeclarationRow>> {
+        let mut out = Vec::new();
+        for chunk in employer_ids.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT * FROM declarations WHERE status = 'accepted' AND period = ",
+                );
+                q.push_bind(period).push(" AND employer_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                out.extend(q.build_query_as::<DeclarationRow>().fetch_all(p).await?);
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn declaration(&self, id: i64) -> Result<Option<DeclarationRow>> {
+        Ok(with_pool!(self, |p| sqlx::query_as::<_, DeclarationRow>(
+            "SELECT * FROM declarations WHERE id = $1"
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Lines `first .. first + n` of a declaration.
+    pub async fn declaration_lines(&self, first: i64, n: i64) -> Result<Vec<DeclarationLineRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as::<_, DeclarationLineRow>(
+                "SELECT * FROM declaration_lines WHERE id >= $1 AND id < $2 ORDER BY id",
+            )
+            .bind(first)
+            .bind(first + n)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    /// A person's career lines with the employer and form of their declaration, by period.
+    pub async fn career(&self, person_id: i64) -> Result<Vec<(DeclarationLineRow, i64, i64)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT l.id, l.declaration_id, l.person_id, l.period, l.data, d.employer_id, d.form \
+                 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+                 WHERE l.person_id = $1 AND d.status = 'accepted' ORDER BY l.period, l.id",
+            )
+            .bind(person_id)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        DeclarationLineRow {
+                            id: r.try_get("id")?,
+                            declaration_id: r.try_get("declaration_id")?,
+                            person_id: r.try_get("person_id")?,
+                            period: r.try_get("period")?,
+                            data: r.try_get("data")?,
+                        },
+                        r.try_get("employer_id")?,
+                        r.try_get("form")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Writes an import batch in one transaction: new persons and their employments, the
+    /// declarations, their lines and their ledger entries.
+    pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            insert_persons!(tx, b.persons);
+            insert_employments!(tx, b.employments);
+            for chunk in b.declarations.chunks(crate::BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, errors, received_at) ",
+                );
+                q.push_values(chunk, |mut x, d| {
+                    x.push_bind(d.id)
+                        .push_bind(d.employer_id)
+                        .push_bind(d.period)
+                        .push_bind(d.form)
+                        .push_bind(d.status.clone())
+                        .push_bind(d.digest.clone())
+                        .push_bind(d.preetabli_id)
+                        .push_bind(d.first_line)
+                        .push_bind(d.lines)
+                        .push_bind(d.entrants)
+                        .push_bind(d.days)
+                        .push_bind(d.gross)
+                        .push_bind(d.capped)
+                        .push_bind(d.employer_share)
+                        .push_bind(d.employee_share)
+                        .push_bind(d.header.clone())
+                        .push_bind(d.errors.clone())
+                        .push_bind(d.received_at);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in b.lines.chunks(WIDE_BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO declaration_lines (id, declaration_id, person_id, period, data) ",
+                );
+                q.push_values(chunk, |mut x, l| {
+                    x.push_bind(l.id)
+                        .push_bind(l.declaration_id)
+                        .push_bind(l.person_id)
+                        .push_bind(l.period)
+                        .push_bind(l.data.clone());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            insert_entries!(tx, b.entries);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records a payment and its ledger entry. A bank reference already recorded is a
+    /// [`crate::StoreError::Conflict`], and nothing is written.
+    pub async fn insert_payment(&self, pay: &PaymentRow, entry: &LedgerEntryRow) -> Result<()> {
+        let entries = std::slice::from_ref(entry);
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            insert_entries!(tx, entries);
+            sqlx::query(
+                "INSERT INTO payments (id, employer_id, period, bank_reference, amount, paid_on, entry_id, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(pay.id)
+            .bind(pay.employer_id)
+            .bind(pay.period)
+            .bind(&pay.bank_reference)
+            .bind(pay.amount)
+            .bind(&pay.paid_on)
+            .bind(pay.entry_id)
+            .bind(pay.received_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn payment_by_reference(&self, reference: &str) -> Result<Option<PaymentRow>> {
+        Ok(with_pool!(self, |p| sqlx::query_as::<_, PaymentRow>(
+            "SELECT * FROM payments WHERE bank_reference = $1"
+        )
+        .bind(reference)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Records ledger entries on their own (surcharges). An idempotency key already used is a
+    /// conflict and nothing is written.
+    pub async fn insert_entries(&self, entries: &[LedgerEntryRow]) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            insert_entries!(tx, entries);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// An employer's receivable account, summed by period and kind of entry.
+    pub async fn receivable(&self, employer_id: i64) -> Result<Vec<ReceivableRow>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT e.period, e.kind, CAST(SUM(p.amount) AS BIGINT) AS amount \
+                 FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id \
+                 WHERE e.employer_id = $1 AND p.account = 'receivable' \
+                 GROUP BY e.period, e.kind ORDER BY e.period, e.kind",
+            )
+            .bind(employer_id)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ReceivableRow {
+                        period: r.try_get("period")?,
+                        kind: r.try_get("kind")?,
+                        amount: r.try_get("amount")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Every account's balance (the whole fund), optionally for one period.
+    pub async fn account_balances(&self, period: Option<i64>) -> Result<Vec<(String, i64)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT p.account, CAST(SUM(p.amount) AS BIGINT) AS amount \
+                 FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
+                 WHERE $1 IS NULL OR e.period = $1 GROUP BY p.account ORDER BY p.account",
+            )
+            .bind(period)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("account")?, r.try_get("amount")?)))
+                .collect()
+        })
+    }
+
+    /// Ledger entries whose postings do not sum to zero, and entries without postings: both
+    /// must always be empty.
+    pub async fn unbalanced_entries(&self) -> Result<Vec<i64>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT e.id FROM ledger_entries e LEFT JOIN ledger_postings p ON p.entry_id = e.id \
+                 GROUP BY e.id HAVING COUNT(p.entry_id) = 0 OR SUM(p.amount) <> 0 ORDER BY e.id",
+            )
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+        })
+    }
+
+    /// Counts of the declaration tables (for tests and reports).
+    pub async fn declaration_counts(&self) -> Result<DeclarationCounts> {
+        with_pool!(self, |p| {
+            let r = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM declarations) AS declarations, \
+                 (SELECT COUNT(*) FROM declaration_lines) AS lines, \
+                 (SELECT COUNT(*) FROM ledger_entries) AS entries, \
+                 (SELECT COUNT(*) FROM ledger_postings) AS postings, \
+                 (SELECT COUNT(*) FROM persons) AS persons, \
+                 (SELECT COUNT(*) FROM employments) AS employments",
+            )
+            .fetch_one(p)
+            .await?;
+            Ok(DeclarationCounts {
+                declarations: r.try_get("declarations")?,
+                lines: r.try_get("lines")?,
+                entries: r.try_get("entries")?,
+                postings: r.try_get("postings")?,
+                persons: r.try_get("persons")?,
+                employments: r.try_get("employments")?,
+            })
+        })
+    }
+}
+
+/// Which blind index to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlindColumn {
+    Immatriculation,
+    Cin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeclarationCounts {
+    pub declarations: i64,
+    pub lines: i64,
+    pub entries: i64,
+    pub postings: i64,
+    pub persons: i64,
+    pub employments: i64,
+}
