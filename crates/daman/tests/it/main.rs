@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod at_rest;
 mod cli;
+mod declarations;
 mod eid;
 mod login;
 mod registry;

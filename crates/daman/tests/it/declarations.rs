@@ -1,0 +1,693 @@
+//! Declarations: préétablis, imports, the ledger, careers and who may read what, on both
+//! backends.
+
+use crate::{World, on_both_backends};
+use app::{Binding, Declarant, ImportFile, ImportOutcome, NewPayment, PaymentOutcome, Principal};
+use domain::{AffiliateNumber, Centimes, Date, Lang, Parameters, Period, Role};
+use ebds::{Declaration, Entrant, Form, Situation};
+use store::Backend;
+
+on_both_backends!(
+    a_month_is_declared_posted_and_read_back,
+    a_rejected_file_changes_nothing_and_says_why,
+    a_duplicate_upload_changes_nothing,
+    a_complementary_declaration_adds_to_the_period,
+    payments_are_recorded_once,
+    employers_and_insured_read_only_their_own,
+    a_synthetic_month_totals_what_the_rate_table_says,
+);
+
+const PERIOD: &str = "202610";
+
+fn period() -> Period {
+    Period::parse(PERIOD).unwrap()
+}
+
+async fn principal(w: &World, label: &str, role: Role, binding: Binding) -> Principal {
+    w.t.app
+        .ensure_principal(Some(label), role, &binding)
+        .await
+        .unwrap()
+}
+
+async fn employer(w: &World, n: usize) -> (Principal, Declarant, u32) {
+    let a = if n == 1 {
+        &w.employer1.affiliate_number
+    } else {
+        &w.employer2.affiliate_number
+    };
+    let number = AffiliateNumber::parse(a).unwrap();
+    let p = principal(
+        w,
+        &format!("employer-{}", n - 1),
+        Role::EmployerUser,
+        Binding::Employer(number),
+    )
+    .await;
+    let d = Declarant::of(&p).unwrap();
+    (p, d, number.value())
+}
+
+async fn insured(w: &World, i: usize, imma: &str) -> Principal {
+    principal(
+        w,
+        &format!("insured-{i}"),
+        Role::Insured,
+        Binding::Person(app::Subject::Immatriculation(
+            domain::Immatriculation::parse(imma).unwrap(),
+        )),
+    )
+    .await
+}
+
+/// Issues the préétablis of the period and returns employer 1's, as the employer downloads it.
+async fn preetabli(w: &World) -> ebds::Preetabli {
+    let n =
+        w.t.app
+            .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+            .await
+            .unwrap();
+    assert_eq!(n, 2);
+    let (_, who, number) = employer(w, 1).await;
+    let bytes =
+        w.t.app
+            .preetabli_file(who, number, period(), "t")
+            .await
+            .unwrap();
+    ebds::read_preetabli(bytes.as_slice()).unwrap()
+}
+
+/// Employer 1's declaration: A earns 8 000.00 for 26 days, B is on sick leave with 3 422.72.
+fn declaration_from(pre: &ebds::Preetabli) -> Declaration {
+    let lines = pre
+        .employees
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (gross, situation, days) = if i == 0 {
+                (800_000, Situation::Normal, 26)
+            } else {
+                (342_272, Situation::Sick, 20)
+            };
+            ebds::Line {
+                employee: e.clone(),
+                af_repayable: Centimes(0),
+                days,
+                gross: Centimes(gross),
+                capped: Centimes(gross.min(600_000)),
+                situation,
+            }
+        })
+        .collect();
+    Declaration {
+        form: Form::Main,
+        transfer_id: pre.transfer_id,
+        identity: pre.identity.clone(),
+        lines,
+        entrants: vec![],
+        layout: ebds::Layout {
+            ending: ebds::Ending::CrLf,
+            final_newline: true,
+        },
+    }
+}
+
+fn bytes_of(d: &Declaration) -> Vec<u8> {
+    ebds::declaration_bytes(d, Some(&Parameters::morocco().unwrap())).unwrap()
+}
+
+async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOutcome {
+    let mut out =
+        w.t.app
+            .import_declarations(
+                who,
+                vec![ImportFile {
+                    name: "DS.txt".into(),
+                    bytes: bytes.to_vec(),
+                }],
+                Lang::Fr,
+                "t",
+            )
+            .await
+            .unwrap();
+    out.pop().unwrap()
+}
+
+fn accepted(o: ImportOutcome) -> app::DeclarationSummary {
+    match o {
+        ImportOutcome::Accepted(s) => s,
+        other => panic!("not accepted: {other:#?}"),
+    }
+}
+
+fn errors(o: ImportOutcome) -> Vec<(u64, String, String, String)> {
+    match o {
+        ImportOutcome::Rejected { errors } => errors
+            .into_iter()
+            .map(|e| (e.line, e.record, e.field, e.code))
+            .collect(),
+        other => panic!("not rejected: {other:#?}"),
+    }
+}
+
+async fn a_month_is_declared_posted_and_read_back(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    // The préétabli lists A and B with their children (2 each: 600.00 MAD of allowances).
+    let immas: Vec<String> = pre
+        .employees
+        .iter()
+        .map(|e| format!("{:09}", e.immatriculation))
+        .collect();
+    let mut want = vec![w.a.immatriculation.clone(), w.b.immatriculation.clone()];
+    want.sort();
+    assert_eq!(immas, want);
+    assert_eq!(pre.employees[0].name, "BENNANI SALMA");
+    assert_eq!(pre.employees[0].af_net, Centimes(60_000));
+    assert_eq!(pre.identity.due, Date::new(2026, 11, 10).unwrap());
+    let d = declaration_from(&pre);
+    let bytes = bytes_of(&d);
+    let (_, who, number) = employer(&w, 1).await;
+    let s = accepted(import(&w, who, &bytes).await);
+    // 8 000.00: employer 1 507.60, employee 449.60. 3 422.72: employer 721.84, employee 230.69.
+    assert_eq!(s.employer_share, Centimes(150_760 + 72_184));
+    assert_eq!(s.employee_share, Centimes(44_960 + 23_069));
+    assert_eq!(s.total, Centimes(150_760 + 72_184 + 44_960 + 23_069));
+    assert_eq!((s.lines, s.entrants, s.days), (2, 0, 46));
+    assert_eq!(s.gross, Centimes(800_000 + 342_272));
+    assert_eq!(s.capped, Centimes(600_000 + 342_272));
+    // The statement owes exactly that, due on the 10th; the ledger balances.
+    let st = w.t.app.statement(who, number).await.unwrap();
+    assert_eq!(st.periods.len(), 1);
+    assert_eq!(st.periods[0].owed, s.total);
+    assert_eq!(st.periods[0].due_date, "2026-11-10");
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert!(check.balanced, "{check:?}");
+    let bal = |name: &str| {
+        check
+            .accounts
+            .iter()
+            .find(|a| a.account == name)
+            .map(|a| a.balance)
+    };
+    assert_eq!(bal("receivable"), Some(s.total));
+    // Long term on 6 000.00 + 3 422.72 capped: 7.93 % → 475.80 + 271.42.
+    assert_eq!(
+        bal("contribution:long_term:employer"),
+        Some(Centimes(-(47_580 + 27_142)))
+    );
+    // The file comes back byte for byte (CRLF kept).
+    let back =
+        w.t.app
+            .declaration_file(who, s.declaration_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(back, bytes);
+    // A reads exactly their own month.
+    let a = insured(&w, 0, &w.a.immatriculation).await;
+    let career = w.t.app.career(&a, None, "t").await.unwrap();
+    assert_eq!(career.len(), 1);
+    assert_eq!(career[0].immatriculation, w.a.immatriculation);
+    assert_eq!(
+        (career[0].days, career[0].gross, career[0].capped),
+        (26, Centimes(800_000), Centimes(600_000))
+    );
+    assert_eq!(career[0].employer_share, Centimes(150_760));
+    assert_eq!(career[0].affiliate_number, w.employer1.affiliate_number);
+}
+
+async fn counts(w: &World) -> store::DeclarationCounts {
+    w.t.app.store().declaration_counts().await.unwrap()
+}
+
+async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, _) = employer(&w, 1).await;
+    let before = counts(&w).await;
+    // Registry rules: B is left out (missing), C (not in this préétabli) is declared as known,
+    // A's children differ, and an entrant gives an unknown number.
+    let mut d = declaration_from(&pre);
+    let mut c_line = d.lines[1].clone();
+    c_line.employee.immatriculation = w.c.immatriculation.parse().unwrap();
+    d.lines[1] = c_line;
+    d.lines[0].employee.children = 3;
+    d.entrants.push(Entrant {
+        immatriculation: Some(199_999_999),
+        name: "INCONNU".into(),
+        cin: String::new(),
+        days: 10,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    });
+    let got = errors(import(&w, who, &bytes_of(&d)).await);
+    let b_missing = format!("{:09}", pre.employees[1].immatriculation);
+    assert_eq!(
+        got,
+        vec![
+            (
+                3,
+                "B02".into(),
+                "N_Enfants".into(),
+                "differs_from_preetabli".into()
+            ),
+            (
+                4,
+                "B02".into(),
+                "N_Num_Assure".into(),
+                "not_in_preetabli".into()
+            ),
+            (
+                5,
+                "B03".into(),
+                "N_Nbr_Salaries".into(),
+                "missing_employee".into()
+            ),
+            (
+                6,
+                "B04".into(),
+                "N_Num_Assure".into(),
+                "unknown_immatriculation".into()
+            ),
+        ],
+        "missing {b_missing}"
+    );
+    // A file broken in its format: every error, in Arabic when asked.
+    let mut bytes = bytes_of(&declaration_from(&pre));
+    bytes[2 * 262 + 111] = b'9'; // days of A: 96
+    let out =
+        w.t.app
+            .import_declarations(
+                who,
+                vec![ImportFile {
+                    name: "x".into(),
+                    bytes,
+                }],
+                Lang::Ar,
+                "t",
+            )
+            .await
+            .unwrap();
+    let ImportOutcome::Rejected { errors } = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(errors[0].code, "days_range");
+    assert_eq!(errors[0].message, "من 0 إلى 26 يومًا");
+    assert_eq!(errors[0].found, "96");
+    // Nothing was written.
+    assert_eq!(counts(&w).await, before);
+    assert!(
+        w.t.app
+            .ledger_check(None)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty()
+    );
+}
+
+async fn a_duplicate_upload_changes_nothing(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, _) = employer(&w, 1).await;
+    let bytes = bytes_of(&declaration_from(&pre));
+    let first = accepted(import(&w, who, &bytes).await);
+    let after_first = counts(&w).await;
+    let again = import(&w, who, &bytes).await;
+    assert_eq!(
+        again,
+        ImportOutcome::Duplicate(app::DeclarationSummary {
+            control_sum: String::new(),
+            ..first.clone()
+        })
+    );
+    assert_eq!(counts(&w).await, after_first);
+    // Another main declaration for the same period is refused: corrections are complementary.
+    let mut other = declaration_from(&pre);
+    other.lines[0].gross = Centimes(900_000);
+    let got = errors(import(&w, who, &bytes_of(&other)).await);
+    assert_eq!(
+        got,
+        vec![(1, "B00".into(), "L_Cat".into(), "already_declared".into())]
+    );
+    // The same two files in one batch: the second is a duplicate of the first.
+    let w2 = World::new(b).await;
+    let pre2 = preetabli(&w2).await;
+    let (_, who2, _) = employer(&w2, 1).await;
+    let bytes2 = bytes_of(&declaration_from(&pre2));
+    let file = ImportFile {
+        name: "DS".into(),
+        bytes: bytes2,
+    };
+    let out =
+        w2.t.app
+            .import_declarations(who2, vec![file.clone(), file], Lang::Fr, "t")
+            .await
+            .unwrap();
+    assert!(out[0].is_accepted());
+    assert!(!out[1].is_accepted());
+    assert_eq!(counts(&w2).await.declarations, 1);
+}
+
+async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let entrant = |cin: &str| Entrant {
+        immatriculation: None,
+        name: "NOUVEAU SALARIE".into(),
+        cin: cin.into(),
+        days: 13,
+        gross: Centimes(200_000),
+        capped: Centimes(200_000),
+    };
+    let complementary = |n: u8, cin: &str| Declaration {
+        form: Form::Complementary(n),
+        transfer_id: pre.transfer_id,
+        identity: pre.identity.clone(),
+        lines: vec![],
+        entrants: vec![entrant(cin)],
+        layout: ebds::Layout::default(),
+    };
+    // Before the main declaration: refused.
+    let got = errors(import(&w, who, &bytes_of(&complementary(1, "QE100001"))).await);
+    assert_eq!(
+        got,
+        vec![(
+            1,
+            "E00".into(),
+            "L_Cat".into(),
+            "main_declaration_missing".into()
+        )]
+    );
+    let main_bytes = bytes_of(&declaration_from(&pre));
+    let main = accepted(import(&w, who, &main_bytes).await);
+    let persons_before = counts(&w).await.persons;
+    let e1 = accepted(import(&w, who, &bytes_of(&complementary(1, "QE100001"))).await);
+    assert_eq!((e1.form, e1.entrants, e1.lines), (1, 1, 0));
+    // 2 000.00: employer 21.09 % = 421.80, employee 6.74 % = 134.80.
+    assert_eq!(
+        (e1.employer_share, e1.employee_share),
+        (Centimes(42_180), Centimes(13_480))
+    );
+    // The entrant had no number: immatriculated, and employed from the period.
+    assert_eq!(counts(&w).await.persons, persons_before + 1);
+    // E1 again is a duplicate; another E1 (other content) is refused; E2 is accepted.
+    assert!(matches!(
+        import(&w, who, &bytes_of(&complementary(1, "QE100001"))).await,
+        ImportOutcome::Duplicate(_)
+    ));
+    let got = errors(import(&w, who, &bytes_of(&complementary(1, "QE100002"))).await);
+    assert_eq!(got[0].3, "already_declared");
+    accepted(import(&w, who, &bytes_of(&complementary(2, "QE100002"))).await);
+    // The period owes both; the original declaration is untouched, byte for byte.
+    let st = w.t.app.statement(who, number).await.unwrap();
+    assert_eq!(
+        st.periods[0].owed,
+        Centimes(main.total.0 + 2 * (42_180 + 13_480))
+    );
+    let back =
+        w.t.app
+            .declaration_file(who, main.declaration_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(back, main_bytes);
+    // Next month's préétabli lists the entrants.
+    w.t.app
+        .issue_preetablis(
+            app::Registrar::operator(),
+            Period::parse("202611").unwrap(),
+            &[],
+            "t",
+        )
+        .await
+        .unwrap();
+    let next =
+        w.t.app
+            .preetabli_file(who, number, Period::parse("202611").unwrap(), "t")
+            .await
+            .unwrap();
+    let next = ebds::read_preetabli(next.as_slice()).unwrap();
+    assert_eq!(next.employees.len(), 4);
+    assert!(next.employees.iter().any(|e| e.name == "NOUVEAU SALARIE"));
+    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+}
+
+async fn payments_are_recorded_once(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    let pay = NewPayment {
+        affiliate_number: number,
+        period: period(),
+        amount: Centimes(100_000),
+        bank_reference: "VIR-2026-11-000123".into(),
+        paid_on: Date::new(2026, 11, 8).unwrap(),
+    };
+    let reg = app::Registrar::operator();
+    assert!(matches!(
+        w.t.app.record_payment(reg, &pay, "t").await.unwrap(),
+        PaymentOutcome::Recorded(_)
+    ));
+    let entries = counts(&w).await.entries;
+    assert!(matches!(
+        w.t.app.record_payment(reg, &pay, "t").await.unwrap(),
+        PaymentOutcome::AlreadyRecorded(_)
+    ));
+    assert_eq!(counts(&w).await.entries, entries);
+    let st = w.t.app.statement(who, number).await.unwrap();
+    assert_eq!(st.periods[0].paid, Centimes(100_000));
+    assert_eq!(st.periods[0].balance, Centimes(s.total.0 - 100_000));
+    assert_eq!(st.balance, st.periods[0].balance);
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert!(check.balanced);
+    assert!(
+        check
+            .accounts
+            .iter()
+            .any(|a| a.account == "bank" && a.balance == Centimes(100_000))
+    );
+    // A zero amount is refused.
+    let zero = NewPayment {
+        amount: Centimes(0),
+        bank_reference: "VIR-0".into(),
+        ..pay
+    };
+    assert!(w.t.app.record_payment(reg, &zero, "t").await.is_err());
+}
+
+async fn employers_and_insured_read_only_their_own(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who1, n1) = employer(&w, 1).await;
+    let (_, who2, n2) = employer(&w, 2).await;
+    let s = accepted(import(&w, who1, &bytes_of(&declaration_from(&pre))).await);
+    // Employer 2 can neither read employer 1's declaration, lines, statement or préétabli, nor
+    // declare for it: the same answers as for something that does not exist.
+    assert!(matches!(
+        w.t.app.declaration_file(who2, s.declaration_id, "t").await,
+        Err(app::AppError::NotFound(_))
+    ));
+    assert!(matches!(
+        w.t.app.declaration_lines(who2, s.declaration_id, "t").await,
+        Err(app::AppError::NotFound(_))
+    ));
+    assert!(w.t.app.statement(who2, n1).await.is_err());
+    assert!(
+        w.t.app
+            .preetabli_file(who2, n1, period(), "t")
+            .await
+            .is_err()
+    );
+    let got = errors(import(&w, who2, &bytes_of(&declaration_from(&pre))).await);
+    assert_eq!(
+        got,
+        vec![(
+            2,
+            "B01".into(),
+            "N_Num_Affilie".into(),
+            "unknown_affiliate".into()
+        )]
+    );
+    assert!(
+        w.t.app
+            .statement(who2, n2)
+            .await
+            .unwrap()
+            .periods
+            .is_empty()
+    );
+    // Employer 1 reads the lines it declared, nothing else.
+    let lines =
+        w.t.app
+            .declaration_lines(who1, s.declaration_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(lines.len(), 2);
+    // Insured persons: A and B each see only their own line; C and D see nothing.
+    let a = insured(&w, 0, &w.a.immatriculation).await;
+    let bb = insured(&w, 1, &w.b.immatriculation).await;
+    let c = insured(&w, 2, &w.c.immatriculation).await;
+    let mine =
+        |v: Vec<app::CareerLine>| v.into_iter().map(|l| l.immatriculation).collect::<Vec<_>>();
+    assert_eq!(
+        mine(w.t.app.career(&a, None, "t").await.unwrap()),
+        vec![w.a.immatriculation.clone()]
+    );
+    assert_eq!(
+        mine(w.t.app.career(&bb, None, "t").await.unwrap()),
+        vec![w.b.immatriculation.clone()]
+    );
+    assert!(w.t.app.career(&c, None, "t").await.unwrap().is_empty());
+    // Nobody reads another person's career: not an insured person, not an employer, not an
+    // agent without a case.
+    let a_id: i64 = w.a.id.parse().unwrap();
+    assert!(w.t.app.career(&c, Some(a_id), "t").await.is_err());
+    let (p1, _, _) = employer(&w, 1).await;
+    assert!(w.t.app.career(&p1, Some(a_id), "t").await.is_err());
+    let agent = principal(&w, "agent-1", Role::Agent, Binding::None).await;
+    assert!(w.t.app.career(&agent, Some(a_id), "t").await.is_err());
+    // Every read and refusal is in the audit log.
+    let events = w.t.app.store().audit_events(0, 10_000).await.unwrap();
+    let careers: Vec<&str> = events
+        .iter()
+        .filter(|(_, e)| e.action == "read_career")
+        .map(|(_, e)| e.outcome.as_str())
+        .collect();
+    assert_eq!(careers.iter().filter(|o| **o == "allow").count(), 3);
+    assert_eq!(careers.iter().filter(|o| o.starts_with("deny")).count(), 3);
+}
+
+/// Registers a synthetic population through the registry commands (as `daman load` does).
+async fn load(w: &World, pop: synth::Population) {
+    let reg = app::Registrar::operator();
+    let employers: Vec<app::NewEmployer> = (0..pop.employers)
+        .map(|i| {
+            let e = pop.employer(i);
+            app::NewEmployer {
+                name: e.name,
+                activity: e.activity,
+                city: e.city,
+                ice: e.ice,
+            }
+        })
+        .collect();
+    let ids: Vec<i64> =
+        w.t.app
+            .affiliate_employers(reg, &employers, "t")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.employer_id)
+            .collect();
+    let people: Vec<synth::SynthPerson> = (0..pop.persons).map(|i| pop.person(i)).collect();
+    let batch: Vec<app::NewPerson> = people
+        .iter()
+        .map(|p| app::NewPerson {
+            cin: p.cin.clone(),
+            last_name: p.last_name.clone(),
+            first_name: p.first_name.clone(),
+            last_name_ar: p.last_name_ar.clone(),
+            first_name_ar: p.first_name_ar.clone(),
+            birth_date: p.birth_date.clone(),
+            phone: None,
+            email: None,
+            address: None,
+            rib: None,
+            children: p.children,
+        })
+        .collect();
+    let created = w.t.app.immatriculate(reg, &batch, "t").await.unwrap();
+    let links: Vec<(i64, i64, String)> = people
+        .iter()
+        .zip(&created)
+        .map(|(p, c)| (ids[p.employer], c.person_id, "2020-01-01".to_string()))
+        .collect();
+    w.t.app.link_employments(reg, &links, "t").await.unwrap();
+}
+
+/// Each branch's share, rounded half up to the centime, from the table alone.
+fn independent_shares(params: &Parameters, p: Period, gross: i64) -> (i64, i64) {
+    let rates = params.rates_at(p).unwrap();
+    let capped = gross.min(params.ceiling_at(p).unwrap().0);
+    let share = |base: i64, bp: u32| (base * i64::from(bp) + 5_000) / 10_000;
+    let mut t = (0, 0);
+    for b in domain::Branch::ALL {
+        let r = rates.rate(b);
+        let base = if r.capped { capped } else { gross };
+        t.0 += share(base, r.employer);
+        t.1 += share(base, r.employee);
+    }
+    t
+}
+
+async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
+    let w = World::new(b).await;
+    let params = Parameters::morocco().unwrap();
+    let smig = params.smig_at(period()).unwrap().monthly;
+    let pop = synth::Population::new(7, 30, 600, smig);
+    load(&w, pop).await;
+    w.t.app
+        .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+        .await
+        .unwrap();
+    let numbers = w.t.app.store().employer_numbers().await.unwrap();
+    let plan = synth::month::MonthPlan {
+        ceiling: params.ceiling_at(period()).unwrap(),
+        entrants_per_mille: 500,
+    };
+    let (mut files, mut expected, mut lines) = (Vec::new(), (0i64, 0i64), 0usize);
+    let mut per_employer = Vec::new();
+    for n in numbers {
+        let bytes =
+            w.t.app
+                .preetabli_file(Declarant::Operator, n as u32, period(), "t")
+                .await
+                .unwrap();
+        let pre = ebds::read_preetabli(bytes.as_slice()).unwrap();
+        let d = synth::month::declaration(&pop, &pre, plan);
+        let gross: Vec<i64> = d
+            .lines
+            .iter()
+            .map(|l| l.gross.0)
+            .chain(d.entrants.iter().map(|e| e.gross.0))
+            .collect();
+        lines += gross.len();
+        let mut owed = 0;
+        for g in gross {
+            let (er, ee) = independent_shares(&params, period(), g);
+            expected.0 += er;
+            expected.1 += ee;
+            owed += er + ee;
+        }
+        per_employer.push((n as u32, owed));
+        files.push(ImportFile {
+            name: format!("DS_{n}"),
+            bytes: bytes_of(&d),
+        });
+    }
+    assert!(lines > 600, "{lines}");
+    let out =
+        w.t.app
+            .import_declarations(Declarant::Operator, files, Lang::Fr, "t")
+            .await
+            .unwrap();
+    assert!(out.iter().all(ImportOutcome::is_accepted), "{out:#?}");
+    let check = w.t.app.ledger_check(Some(period())).await.unwrap();
+    let sum = |suffix: &str| -> i64 {
+        check
+            .accounts
+            .iter()
+            .filter(|a| a.account.ends_with(suffix))
+            .map(|a| -a.balance.0)
+            .sum()
+    };
+    assert_eq!((sum(":employer"), sum(":employee")), expected);
+    for (n, owed) in per_employer {
+        let st = w.t.app.statement(Declarant::Operator, n).await.unwrap();
+        assert_eq!(st.owed, Centimes(owed), "employer {n}");
+    }
+    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    assert_eq!(counts(&w).await.lines as usize, lines);
+}
