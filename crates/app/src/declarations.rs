@@ -430,7 +430,7 @@ struct Context {
 }
 
 /// Files imported per transaction by [`App::import_declarations`].
-pub const IMPORT_BATCH_FILES: usize = 2_000;
+pub const IMPORT_BATCH_FILES: usize = 10_000;
 
 impl App {
     // ---- préétablis ------------------------------------------------------------------------
@@ -478,7 +478,10 @@ impl App {
             if todo.is_empty() {
                 continue;
             }
-            let employers = self.inner.store.employers_where(false, &todo).await?;
+            // In the order of affiliation numbers: the préétablis of employers whose files sort
+            // together have neighbouring lines, which an import reads in one range.
+            let mut employers = self.inner.store.employers_where(false, &todo).await?;
+            employers.sort_by_key(|e| e.affiliate_number);
             let staff = self
                 .inner
                 .store
@@ -721,6 +724,7 @@ impl App {
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
         let store = &self.inner.store;
+        let started = std::time::Instant::now();
         let digests: Vec<Vec<u8>> = parsed.iter().map(|p| p.digest.clone()).collect();
         let mut done: HashMap<Vec<u8>, DeclarationRow> = store
             .declarations_by_digest(&digests)
@@ -728,8 +732,8 @@ impl App {
             .into_iter()
             .map(|d| (d.digest.clone(), d))
             .collect();
-        let ctx = self.context(&parsed).await?;
-        let mut ctx = ctx;
+        let mut ctx = self.context(&parsed).await?;
+        let loaded = started.elapsed();
         let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
         let mut accepted: Vec<(usize, Accepted)> = Vec::new();
         let mut new_persons: Vec<(String, String)> = Vec::new();
@@ -776,9 +780,17 @@ impl App {
                 Err(errors) => outcomes[i] = Some(rejected(&errors, lang)),
             }
         }
+        let checked = started.elapsed();
         let written = self
             .write_accepted(who, &accepted, &new_persons, &ctx)
             .await?;
+        tracing::debug!(
+            files = outcomes.len(),
+            context_ms = loaded.as_millis() as u64,
+            check_ms = (checked - loaded).as_millis() as u64,
+            write_ms = (started.elapsed() - checked).as_millis() as u64,
+            "import batch"
+        );
         for ((i, _), s) in accepted.iter().zip(written) {
             outcomes[*i] = Some(ImportOutcome::Accepted(s));
         }
@@ -828,13 +840,15 @@ impl App {
         for (period, ids) in &by_period {
             let ids: Vec<i64> = ids.iter().copied().collect();
             let pres = store.preetablis(&ids, *period).await?;
-            for line in self.preetabli_lines_of(&pres).await? {
+            let plines = self.preetabli_lines_of(&pres).await?;
+            let by_id: HashMap<i64, &PreetabliRow> = pres.iter().map(|p| (p.id, p)).collect();
+            for line in plines {
                 let plain = ring.decrypt(PREETABLI_LINE, line.id, &line.data)?;
                 let emp = parse_employee(&split(&plain)?)?;
-                if let Some(pre) = pres.iter().find(|p| p.id == line.preetabli_id) {
+                if let Some(pre) = by_id.get(&line.preetabli_id) {
                     ctx.preetablis
                         .entry((pre.employer_id, *period))
-                        .or_insert_with(|| (pre.clone(), HashMap::new()))
+                        .or_insert_with(|| ((*pre).clone(), HashMap::new()))
                         .1
                         .insert(emp.immatriculation, (line.person_id, emp));
                 }
@@ -847,8 +861,14 @@ impl App {
             for d in store.accepted_declarations(&ids, *period).await? {
                 ctx.accepted.insert((d.employer_id, d.period, d.form));
             }
+            // Who is employed already: only for employers declaring entrants.
+            let with_entrants: Vec<i64> = decls
+                .iter()
+                .filter(|d| !d.entrants.is_empty() && period_number(d.identity.period) == *period)
+                .filter_map(|d| ctx.employers.get(&d.identity.affiliate).map(|e| e.id))
+                .collect();
             let date = first_day(period_of(*period)?);
-            for pair in store.employees_on(&ids, &date).await? {
+            for pair in store.employees_on(&with_entrants, &date).await? {
                 ctx.employed.insert(pair);
             }
         }
@@ -1101,6 +1121,7 @@ impl App {
         let store = &self.inner.store;
         let ring = &self.inner.keyring;
         let now = self.now();
+        let began = std::time::Instant::now();
         let n_lines: i64 = accepted
             .iter()
             .map(|(_, a)| (a.decl.lines.len() + a.decl.entrants.len()) as i64)
@@ -1257,7 +1278,15 @@ impl App {
             batch.declarations.push(row);
         }
         let _ = who;
-        store.insert_import(&batch).await.map_err(|e| match e {
+        let built = std::time::Instant::now();
+        let result = store.insert_import(&batch).await;
+        tracing::debug!(
+            lines = batch.lines.len(),
+            build_ms = (built - began).as_millis() as u64,
+            insert_ms = built.elapsed().as_millis() as u64,
+            "import insert"
+        );
+        result.map_err(|e| match e {
             store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
             e => AppError::Store(e),
         })?;

@@ -31,6 +31,15 @@ pub enum EbdsCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Check declaration files against the format without importing them (nothing is
+    /// written): every error of every file, and how fast they were read.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Language of the error messages: fr, ar or en.
+        #[arg(long, default_value = "fr")]
+        lang: String,
+    },
     /// Write an accepted declaration back as the e-BDS file that was accepted, byte for byte.
     Export {
         #[arg(long)]
@@ -301,6 +310,37 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             );
             if t.rejected > 0 {
                 return Err(Failure::Rejected(t.rejected));
+            }
+            Ok(())
+        }
+        EbdsCommand::Validate { paths, lang } => {
+            let lang = Lang::from_accept_language(&lang);
+            let started = std::time::Instant::now();
+            let files = files_under(&paths)?;
+            let (mut lines, mut bad) = (0usize, 0usize);
+            for f in &files {
+                let bytes =
+                    std::fs::read(f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
+                match ebds::read_declaration(bytes.as_slice(), Some(app.params())) {
+                    Ok(d) => lines += d.lines.len() + d.entrants.len(),
+                    Err(errors) => {
+                        bad += 1;
+                        eprintln!("{}: {}", f.display(), rejected_label(lang));
+                        for e in errors {
+                            eprintln!("  {}", e.message(lang));
+                        }
+                    }
+                }
+            }
+            let s = started.elapsed().as_secs_f64();
+            println!(
+                "{} files, {} valid ({lines} lines), {bad} with errors, in {s:.2} s ({:.0} lines/s)",
+                files.len(),
+                files.len() - bad,
+                lines as f64 / s.max(1e-9)
+            );
+            if bad > 0 {
+                return Err(Failure::Rejected(bad));
             }
             Ok(())
         }

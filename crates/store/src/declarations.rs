@@ -101,44 +101,151 @@ pub struct ReceivableRow {
 /// Rows of a large INSERT of narrow rows (still under SQLite's 32 766 bound parameters).
 const WIDE_BATCH: usize = 2_000;
 
-macro_rules! insert_entries {
-    ($tx:ident, $entries:expr) => {
-        for chunk in $entries.chunks(WIDE_BATCH) {
+macro_rules! insert_declarations {
+    ($tx:ident, $rows:expr) => {
+        for chunk in $rows.chunks(crate::BATCH) {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) ",
+                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, errors, received_at) ",
             );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.id)
-                    .push_bind(e.key.clone())
-                    .push_bind(e.kind.clone())
-                    .push_bind(e.employer_id)
-                    .push_bind(e.period)
-                    .push_bind(e.at);
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
-        let postings: Vec<(i64, &str, i64)> = $entries
-            .iter()
-            .flat_map(|e| e.postings.iter().map(move |(a, v)| (e.id, a.as_str(), *v)))
-            .collect();
-        for chunk in postings.chunks(WIDE_BATCH) {
-            let mut q =
-                sqlx::QueryBuilder::new("INSERT INTO ledger_postings (entry_id, account, amount) ");
-            q.push_values(chunk, |mut b, (id, account, amount)| {
-                b.push_bind(*id)
-                    .push_bind(account.to_string())
-                    .push_bind(*amount);
+            q.push_values(chunk, |mut x, d| {
+                x.push_bind(d.id)
+                    .push_bind(d.employer_id)
+                    .push_bind(d.period)
+                    .push_bind(d.form)
+                    .push_bind(d.status.clone())
+                    .push_bind(d.digest.clone())
+                    .push_bind(d.preetabli_id)
+                    .push_bind(d.first_line)
+                    .push_bind(d.lines)
+                    .push_bind(d.entrants)
+                    .push_bind(d.days)
+                    .push_bind(d.gross)
+                    .push_bind(d.capped)
+                    .push_bind(d.employer_share)
+                    .push_bind(d.employee_share)
+                    .push_bind(d.header.clone())
+                    .push_bind(d.errors.clone())
+                    .push_bind(d.received_at);
             });
             q.build().execute(&mut *$tx).await?;
         }
     };
 }
 
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+}
+
+/// Ledger entries and their postings, one statement each (SQLite: `json_each`). Keys and
+/// account names are made by daman from digits, letters, `:` and `_` (no JSON escaping needed).
+async fn sqlite_entries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    entries: &[LedgerEntryRow],
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (mut e, mut p) = (String::from("["), String::from("["));
+    for x in entries {
+        if e.len() > 1 {
+            e.push(',');
+        }
+        e.push_str(&format!(
+            "[{},\"{}\",\"{}\",{},{},{}]",
+            x.id, x.key, x.kind, x.employer_id, x.period, x.at
+        ));
+        for (account, amount) in &x.postings {
+            if p.len() > 1 {
+                p.push(',');
+            }
+            p.push_str(&format!("[{},\"{account}\",{amount}]", x.id));
+        }
+    }
+    e.push(']');
+    p.push(']');
+    sqlx::query(
+        "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each($1)",
+    )
+    .bind(e)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ledger_postings (entry_id, account, amount) \
+         SELECT value->>0, value->>1, value->>2 FROM json_each($1)",
+    )
+    .bind(p)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ledger entries in a transaction of either backend.
+trait EntriesIn {
+    async fn entries_in(&mut self, entries: &[LedgerEntryRow]) -> Result<()>;
+}
+
+impl EntriesIn for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn entries_in(&mut self, entries: &[LedgerEntryRow]) -> Result<()> {
+        sqlite_entries(self, entries).await
+    }
+}
+
+impl EntriesIn for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn entries_in(&mut self, entries: &[LedgerEntryRow]) -> Result<()> {
+        pg_entries(self, entries).await
+    }
+}
+
+async fn entries_in<T: EntriesIn>(tx: &mut T, entries: &[LedgerEntryRow]) -> Result<()> {
+    tx.entries_in(entries).await
+}
+
+/// The same on PostgreSQL (`UNNEST` of arrays).
+async fn pg_entries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    entries: &[LedgerEntryRow],
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])",
+    )
+    .bind(entries.iter().map(|x| x.id).collect::<Vec<_>>())
+    .bind(entries.iter().map(|x| x.key.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|x| x.kind.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|x| x.employer_id).collect::<Vec<_>>())
+    .bind(entries.iter().map(|x| x.period).collect::<Vec<_>>())
+    .bind(entries.iter().map(|x| x.at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    let postings: Vec<(i64, &str, i64)> = entries
+        .iter()
+        .flat_map(|e| e.postings.iter().map(move |(a, v)| (e.id, a.as_str(), *v)))
+        .collect();
+    sqlx::query(
+        "INSERT INTO ledger_postings (entry_id, account, amount) \
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[])",
+    )
+    .bind(postings.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind(postings.iter().map(|p| p.1.to_string()).collect::<Vec<_>>())
+    .bind(postings.iter().map(|p| p.2).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
-    /// Every employer's id, in order.
+    /// Every employer's id, in the order of their affiliation numbers.
     pub async fn employer_ids(&self) -> Result<Vec<i64>> {
         with_pool!(self, |p| {
-            let rows = sqlx::query("SELECT id FROM employers ORDER BY id")
+            let rows = sqlx::query("SELECT id FROM employers ORDER BY affiliate_number")
                 .fetch_all(p)
                 .await?;
             rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
@@ -438,54 +545,60 @@ impl Store {
     }
 
     /// Writes an import batch in one transaction: new persons and their employments, the
-    /// declarations, their lines and their ledger entries.
+    /// declarations, their lines and their ledger entries. The many narrow rows (lines,
+    /// entries, postings) go in as one statement per table: a JSON array expanded by
+    /// `json_each` on SQLite, arrays expanded by `UNNEST` on PostgreSQL.
     pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
-        with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
-            insert_persons!(tx, b.persons);
-            insert_employments!(tx, b.employments);
-            for chunk in b.declarations.chunks(crate::BATCH) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, errors, received_at) ",
-                );
-                q.push_values(chunk, |mut x, d| {
-                    x.push_bind(d.id)
-                        .push_bind(d.employer_id)
-                        .push_bind(d.period)
-                        .push_bind(d.form)
-                        .push_bind(d.status.clone())
-                        .push_bind(d.digest.clone())
-                        .push_bind(d.preetabli_id)
-                        .push_bind(d.first_line)
-                        .push_bind(d.lines)
-                        .push_bind(d.entrants)
-                        .push_bind(d.days)
-                        .push_bind(d.gross)
-                        .push_bind(d.capped)
-                        .push_bind(d.employer_share)
-                        .push_bind(d.employee_share)
-                        .push_bind(d.header.clone())
-                        .push_bind(d.errors.clone())
-                        .push_bind(d.received_at);
-                });
-                q.build().execute(&mut *tx).await?;
+        match &self.pool {
+            crate::Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                insert_persons!(tx, b.persons);
+                insert_employments!(tx, b.employments);
+                insert_declarations!(tx, b.declarations);
+                let mut json = String::with_capacity(b.lines.len() * 360);
+                json.push('[');
+                for (i, l) in b.lines.iter().enumerate() {
+                    if i > 0 {
+                        json.push(',');
+                    }
+                    json.push_str(&format!(
+                        "[{},{},{},{},\"",
+                        l.id, l.declaration_id, l.person_id, l.period
+                    ));
+                    push_hex(&mut json, &l.data);
+                    json.push_str("\"]");
+                }
+                json.push(']');
+                sqlx::query(
+                    "INSERT INTO declaration_lines (id, declaration_id, person_id, period, data) \
+                     SELECT value->>0, value->>1, value->>2, value->>3, unhex(value->>4) FROM json_each($1)",
+                )
+                .bind(json)
+                .execute(&mut *tx)
+                .await?;
+                sqlite_entries(&mut tx, &b.entries).await?;
+                tx.commit().await?;
             }
-            for chunk in b.lines.chunks(WIDE_BATCH) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO declaration_lines (id, declaration_id, person_id, period, data) ",
-                );
-                q.push_values(chunk, |mut x, l| {
-                    x.push_bind(l.id)
-                        .push_bind(l.declaration_id)
-                        .push_bind(l.person_id)
-                        .push_bind(l.period)
-                        .push_bind(l.data.clone());
-                });
-                q.build().execute(&mut *tx).await?;
+            crate::Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                insert_persons!(tx, b.persons);
+                insert_employments!(tx, b.employments);
+                insert_declarations!(tx, b.declarations);
+                sqlx::query(
+                    "INSERT INTO declaration_lines (id, declaration_id, person_id, period, data) \
+                     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::bytea[])",
+                )
+                .bind(b.lines.iter().map(|l| l.id).collect::<Vec<_>>())
+                .bind(b.lines.iter().map(|l| l.declaration_id).collect::<Vec<_>>())
+                .bind(b.lines.iter().map(|l| l.person_id).collect::<Vec<_>>())
+                .bind(b.lines.iter().map(|l| l.period).collect::<Vec<_>>())
+                .bind(b.lines.iter().map(|l| l.data.clone()).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+                pg_entries(&mut tx, &b.entries).await?;
+                tx.commit().await?;
             }
-            insert_entries!(tx, b.entries);
-            tx.commit().await?;
-        });
+        }
         Ok(())
     }
 
@@ -495,7 +608,7 @@ impl Store {
         let entries = std::slice::from_ref(entry);
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            insert_entries!(tx, entries);
+            entries_in(&mut tx, entries).await?;
             sqlx::query(
                 "INSERT INTO payments (id, employer_id, period, bank_reference, amount, paid_on, entry_id, received_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -529,7 +642,7 @@ impl Store {
     pub async fn insert_entries(&self, entries: &[LedgerEntryRow]) -> Result<()> {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            insert_entries!(tx, entries);
+            entries_in(&mut tx, entries).await?;
             tx.commit().await?;
         });
         Ok(())
