@@ -32,10 +32,6 @@ pub(crate) const DECLARATION_HEADER: Column = Column {
     table: "declarations",
     column: "header",
 };
-pub(crate) const DECLARATION_ERRORS: Column = Column {
-    table: "declarations",
-    column: "errors",
-};
 pub(crate) const DECLARATION_LINE: Column = Column {
     table: "declaration_lines",
     column: "data",
@@ -1253,8 +1249,7 @@ impl App {
                     id,
                     &header_payload(d.transfer_id, form_number(d.form), &d.identity, d.layout),
                 )?,
-                errors: None,
-                received_at: now.0,
+                        received_at: now.0,
             };
             let mut credits = Vec::with_capacity(12);
             for (b, (er, ee)) in Branch::ALL.iter().zip(branches) {
@@ -1674,7 +1669,6 @@ fn placeholder_row() -> DeclarationRow {
         employer_share: 0,
         employee_share: 0,
         header: Vec::new(),
-        errors: None,
         received_at: 0,
     }
 }

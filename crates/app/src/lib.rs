@@ -131,7 +131,6 @@ impl App {
             declarations::PREETABLI_HEADER,
             declarations::PREETABLI_LINE,
             declarations::DECLARATION_HEADER,
-            declarations::DECLARATION_ERRORS,
             declarations::DECLARATION_LINE,
         ]);
         let keyring = Keyring::open(

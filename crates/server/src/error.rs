@@ -9,8 +9,16 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 struct Detail {
-    field: &'static str,
-    rule: &'static str,
+    /// For a file: the line (1-based; 0 for the whole file) and the record type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<String>,
+    field: String,
+    rule: String,
+    /// For a file: the value found, as it was in the file the caller sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found: Option<String>,
     message: String,
 }
 
@@ -58,6 +66,35 @@ impl ApiError {
         }
     }
 
+    /// A declaration file that was not accepted: every error, where it is and what was found
+    /// (the caller's own file: quoting it tells them nothing new).
+    pub fn rejected_file(lang: Lang, errors: Vec<app::ErrorView>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: Body {
+                code: "declaration_rejected",
+                message: say(
+                    lang,
+                    "Déclaration rejetée : rien n'a été enregistré. Corrigez toutes les erreurs et renvoyez le fichier.",
+                    "تم رفض التصريح: لم يُسجَّل أي شيء. صححوا كل الأخطاء وأعيدوا إرسال الملف.",
+                    "Declaration rejected: nothing was recorded. Mend every error and send the file again.",
+                ),
+                details: errors
+                    .into_iter()
+                    .map(|e| Detail {
+                        line: Some(e.line),
+                        record: Some(e.record),
+                        field: e.field,
+                        rule: e.code,
+                        found: Some(e.found),
+                        message: e.message,
+                    })
+                    .collect(),
+            },
+            retry_after: None,
+        }
+    }
+
     fn retry(mut self, seconds: i64) -> ApiError {
         self.retry_after = Some(seconds.max(1));
         self
@@ -79,8 +116,11 @@ impl ApiError {
                     details: errors
                         .iter()
                         .map(|v| Detail {
-                            field: v.field,
-                            rule: v.rule.code(),
+                            line: None,
+                            record: None,
+                            field: v.field.into(),
+                            rule: v.rule.code().into(),
+                            found: None,
                             message: v.message(lang),
                         })
                         .collect(),
@@ -135,6 +175,18 @@ impl ApiError {
                         "La connexion par E-ID n'est pas configurée sur ce serveur.",
                         "تسجيل الدخول عبر E-ID غير مفعّل على هذا الخادم.",
                         "E-ID login is not configured on this server.",
+                    ),
+                    "declaration" => say(
+                        lang,
+                        "Aucune déclaration acceptée ne correspond.",
+                        "لا يوجد تصريح مقبول مطابق.",
+                        "No matching accepted declaration.",
+                    ),
+                    "preetabli" => say(
+                        lang,
+                        "Aucun préétabli n'a été émis pour cette période.",
+                        "لم يصدر أي تصريح مسبق لهذه الفترة.",
+                        "No préétabli was issued for this period.",
                     ),
                     "factor" | "account" => say(
                         lang,

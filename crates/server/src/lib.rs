@@ -8,6 +8,7 @@
 //! - Overload is shed with 503 and `Retry-After` instead of queueing without bound.
 
 mod auth;
+mod declarations;
 mod error;
 mod limit;
 mod login;

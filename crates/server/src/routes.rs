@@ -55,6 +55,15 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/factors/remove"),
     ("post", "/api/v1/persons/rib"),
     ("post", "/api/v1/rib-changes/cancel"),
+    ("post", "/api/v1/declarations/preetabli"),
+    ("post", "/api/v1/declarations"),
+    ("post", "/api/v1/declarations/list"),
+    ("post", "/api/v1/declarations/file"),
+    ("post", "/api/v1/declarations/lines"),
+    ("post", "/api/v1/statement"),
+    ("post", "/api/v1/career"),
+    ("post", "/api/v1/payments"),
+    ("post", "/api/v1/ledger"),
 ];
 
 pub(crate) fn health() -> Router<AppState> {
@@ -72,6 +81,7 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
         .route("/api/v1/persons/contact", post(update_contact))
         .route("/api/v1/employments", post(create_employment))
         .route("/api/v1/cases", post(create_case))
+        .merge(crate::declarations::routes())
         .merge(
             crate::login::routes().route_layer(axum::middleware::from_fn_with_state(
                 limiter,
@@ -79,6 +89,7 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
             )),
         )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .merge(crate::declarations::upload())
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -43,7 +43,6 @@ pub struct DeclarationRow {
     pub employer_share: i64,
     pub employee_share: i64,
     pub header: Vec<u8>,
-    pub errors: Option<Vec<u8>>,
     pub received_at: i64,
 }
 
@@ -105,7 +104,7 @@ macro_rules! insert_declarations {
     ($tx:ident, $rows:expr) => {
         for chunk in $rows.chunks(crate::BATCH) {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, errors, received_at) ",
+                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at) ",
             );
             q.push_values(chunk, |mut x, d| {
                 x.push_bind(d.id)
@@ -124,7 +123,6 @@ macro_rules! insert_declarations {
                     .push_bind(d.employer_share)
                     .push_bind(d.employee_share)
                     .push_bind(d.header.clone())
-                    .push_bind(d.errors.clone())
                     .push_bind(d.received_at);
             });
             q.build().execute(&mut *$tx).await?;

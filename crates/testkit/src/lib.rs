@@ -202,6 +202,30 @@ impl TestApp {
         }
     }
 
+    /// A POST of raw bytes (e.g. an e-BDS file) with a token.
+    pub async fn post_bytes(&self, path: &str, token: &str, bytes: Vec<u8>) -> Reply {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/plain")
+            .body(Body::from(bytes))
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
     /// The texts the file sender sent to `phone` (E.164), oldest first.
     pub fn sms_texts(&self, phone: &str) -> Vec<String> {
         let text = std::fs::read_to_string(self.dir.path().join("sms.jsonl")).unwrap_or_default();

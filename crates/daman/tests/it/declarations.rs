@@ -15,6 +15,7 @@ on_both_backends!(
     payments_are_recorded_once,
     employers_and_insured_read_only_their_own,
     a_synthetic_month_totals_what_the_rate_table_says,
+    the_api_serves_declarations,
 );
 
 const PERIOD: &str = "202610";
@@ -690,4 +691,158 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     }
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
     assert_eq!(counts(&w).await.lines as usize, lines);
+}
+
+async fn the_api_serves_declarations(b: Backend) {
+    let w = World::new(b).await;
+    w.t.app
+        .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+        .await
+        .unwrap();
+    let a1 = w.employer1.affiliate_number.clone();
+    let body = serde_json::json!({"affiliate_number": a1, "period": PERIOD});
+    let r =
+        w.t.post(
+            "/api/v1/declarations/preetabli",
+            &w.employer1.token,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["content-disposition"],
+        format!("attachment; filename=\"AFFEBDS_{a1}_{PERIOD}.txt\"").as_str()
+    );
+    let pre = ebds::read_preetabli(r.json.as_str().unwrap().as_bytes()).unwrap();
+    // Employer 2 gets the same answer as for an unknown number.
+    let r2 =
+        w.t.post("/api/v1/declarations/preetabli", &w.employer2.token, body)
+            .await;
+    assert_eq!(
+        (r2.status.as_u16(), r2.json["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    // A broken file: 422 with every error, in the caller's language; nothing recorded.
+    let good = bytes_of(&declaration_from(&pre));
+    let mut bad = good.clone();
+    bad[2 * 262 + 111] = b'9';
+    let r =
+        w.t.post_bytes("/api/v1/declarations", &w.employer1.token, bad)
+            .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json["error"]["code"], "declaration_rejected");
+    let d = &r.json["error"]["details"][0];
+    assert_eq!(
+        (
+            d["line"].as_u64(),
+            d["record"].as_str(),
+            d["field"].as_str(),
+            d["rule"].as_str(),
+            d["found"].as_str()
+        ),
+        (
+            Some(3),
+            Some("B02"),
+            Some("N_Jours_Declares"),
+            Some("days_range"),
+            Some("96")
+        )
+    );
+    assert_eq!(d["message"], "de 0 à 26 jours");
+    // The right file: 201 with its receipt; again: 200, duplicate.
+    let r =
+        w.t.post_bytes("/api/v1/declarations", &w.employer1.token, good.clone())
+            .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["status"], "accepted");
+    assert_eq!(r.json["total"], 150_760 + 72_184 + 44_960 + 23_069);
+    let id = r.json["declaration_id"].as_str().unwrap().to_string();
+    let again =
+        w.t.post_bytes("/api/v1/declarations", &w.employer1.token, good.clone())
+            .await;
+    assert_eq!(
+        (again.status.as_u16(), again.json["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    // The file back, the receipts, the lines, the statement.
+    let r =
+        w.t.post(
+            "/api/v1/declarations/file",
+            &w.employer1.token,
+            serde_json::json!({"declaration_id": id}),
+        )
+        .await;
+    assert_eq!(r.json.as_str().unwrap().as_bytes(), good.as_slice());
+    let r =
+        w.t.post(
+            "/api/v1/declarations/file",
+            &w.employer2.token,
+            serde_json::json!({"declaration_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r =
+        w.t.post(
+            "/api/v1/declarations/list",
+            &w.employer1.token,
+            serde_json::json!({"affiliate_number": a1}),
+        )
+        .await;
+    assert_eq!(r.json.as_array().unwrap().len(), 1);
+    let r =
+        w.t.post(
+            "/api/v1/declarations/lines",
+            &w.employer1.token,
+            serde_json::json!({"declaration_id": id}),
+        )
+        .await;
+    assert_eq!(r.json.as_array().unwrap().len(), 2);
+    let r =
+        w.t.post(
+            "/api/v1/statement",
+            &w.employer1.token,
+            serde_json::json!({"affiliate_number": a1}),
+        )
+        .await;
+    assert_eq!(r.json["balance"], 150_760 + 72_184 + 44_960 + 23_069);
+    // An agent records a payment, once; an employer may not.
+    let pay = serde_json::json!({"affiliate_number": a1, "period": PERIOD, "amount": 50_000,
+        "bank_reference": "VIR-1", "paid_on": "2026-11-09"});
+    let r =
+        w.t.post("/api/v1/payments", &w.employer1.token, pay.clone())
+            .await;
+    assert_eq!(r.status, 403);
+    let r = w.t.post("/api/v1/payments", &w.agent, pay.clone()).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["status"].as_str()),
+        (201, Some("recorded"))
+    );
+    let r = w.t.post("/api/v1/payments", &w.agent, pay).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["status"].as_str()),
+        (200, Some("already_recorded"))
+    );
+    // The insured person reads their career; the officer sees the ledger balance; employers
+    // and insured persons do not see the ledger.
+    let r =
+        w.t.post("/api/v1/career", &w.a.token, serde_json::json!({}))
+            .await;
+    assert_eq!(r.json.as_array().unwrap().len(), 1);
+    assert_eq!(r.json[0]["gross"], 800_000);
+    let r =
+        w.t.post(
+            "/api/v1/career",
+            &w.c.token,
+            serde_json::json!({"person_id": w.a.id}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r =
+        w.t.post("/api/v1/ledger", &w.officer, serde_json::json!({}))
+            .await;
+    assert_eq!(r.json["balanced"], true);
+    let r =
+        w.t.post("/api/v1/ledger", &w.employer1.token, serde_json::json!({}))
+            .await;
+    assert_eq!(r.status, 403);
 }

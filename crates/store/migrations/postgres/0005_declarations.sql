@@ -31,12 +31,13 @@ CREATE TABLE preetabli_lines (
     data BYTEA NOT NULL
 );
 
--- A declaration as received: accepted (immutable from then on) or rejected with its errors
--- (encrypted: they quote the file). `digest` is a keyed hash of the file's bytes: the same file
--- uploaded again is this declaration. `form` 0 is the main declaration, 1..9 complementary
--- ones (the digest is unique among accepted declarations: a rejected file may be sent again,
--- once what made it fail is mended). `header` (encrypted) holds what is needed to write the file back byte for byte.
--- Amounts in centimes; the shares are the sums of the lines' contributions.
+-- An accepted declaration, immutable: corrections are complementary declarations (`form`
+-- 1..9; 0 is the main declaration). A rejected file leaves no row: its sender gets every error
+-- at once and the audit log records the rejection. `status` is 'accepted' (the life cycle's
+-- only stored state). `digest` is a keyed hash of the file's bytes: the same file uploaded again
+-- is this declaration. `header` (encrypted) holds what is needed, with the lines, to write the
+-- file back byte for byte. Amounts in centimes; the shares are the sums of the lines'
+-- contributions.
 CREATE TABLE declarations (
     id BIGINT PRIMARY KEY NOT NULL,
     employer_id BIGINT NOT NULL REFERENCES employers (id),
@@ -54,13 +55,11 @@ CREATE TABLE declarations (
     employer_share BIGINT NOT NULL,
     employee_share BIGINT NOT NULL,
     header BYTEA NOT NULL,
-    errors BYTEA,
     received_at BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX declarations_one_form ON declarations (employer_id, period, form)
     WHERE status = 'accepted';
 CREATE UNIQUE INDEX declarations_digest ON declarations (digest) WHERE status = 'accepted';
-CREATE INDEX declarations_employer ON declarations (employer_id, period);
 
 -- A declared line: the person's career for that month and employer. `data` (encrypted) holds
 -- the line as declared (kind, name, CIN, children, family allowances, days, salaries,

@@ -1,0 +1,300 @@
+//! Declaration routes: the préétabli out, the declaration in (the e-BDS file as the request
+//! body), receipts, lines, the file back, statements, careers, payments and the ledger.
+
+use crate::State as AppState;
+use crate::auth::Ctx;
+use crate::error::ApiError;
+use crate::routes::Body;
+use app::{
+    CareerLine, Declarant, DeclarationSummary, FundView, ImportFile, ImportOutcome, NewPayment,
+    PaymentOutcome, Statement,
+};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use domain::{AffiliateNumber, Centimes, Date, Period};
+use serde::Deserialize;
+
+/// The largest declaration file accepted through the API (about 250 000 lines).
+pub const MAX_FILE: usize = 64 * 1024 * 1024;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/declarations/preetabli", post(preetabli))
+        .route("/api/v1/declarations/list", post(list))
+        .route("/api/v1/declarations/file", post(file))
+        .route("/api/v1/declarations/lines", post(lines))
+        .route("/api/v1/statement", post(statement))
+        .route("/api/v1/career", post(career))
+        .route("/api/v1/payments", post(payment))
+        .route("/api/v1/ledger", post(ledger))
+}
+
+/// The upload route, with its own body limit.
+pub(crate) fn upload() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/declarations", post(upload_file))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE))
+}
+
+fn declarant(ctx: &Ctx) -> Result<Declarant, ApiError> {
+    Declarant::of(&ctx.principal).map_err(|e| ctx.err(e))
+}
+
+fn affiliate(ctx: &Ctx, s: &str) -> Result<u32, ApiError> {
+    AffiliateNumber::parse(s)
+        .map(|a| a.value())
+        .map_err(|e| ctx.err(e.into()))
+}
+
+fn period(ctx: &Ctx, s: &str) -> Result<Period, ApiError> {
+    Period::parse(s).map_err(|e| ctx.err(e.into()))
+}
+
+fn ebds_file(name: String, bytes: Vec<u8>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=us-ascii".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmployerPeriod {
+    affiliate_number: String,
+    period: String,
+}
+
+/// The employer's préétabli (AFFEBDS) for a period.
+async fn preetabli(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<EmployerPeriod>,
+) -> Result<Response, ApiError> {
+    let (a, p) = (
+        affiliate(&ctx, &b.affiliate_number)?,
+        period(&ctx, &b.period)?,
+    );
+    let bytes = s
+        .app
+        .preetabli_file(declarant(&ctx)?, a, p, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(ebds_file(format!("AFFEBDS_{a:07}_{p}.txt"), bytes))
+}
+
+/// A declaration file (DS, main or complementary) as the request body: 201 when accepted,
+/// 200 when the same file was already accepted, 422 with every error when rejected.
+async fn upload_file(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let who = declarant(&ctx)?;
+    let mut out = s
+        .app
+        .import_declarations(
+            who,
+            vec![ImportFile {
+                name: "upload".into(),
+                bytes: bytes.to_vec(),
+            }],
+            ctx.lang,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    match out.pop() {
+        Some(o @ ImportOutcome::Accepted(_)) => Ok((StatusCode::CREATED, Json(o)).into_response()),
+        Some(o @ ImportOutcome::Duplicate(_)) => Ok((StatusCode::OK, Json(o)).into_response()),
+        Some(ImportOutcome::Rejected { errors }) => Err(ApiError::rejected_file(ctx.lang, errors)),
+        None => Err(ctx.err(app::AppError::Internal("no outcome"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmployerOnly {
+    affiliate_number: String,
+}
+
+/// The receipts of an employer's accepted declarations.
+async fn list(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<EmployerOnly>,
+) -> Result<Json<Vec<DeclarationSummary>>, ApiError> {
+    let a = affiliate(&ctx, &b.affiliate_number)?;
+    Ok(Json(
+        s.app
+            .declarations_of(declarant(&ctx)?, a)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclarationId {
+    declaration_id: String,
+}
+
+fn declaration_id(ctx: &Ctx, s: &str) -> Result<i64, ApiError> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ctx.err(domain::ValidationError::new("declaration_id", domain::Rule::Digits(19)).into())
+        })
+}
+
+/// An accepted declaration as the e-BDS file that was accepted, byte for byte.
+async fn file(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<DeclarationId>,
+) -> Result<Response, ApiError> {
+    let id = declaration_id(&ctx, &b.declaration_id)?;
+    let bytes = s
+        .app
+        .declaration_file(declarant(&ctx)?, id, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(ebds_file(format!("DS_{id}.txt"), bytes))
+}
+
+/// The lines of one of the employer's own declarations.
+async fn lines(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<DeclarationId>,
+) -> Result<Json<Vec<CareerLine>>, ApiError> {
+    let id = declaration_id(&ctx, &b.declaration_id)?;
+    Ok(Json(
+        s.app
+            .declaration_lines(declarant(&ctx)?, id, &ctx.request_id)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+/// What an employer owes and has paid, per period.
+async fn statement(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<EmployerOnly>,
+) -> Result<Json<Statement>, ApiError> {
+    let a = affiliate(&ctx, &b.affiliate_number)?;
+    Ok(Json(
+        s.app
+            .statement(declarant(&ctx)?, a)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CareerInput {
+    /// For an agent with an open case; an insured person reads their own without it.
+    #[serde(default)]
+    person_id: Option<String>,
+}
+
+/// A person's career: their own for an insured person, within an open case for an agent.
+async fn career(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<CareerInput>,
+) -> Result<Json<Vec<CareerLine>>, ApiError> {
+    let person = match b.person_id.as_deref() {
+        Some(p) => Some(declaration_id(&ctx, p).map_err(|_| {
+            ctx.err(domain::ValidationError::new("person_id", domain::Rule::Digits(19)).into())
+        })?),
+        None => None,
+    };
+    Ok(Json(
+        s.app
+            .career(&ctx.principal, person, &ctx.request_id)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentInput {
+    affiliate_number: String,
+    period: String,
+    /// Centimes.
+    amount: i64,
+    bank_reference: String,
+    /// YYYY-MM-DD.
+    paid_on: String,
+}
+
+/// Records a payment (agent); the same bank reference again changes nothing.
+async fn payment(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<PaymentInput>,
+) -> Result<Response, ApiError> {
+    let reg = s
+        .app
+        .registrar(&ctx.principal, "record_payment", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let p = NewPayment {
+        affiliate_number: affiliate(&ctx, &b.affiliate_number)?,
+        period: period(&ctx, &b.period)?,
+        amount: Centimes(b.amount),
+        bank_reference: b.bank_reference,
+        paid_on: Date::parse("paid_on", &b.paid_on).map_err(|e| ctx.err(e.into()))?,
+    };
+    let out = s
+        .app
+        .record_payment(reg, &p, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let status = match out {
+        PaymentOutcome::Recorded(_) => StatusCode::CREATED,
+        PaymentOutcome::AlreadyRecorded(_) => StatusCode::OK,
+    };
+    Ok((status, Json(out)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerInput {
+    #[serde(default)]
+    period: Option<String>,
+}
+
+/// The whole fund's accounts, and whether the ledger balances (agents, security officers).
+async fn ledger(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<LedgerInput>,
+) -> Result<Json<FundView>, ApiError> {
+    let p = b.period.as_deref().map(|p| period(&ctx, p)).transpose()?;
+    Ok(Json(
+        s.app
+            .fund_view(&ctx.principal, p)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
+}
