@@ -719,33 +719,70 @@ impl App {
         lang: Lang,
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
+        let mut ids = IdPool::exact();
+        let prepared = self
+            .prepare_import(who, parsed, lang, &InFlight::default(), &mut ids)
+            .await?;
+        self.commit_import(who, prepared, request_id).await
+    }
+
+    /// Checks a batch against the registry and encrypts what it will write, without writing.
+    /// `previous` is what the batch before it (not yet committed, perhaps) accepted: forms,
+    /// files, new persons, employments; the batch is checked against them too.
+    pub async fn prepare_import(
+        &self,
+        who: Declarant,
+        parsed: Vec<ParsedFile>,
+        lang: Lang,
+        previous: &InFlight,
+        ids: &mut IdPool,
+    ) -> Result<PreparedImport, AppError> {
         let store = &self.inner.store;
         let started = std::time::Instant::now();
         let digests: Vec<Vec<u8>> = parsed.iter().map(|p| p.digest.clone()).collect();
-        let mut done: HashMap<Vec<u8>, DeclarationRow> = store
+        let done: HashMap<Vec<u8>, DeclarationRow> = store
             .declarations_by_digest(&digests)
             .await?
             .into_iter()
             .map(|d| (d.digest.clone(), d))
             .collect();
         let mut ctx = self.context(&parsed).await?;
+        ctx.accepted.extend(previous.accepted.iter().copied());
+        ctx.employed.extend(previous.employed.iter().copied());
+        for (k, v) in &previous.by_cin {
+            ctx.by_cin.entry(k.clone()).or_insert(*v);
+        }
+        for (k, v) in &previous.by_imma {
+            ctx.by_imma.entry(*k).or_insert(*v);
+        }
         let loaded = started.elapsed();
         let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
         let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        // Files that repeat one accepted in this batch: (outcome slot, index in `accepted`).
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut in_batch: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut new_persons: Vec<(String, String)> = Vec::new();
         let mut new_by_cin: HashMap<String, usize> = HashMap::new();
         for (i, p) in parsed.into_iter().enumerate() {
-            if let Some(d) = done.get(&p.digest) {
+            if let Some(d) = done.get(&p.digest)
+                && who.may_see(d.employer_id)
+            {
                 let affiliate = ctx
                     .employers
                     .values()
                     .find(|e| e.id == d.employer_id)
                     .map(|e| e.affiliate_number)
                     .unwrap_or(0);
-                if who.may_see(d.employer_id) {
-                    outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
-                    continue;
-                }
+                outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
+                continue;
+            }
+            if let Some(s) = previous.digests.get(&p.digest) {
+                outcomes[i] = Some(ImportOutcome::Duplicate(s.clone()));
+                continue;
+            }
+            if let Some(k) = in_batch.get(&p.digest) {
+                repeats.push((i, *k));
+                continue;
             }
             let decl = match p.result {
                 Ok(d) => d,
@@ -761,7 +798,7 @@ impl App {
                         period_number(decl.identity.period),
                         form_number(decl.form),
                     ));
-                    done.insert(p.digest.clone(), placeholder_row());
+                    in_batch.insert(p.digest.clone(), accepted.len());
                     accepted.push((
                         i,
                         Accepted {
@@ -777,19 +814,59 @@ impl App {
             }
         }
         let checked = started.elapsed();
-        let written = self
-            .write_accepted(who, &accepted, &new_persons, &ctx)
+        let mut in_flight = InFlight::default();
+        let (batch, summaries) = self
+            .build_accepted(&accepted, &new_persons, &ctx, ids, &mut in_flight)
             .await?;
+        for ((i, a), s) in accepted.iter().zip(&summaries) {
+            outcomes[*i] = Some(ImportOutcome::Accepted(s.clone()));
+            in_flight.digests.insert(a.digest.clone(), s.clone());
+            in_flight.accepted.insert((
+                a.employer.id,
+                period_number(a.decl.identity.period),
+                form_number(a.decl.form),
+            ));
+        }
+        for (i, k) in repeats {
+            let s = summaries.get(k).ok_or(AppError::Internal("repeat"))?;
+            outcomes[i] = Some(ImportOutcome::Duplicate(s.clone()));
+        }
         tracing::debug!(
             files = outcomes.len(),
             context_ms = loaded.as_millis() as u64,
             check_ms = (checked - loaded).as_millis() as u64,
-            write_ms = (started.elapsed() - checked).as_millis() as u64,
-            "import batch"
+            build_ms = (started.elapsed() - checked).as_millis() as u64,
+            "import prepared"
         );
-        for ((i, _), s) in accepted.iter().zip(written) {
-            outcomes[*i] = Some(ImportOutcome::Accepted(s));
-        }
+        Ok(PreparedImport {
+            outcomes,
+            batch,
+            in_flight,
+        })
+    }
+
+    /// Writes a prepared batch in one transaction, then audits it.
+    pub async fn commit_import(
+        &self,
+        who: Declarant,
+        prepared: PreparedImport,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let started = std::time::Instant::now();
+        self.inner
+            .store
+            .insert_import(&prepared.batch)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
+                e => AppError::Store(e),
+            })?;
+        tracing::debug!(
+            lines = prepared.batch.lines.len(),
+            insert_ms = started.elapsed().as_millis() as u64,
+            "import committed"
+        );
+        let outcomes = prepared.outcomes;
         let (a, r, d) = outcomes.iter().fold((0, 0, 0), |(a, r, d), o| match o {
             Some(ImportOutcome::Accepted(_)) => (a + 1, r, d),
             Some(ImportOutcome::Rejected { .. }) => (a, r + 1, d),
@@ -1104,36 +1181,38 @@ impl App {
 
     /// Encrypts and writes the accepted declarations, their lines, their ledger entries and
     /// the persons and employments their entrants create, in one transaction.
-    async fn write_accepted(
+    async fn build_accepted(
         &self,
-        who: Declarant,
         accepted: &[(usize, Accepted)],
         new_persons: &[(String, String)],
         ctx: &Context,
-    ) -> Result<Vec<DeclarationSummary>, AppError> {
+        ids: &mut IdPool,
+        in_flight: &mut InFlight,
+    ) -> Result<(ImportBatch, Vec<DeclarationSummary>), AppError> {
         if accepted.is_empty() {
-            return Ok(Vec::new());
+            return Ok((ImportBatch::default(), Vec::new()));
         }
         let store = &self.inner.store;
         let ring = &self.inner.keyring;
         let now = self.now();
-        let began = std::time::Instant::now();
         let n_lines: i64 = accepted
             .iter()
             .map(|(_, a)| (a.decl.lines.len() + a.decl.entrants.len()) as i64)
             .sum();
-        let first_decl = store.allocate("declaration", accepted.len() as i64).await?;
-        let first_line = store.allocate("declaration_line", n_lines).await?;
-        let first_entry = store
-            .allocate("ledger_entry", accepted.len() as i64)
+        let first_decl = ids
+            .take(store, "declaration", accepted.len() as i64)
+            .await?;
+        let first_line = ids.take(store, "declaration_line", n_lines).await?;
+        let first_entry = ids
+            .take(store, "ledger_entry", accepted.len() as i64)
             .await?;
         let mut batch = ImportBatch::default();
         // New persons: immatriculated from their entrant line (CIN and name only, as the
         // declaration gives them); the registry completes them later.
         let mut new_ids = Vec::with_capacity(new_persons.len());
         if !new_persons.is_empty() {
-            let first_number = store
-                .allocate("immatriculation", new_persons.len() as i64)
+            let first_number = ids
+                .take(store, "immatriculation", new_persons.len() as i64)
                 .await?;
             for (k, (cin, name)) in new_persons.iter().enumerate() {
                 let id = self.new_id()?;
@@ -1165,6 +1244,10 @@ impl App {
                     created_at: now.0,
                 });
                 new_ids.push(id);
+                in_flight.by_cin.insert(cin.as_str().to_string(), id);
+                if let Ok(n) = number.parse::<u32>() {
+                    in_flight.by_imma.insert(n, id);
+                }
             }
         }
         let mut employed = HashSet::new();
@@ -1205,6 +1288,7 @@ impl App {
                     && !ctx.employed.contains(&(a.employer.id, person_id))
                     && employed.insert((a.employer.id, person_id))
                 {
+                    in_flight.employed.insert((a.employer.id, person_id));
                     batch.employments.push(EmploymentRow {
                         id: self.new_id()?,
                         employer_id: a.employer.id,
@@ -1249,7 +1333,7 @@ impl App {
                     id,
                     &header_payload(d.transfer_id, form_number(d.form), &d.identity, d.layout),
                 )?,
-                        received_at: now.0,
+                received_at: now.0,
             };
             let mut credits = Vec::with_capacity(12);
             for (b, (er, ee)) in Branch::ALL.iter().zip(branches) {
@@ -1272,20 +1356,7 @@ impl App {
             summaries.push(summary(&row, a.employer.affiliate_number)?.with_control(t.control));
             batch.declarations.push(row);
         }
-        let _ = who;
-        let built = std::time::Instant::now();
-        let result = store.insert_import(&batch).await;
-        tracing::debug!(
-            lines = batch.lines.len(),
-            build_ms = (built - began).as_millis() as u64,
-            insert_ms = built.elapsed().as_millis() as u64,
-            "import insert"
-        );
-        result.map_err(|e| match e {
-            store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
-            e => AppError::Store(e),
-        })?;
-        Ok(summaries)
+        Ok((batch, summaries))
     }
 
     // ---- reading back ------------------------------------------------------------------------
@@ -1626,6 +1697,72 @@ impl App {
     }
 }
 
+/// What a prepared batch accepted, for checking the next batch before this one is committed.
+#[derive(Debug, Default, Clone)]
+pub struct InFlight {
+    accepted: HashSet<(i64, i64, i64)>,
+    digests: HashMap<Vec<u8>, DeclarationSummary>,
+    by_cin: HashMap<String, i64>,
+    by_imma: HashMap<u32, i64>,
+    employed: HashSet<(i64, i64)>,
+}
+
+/// A batch checked and encrypted, ready to be written by [`App::commit_import`].
+pub struct PreparedImport {
+    outcomes: Vec<Option<ImportOutcome>>,
+    batch: ImportBatch,
+    pub in_flight: InFlight,
+}
+
+impl PreparedImport {
+    /// Declaration lines the batch will write.
+    pub fn lines(&self) -> usize {
+        self.batch.lines.len()
+    }
+}
+
+/// Ids taken from the database's counters in blocks, so that preparing a batch does not need
+/// the write lock while the previous batch is being written. Unused ids are gaps, never reused.
+pub struct IdPool {
+    block: i64,
+    ranges: HashMap<&'static str, (i64, i64)>,
+}
+
+impl IdPool {
+    /// Takes exactly what is asked each time (single uploads).
+    pub fn exact() -> IdPool {
+        IdPool {
+            block: 0,
+            ranges: HashMap::new(),
+        }
+    }
+
+    /// Takes at least `block` ids at a time (bulk imports).
+    pub fn blocks(block: i64) -> IdPool {
+        IdPool {
+            block,
+            ranges: HashMap::new(),
+        }
+    }
+
+    async fn take(
+        &mut self,
+        store: &store::Store,
+        name: &'static str,
+        n: i64,
+    ) -> Result<i64, AppError> {
+        let (next, end) = self.ranges.get(name).copied().unwrap_or((0, 0));
+        if end - next >= n {
+            self.ranges.insert(name, (next + n, end));
+            return Ok(next);
+        }
+        let want = n.max(self.block);
+        let first = store.allocate(name, want).await?;
+        self.ranges.insert(name, (first + n, first + want));
+        Ok(first)
+    }
+}
+
 /// A file read and checked against the format, with its keyed digest.
 pub struct ParsedFile {
     pub name: String,
@@ -1648,28 +1785,6 @@ fn form_number(f: Form) -> i64 {
 fn rejected(errors: &[EbdsError], lang: Lang) -> ImportOutcome {
     ImportOutcome::Rejected {
         errors: errors.iter().map(|e| ErrorView::new(e, lang)).collect(),
-    }
-}
-
-fn placeholder_row() -> DeclarationRow {
-    DeclarationRow {
-        id: 0,
-        employer_id: -1,
-        period: 0,
-        form: 0,
-        status: String::new(),
-        digest: Vec::new(),
-        preetabli_id: None,
-        first_line: 0,
-        lines: 0,
-        entrants: 0,
-        days: 0,
-        gross: 0,
-        capped: 0,
-        employer_share: 0,
-        employee_share: 0,
-        header: Vec::new(),
-        received_at: 0,
     }
 }
 

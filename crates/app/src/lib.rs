@@ -22,8 +22,8 @@ pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
 pub use declarations::{
     AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
-    IMPORT_BATCH_FILES, ImportFile, ImportOutcome, NewPayment, ParsedFile, PaymentOutcome,
-    PaymentView, Statement, StatementPeriod, due_date,
+    IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight, NewPayment, ParsedFile,
+    PaymentOutcome, PaymentView, PreparedImport, Statement, StatementPeriod, due_date,
 };
 pub use eid::EidCallback;
 pub use error::AppError;

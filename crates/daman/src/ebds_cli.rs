@@ -210,11 +210,16 @@ pub async fn import(
         })
     };
     let who = Declarant::Operator;
-    while let Some(parsed) = rx.recv().await {
-        let parsed = parsed?;
-        let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
-        let outcomes = app.import_parsed(who, parsed, lang, "cli").await?;
-        for (name, o) in names.iter().zip(&outcomes) {
+    // Batch k+1 is checked and encrypted while batch k is being written.
+    let mut ids = app::IdPool::blocks(1 << 20);
+    let mut previous = app::InFlight::default();
+    type Pending = (
+        tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,
+        Vec<String>,
+    );
+    let mut pending: Option<Pending> = None;
+    let mut report = |names: &[String], outcomes: &[ImportOutcome]| {
+        for (name, o) in names.iter().zip(outcomes) {
             match o {
                 ImportOutcome::Accepted(s) => {
                     t.accepted += 1;
@@ -235,11 +240,34 @@ pub async fn import(
             }
         }
         pb.inc(outcomes.len() as u64);
+    };
+    while let Some(parsed) = rx.recv().await {
+        let parsed = parsed?;
+        let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
+        let prepared = app
+            .prepare_import(who, parsed, lang, &previous, &mut ids)
+            .await?;
+        if let Some((h, names)) = pending.take() {
+            let outcomes = h.await.map_err(|_| Failure::Run("writer task".into()))??;
+            report(&names, &outcomes);
+        }
+        previous = prepared.in_flight.clone();
+        let writer = app.clone();
+        pending = Some((
+            tokio::spawn(async move { writer.commit_import(who, prepared, "cli").await }),
+            names,
+        ));
+    }
+    if let Some((h, names)) = pending.take() {
+        let outcomes = h.await.map_err(|_| Failure::Run("writer task".into()))??;
+        report(&names, &outcomes);
     }
     producer
         .await
         .map_err(|_| Failure::Run("reader task".into()))??;
     pb.finish_and_clear();
+    // Fold SQLite's write-ahead log into the database: the files on disk are the data.
+    app.store().checkpoint().await?;
     t.seconds = started.elapsed().as_secs_f64();
     Ok(t)
 }
