@@ -1625,6 +1625,74 @@ impl App {
         }
     }
 
+    /// Posts the late-payment surcharges due on `at`: for each employer and period whose due
+    /// date has passed with contributions unpaid, the rate of the dated table for the months
+    /// (or parts of months) late, on what is unpaid (surcharges are not surcharged), less what
+    /// was already posted. Idempotent: the same day again posts nothing.
+    pub async fn post_surcharges(
+        &self,
+        reg: Registrar,
+        at: Date,
+        request_id: &str,
+    ) -> Result<SurchargeRun, AppError> {
+        let store = &self.inner.store;
+        let at_period = Period::new(at.year.clamp(1900, 9999) as u16, at.month)?;
+        let mut sums: BTreeMap<(i64, i64), (i64, i64, i64)> = BTreeMap::new();
+        for (employer, r) in store.receivables_up_to(period_number(at_period)).await? {
+            let e = sums.entry((employer, r.period)).or_default();
+            match r.kind.as_str() {
+                "payment" => e.1 -= r.amount,
+                "surcharge" => e.2 += r.amount,
+                _ => e.0 += r.amount,
+            }
+        }
+        let now = self.now();
+        let mut entries = Vec::new();
+        let mut total = 0i64;
+        for ((employer, pn), (owed, paid, posted)) in sums {
+            let period = period_of(pn)?;
+            let months = months_late(due_date(period), at);
+            let unpaid = (owed - paid).max(0);
+            let Some(rates) = self.params().surcharge_at(period) else {
+                continue;
+            };
+            let due = Centimes(unpaid).apply_basis_points(rates.rate_after(months))?;
+            let add = due.0 - posted;
+            if add <= 0 {
+                continue;
+            }
+            total += add;
+            entries.push(LedgerEntryRow {
+                id: 0,
+                key: format!("surcharge:{employer}:{pn}:{months}:{at}"),
+                kind: "surcharge".into(),
+                employer_id: employer,
+                period: pn,
+                at: now.0,
+                postings: Journal {
+                    debit_account: "receivable",
+                    credits: vec![("surcharge".into(), -add)],
+                }
+                .into_postings(),
+            });
+        }
+        if !entries.is_empty() {
+            let first = store.allocate("ledger_entry", entries.len() as i64).await?;
+            for (k, e) in entries.iter_mut().enumerate() {
+                e.id = first + k as i64;
+            }
+        }
+        Audit::registry(reg, "post_surcharges", entries.len())
+            .detail(format!("at={at}"))
+            .write(self, request_id)
+            .await?;
+        store.insert_entries(&entries).await?;
+        Ok(SurchargeRun {
+            entries: entries.len(),
+            total: Centimes(total),
+        })
+    }
+
     /// What an employer owes and has paid, period by period.
     pub async fn statement(
         &self,
@@ -1639,13 +1707,17 @@ impl App {
                 period,
                 due_date: due_date(period).to_string(),
                 owed: Centimes(0),
+                surcharges: Centimes(0),
                 paid: Centimes(0),
                 balance: Centimes(0),
             });
-            if r.kind == "payment" {
-                p.paid.0 -= r.amount;
-            } else {
-                p.owed.0 += r.amount;
+            match r.kind.as_str() {
+                "payment" => p.paid.0 -= r.amount,
+                "surcharge" => {
+                    p.surcharges.0 += r.amount;
+                    p.owed.0 += r.amount;
+                }
+                _ => p.owed.0 += r.amount,
             }
             p.balance = Centimes(p.owed.0 - p.paid.0);
         }
@@ -1911,9 +1983,30 @@ pub enum PaymentOutcome {
 pub struct StatementPeriod {
     pub period: Period,
     pub due_date: String,
+    /// Contributions declared plus surcharges.
     pub owed: Centimes,
+    /// Of which late-payment surcharges.
+    pub surcharges: Centimes,
     pub paid: Centimes,
     pub balance: Centimes,
+}
+
+/// What a surcharge run posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurchargeRun {
+    pub entries: usize,
+    pub total: Centimes,
+}
+
+/// Months (or parts of months) from the due date to `at`: 0 until the due date has passed.
+pub fn months_late(due: Date, at: Date) -> u32 {
+    if at <= due {
+        return 0;
+    }
+    let months = (i64::from(at.year) * 12 + i64::from(at.month))
+        - (i64::from(due.year) * 12 + i64::from(due.month))
+        + i64::from(at.day > due.day);
+    months.clamp(0, i64::from(u32::MAX)) as u32
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

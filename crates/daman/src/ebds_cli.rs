@@ -62,6 +62,12 @@ pub enum EbdsCommand {
         #[arg(long)]
         date: String,
     },
+    /// Post the late-payment surcharges due on a date (default today): idempotent.
+    Surcharges {
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// An employer's statement: owed, paid and balance per period.
     Statement {
         #[arg(long)]
@@ -412,26 +418,42 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        EbdsCommand::Surcharges { at } => {
+            let at = match at {
+                Some(d) => Date::parse("at", &d).map_err(|e| bad(e.message(Lang::En)))?,
+                None => app.now().date(),
+            };
+            let run = app
+                .post_surcharges(Registrar::operator(), at, "cli")
+                .await?;
+            println!(
+                "posted {} surcharge entries, {} MAD, as of {at}",
+                run.entries, run.total
+            );
+            Ok(())
+        }
         EbdsCommand::Statement { affiliate: a } => {
             let s = app.statement(Declarant::Operator, affiliate(&a)?).await?;
             println!(
-                "{:<8} {:<10} {:>14} {:>14} {:>14}",
-                "period", "due", "owed", "paid", "balance"
+                "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
+                "period", "due", "owed", "surcharges", "paid", "balance"
             );
             for p in &s.periods {
                 println!(
-                    "{:<8} {:<10} {:>14} {:>14} {:>14}",
+                    "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
                     p.period.to_string(),
                     p.due_date,
                     p.owed.to_string(),
+                    p.surcharges.to_string(),
                     p.paid.to_string(),
                     p.balance.to_string()
                 );
             }
             println!(
-                "{:<19} {:>14} {:>14} {:>14}",
+                "{:<19} {:>14} {:>14} {:>14} {:>14}",
                 "total",
                 s.owed.to_string(),
+                Centimes(s.periods.iter().map(|p| p.surcharges.0).sum()).to_string(),
                 s.paid.to_string(),
                 s.balance.to_string()
             );

@@ -18,6 +18,6 @@ pub use contribution::{BranchAmount, LineContribution, compute_line};
 pub use error::{Lang, Rule, ValidationError};
 pub use ids::{AffiliateNumber, Cin, Ice, Immatriculation, Phone, Rib};
 pub use money::Centimes;
-pub use params::{Branch, FamilyAllowance, Parameters};
+pub use params::{Branch, FamilyAllowance, Parameters, Surcharge};
 pub use period::Period;
 pub use time::{Clock, Date, Timestamp};

@@ -121,6 +121,27 @@ impl FamilyAllowance {
     }
 }
 
+/// Late-payment surcharges, in basis points of what is still unpaid after the due date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Surcharge {
+    pub from: Period,
+    /// For the first month (or part of a month) late.
+    pub first_month: u32,
+    /// For each further month (or part of one).
+    pub each_further_month: u32,
+}
+
+impl Surcharge {
+    /// The rate after `months` months (or parts) late: 0 when not late.
+    pub fn rate_after(&self, months: u32) -> u32 {
+        match months {
+            0 => 0,
+            m => self.first_month + self.each_further_month * (m - 1),
+        }
+    }
+}
+
 /// All the dated tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +151,8 @@ pub struct Parameters {
     pub smig: Vec<Smig>,
     #[serde(default)]
     pub family_allowance: Vec<FamilyAllowance>,
+    #[serde(default)]
+    pub surcharge: Vec<Surcharge>,
 }
 
 /// Why a parameter file was refused.
@@ -181,6 +204,10 @@ impl Parameters {
             .iter()
             .rev()
             .find(|s| s.from <= period)
+    }
+
+    pub fn surcharge_at(&self, period: Period) -> Option<&Surcharge> {
+        self.surcharge.iter().rev().find(|s| s.from <= period)
     }
 
     pub fn smig_at(&self, period: Period) -> Option<&Smig> {
@@ -238,6 +265,12 @@ mod tests {
         assert_eq!(af(&p, "202301", 5), Centimes(90_000 + 20_000));
         assert_eq!(af(&p, "202611", 8), Centimes(90_000 + 30_000));
         assert_eq!(af(&p, "201906", 1), Centimes(20_000));
+        // Surcharges: 3 % the first month late, then 1 % (0.5 % from April 2025) a month.
+        let sur = |at: &str| p.surcharge_at(Period::parse(at).unwrap()).unwrap();
+        assert_eq!(sur("202503").rate_after(3), 500);
+        assert_eq!(sur("202610").rate_after(0), 0);
+        assert_eq!(sur("202610").rate_after(1), 300);
+        assert_eq!(sur("202610").rate_after(4), 450);
     }
 
     #[test]

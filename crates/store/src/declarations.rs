@@ -670,6 +670,34 @@ impl Store {
         })
     }
 
+    /// Every employer's receivable account up to a period, by employer, period and kind of
+    /// entry.
+    pub async fn receivables_up_to(&self, period: i64) -> Result<Vec<(i64, ReceivableRow)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT e.employer_id, e.period, e.kind, CAST(SUM(p.amount) AS BIGINT) AS amount \
+                 FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id \
+                 WHERE e.period <= $1 AND p.account = 'receivable' \
+                 GROUP BY e.employer_id, e.period, e.kind ORDER BY e.employer_id, e.period, e.kind",
+            )
+            .bind(period)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("employer_id")?,
+                        ReceivableRow {
+                            period: r.try_get("period")?,
+                            kind: r.try_get("kind")?,
+                            amount: r.try_get("amount")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
     /// Every account's balance (the whole fund), optionally for one period.
     pub async fn account_balances(&self, period: Option<i64>) -> Result<Vec<(String, i64)>> {
         with_pool!(self, |p| {

@@ -16,6 +16,7 @@ on_both_backends!(
     employers_and_insured_read_only_their_own,
     a_synthetic_month_totals_what_the_rate_table_says,
     the_api_serves_declarations,
+    late_payment_surcharges_follow_the_table,
 );
 
 const PERIOD: &str = "202610";
@@ -845,4 +846,69 @@ async fn the_api_serves_declarations(b: Backend) {
         w.t.post("/api/v1/ledger", &w.employer1.token, serde_json::json!({}))
             .await;
     assert_eq!(r.status, 403);
+}
+
+async fn late_payment_surcharges_follow_the_table(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    let total = s.total.0; // 2 907.73 MAD
+    let reg = app::Registrar::operator();
+    let day = |d: u8, m: u8| Date::new(2026, m, d).unwrap();
+    // Not late on the due date.
+    let run =
+        w.t.app
+            .post_surcharges(reg, day(10, 11), "t")
+            .await
+            .unwrap();
+    assert_eq!((run.entries, run.total), (0, Centimes(0)));
+    // The day after: 3 % of what is unpaid.
+    let run =
+        w.t.app
+            .post_surcharges(reg, day(11, 11), "t")
+            .await
+            .unwrap();
+    let first = (total * 300 + 5_000) / 10_000;
+    assert_eq!((run.entries, run.total), (1, Centimes(first)));
+    // The same day again: nothing more.
+    let run =
+        w.t.app
+            .post_surcharges(reg, day(11, 11), "t")
+            .await
+            .unwrap();
+    assert_eq!(run.entries, 0);
+    // Half is paid; a month and a few days later (2 months started): 3.5 % of the rest, less
+    // what was posted; surcharges are not surcharged.
+    let pay = NewPayment {
+        affiliate_number: number,
+        period: period(),
+        amount: Centimes(total / 2),
+        bank_reference: "VIR-LATE".into(),
+        paid_on: day(20, 11),
+    };
+    w.t.app.record_payment(reg, &pay, "t").await.unwrap();
+    let unpaid = total - total / 2;
+    let target = (unpaid * 350 + 5_000) / 10_000;
+    let run =
+        w.t.app
+            .post_surcharges(reg, day(15, 12), "t")
+            .await
+            .unwrap();
+    assert_eq!(run.total, Centimes((target - first).max(0)));
+    let st = w.t.app.statement(who, number).await.unwrap();
+    assert_eq!(st.periods[0].surcharges, Centimes(first.max(target)));
+    assert_eq!(st.periods[0].owed, Centimes(total + first.max(target)));
+    assert_eq!(
+        st.periods[0].balance,
+        Centimes(total + first.max(target) - total / 2)
+    );
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert!(check.balanced);
+    assert!(
+        check
+            .accounts
+            .iter()
+            .any(|a| a.account == "surcharge" && a.balance == Centimes(-first.max(target)))
+    );
 }
