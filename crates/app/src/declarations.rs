@@ -82,13 +82,23 @@ impl Declarant {
         }
     }
 
+    /// Whether the declarant may send declarations for the employer and read their content
+    /// (names, numbers, salaries): the operator, and the employer's own users. An agent reads
+    /// a person's career within a case, not an employer's files.
     fn may_see(self, employer_id: i64) -> bool {
         match self {
             Declarant::Employer {
                 employer_id: own, ..
             } => own == employer_id,
-            _ => true,
+            Declarant::Operator => true,
+            Declarant::Agent(_) => false,
         }
+    }
+
+    /// Whether the declarant may read the employer's totals (receipts, statement): the same,
+    /// and agents.
+    fn may_see_totals(self, employer_id: i64) -> bool {
+        matches!(self, Declarant::Agent(_)) || self.may_see(employer_id)
     }
 }
 
@@ -423,6 +433,8 @@ struct Context {
     by_imma: HashMap<u32, i64>,
     by_cin: HashMap<String, i64>,
     employed: HashSet<(i64, i64)>,
+    /// (employer, period, person) already declared: accepted before, or earlier in the import.
+    declared: HashSet<(i64, i64, i64)>,
 }
 
 /// Files imported per transaction by [`App::import_declarations`].
@@ -609,7 +621,9 @@ impl App {
         period: Period,
         request_id: &str,
     ) -> Result<Vec<u8>, AppError> {
-        let employer = self.employer_for(who, affiliate_number).await?;
+        let employer = self
+            .employer_for(who, affiliate_number, true, request_id)
+            .await?;
         let pre = self
             .inner
             .store
@@ -645,20 +659,39 @@ impl App {
         .map_err(|_| AppError::Internal("préétabli not writable"))
     }
 
-    /// The employer with this number, if the declarant may act for it (otherwise the same
-    /// answer as an unknown number).
+    /// The employer with this number, if the declarant may act for it (`content`: read its
+    /// files; otherwise its totals). A refusal gets the same answer as an unknown number, and is
+    /// audited.
     async fn employer_for(
         &self,
         who: Declarant,
         affiliate_number: u32,
+        content: bool,
+        request_id: &str,
     ) -> Result<EmployerRow, AppError> {
-        self.inner
+        let found = self
+            .inner
             .store
             .employers_where(true, &[i64::from(affiliate_number)])
             .await?
             .pop()
-            .filter(|e| who.may_see(e.id))
-            .ok_or(AppError::NotFound("employer"))
+            .filter(|e| {
+                if content {
+                    who.may_see(e.id)
+                } else {
+                    who.may_see_totals(e.id)
+                }
+            });
+        match found {
+            Some(e) => Ok(e),
+            None => {
+                Audit::registry(who.registrar(), "employer_access", 0)
+                    .outcome("deny:not_found_or_not_own")
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::NotFound("employer"))
+            }
+        }
     }
 
     // ---- import ------------------------------------------------------------------------------
@@ -737,6 +770,9 @@ impl App {
         previous: &InFlight,
         ids: &mut IdPool,
     ) -> Result<PreparedImport, AppError> {
+        if matches!(who, Declarant::Agent(_)) {
+            return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+        }
         let store = &self.inner.store;
         let started = std::time::Instant::now();
         let digests: Vec<Vec<u8>> = parsed.iter().map(|p| p.digest.clone()).collect();
@@ -749,6 +785,7 @@ impl App {
         let mut ctx = self.context(&parsed).await?;
         ctx.accepted.extend(previous.accepted.iter().copied());
         ctx.employed.extend(previous.employed.iter().copied());
+        ctx.declared.extend(previous.declared.iter().copied());
         for (k, v) in &previous.by_cin {
             ctx.by_cin.entry(k.clone()).or_insert(*v);
         }
@@ -934,6 +971,15 @@ impl App {
             for d in store.accepted_declarations(&ids, *period).await? {
                 ctx.accepted.insert((d.employer_id, d.period, d.form));
             }
+            // Who was declared already: only for employers sending complementary declarations.
+            let complementing: Vec<i64> = decls
+                .iter()
+                .filter(|d| d.form != Form::Main && period_number(d.identity.period) == *period)
+                .filter_map(|d| ctx.employers.get(&d.identity.affiliate).map(|e| e.id))
+                .collect();
+            for (e, p) in store.declared_persons(&complementing, *period).await? {
+                ctx.declared.insert((e, *period, p));
+            }
             // Who is employed already: only for employers declaring entrants.
             let with_entrants: Vec<i64> = decls
                 .iter()
@@ -1060,6 +1106,8 @@ impl App {
             ));
         }
         let mut persons = Vec::with_capacity(d.lines.len() + d.entrants.len());
+        // The line and record of each person, for errors.
+        let mut lines_of: Vec<(u64, RecordType)> = Vec::with_capacity(persons.capacity());
         let pre = ctx.preetablis.get(&(employer.id, pn));
         let preetabli_id = pre.map(|(p, _)| p.id);
         match pre {
@@ -1098,6 +1146,7 @@ impl App {
                         Some((pid, want)) => {
                             seen.insert(e.immatriculation);
                             persons.push(PersonRef::Known(*pid));
+                            lines_of.push((line_no, RecordType::new(family, 2)));
                             let echo = [
                                 ("N_Enfants", u64::from(e.children), u64::from(want.children)),
                                 (
@@ -1147,36 +1196,72 @@ impl App {
             }
         }
         let first_entrant_line = 4 + d.lines.len() as u64 + u64::from(family == ebds::Family::E);
+        // Persons new to the registry are created only if the whole file is accepted.
+        let mut pending_new: Vec<(usize, &Entrant)> = Vec::new();
         for (k, e) in d.entrants.iter().enumerate() {
             let line_no = first_entrant_line + k as u64;
+            let pos = persons.len();
             match e.immatriculation {
                 Some(i) => match ctx.by_imma.get(&i) {
                     Some(pid) => persons.push(PersonRef::Known(*pid)),
-                    None => errors.push(err(
-                        line_no,
-                        rt(4),
-                        "N_Num_Assure",
-                        format!("{i:09}"),
-                        Problem::UnknownImmatriculation,
-                    )),
-                },
-                None => match ctx.by_cin.get(&e.cin) {
-                    Some(pid) => persons.push(PersonRef::Known(*pid)),
                     None => {
-                        let idx = *new_by_cin.entry(e.cin.clone()).or_insert_with(|| {
-                            new_persons.push((e.cin.clone(), e.name.clone()));
-                            new_persons.len() - 1
-                        });
-                        persons.push(PersonRef::New(idx));
+                        errors.push(err(
+                            line_no,
+                            rt(4),
+                            "N_Num_Assure",
+                            format!("{i:09}"),
+                            Problem::UnknownImmatriculation,
+                        ));
+                        continue;
+                    }
+                },
+                None => match (ctx.by_cin.get(&e.cin), new_by_cin.get(&e.cin)) {
+                    (Some(pid), _) => persons.push(PersonRef::Known(*pid)),
+                    (None, Some(idx)) => persons.push(PersonRef::New(*idx)),
+                    (None, None) => {
+                        pending_new.push((pos, e));
+                        persons.push(PersonRef::New(usize::MAX));
                     }
                 },
             }
+            lines_of.push((line_no, RecordType::new(family, 4)));
         }
-        if errors.is_empty() {
-            Ok((employer, preetabli_id, persons))
-        } else {
-            Err(errors)
+        // Nobody twice for the employer and period: in this file, in an accepted declaration,
+        // or in a file accepted earlier in this import.
+        let mut seen = HashSet::new();
+        for (p, (line_no, record)) in persons.iter().zip(&lines_of) {
+            let key = match p {
+                PersonRef::Known(id) => (0, *id),
+                PersonRef::New(idx) if *idx != usize::MAX => (1, *idx as i64),
+                PersonRef::New(_) => continue,
+            };
+            let before = key.0 == 0 && ctx.declared.contains(&(employer.id, pn, key.1));
+            if !seen.insert(key) || before {
+                errors.push(err(
+                    *line_no,
+                    Some(*record),
+                    "N_Num_Assure",
+                    String::new(),
+                    Problem::DeclaredTwice,
+                ));
+            }
         }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (pos, e) in pending_new {
+            let idx = *new_by_cin.entry(e.cin.clone()).or_insert_with(|| {
+                new_persons.push((e.cin.clone(), e.name.clone()));
+                new_persons.len() - 1
+            });
+            persons[pos] = PersonRef::New(idx);
+        }
+        for p in &persons {
+            if let PersonRef::Known(id) = p {
+                ctx.declared.insert((employer.id, pn, *id));
+            }
+        }
+        Ok((employer, preetabli_id, persons))
     }
 
     /// Encrypts and writes the accepted declarations, their lines, their ledger entries and
@@ -1216,7 +1301,10 @@ impl App {
                 .await?;
             for (k, (cin, name)) in new_persons.iter().enumerate() {
                 let id = self.new_id()?;
-                let number = format!("{:09}", first_number + k as i64);
+                let number = domain::Immatriculation::from_number(
+                    u32::try_from(first_number + k as i64).unwrap_or(u32::MAX),
+                )?
+                .to_string();
                 let cin = Cin::parse(cin)?;
                 let (last, first) = name.split_once(' ').unwrap_or((name.as_str(), ""));
                 let mut cipher = PersonCipher::default();
@@ -1298,6 +1386,7 @@ impl App {
                         created_at: now.0,
                     });
                 }
+                in_flight.declared.insert((a.employer.id, pn, person_id));
                 batch.lines.push(DeclarationLineRow {
                     id: next_line,
                     declaration_id: id,
@@ -1361,14 +1450,31 @@ impl App {
 
     // ---- reading back ------------------------------------------------------------------------
 
-    /// An accepted declaration the declarant may see.
-    async fn declaration_row(&self, who: Declarant, id: i64) -> Result<DeclarationRow, AppError> {
-        self.inner
+    /// An accepted declaration whose content the declarant may read. A refusal gets the same
+    /// answer as an unknown id, and is audited.
+    async fn declaration_row(
+        &self,
+        who: Declarant,
+        id: i64,
+        request_id: &str,
+    ) -> Result<DeclarationRow, AppError> {
+        let found = self
+            .inner
             .store
             .declaration(id)
             .await?
-            .filter(|d| d.status == "accepted" && who.may_see(d.employer_id))
-            .ok_or(AppError::NotFound("declaration"))
+            .filter(|d| d.status == "accepted" && who.may_see(d.employer_id));
+        match found {
+            Some(d) => Ok(d),
+            None => {
+                Audit::registry(who.registrar(), "declaration_access", 0)
+                    .outcome("deny:not_found_or_not_own")
+                    .detail(format!("declaration={id}"))
+                    .write(self, request_id)
+                    .await?;
+                Err(AppError::NotFound("declaration"))
+            }
+        }
     }
 
     async fn stored_lines(
@@ -1399,7 +1505,7 @@ impl App {
         id: i64,
         request_id: &str,
     ) -> Result<Vec<u8>, AppError> {
-        let d = self.declaration_row(who, id).await?;
+        let d = self.declaration_row(who, id, request_id).await?;
         let (transfer_id, form, identity, layout) = parse_header(&self.inner.keyring.decrypt(
             DECLARATION_HEADER,
             d.id,
@@ -1443,8 +1549,11 @@ impl App {
         &self,
         who: Declarant,
         affiliate_number: u32,
+        request_id: &str,
     ) -> Result<Vec<DeclarationSummary>, AppError> {
-        let e = self.employer_for(who, affiliate_number).await?;
+        let e = self
+            .employer_for(who, affiliate_number, false, request_id)
+            .await?;
         self.inner
             .store
             .employer_declarations(e.id)
@@ -1462,7 +1571,7 @@ impl App {
         id: i64,
         request_id: &str,
     ) -> Result<Vec<CareerLine>, AppError> {
-        let d = self.declaration_row(who, id).await?;
+        let d = self.declaration_row(who, id, request_id).await?;
         let affiliate = self
             .inner
             .store
@@ -1566,20 +1675,48 @@ impl App {
         } = *payment;
         let bank_reference = payment.bank_reference.as_str();
         let reference = bank_reference.trim();
-        if reference.is_empty() || reference.len() > 64 || amount.0 <= 0 {
-            let field = if amount.0 <= 0 {
-                "amount"
-            } else {
-                "bank_reference"
-            };
-            return Err(domain::ValidationError::new(field, domain::Rule::Required).into());
+        let mut bad = Vec::new();
+        if amount.0 <= 0 {
+            bad.push(domain::ValidationError::new(
+                "amount",
+                domain::Rule::NotNegative,
+            ));
         }
-        if let Some(p) = self.inner.store.payment_by_reference(reference).await? {
-            return Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?));
+        // A bank's reference: letters, digits and . _ / - (it becomes the idempotency key).
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-');
+        if reference.is_empty() {
+            bad.push(domain::ValidationError::new(
+                "bank_reference",
+                domain::Rule::Required,
+            ));
+        } else if reference.len() > 64 {
+            bad.push(domain::ValidationError::new(
+                "bank_reference",
+                domain::Rule::TooLong(64),
+            ));
+        } else if !reference.chars().all(allowed) {
+            bad.push(domain::ValidationError::new(
+                "bank_reference",
+                domain::Rule::UnknownValue,
+            ));
+        }
+        if !bad.is_empty() {
+            return Err(AppError::Invalid(bad));
         }
         let employer = self
-            .employer_for(Declarant::Operator, affiliate_number)
+            .employer_for(Declarant::Operator, affiliate_number, false, request_id)
             .await?;
+        if let Some(p) = self.inner.store.payment_by_reference(reference).await? {
+            // The same payment again changes nothing; another payment under the same reference
+            // is refused rather than lost.
+            return if (p.employer_id, p.period, p.amount)
+                == (employer.id, period_number(period), amount.0)
+            {
+                Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?))
+            } else {
+                Err(AppError::Conflict("payment"))
+            };
+        }
         let id = self.inner.store.allocate("payment", 1).await?;
         let entry_id = self.inner.store.allocate("ledger_entry", 1).await?;
         let now = self.now();
@@ -1698,8 +1835,11 @@ impl App {
         &self,
         who: Declarant,
         affiliate_number: u32,
+        request_id: &str,
     ) -> Result<Statement, AppError> {
-        let e = self.employer_for(who, affiliate_number).await?;
+        let e = self
+            .employer_for(who, affiliate_number, false, request_id)
+            .await?;
         let mut periods: BTreeMap<i64, StatementPeriod> = BTreeMap::new();
         for r in self.inner.store.receivable(e.id).await? {
             let period = period_of(r.period)?;
@@ -1777,6 +1917,7 @@ pub struct InFlight {
     by_cin: HashMap<String, i64>,
     by_imma: HashMap<u32, i64>,
     employed: HashSet<(i64, i64)>,
+    declared: HashSet<(i64, i64, i64)>,
 }
 
 /// A batch checked and encrypted, ready to be written by [`App::commit_import`].
@@ -1828,7 +1969,13 @@ impl IdPool {
             self.ranges.insert(name, (next + n, end));
             return Ok(next);
         }
-        let want = n.max(self.block);
+        // Immatriculation numbers are people's identifiers: never wasted in blocks.
+        let block = if name == "immatriculation" {
+            0
+        } else {
+            self.block
+        };
+        let want = n.max(block);
         let first = store.allocate(name, want).await?;
         self.ranges.insert(name, (first + n, first + want));
         Ok(first)

@@ -433,7 +433,9 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             Ok(())
         }
         EbdsCommand::Statement { affiliate: a } => {
-            let s = app.statement(Declarant::Operator, affiliate(&a)?).await?;
+            let s = app
+                .statement(Declarant::Operator, affiliate(&a)?, "cli")
+                .await?;
             println!(
                 "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
                 "period", "due", "owed", "surcharges", "paid", "balance"

@@ -91,6 +91,8 @@ pub enum Problem {
     AlreadyDeclared,
     /// A complementary declaration before the main one.
     MainDeclarationMissing,
+    /// The same person twice for the employer and period (in this file, or already accepted).
+    DeclaredTwice,
 }
 
 impl Problem {
@@ -138,6 +140,7 @@ impl Problem {
             Problem::UnknownImmatriculation => "unknown_immatriculation",
             Problem::AlreadyDeclared => "already_declared",
             Problem::MainDeclarationMissing => "main_declaration_missing",
+            Problem::DeclaredTwice => "declared_twice",
         }
     }
 
@@ -312,6 +315,15 @@ impl Problem {
             (MainDeclarationMissing, Ar) => "لم يُقبل بعد التصريح الرئيسي لهذه الفترة".into(),
             (MainDeclarationMissing, En) => {
                 "the main declaration of the period has not been accepted yet".into()
+            }
+            (DeclaredTwice, Fr) => {
+                "salarié déjà déclaré pour cette période (dans ce fichier ou une déclaration acceptée)"
+                    .into()
+            }
+            (DeclaredTwice, Ar) => "أجير سبق التصريح به لهذه الفترة (في هذا الملف أو في تصريح مقبول)".into(),
+            (DeclaredTwice, En) => {
+                "employee already declared for this period (in this file or an accepted declaration)"
+                    .into()
             }
         }
     }

@@ -112,11 +112,11 @@ impl Line {
     /// S_Ctr = immatriculation + AF to pay back + days + real + capped + rank of the situation.
     pub fn control_sum(&self) -> u64 {
         u64::from(self.employee.immatriculation)
-            + self.af_repayable.0.max(0) as u64
-            + u64::from(self.days)
-            + self.gross.0.max(0) as u64
-            + self.capped.0.max(0) as u64
-            + self.situation.rank()
+            .saturating_add(self.af_repayable.0.max(0) as u64)
+            .saturating_add(u64::from(self.days))
+            .saturating_add(self.gross.0.max(0) as u64)
+            .saturating_add(self.capped.0.max(0) as u64)
+            .saturating_add(self.situation.rank())
     }
 }
 
@@ -137,9 +137,9 @@ impl Entrant {
     /// S_Ctr = immatriculation (0 if none) + days + real + capped.
     pub fn control_sum(&self) -> u64 {
         u64::from(self.immatriculation.unwrap_or(0))
-            + u64::from(self.days)
-            + self.gross.0.max(0) as u64
-            + self.capped.0.max(0) as u64
+            .saturating_add(u64::from(self.days))
+            .saturating_add(self.gross.0.max(0) as u64)
+            .saturating_add(self.capped.0.max(0) as u64)
     }
 }
 
@@ -232,20 +232,24 @@ impl Declaration {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for l in &self.lines {
-            t.employees += 1;
-            t.immatriculations += u64::from(l.employee.immatriculation);
-            t.days += u64::from(l.days);
-            t.gross += l.gross.0.max(0) as u64;
-            t.capped += l.capped.0.max(0) as u64;
-            t.control += l.control_sum();
+            t.employees = t.employees.saturating_add(1);
+            t.immatriculations = t
+                .immatriculations
+                .saturating_add(u64::from(l.employee.immatriculation));
+            t.days = t.days.saturating_add(u64::from(l.days));
+            t.gross = t.gross.saturating_add(l.gross.0.max(0) as u64);
+            t.capped = t.capped.saturating_add(l.capped.0.max(0) as u64);
+            t.control = t.control.saturating_add(l.control_sum());
         }
         for e in &self.entrants {
-            t.employees += 1;
-            t.immatriculations += u64::from(e.immatriculation.unwrap_or(0));
-            t.days += u64::from(e.days);
-            t.gross += e.gross.0.max(0) as u64;
-            t.capped += e.capped.0.max(0) as u64;
-            t.control += e.control_sum();
+            t.employees = t.employees.saturating_add(1);
+            t.immatriculations = t
+                .immatriculations
+                .saturating_add(u64::from(e.immatriculation.unwrap_or(0)));
+            t.days = t.days.saturating_add(u64::from(e.days));
+            t.gross = t.gross.saturating_add(e.gross.0.max(0) as u64);
+            t.capped = t.capped.saturating_add(e.capped.0.max(0) as u64);
+            t.control = t.control.saturating_add(e.control_sum());
         }
         t
     }

@@ -227,12 +227,12 @@ struct ShortSums {
 impl ShortSums {
     fn plus(self, o: ShortSums) -> ShortSums {
         ShortSums {
-            count: self.count + o.count,
-            imma: self.imma + o.imma,
-            days: self.days + o.days,
-            gross: self.gross + o.gross,
-            capped: self.capped + o.capped,
-            control: self.control + o.control,
+            count: self.count.saturating_add(o.count),
+            imma: self.imma.saturating_add(o.imma),
+            days: self.days.saturating_add(o.days),
+            gross: self.gross.saturating_add(o.gross),
+            capped: self.capped.saturating_add(o.capped),
+            control: self.control.saturating_add(o.control),
         }
     }
 }
@@ -368,7 +368,9 @@ impl<'p> Checker<'p> {
             return false;
         }
         let num = rt.number;
-        let repeatable = num == 2 || num == 4;
+        // B02 and B04/E04 repeat; a complementary declaration has exactly one E02 (the empty
+        // line), so that it is written back as it came.
+        let repeatable = (num == 2 && family != Family::E) || num == 4;
         match self.last {
             Some(last) if num < last || (num == last && !repeatable) => {
                 let expected = self.expected_after(last);
@@ -385,7 +387,7 @@ impl<'p> Checker<'p> {
         }
         let from = self.last.map_or(0, |l| l + 1);
         for skipped in from..num {
-            if skipped != 2 {
+            if skipped != 2 || family == Family::E {
                 self.err(
                     n,
                     Some(rt),
@@ -409,7 +411,7 @@ impl<'p> Checker<'p> {
     fn expected_after(&self, last: u8) -> String {
         let family = self.family.unwrap_or(Family::B);
         let next = RecordType::new(family, (last + 1).min(self.last_number()));
-        if last == 2 || last == 4 {
+        if (last == 2 && family != Family::E) || last == 4 {
             format!("{} / {next}", RecordType::new(family, last))
         } else if last >= self.last_number() {
             "—".into()
@@ -652,11 +654,11 @@ impl<'p> Checker<'p> {
         let (children, pay, ded, net) = (v[5].num(), v[6].num(), v[7].num(), v[8].num());
         let s = &mut self.line_sums;
         s.count += 1;
-        s.imma += u64::from(imma.unwrap_or(0));
-        s.children += children.unwrap_or(0);
-        s.af_payable += pay.unwrap_or(0);
-        s.af_deductible += ded.unwrap_or(0);
-        s.af_net += net.unwrap_or(0);
+        s.imma = s.imma.saturating_add(u64::from(imma.unwrap_or(0)));
+        s.children = s.children.saturating_add(children.unwrap_or(0));
+        s.af_payable = s.af_payable.saturating_add(pay.unwrap_or(0));
+        s.af_deductible = s.af_deductible.saturating_add(ded.unwrap_or(0));
+        s.af_net = s.af_net.saturating_add(net.unwrap_or(0));
         Some(Employee {
             immatriculation: imma?,
             name: v[4].text()?.to_string(),
@@ -755,8 +757,10 @@ impl<'p> Checker<'p> {
     }
 
     fn decl_line(&mut self, n: u64, rt: RecordType, v: &[Value]) {
-        let placeholder = matches!(v[3], Value::Num(0) | Value::Blank)
-            && v[4].text() == Some("")
+        let placeholder = match rt.family {
+            Family::E => matches!(v[3], Value::Num(0)),
+            _ => matches!(v[3], Value::Num(0) | Value::Blank),
+        } && v[4].text() == Some("")
             && [5, 6, 7, 8, 9, 10, 11, 12, 14]
                 .iter()
                 .all(|i| v[*i].num() == Some(0))
@@ -794,10 +798,10 @@ impl<'p> Checker<'p> {
             );
         }
         let s = &mut self.line_sums;
-        s.af_repayable += repay.unwrap_or(0);
-        s.days += days.unwrap_or(0);
-        s.gross += gross.unwrap_or(0);
-        s.capped += capped.unwrap_or(0);
+        s.af_repayable = s.af_repayable.saturating_add(repay.unwrap_or(0));
+        s.days = s.days.saturating_add(days.unwrap_or(0));
+        s.gross = s.gross.saturating_add(gross.unwrap_or(0));
+        s.capped = s.capped.saturating_add(capped.unwrap_or(0));
         let line = (|| {
             Some(Line {
                 employee: employee?,
@@ -811,12 +815,15 @@ impl<'p> Checker<'p> {
         let found = v[14].num();
         let expected = line.as_ref().map(Line::control_sum).or_else(|| {
             // Still count what can be counted so the recap check stays meaningful.
-            Some(
-                v[3].num()? + repay? + days? + gross? + capped? + situation.map_or(0, |s| s.rank()),
-            )
+            v[3].num()?
+                .checked_add(repay?)?
+                .checked_add(days?)?
+                .checked_add(gross?)?
+                .checked_add(capped?)?
+                .checked_add(situation.map_or(0, |s| s.rank()))
         });
         if let (Some(f), Some(e)) = (found, expected) {
-            self.line_sums.control += f;
+            self.line_sums.control = self.line_sums.control.saturating_add(f);
             if f != e {
                 self.err(
                     n,
@@ -955,13 +962,18 @@ impl<'p> Checker<'p> {
         let (days, gross, capped) = (v[6].num(), v[7].num(), v[8].num());
         let s = &mut self.entrant_sums;
         s.count += 1;
-        s.imma += imma.unwrap_or(0);
-        s.days += days.unwrap_or(0);
-        s.gross += gross.unwrap_or(0);
-        s.capped += capped.unwrap_or(0);
-        let expected = (|| Some(imma? + days? + gross? + capped?))();
+        s.imma = s.imma.saturating_add(imma.unwrap_or(0));
+        s.days = s.days.saturating_add(days.unwrap_or(0));
+        s.gross = s.gross.saturating_add(gross.unwrap_or(0));
+        s.capped = s.capped.saturating_add(capped.unwrap_or(0));
+        let expected = (|| {
+            imma?
+                .checked_add(days?)?
+                .checked_add(gross?)?
+                .checked_add(capped?)
+        })();
         if let Some(f) = v[9].num() {
-            s.control += f;
+            s.control = s.control.saturating_add(f);
             if let Some(e) = expected
                 && f != e
             {
@@ -1003,7 +1015,7 @@ impl<'p> Checker<'p> {
         let from = self.last.map_or(0, |l| l + 1);
         let at = self.last_line + 1;
         for missing in from..=self.last_number() {
-            if missing != 2 {
+            if missing != 2 || family == Family::E {
                 self.err(
                     at,
                     None,

@@ -632,6 +632,52 @@ fn raw_bytes_of(d: &Declaration) -> Vec<u8> {
     out
 }
 
+#[test]
+fn huge_control_sums_do_not_overflow_and_complementary_files_have_one_e02() {
+    // Two lines whose S_Ctr is the largest 19-digit number: errors, no overflow.
+    let b = patch(
+        &patch(&sample_bytes(), 3, 138, "9999999999999999999"),
+        4,
+        138,
+        "9999999999999999999",
+    );
+    let e = errors(&b);
+    assert!(
+        e.iter()
+            .all(|e| e.problem.code() == "control_sum" || e.problem.code() == "total")
+    );
+    // A complementary declaration without its E02 line, or with two.
+    let mut d = sample();
+    d.form = Form::Complementary(1);
+    d.lines.clear();
+    let bytes = declaration_bytes(&d, None).unwrap();
+    let recs: Vec<&[u8]> = bytes.chunks(261).collect();
+    let without: Vec<u8> = recs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .flat_map(|(_, r)| r.to_vec())
+        .collect();
+    assert_eq!(
+        errors(&without)[0].problem,
+        Problem::Missing(RecordType::new(Family::E, 2))
+    );
+    let mut twice: Vec<u8> = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        twice.extend_from_slice(r);
+        if i == 2 {
+            twice.extend_from_slice(r);
+        }
+    }
+    assert_eq!(errors(&twice)[0].problem, Problem::OutOfOrder("E03".into()));
+    // A blank E02 number is not the empty line.
+    let blank = patch(&bytes, 3, 17, "         ");
+    assert_eq!(
+        errors(&blank)[0].problem,
+        Problem::ComplementaryDeclaresEntrantsOnly
+    );
+}
+
 // ---- properties ----
 
 fn name() -> impl Strategy<Value = String> {

@@ -140,7 +140,7 @@ async fn list(
     let a = affiliate(&ctx, &b.affiliate_number)?;
     Ok(Json(
         s.app
-            .declarations_of(declarant(&ctx)?, a)
+            .declarations_of(declarant(&ctx)?, a, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -201,7 +201,7 @@ async fn statement(
     let a = affiliate(&ctx, &b.affiliate_number)?;
     Ok(Json(
         s.app
-            .statement(declarant(&ctx)?, a)
+            .statement(declarant(&ctx)?, a, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))

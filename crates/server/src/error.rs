@@ -206,6 +206,12 @@ impl ApiError {
                 S::CONFLICT,
                 "conflict",
                 match what {
+                    "payment" => say(
+                        lang,
+                        "Ce numéro de référence bancaire est déjà enregistré pour un autre paiement.",
+                        "مرجع التحويل البنكي هذا مسجل من قبل لأداء آخر.",
+                        "This bank reference is already recorded for another payment.",
+                    ),
                     "cin" => say(
                         lang,
                         "Une personne avec cette CIN est déjà immatriculée.",

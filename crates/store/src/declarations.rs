@@ -130,6 +130,22 @@ macro_rules! insert_declarations {
     };
 }
 
+/// A JSON string literal (quotes, backslashes and control characters escaped).
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
@@ -138,8 +154,8 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// Ledger entries and their postings, one statement each (SQLite: `json_each`). Keys and
-/// account names are made by daman from digits, letters, `:` and `_` (no JSON escaping needed).
+/// Ledger entries and their postings, one statement each (SQLite: `json_each`); every text is
+/// escaped as a JSON string.
 async fn sqlite_entries(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     entries: &[LedgerEntryRow],
@@ -153,14 +169,19 @@ async fn sqlite_entries(
             e.push(',');
         }
         e.push_str(&format!(
-            "[{},\"{}\",\"{}\",{},{},{}]",
-            x.id, x.key, x.kind, x.employer_id, x.period, x.at
+            "[{},{},{},{},{},{}]",
+            x.id,
+            json_str(&x.key),
+            json_str(&x.kind),
+            x.employer_id,
+            x.period,
+            x.at
         ));
         for (account, amount) in &x.postings {
             if p.len() > 1 {
                 p.push(',');
             }
-            p.push_str(&format!("[{},\"{account}\",{amount}]", x.id));
+            p.push_str(&format!("[{},{},{amount}]", x.id, json_str(account)));
         }
     }
     e.push(']');
@@ -432,6 +453,34 @@ impl Store {
                 q.push(")");
                 for r in q.build().fetch_all(p).await? {
                     out.push((r.try_get("k")?, r.try_get("id")?));
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// The persons already declared by these employers for a period: (employer, person).
+    pub async fn declared_persons(
+        &self,
+        employer_ids: &[i64],
+        period: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::new();
+        for chunk in employer_ids.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT d.employer_id, l.person_id FROM declarations d \
+                     JOIN declaration_lines l ON l.id >= d.first_line AND l.id < d.first_line + d.lines \
+                     WHERE d.status = 'accepted' AND d.period = ",
+                );
+                q.push_bind(period).push(" AND d.employer_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(p).await? {
+                    out.push((r.try_get("employer_id")?, r.try_get("person_id")?));
                 }
             });
         }

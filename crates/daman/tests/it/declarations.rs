@@ -17,6 +17,8 @@ on_both_backends!(
     a_synthetic_month_totals_what_the_rate_table_says,
     the_api_serves_declarations,
     late_payment_surcharges_follow_the_table,
+    nobody_is_declared_twice_and_rejected_files_create_nobody,
+    agents_read_totals_not_files_and_payments_are_checked,
 );
 
 const PERIOD: &str = "202610";
@@ -179,7 +181,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     assert_eq!(s.gross, Centimes(800_000 + 342_272));
     assert_eq!(s.capped, Centimes(600_000 + 342_272));
     // The statement owes exactly that, due on the 10th; the ledger balances.
-    let st = w.t.app.statement(who, number).await.unwrap();
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods.len(), 1);
     assert_eq!(st.periods[0].owed, s.total);
     assert_eq!(st.periods[0].due_date, "2026-11-10");
@@ -403,7 +405,7 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
     assert_eq!(got[0].3, "already_declared");
     accepted(import(&w, who, &bytes_of(&complementary(2, "QE100002"))).await);
     // The period owes both; the original declaration is untouched, byte for byte.
-    let st = w.t.app.statement(who, number).await.unwrap();
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(
         st.periods[0].owed,
         Centimes(main.total.0 + 2 * (42_180 + 13_480))
@@ -458,7 +460,7 @@ async fn payments_are_recorded_once(b: Backend) {
         PaymentOutcome::AlreadyRecorded(_)
     ));
     assert_eq!(counts(&w).await.entries, entries);
-    let st = w.t.app.statement(who, number).await.unwrap();
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].paid, Centimes(100_000));
     assert_eq!(st.periods[0].balance, Centimes(s.total.0 - 100_000));
     assert_eq!(st.balance, st.periods[0].balance);
@@ -495,7 +497,7 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
         w.t.app.declaration_lines(who2, s.declaration_id, "t").await,
         Err(app::AppError::NotFound(_))
     ));
-    assert!(w.t.app.statement(who2, n1).await.is_err());
+    assert!(w.t.app.statement(who2, n1, "t").await.is_err());
     assert!(
         w.t.app
             .preetabli_file(who2, n1, period(), "t")
@@ -514,7 +516,7 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     );
     assert!(
         w.t.app
-            .statement(who2, n2)
+            .statement(who2, n2, "t")
             .await
             .unwrap()
             .periods
@@ -687,7 +689,11 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     };
     assert_eq!((sum(":employer"), sum(":employee")), expected);
     for (n, owed) in per_employer {
-        let st = w.t.app.statement(Declarant::Operator, n).await.unwrap();
+        let st =
+            w.t.app
+                .statement(Declarant::Operator, n, "t")
+                .await
+                .unwrap();
         assert_eq!(st.owed, Centimes(owed), "employer {n}");
     }
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
@@ -896,7 +902,7 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
             .await
             .unwrap();
     assert_eq!(run.total, Centimes((target - first).max(0)));
-    let st = w.t.app.statement(who, number).await.unwrap();
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].surcharges, Centimes(first.max(target)));
     assert_eq!(st.periods[0].owed, Centimes(total + first.max(target)));
     assert_eq!(
@@ -911,4 +917,195 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
             .iter()
             .any(|a| a.account == "surcharge" && a.balance == Centimes(-first.max(target)))
     );
+}
+
+async fn nobody_is_declared_twice_and_rejected_files_create_nobody(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, _) = employer(&w, 1).await;
+    // A, known on the préétabli, again as an entrant under A's CIN: refused.
+    let mut d = declaration_from(&pre);
+    d.entrants.push(Entrant {
+        immatriculation: None,
+        name: "BENNANI SALMA".into(),
+        cin: w.a.cin.clone(),
+        days: 5,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    });
+    let got = errors(import(&w, who, &bytes_of(&d)).await);
+    assert_eq!(
+        got,
+        vec![(
+            6,
+            "B04".into(),
+            "N_Num_Assure".into(),
+            "declared_twice".into()
+        )]
+    );
+    // In one batch: a good file, and a bad one with a new entrant. The bad one creates nobody.
+    let before = counts(&w).await;
+    let mut bad = declaration_from(&pre);
+    bad.form = Form::Complementary(1);
+    bad.lines.clear();
+    bad.entrants.push(Entrant {
+        immatriculation: None,
+        name: "PERSONNE NOUVELLE".into(),
+        cin: "QE424242".into(),
+        days: 5,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    });
+    bad.entrants.push(Entrant {
+        immatriculation: Some(199_999_999),
+        name: "INCONNU".into(),
+        cin: String::new(),
+        days: 5,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    });
+    let good = bytes_of(&declaration_from(&pre));
+    let out =
+        w.t.app
+            .import_declarations(
+                who,
+                vec![
+                    ImportFile {
+                        name: "good".into(),
+                        bytes: good,
+                    },
+                    ImportFile {
+                        name: "bad".into(),
+                        bytes: bytes_of(&bad),
+                    },
+                ],
+                Lang::Fr,
+                "t",
+            )
+            .await
+            .unwrap();
+    assert!(out[0].is_accepted());
+    assert!(matches!(out[1], ImportOutcome::Rejected { .. }));
+    let after = counts(&w).await;
+    assert_eq!(
+        after.persons, before.persons,
+        "the rejected file created nobody"
+    );
+    assert_eq!(after.lines, before.lines + 2);
+    // A complementary declaration naming someone the main one declared: refused.
+    let mut again = declaration_from(&pre);
+    again.form = Form::Complementary(1);
+    again.lines.clear();
+    again.entrants.push(Entrant {
+        immatriculation: Some(w.b.immatriculation.parse().unwrap()),
+        name: "ALAOUI YOUSSEF".into(),
+        cin: String::new(),
+        days: 3,
+        gross: Centimes(50_000),
+        capped: Centimes(50_000),
+    });
+    let got = errors(import(&w, who, &bytes_of(&again)).await);
+    assert_eq!(
+        got,
+        vec![(
+            5,
+            "E04".into(),
+            "N_Num_Assure".into(),
+            "declared_twice".into()
+        )]
+    );
+}
+
+async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    let agent = principal(&w, "agent-1", Role::Agent, Binding::None).await;
+    let as_agent = Declarant::of(&agent).unwrap();
+    // Totals yes; names and salaries no; no uploads.
+    assert_eq!(
+        w.t.app.statement(as_agent, number, "t").await.unwrap().owed,
+        s.total
+    );
+    assert_eq!(
+        w.t.app
+            .declarations_of(as_agent, number, "t")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        w.t.app
+            .declaration_file(as_agent, s.declaration_id, "t")
+            .await
+            .is_err()
+    );
+    assert!(
+        w.t.app
+            .declaration_lines(as_agent, s.declaration_id, "t")
+            .await
+            .is_err()
+    );
+    assert!(
+        w.t.app
+            .preetabli_file(as_agent, number, period(), "t")
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        import_result(&w, as_agent, &bytes_of(&declaration_from(&pre))).await,
+        Err(app::AppError::Denied(_))
+    ));
+    // Every refusal is audited.
+    let events = w.t.app.store().audit_events(0, 10_000).await.unwrap();
+    let denied = events
+        .iter()
+        .filter(|(_, e)| e.outcome.starts_with("deny") && e.action.contains("access"))
+        .count();
+    assert_eq!(denied, 3);
+    // Payments: a reference with a quote is refused; the same reference for another amount is
+    // a conflict, never a silent loss.
+    let reg = app::Registrar::operator();
+    let pay = |reference: &str, amount: i64| NewPayment {
+        affiliate_number: number,
+        period: period(),
+        amount: Centimes(amount),
+        bank_reference: reference.into(),
+        paid_on: Date::new(2026, 11, 5).unwrap(),
+    };
+    assert!(matches!(
+        w.t.app
+            .record_payment(reg, &pay("VIR\",\"x", 100), "t")
+            .await,
+        Err(app::AppError::Invalid(_))
+    ));
+    w.t.app
+        .record_payment(reg, &pay("VIR-7", 100), "t")
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.t.app.record_payment(reg, &pay("VIR-7", 200), "t").await,
+        Err(app::AppError::Conflict("payment"))
+    ));
+    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+}
+
+async fn import_result(
+    w: &World,
+    who: Declarant,
+    bytes: &[u8],
+) -> Result<Vec<ImportOutcome>, app::AppError> {
+    w.t.app
+        .import_declarations(
+            who,
+            vec![ImportFile {
+                name: "DS.txt".into(),
+                bytes: bytes.to_vec(),
+            }],
+            Lang::Fr,
+            "t",
+        )
+        .await
 }
