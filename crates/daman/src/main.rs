@@ -203,9 +203,16 @@ impl From<AppError> for Failure {
                 .map(|x| x.message(domain::Lang::En))
                 .collect::<Vec<_>>()
                 .join("; "),
-            e => std::error::Error::source(e)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            e => {
+                // The whole chain of causes (database and I/O errors carry no values).
+                let mut parts = Vec::new();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    parts.push(c.to_string());
+                    cause = c.source();
+                }
+                parts.join(": ")
+            }
         };
         Failure::Run(if detail.is_empty() {
             e.to_string()
