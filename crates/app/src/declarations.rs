@@ -631,25 +631,80 @@ impl App {
             .await?
             .pop()
             .ok_or(AppError::NotFound("preetabli"))?;
+        let lines = self
+            .inner
+            .store
+            .preetabli_lines(pre.first_line, pre.lines)
+            .await?;
+        Audit::registry(who.registrar(), "download_preetabli", lines.len())
+            .detail(format!("affiliate={affiliate_number:07} period={period}"))
+            .write(self, request_id)
+            .await?;
+        self.preetabli_of(&pre, &lines)
+    }
+
+    /// Every préétabli of a period (operator), in affiliation order, `chunk` employers at a
+    /// time: `each` receives the affiliation number and the file. One audit event for the run.
+    pub async fn each_preetabli(
+        &self,
+        reg: Registrar,
+        period: Period,
+        mut each: impl FnMut(u32, Vec<u8>) -> Result<(), AppError>,
+        request_id: &str,
+    ) -> Result<usize, AppError> {
+        let ids = self.inner.store.employer_ids().await?;
+        let mut written = 0;
+        for chunk in ids.chunks(1_000) {
+            let numbers: HashMap<i64, i64> = self
+                .inner
+                .store
+                .employers_where(false, chunk)
+                .await?
+                .into_iter()
+                .map(|e| (e.id, e.affiliate_number))
+                .collect();
+            let mut pres = self
+                .inner
+                .store
+                .preetablis(chunk, period_number(period))
+                .await?;
+            pres.sort_by_key(|p| numbers.get(&p.employer_id).copied().unwrap_or(0));
+            let lines = self.preetabli_lines_of(&pres).await?;
+            let mut by_pre: HashMap<i64, Vec<PreetabliLineRow>> = HashMap::new();
+            for l in lines {
+                by_pre.entry(l.preetabli_id).or_default().push(l);
+            }
+            for p in &pres {
+                let mut ls = by_pre.remove(&p.id).unwrap_or_default();
+                ls.sort_by_key(|l| l.id);
+                let bytes = self.preetabli_of(p, &ls)?;
+                let number = numbers.get(&p.employer_id).copied().unwrap_or(0);
+                each(u32::try_from(number).unwrap_or(0), bytes)?;
+                written += 1;
+            }
+        }
+        Audit::registry(reg, "export_preetablis", written)
+            .detail(format!("period={period}"))
+            .write(self, request_id)
+            .await?;
+        Ok(written)
+    }
+
+    fn preetabli_of(
+        &self,
+        pre: &PreetabliRow,
+        lines: &[PreetabliLineRow],
+    ) -> Result<Vec<u8>, AppError> {
         let (transfer_id, _, identity, layout) = parse_header(&self.inner.keyring.decrypt(
             PREETABLI_HEADER,
             pre.id,
             &pre.header,
         )?)?;
-        let mut employees = Vec::new();
-        for l in self
-            .inner
-            .store
-            .preetabli_lines(pre.first_line, pre.lines)
-            .await?
-        {
+        let mut employees = Vec::with_capacity(lines.len());
+        for l in lines {
             let plain = self.inner.keyring.decrypt(PREETABLI_LINE, l.id, &l.data)?;
             employees.push(parse_employee(&split(&plain)?)?);
         }
-        Audit::registry(who.registrar(), "download_preetabli", employees.len())
-            .detail(format!("affiliate={affiliate_number:07} period={period}"))
-            .write(self, request_id)
-            .await?;
         ebds::preetabli_bytes(&Preetabli {
             transfer_id,
             identity,
@@ -789,9 +844,6 @@ impl App {
         for (k, v) in &previous.by_cin {
             ctx.by_cin.entry(k.clone()).or_insert(*v);
         }
-        for (k, v) in &previous.by_imma {
-            ctx.by_imma.entry(*k).or_insert(*v);
-        }
         let loaded = started.elapsed();
         let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
         let mut accepted: Vec<(usize, Accepted)> = Vec::new();
@@ -890,6 +942,33 @@ impl App {
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
         let started = std::time::Instant::now();
+        let mut prepared = prepared;
+        let persons = &mut prepared.batch.persons;
+        if !persons.is_empty() {
+            let first = self
+                .inner
+                .store
+                .allocate("immatriculation", persons.len() as i64)
+                .await?;
+            let ring = &self.inner.keyring;
+            for (k, p) in persons.iter_mut().enumerate() {
+                let number = domain::Immatriculation::from_number(
+                    u32::try_from(first + k as i64).unwrap_or(u32::MAX),
+                )?
+                .to_string();
+                p.cipher.set(
+                    PersonField::Immatriculation,
+                    ring.encrypt(
+                        person_column(PersonField::Immatriculation),
+                        p.id,
+                        number.as_bytes(),
+                    )?,
+                );
+                p.immatriculation_bidx = ring
+                    .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
+                    .to_vec();
+            }
+        }
         self.inner
             .store
             .insert_import(&prepared.batch)
@@ -1295,48 +1374,35 @@ impl App {
         // New persons: immatriculated from their entrant line (CIN and name only, as the
         // declaration gives them); the registry completes them later.
         let mut new_ids = Vec::with_capacity(new_persons.len());
-        if !new_persons.is_empty() {
-            let first_number = ids
-                .take(store, "immatriculation", new_persons.len() as i64)
-                .await?;
-            for (k, (cin, name)) in new_persons.iter().enumerate() {
-                let id = self.new_id()?;
-                let number = domain::Immatriculation::from_number(
-                    u32::try_from(first_number + k as i64).unwrap_or(u32::MAX),
-                )?
-                .to_string();
-                let cin = Cin::parse(cin)?;
-                let (last, first) = name.split_once(' ').unwrap_or((name.as_str(), ""));
-                let mut cipher = PersonCipher::default();
-                for (f, v) in [
-                    (PersonField::Immatriculation, number.as_str()),
-                    (PersonField::Cin, cin.as_str()),
-                    (PersonField::LastName, last),
-                    (PersonField::FirstName, first),
-                    (PersonField::LastNameAr, ""),
-                    (PersonField::FirstNameAr, ""),
-                    (PersonField::BirthDate, ""),
-                    (PersonField::Children, "0"),
-                ] {
-                    cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
-                }
-                batch.persons.push(PersonRow {
-                    id,
-                    immatriculation_bidx: ring
-                        .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
-                        .to_vec(),
-                    cin_bidx: ring
-                        .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
-                        .to_vec(),
-                    cipher,
-                    created_at: now.0,
-                });
-                new_ids.push(id);
-                in_flight.by_cin.insert(cin.as_str().to_string(), id);
-                if let Ok(n) = number.parse::<u32>() {
-                    in_flight.by_imma.insert(n, id);
-                }
+        // Their numbers are allocated when the batch is written (`commit_import`): allocating
+        // takes the database's write lock, which the batch before may still hold.
+        for (cin, name) in new_persons {
+            let id = self.new_id()?;
+            let cin = Cin::parse(cin)?;
+            let (last, first) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+            let mut cipher = PersonCipher::default();
+            for (f, v) in [
+                (PersonField::Cin, cin.as_str()),
+                (PersonField::LastName, last),
+                (PersonField::FirstName, first),
+                (PersonField::LastNameAr, ""),
+                (PersonField::FirstNameAr, ""),
+                (PersonField::BirthDate, ""),
+                (PersonField::Children, "0"),
+            ] {
+                cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
             }
+            batch.persons.push(PersonRow {
+                id,
+                immatriculation_bidx: Vec::new(),
+                cin_bidx: ring
+                    .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
+                    .to_vec(),
+                cipher,
+                created_at: now.0,
+            });
+            new_ids.push(id);
+            in_flight.by_cin.insert(cin.as_str().to_string(), id);
         }
         let mut employed = HashSet::new();
         let mut summaries = Vec::with_capacity(accepted.len());
@@ -1915,7 +1981,6 @@ pub struct InFlight {
     accepted: HashSet<(i64, i64, i64)>,
     digests: HashMap<Vec<u8>, DeclarationSummary>,
     by_cin: HashMap<String, i64>,
-    by_imma: HashMap<u32, i64>,
     employed: HashSet<(i64, i64)>,
     declared: HashSet<(i64, i64, i64)>,
 }
@@ -1958,6 +2023,21 @@ impl IdPool {
         }
     }
 
+    /// Reserves `n` ids of counter `name` now (before a pipeline starts, so that preparing a
+    /// batch never waits for the write lock).
+    pub async fn reserve(
+        &mut self,
+        store: &store::Store,
+        name: &'static str,
+        n: i64,
+    ) -> Result<(), AppError> {
+        if n > 0 {
+            let first = store.allocate(name, n).await?;
+            self.ranges.insert(name, (first, first + n));
+        }
+        Ok(())
+    }
+
     async fn take(
         &mut self,
         store: &store::Store,
@@ -1969,13 +2049,7 @@ impl IdPool {
             self.ranges.insert(name, (next + n, end));
             return Ok(next);
         }
-        // Immatriculation numbers are people's identifiers: never wasted in blocks.
-        let block = if name == "immatriculation" {
-            0
-        } else {
-            self.block
-        };
-        let want = n.max(block);
+        let want = n.max(self.block);
         let first = store.allocate(name, want).await?;
         self.ranges.insert(name, (first + n, first + want));
         Ok(first)

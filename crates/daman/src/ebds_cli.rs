@@ -218,6 +218,19 @@ pub async fn import(
     let who = Declarant::Operator;
     // Batch k+1 is checked and encrypted while batch k is being written.
     let mut ids = app::IdPool::blocks(1 << 20);
+    // Ids for the whole import, taken now: a batch being prepared then never waits for the
+    // write lock held by the batch being written. A file of B bytes holds fewer than B / 260
+    // lines; unused ids are gaps.
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let n = files.len() as i64;
+    ids.reserve(app.store(), "declaration", n).await?;
+    ids.reserve(app.store(), "ledger_entry", n).await?;
+    ids.reserve(app.store(), "declaration_line", (bytes / 260) as i64 + n)
+        .await?;
     let mut previous = app::InFlight::default();
     type Pending = (
         tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,
@@ -483,25 +496,26 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
 /// Writes the AFFEBDS file of every employer's préétabli for the period.
 async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Failure> {
     std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
-    let numbers = app.store().employer_numbers().await?;
-    let pb = bar(numbers.len() as u64, "préétablis", false);
-    let mut n = 0;
-    for a in numbers {
-        let a = a as u32;
-        match app.preetabli_file(Declarant::Operator, a, p, "cli").await {
-            Ok(bytes) => {
+    let pb = bar(
+        app.store().employer_ids().await?.len() as u64,
+        "préétablis",
+        false,
+    );
+    let written = app
+        .each_preetabli(
+            Registrar::operator(),
+            p,
+            |a, bytes| {
                 let path = dir.join(synth::month::preetabli_file_name(a, p));
+                pb.inc(1);
                 std::fs::write(&path, bytes)
-                    .map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
-                n += 1;
-            }
-            Err(app::AppError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        pb.inc(1);
-    }
+                    .map_err(|_| app::AppError::Internal("cannot write a préétabli file"))
+            },
+            "cli",
+        )
+        .await?;
     pb.finish_and_clear();
-    Ok(n)
+    Ok(written)
 }
 
 /// Writes the synthetic month: one DS file per AFFEBDS file in `preetablis`.

@@ -86,10 +86,15 @@ pub fn declaration(pop: &Population, pre: &Preetabli, plan: MonthPlan) -> Declar
     };
     let entrants = (0..count)
         .map(|k| {
-            // Beyond the population: person indexes no loaded person has.
-            let index =
-                pop.persons + (pre.identity.affiliate.saturating_sub(1_000_001) as usize) * 2 + k;
-            let person = pop.person(index.min(crate::MAX_PERSONS - 1));
+            // Beyond the population: person indexes no loaded person has, different each month
+            // (until they wrap around after many months).
+            let months = u64::from(period.year()) * 12 + u64::from(period.month());
+            let room = (crate::MAX_PERSONS - pop.persons.min(crate::MAX_PERSONS - 1)) as u64;
+            let slot = months * pop.employers as u64 * 2
+                + u64::from(pre.identity.affiliate.saturating_sub(1_000_001)) * 2
+                + k as u64;
+            let index = pop.persons + (slot % room) as usize;
+            let person = pop.person(index);
             let days = r.random_range(1..=26u8);
             let gross = Centimes(salary(pop, &mut r).0 * i64::from(days) / 26);
             Entrant {
