@@ -5,7 +5,7 @@ use crate::Failure;
 use app::{App, Declarant, ImportFile, ImportOutcome, PaymentOutcome, Registrar};
 use clap::Subcommand;
 use domain::{Centimes, Date, Lang, Period};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -115,16 +115,10 @@ fn mad(s: &str) -> Result<Centimes, Failure> {
 
 fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
-        return ProgressBar::hidden();
+        ProgressBar::hidden()
+    } else {
+        crate::load::bar(len, what)
     }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
 }
 
 /// Every file under the paths (directories one level deep), sorted by name.

@@ -18,7 +18,8 @@ pub struct Loaded {
     pub seconds: f64,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar: `what`, position, rate and time left.
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")

@@ -692,21 +692,24 @@ impl<'p> Checker<'p> {
         }
     }
 
+    /// Compares the recap's fields, from the 4th on, with what the lines add up to.
+    fn compare_recap(&mut self, n: u64, rt: RecordType, v: &[Value], wants: &[u64]) {
+        for (i, want) in wants.iter().enumerate() {
+            self.compare(n, rt, v, 3 + i, *want);
+        }
+    }
+
     fn preetabli_recap(&mut self, n: u64, rt: RecordType, v: &[Value]) {
         let s = self.line_sums;
-        for (i, want) in [
+        let wants = [
             s.count,
             s.children,
             s.af_payable,
             s.af_deductible,
             s.af_net,
             s.imma,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            self.compare(n, rt, v, 3 + i, want);
-        }
+        ];
+        self.compare_recap(n, rt, v, &wants);
     }
 
     fn ceiling(&self) -> Option<Centimes> {
@@ -841,7 +844,7 @@ impl<'p> Checker<'p> {
 
     fn line_recap(&mut self, n: u64, rt: RecordType, v: &[Value]) {
         let s = self.line_sums;
-        for (i, want) in [
+        let wants = [
             s.count,
             s.children,
             s.af_payable,
@@ -853,12 +856,8 @@ impl<'p> Checker<'p> {
             s.gross,
             s.capped,
             s.control,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            self.compare(n, rt, v, 3 + i, want);
-        }
+        ];
+        self.compare_recap(n, rt, v, &wants);
     }
 
     fn line_short(&self) -> ShortSums {
@@ -1002,12 +1001,8 @@ impl<'p> Checker<'p> {
     }
 
     fn short_recap(&mut self, n: u64, rt: RecordType, v: &[Value], s: ShortSums) {
-        for (i, want) in [s.count, s.imma, s.days, s.gross, s.capped, s.control]
-            .into_iter()
-            .enumerate()
-        {
-            self.compare(n, rt, v, 3 + i, want);
-        }
+        let wants = [s.count, s.imma, s.days, s.gross, s.capped, s.control];
+        self.compare_recap(n, rt, v, &wants);
     }
 
     fn finish(mut self, layout: Layout) -> Result<EbdsFile, Vec<EbdsError>> {

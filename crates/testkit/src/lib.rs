@@ -187,6 +187,11 @@ impl TestApp {
                 .unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
+        self.send(req).await
+    }
+
+    /// Sends a request to the router; the body as JSON, or as a JSON string when it is not.
+    async fn send(&self, req: Request<Body>) -> Reply {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
@@ -211,19 +216,7 @@ impl TestApp {
             .header("content-type", "text/plain")
             .body(Body::from(bytes))
             .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
-            .await
-            .unwrap();
-        let json = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply {
-            status,
-            headers,
-            json,
-        }
+        self.send(req).await
     }
 
     /// The texts the file sender sent to `phone` (E.164), oldest first.
