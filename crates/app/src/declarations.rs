@@ -42,6 +42,14 @@ pub(crate) const DECLARATION_DIGEST: Column = Column {
     column: "digest",
 };
 
+/// The person fields a préétabli shows (A02).
+const PREETABLI_FIELDS: [PersonField; 4] = [
+    PersonField::Immatriculation,
+    PersonField::LastName,
+    PersonField::FirstName,
+    PersonField::Children,
+];
+
 /// Who sends or reads declarations.
 #[derive(Debug, Clone, Copy)]
 pub enum Declarant {
@@ -503,6 +511,12 @@ impl App {
                 .await?
                 .into_iter()
                 .collect();
+            // The names, numbers and children about to be read are in the audit log first.
+            Audit::registry(reg, "issue_preetablis", employers.len())
+                .fields(&PREETABLI_FIELDS)
+                .detail(format!("period={period} employees={}", staff.len()))
+                .write(self, request_id)
+                .await?;
             let first_pre = self
                 .inner
                 .store
@@ -528,10 +542,8 @@ impl App {
                         .get(pid)
                         .ok_or(store::StoreError::Corrupt("person"))?;
                     let text = |f: PersonField| -> Result<String, AppError> {
-                        let ct = c.get(f).ok_or(store::StoreError::Corrupt("person field"))?;
-                        let plain = self.inner.keyring.decrypt(person_column(f), *pid, ct)?;
-                        String::from_utf8(plain)
-                            .map_err(|_| store::StoreError::Corrupt("person field").into())
+                        self.system_text(*pid, c, f)?
+                            .ok_or_else(|| store::StoreError::Corrupt("person field").into())
                     };
                     let children: u8 = text(PersonField::Children)?.parse().unwrap_or(0);
                     let amount = af.for_children(children);
@@ -586,10 +598,6 @@ impl App {
             self.inner.store.insert_preetablis(&rows, &lines).await?;
             issued += rows.len();
         }
-        Audit::registry(reg, "issue_preetablis", issued)
-            .detail(format!("period={period} count={issued}"))
-            .write(self, request_id)
-            .await?;
         Ok(issued)
     }
 
@@ -637,6 +645,7 @@ impl App {
             .preetabli_lines(pre.first_line, pre.lines)
             .await?;
         Audit::registry(who.registrar(), "download_preetabli", lines.len())
+            .fields(&PREETABLI_FIELDS)
             .detail(format!("affiliate={affiliate_number:07} period={period}"))
             .write(self, request_id)
             .await?;
@@ -653,6 +662,11 @@ impl App {
         request_id: &str,
     ) -> Result<usize, AppError> {
         let ids = self.inner.store.employer_ids().await?;
+        Audit::registry(reg, "export_preetablis", ids.len())
+            .fields(&PREETABLI_FIELDS)
+            .detail(format!("period={period}"))
+            .write(self, request_id)
+            .await?;
         let mut written = 0;
         for chunk in ids.chunks(1_000) {
             let numbers: HashMap<i64, i64> = self
@@ -683,10 +697,6 @@ impl App {
                 written += 1;
             }
         }
-        Audit::registry(reg, "export_preetablis", written)
-            .detail(format!("period={period}"))
-            .write(self, request_id)
-            .await?;
         Ok(written)
     }
 
@@ -844,6 +854,11 @@ impl App {
         for (k, v) in &previous.by_cin {
             ctx.by_cin.entry(k.clone()).or_insert(*v);
         }
+        let numbers: HashMap<i64, i64> = ctx
+            .employers
+            .values()
+            .map(|e| (e.id, e.affiliate_number))
+            .collect();
         let loaded = started.elapsed();
         let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
         let mut accepted: Vec<(usize, Accepted)> = Vec::new();
@@ -856,12 +871,7 @@ impl App {
             if let Some(d) = done.get(&p.digest)
                 && who.may_see(d.employer_id)
             {
-                let affiliate = ctx
-                    .employers
-                    .values()
-                    .find(|e| e.id == d.employer_id)
-                    .map(|e| e.affiliate_number)
-                    .unwrap_or(0);
+                let affiliate = numbers.get(&d.employer_id).copied().unwrap_or(0);
                 outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
                 continue;
             }
@@ -1572,6 +1582,11 @@ impl App {
         request_id: &str,
     ) -> Result<Vec<u8>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
+        // The audit event is durable before anything is decrypted.
+        Audit::registry(who.registrar(), "export_declaration", d.lines as usize)
+            .detail(format!("declaration={id}"))
+            .write(self, request_id)
+            .await?;
         let (transfer_id, form, identity, layout) = parse_header(&self.inner.keyring.decrypt(
             DECLARATION_HEADER,
             d.id,
@@ -1584,14 +1599,6 @@ impl App {
                 StoredLine::Entrant(e) => entrants.push(e),
             }
         }
-        Audit::registry(
-            who.registrar(),
-            "export_declaration",
-            lines.len() + entrants.len(),
-        )
-        .detail(format!("declaration={id}"))
-        .write(self, request_id)
-        .await?;
         ebds::declaration_bytes(
             &Declaration {
                 form: if form == 0 {
@@ -1646,11 +1653,11 @@ impl App {
             .pop()
             .map(|e| e.affiliate_number)
             .unwrap_or(0);
-        let lines = self.stored_lines(&d).await?;
-        Audit::registry(who.registrar(), "read_declaration_lines", lines.len())
+        Audit::registry(who.registrar(), "read_declaration_lines", d.lines as usize)
             .detail(format!("declaration={id}"))
             .write(self, request_id)
             .await?;
+        let lines = self.stored_lines(&d).await?;
         lines
             .into_iter()
             .map(|(l, s, er, ee)| career_line(&l, &s, er, ee, affiliate, d.form))

@@ -215,22 +215,37 @@ impl App {
         Ok(self.resolve_record(subject).await?.map(|(id, _)| id))
     }
 
-    /// The phone on record in a person's ciphertexts, in clear, for daman itself to send a code
-    /// or a notice to; never shown to anyone. The one place such system reads happen: the
-    /// caller's audit event, written before, names the phone field.
-    pub(crate) fn phone_in(
+    /// A field of a person's ciphertexts, in clear, for daman itself: to send a code or a
+    /// notice to the phone, to write the names on a préétabli. Never shown to an asker through
+    /// this path. The one place such system reads happen: the caller's audit event, written
+    /// before, names the fields.
+    pub(crate) fn system_text(
         &self,
         person: i64,
         cipher: &PersonCipher,
-    ) -> Result<Option<Phone>, AppError> {
-        let Some(ct) = cipher.get(PersonField::Phone) else {
+        field: PersonField,
+    ) -> Result<Option<String>, AppError> {
+        let Some(ct) = cipher.get(field) else {
             return Ok(None);
         };
         let plain = self
             .inner
             .keyring
-            .decrypt(person_column(PersonField::Phone), person, ct)?;
-        Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?))
+            .decrypt(person_column(field), person, ct)?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| store::StoreError::Corrupt("person field").into())
+    }
+
+    /// The phone on record, for daman to send a code or a notice to ([`App::system_text`]).
+    pub(crate) fn phone_in(
+        &self,
+        person: i64,
+        cipher: &PersonCipher,
+    ) -> Result<Option<Phone>, AppError> {
+        self.system_text(person, cipher, PersonField::Phone)?
+            .map(|p| Phone::parse(&p).map_err(AppError::from))
+            .transpose()
     }
 
     /// [`App::phone_in`] for a person not yet loaded.
