@@ -1558,12 +1558,7 @@ impl App {
         d: &DeclarationRow,
     ) -> Result<Vec<(DeclarationLineRow, StoredLine, Centimes, Centimes)>, AppError> {
         let mut out = Vec::with_capacity(d.lines as usize);
-        for l in self
-            .inner
-            .store
-            .declaration_lines(d.first_line, d.lines)
-            .await?
-        {
+        for l in self.inner.store.declaration_lines(d.id).await? {
             let plain = self
                 .inner
                 .keyring

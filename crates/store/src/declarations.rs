@@ -89,6 +89,16 @@ pub struct ImportBatch {
     pub entries: Vec<LedgerEntryRow>,
 }
 
+impl ImportBatch {
+    /// The lines in the order of the table's key (declaration, person): written in that
+    /// order, a batch appends to the B-tree instead of inserting all over it.
+    fn lines_in_key_order(&self) -> Vec<&DeclarationLineRow> {
+        let mut lines: Vec<&DeclarationLineRow> = self.lines.iter().collect();
+        lines.sort_unstable_by_key(|l| (l.declaration_id, l.person_id));
+        lines
+    }
+}
+
 /// One row of an employer's statement: what the ledger says for a period, by kind of entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivableRow {
@@ -470,7 +480,7 @@ impl Store {
             with_pool!(self, |p| {
                 let mut q = sqlx::QueryBuilder::new(
                     "SELECT d.employer_id, l.person_id FROM declarations d \
-                     JOIN declaration_lines l ON l.id >= d.first_line AND l.id < d.first_line + d.lines \
+                     JOIN declaration_lines l ON l.declaration_id = d.id \
                      WHERE d.status = 'accepted' AND d.period = ",
                 );
                 q.push_bind(period).push(" AND d.employer_id IN (");
@@ -549,26 +559,33 @@ impl Store {
         .await?))
     }
 
-    /// Lines `first .. first + n` of a declaration.
-    pub async fn declaration_lines(&self, first: i64, n: i64) -> Result<Vec<DeclarationLineRow>> {
+    /// The lines of a declaration, in the order of its file.
+    pub async fn declaration_lines(&self, declaration_id: i64) -> Result<Vec<DeclarationLineRow>> {
         Ok(with_pool!(self, |p| {
             sqlx::query_as::<_, DeclarationLineRow>(
-                "SELECT * FROM declaration_lines WHERE id >= $1 AND id < $2 ORDER BY id",
+                "SELECT * FROM declaration_lines WHERE declaration_id = $1 ORDER BY id",
             )
-            .bind(first)
-            .bind(first + n)
+            .bind(declaration_id)
             .fetch_all(p)
             .await?
         }))
     }
 
     /// A person's career lines with the employer and form of their declaration, by period.
+    /// Lines are keyed by declaration (so imports append): the career is every declaration of
+    /// every employer the person was ever employed by, one key lookup each. Every declared
+    /// person has an employment with the declaring employer (the préétabli comes from
+    /// employments; entrants are employed when their declaration is accepted), and
+    /// employments are never deleted.
     pub async fn career(&self, person_id: i64) -> Result<Vec<(DeclarationLineRow, i64, i64)>> {
         with_pool!(self, |p| {
             let rows = sqlx::query(
                 "SELECT l.id, l.declaration_id, l.person_id, l.period, l.data, d.employer_id, d.form \
-                 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-                 WHERE l.person_id = $1 AND d.status = 'accepted' ORDER BY l.period, l.id",
+                 FROM declarations d JOIN declaration_lines l \
+                   ON l.declaration_id = d.id AND l.person_id = $1 \
+                 WHERE d.status = 'accepted' \
+                   AND d.employer_id IN (SELECT employer_id FROM employments WHERE person_id = $1) \
+                 ORDER BY l.period, l.id",
             )
             .bind(person_id)
             .fetch_all(p)
@@ -604,7 +621,7 @@ impl Store {
                 insert_declarations!(tx, b.declarations);
                 let mut json = String::with_capacity(b.lines.len() * 360);
                 json.push('[');
-                for (i, l) in b.lines.iter().enumerate() {
+                for (i, l) in b.lines_in_key_order().into_iter().enumerate() {
                     if i > 0 {
                         json.push(',');
                     }
@@ -631,15 +648,16 @@ impl Store {
                 insert_persons!(tx, b.persons);
                 insert_employments!(tx, b.employments);
                 insert_declarations!(tx, b.declarations);
+                let lines = b.lines_in_key_order();
                 sqlx::query(
                     "INSERT INTO declaration_lines (id, declaration_id, person_id, period, data) \
                      SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::bytea[])",
                 )
-                .bind(b.lines.iter().map(|l| l.id).collect::<Vec<_>>())
-                .bind(b.lines.iter().map(|l| l.declaration_id).collect::<Vec<_>>())
-                .bind(b.lines.iter().map(|l| l.person_id).collect::<Vec<_>>())
-                .bind(b.lines.iter().map(|l| l.period).collect::<Vec<_>>())
-                .bind(b.lines.iter().map(|l| l.data.clone()).collect::<Vec<_>>())
+                .bind(lines.iter().map(|l| l.id).collect::<Vec<_>>())
+                .bind(lines.iter().map(|l| l.declaration_id).collect::<Vec<_>>())
+                .bind(lines.iter().map(|l| l.person_id).collect::<Vec<_>>())
+                .bind(lines.iter().map(|l| l.period).collect::<Vec<_>>())
+                .bind(lines.iter().map(|l| l.data.clone()).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await?;
                 pg_entries(&mut tx, &b.entries).await?;
