@@ -161,6 +161,10 @@ pub struct DeclarationSummary {
     /// The B06 control total: Σ of the lines' S_Ctr.
     pub control_sum: String,
     pub received_at: i64,
+    /// The declaration this one replaced, when it is a rectification.
+    pub rectifies: Option<String>,
+    /// The rectification that replaced this one: it no longer counts, and is kept as it was.
+    pub rectified_by: Option<String>,
 }
 
 /// What became of one imported file.
@@ -951,6 +955,24 @@ impl App {
         prepared: PreparedImport,
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
+        self.commit(
+            who,
+            prepared,
+            "import_declarations",
+            String::new(),
+            request_id,
+        )
+        .await
+    }
+
+    async fn commit(
+        &self,
+        who: Declarant,
+        prepared: PreparedImport,
+        action: &'static str,
+        detail: String,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
         let started = std::time::Instant::now();
         let mut prepared = prepared;
         let persons = &mut prepared.batch.persons;
@@ -984,6 +1006,7 @@ impl App {
             .insert_import(&prepared.batch)
             .await
             .map_err(|e| match e {
+                store::StoreError::Conflict("rectified") => AppError::Conflict("rectified"),
                 store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
                 e => AppError::Store(e),
             })?;
@@ -998,14 +1021,211 @@ impl App {
             Some(ImportOutcome::Rejected { .. }) => (a, r + 1, d),
             _ => (a, r, d + 1),
         });
-        Audit::registry(who.registrar(), "import_declarations", a)
-            .detail(format!("accepted={a} rejected={r} duplicate={d}"))
+        Audit::registry(who.registrar(), action, a)
+            .detail(format!("accepted={a} rejected={r} duplicate={d}{detail}"))
             .write(self, request_id)
             .await?;
         outcomes
             .into_iter()
             .map(|o| o.ok_or(AppError::Internal("import outcome")))
             .collect()
+    }
+
+    /// Replaces an accepted declaration, whole, with a corrected file for the same employer,
+    /// period and form (a main declaration by a `B` file, complementary declaration `n` by an
+    /// `En` file). The file passes every rule an import does, as if the declaration it replaces
+    /// had not been sent (persons declared in the period's other declarations still count).
+    /// On acceptance, in one transaction: the new declaration and its lines are written, naming
+    /// what they rectify; the original becomes `rectified` and keeps every byte and line (it can
+    /// still be read and written back); the ledger reverses the original's entry (`reversal`)
+    /// and posts the new one, so the period owes the corrected amount. Careers show the
+    /// rectified lines. The same file as the original changes nothing (a duplicate); a
+    /// declaration already rectified is a conflict (rectify its rectification).
+    pub async fn rectify_declaration(
+        &self,
+        who: Declarant,
+        declaration_id: i64,
+        file: ImportFile,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<ImportOutcome, AppError> {
+        if matches!(who, Declarant::Agent(_)) {
+            return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+        }
+        let store = &self.inner.store;
+        let target = self
+            .declaration_row(who, declaration_id, request_id)
+            .await?;
+        if target.status != "accepted" {
+            return Err(AppError::Conflict("rectified"));
+        }
+        let parsed = self
+            .parse_files(vec![file])
+            .await?
+            .pop()
+            .ok_or(AppError::Internal("parse"))?;
+        if let Some(d) = store
+            .declarations_by_digest(std::slice::from_ref(&parsed.digest))
+            .await?
+            .first()
+            && who.may_see(d.employer_id)
+        {
+            let affiliate = self.affiliate_of(d.employer_id).await?;
+            return Ok(ImportOutcome::Duplicate(summary(d, affiliate)?));
+        }
+        let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
+        let decl = match parsed.result {
+            Ok(d) => d,
+            Err(errors) => {
+                return self
+                    .rectification_rejected(who, &target, &errors, lang, request_id)
+                    .await;
+            }
+        };
+        let family = match decl.form {
+            Form::Main => ebds::Family::B,
+            Form::Complementary(_) => ebds::Family::E,
+        };
+        let same = ctx
+            .employers
+            .get(&decl.identity.affiliate)
+            .is_some_and(|e| e.id == target.employer_id)
+            && period_number(decl.identity.period) == target.period
+            && form_number(decl.form) == target.form;
+        if !same {
+            let affiliate = self.affiliate_of(target.employer_id).await?;
+            let expected = format!(
+                "{affiliate:07} {} {}",
+                target.period,
+                form_of(target.form).category()
+            );
+            let found = format!(
+                "{:07} {} {}",
+                decl.identity.affiliate,
+                period_number(decl.identity.period),
+                decl.form.category()
+            );
+            let errors = vec![err(
+                2,
+                Some(RecordType::new(family, 1)),
+                "N_Num_Affilie",
+                found,
+                Problem::RectifiesAnother(expected),
+            )];
+            return self
+                .rectification_rejected(who, &target, &errors, lang, request_id)
+                .await;
+        }
+        // Checked as if the declaration it replaces had not been sent: its form is free again
+        // and its persons may be declared; the period's other declarations still count.
+        ctx.accepted
+            .remove(&(target.employer_id, target.period, target.form));
+        let replaced: HashSet<i64> = store
+            .declaration_lines(target.id)
+            .await?
+            .iter()
+            .map(|l| l.person_id)
+            .collect();
+        for (e, p) in store
+            .declared_persons(&[target.employer_id], target.period)
+            .await?
+        {
+            if !replaced.contains(&p) {
+                ctx.declared.insert((e, target.period, p));
+            }
+        }
+        let mut new_persons = Vec::new();
+        let mut new_by_cin = HashMap::new();
+        let (employer, preetabli_id, persons) =
+            match self.check(who, &decl, &mut ctx, &mut new_persons, &mut new_by_cin) {
+                Ok(x) => x,
+                Err(errors) => {
+                    return self
+                        .rectification_rejected(who, &target, &errors, lang, request_id)
+                        .await;
+                }
+            };
+        let accepted = vec![(
+            0,
+            Accepted {
+                employer,
+                preetabli_id,
+                decl,
+                digest: parsed.digest,
+                persons,
+            },
+        )];
+        let mut ids = IdPool::exact();
+        let mut in_flight = InFlight::default();
+        let (mut batch, summaries) = self
+            .build_accepted(&accepted, &new_persons, &ctx, &mut ids, &mut in_flight)
+            .await?;
+        let new = batch
+            .declarations
+            .first_mut()
+            .ok_or(AppError::Internal("rectification"))?;
+        new.rectifies = Some(target.id);
+        let new_id = new.id;
+        batch.rectified = Some(target.id);
+        let reversed: Vec<(String, i64)> = store
+            .entry_postings(&format!("declaration:{}", target.id))
+            .await?
+            .into_iter()
+            .map(|(account, amount)| (account, -amount))
+            .collect();
+        batch.entries.push(LedgerEntryRow {
+            id: ids.take(store, "ledger_entry", 1).await?,
+            key: format!("reversal:{}", target.id),
+            kind: "reversal".into(),
+            employer_id: target.employer_id,
+            period: target.period,
+            at: self.now().0,
+            postings: reversed,
+        });
+        let outcomes = summaries
+            .into_iter()
+            .map(|mut s| {
+                s.rectifies = Some(target.id.to_string());
+                Some(ImportOutcome::Accepted(s))
+            })
+            .collect();
+        let prepared = PreparedImport {
+            outcomes,
+            batch,
+            in_flight,
+        };
+        let detail = format!(" declaration={} rectification={new_id}", target.id);
+        self.commit(who, prepared, "rectify_declaration", detail, request_id)
+            .await?
+            .pop()
+            .ok_or(AppError::Internal("rectification outcome"))
+    }
+
+    async fn affiliate_of(&self, employer_id: i64) -> Result<i64, AppError> {
+        Ok(self
+            .inner
+            .store
+            .employers_where(false, &[employer_id])
+            .await?
+            .first()
+            .map_or(0, |e| e.affiliate_number))
+    }
+
+    /// A rejected rectification: audited, nothing written.
+    async fn rectification_rejected(
+        &self,
+        who: Declarant,
+        target: &DeclarationRow,
+        errors: &[EbdsError],
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<ImportOutcome, AppError> {
+        Audit::registry(who.registrar(), "rectify_declaration", 0)
+            .outcome("rejected")
+            .detail(format!("declaration={} errors={}", target.id, errors.len()))
+            .write(self, request_id)
+            .await?;
+        Ok(rejected(errors, lang))
     }
 
     /// Loads what the files refer to: employers, préétablis and their lines, the forms already
@@ -1499,6 +1719,7 @@ impl App {
                     &header_payload(d.transfer_id, form_number(d.form), &d.identity, d.layout),
                 )?,
                 received_at: now.0,
+                rectifies: None,
             };
             let mut credits = Vec::with_capacity(12);
             for (b, (er, ee)) in Branch::ALL.iter().zip(branches) {
@@ -1526,7 +1747,8 @@ impl App {
 
     // ---- reading back ------------------------------------------------------------------------
 
-    /// An accepted declaration whose content the declarant may read. A refusal gets the same
+    /// A declaration (accepted, or rectified: the history stays readable) whose content the
+    /// declarant may read. A refusal gets the same
     /// answer as an unknown id, and is audited.
     async fn declaration_row(
         &self,
@@ -1539,7 +1761,7 @@ impl App {
             .store
             .declaration(id)
             .await?
-            .filter(|d| d.status == "accepted" && who.may_see(d.employer_id));
+            .filter(|d| who.may_see(d.employer_id));
         match found {
             Some(d) => Ok(d),
             None => {
@@ -1622,13 +1844,17 @@ impl App {
         let e = self
             .employer_for(who, affiliate_number, false, request_id)
             .await?;
-        self.inner
-            .store
-            .employer_declarations(e.id)
-            .await?
+        let rows = self.inner.store.employer_declarations(e.id).await?;
+        let replaced: HashMap<i64, i64> = rows
             .iter()
-            .filter(|d| d.status == "accepted")
-            .map(|d| summary(d, e.affiliate_number))
+            .filter_map(|d| d.rectifies.map(|r| (r, d.id)))
+            .collect();
+        rows.iter()
+            .map(|d| {
+                let mut s = summary(d, e.affiliate_number)?;
+                s.rectified_by = replaced.get(&d.id).map(|r| r.to_string());
+                Ok(s)
+            })
             .collect()
     }
 
@@ -2070,6 +2296,13 @@ fn transfer_id(period: Period, preetabli_id: i64) -> u64 {
     period_number(period) as u64 * 100_000_000 + (preetabli_id as u64 % 100_000_000)
 }
 
+fn form_of(n: i64) -> Form {
+    match u8::try_from(n) {
+        Ok(k @ 1..=9) => Form::Complementary(k),
+        _ => Form::Main,
+    }
+}
+
 fn form_number(f: Form) -> i64 {
     match f {
         Form::Main => 0,
@@ -2099,6 +2332,8 @@ fn summary(d: &DeclarationRow, affiliate: i64) -> Result<DeclarationSummary, App
         total: Centimes(d.employer_share + d.employee_share),
         control_sum: String::new(),
         received_at: d.received_at,
+        rectifies: d.rectifies.map(|r| r.to_string()),
+        rectified_by: None,
     })
 }
 

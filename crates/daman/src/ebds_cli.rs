@@ -40,6 +40,17 @@ pub enum EbdsCommand {
         #[arg(long, default_value = "fr")]
         lang: String,
     },
+    /// Replace an accepted declaration with a corrected file for the same employer, period and
+    /// form. The original is kept, as it was, marked rectified; the ledger reverses it and posts
+    /// the correction. Exit code 4 when the file is rejected.
+    Rectify {
+        #[arg(long)]
+        declaration: i64,
+        file: PathBuf,
+        /// Language of the error messages: fr, ar or en.
+        #[arg(long, default_value = "fr")]
+        lang: String,
+    },
     /// Write an accepted declaration back as the e-BDS file that was accepted, byte for byte.
     Export {
         #[arg(long)]
@@ -384,6 +395,51 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
                 return Err(Failure::Rejected(bad));
             }
             Ok(())
+        }
+        EbdsCommand::Rectify {
+            declaration,
+            file,
+            lang,
+        } => {
+            let lang = Lang::from_accept_language(&lang);
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::Run(format!("{}: {e}", file.display())))?;
+            let name = file.display().to_string();
+            let outcome = app
+                .rectify_declaration(
+                    Declarant::Operator,
+                    declaration,
+                    ImportFile { name, bytes },
+                    lang,
+                    "cli",
+                )
+                .await?;
+            match outcome {
+                ImportOutcome::Accepted(s) => {
+                    println!(
+                        "declaration {declaration} rectified by declaration {}: {} lines, total {} MAD",
+                        s.declaration_id,
+                        s.lines + s.entrants,
+                        s.total
+                    );
+                    Ok(())
+                }
+                ImportOutcome::Duplicate(s) => {
+                    println!(
+                        "{}: already accepted as declaration {}: nothing changed",
+                        file.display(),
+                        s.declaration_id
+                    );
+                    Ok(())
+                }
+                ImportOutcome::Rejected { errors } => {
+                    eprintln!("{}: {}", file.display(), rejected_label(lang));
+                    for e in &errors {
+                        eprintln!("  {}", e.message_line(lang));
+                    }
+                    Err(Failure::Rejected(1))
+                }
+            }
         }
         EbdsCommand::Export { declaration, out } => {
             let bytes = app

@@ -93,6 +93,9 @@ pub enum Problem {
     MainDeclarationMissing,
     /// The same person twice for the employer and period (in this file, or already accepted).
     DeclaredTwice,
+    /// A rectification names another affiliate, period or form than the declaration it
+    /// replaces: that declaration's (affiliate, period, category).
+    RectifiesAnother(String),
 }
 
 impl Problem {
@@ -141,6 +144,7 @@ impl Problem {
             Problem::AlreadyDeclared => "already_declared",
             Problem::MainDeclarationMissing => "main_declaration_missing",
             Problem::DeclaredTwice => "declared_twice",
+            Problem::RectifiesAnother(_) => "rectifies_another",
         }
     }
 
@@ -301,12 +305,12 @@ impl Problem {
             (UnknownImmatriculation, Ar) => "رقم تسجيل غير معروف".into(),
             (UnknownImmatriculation, En) => "unknown immatriculation number".into(),
             (AlreadyDeclared, Fr) => {
-                "déjà déclaré pour cette période : corrigez par une déclaration complémentaire"
+                "déjà déclaré pour cette période : corrigez par une déclaration complémentaire ou une rectification"
                     .into()
             }
-            (AlreadyDeclared, Ar) => "سبق التصريح لهذه الفترة: صححوا بتصريح تكميلي".into(),
+            (AlreadyDeclared, Ar) => "سبق التصريح لهذه الفترة: صححوا بتصريح تكميلي أو بتصحيح".into(),
             (AlreadyDeclared, En) => {
-                "already declared for this period: correct it with a complementary declaration"
+                "already declared for this period: correct it with a complementary declaration or a rectification"
                     .into()
             }
             (MainDeclarationMissing, Fr) => {
@@ -321,6 +325,15 @@ impl Problem {
                     .into()
             }
             (DeclaredTwice, Ar) => "أجير سبق التصريح به لهذه الفترة (في هذا الملف أو في تصريح مقبول)".into(),
+            (RectifiesAnother(e), Fr) => format!(
+                "une rectification remplace la déclaration qu'elle rectifie : même affilié, même période, même type ({e})"
+            ),
+            (RectifiesAnother(e), Ar) => {
+                format!("التصحيح يعوض التصريح الذي يصححه: نفس المنخرط ونفس الفترة ونفس النوع ({e})")
+            }
+            (RectifiesAnother(e), En) => format!(
+                "a rectification replaces the declaration it rectifies: same affiliate, period and form ({e})"
+            ),
             (DeclaredTwice, En) => {
                 "employee already declared for this period (in this file or an accepted declaration)"
                     .into()

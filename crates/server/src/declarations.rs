@@ -37,6 +37,10 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) fn upload() -> Router<AppState> {
     Router::new()
         .route("/api/v1/declarations", post(upload_file))
+        .route(
+            "/api/v1/declarations/{id}/rectification",
+            post(rectification),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE))
 }
 
@@ -118,10 +122,42 @@ async fn upload_file(
         .await
         .map_err(|e| ctx.err(e))?;
     match out.pop() {
-        Some(o @ ImportOutcome::Accepted(_)) => Ok((StatusCode::CREATED, Json(o)).into_response()),
-        Some(o @ ImportOutcome::Duplicate(_)) => Ok((StatusCode::OK, Json(o)).into_response()),
-        Some(ImportOutcome::Rejected { errors }) => Err(ApiError::rejected_file(ctx.lang, errors)),
+        Some(o) => file_outcome(&ctx, o),
         None => Err(ctx.err(app::AppError::Internal("no outcome"))),
+    }
+}
+
+/// Replaces an accepted declaration (its id in the path) with the corrected file (the body):
+/// 201 with the new declaration's receipt, 200 if the file is one already accepted, 422 with
+/// every error, 404 for a declaration the caller may not see, 409 if it was rectified already.
+async fn rectification(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let who = declarant(&ctx)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ctx.err(app::AppError::NotFound("declaration")))?;
+    let file = ImportFile {
+        name: "upload".into(),
+        bytes: bytes.to_vec(),
+    };
+    let outcome = s
+        .app
+        .rectify_declaration(who, id, file, ctx.lang, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    file_outcome(&ctx, outcome)
+}
+
+/// The answer to an uploaded file: 201 accepted, 200 already accepted, 422 rejected.
+fn file_outcome(ctx: &Ctx, outcome: ImportOutcome) -> Result<Response, ApiError> {
+    match outcome {
+        o @ ImportOutcome::Accepted(_) => Ok((StatusCode::CREATED, Json(o)).into_response()),
+        o @ ImportOutcome::Duplicate(_) => Ok((StatusCode::OK, Json(o)).into_response()),
+        ImportOutcome::Rejected { errors } => Err(ApiError::rejected_file(ctx.lang, errors)),
     }
 }
 

@@ -242,6 +242,12 @@ impl ApiError {
                         "تم تغيير رقم هاتفك منذ أقل من 7 أيام: لا يمكن تغيير RIB بعد.",
                         "Your phone number changed less than 7 days ago: the RIB cannot be changed yet.",
                     ),
+                    "rectified" => say(
+                        lang,
+                        "Cette déclaration a déjà été rectifiée : c'est sa rectification qu'il faut rectifier.",
+                        "سبق تصحيح هذا التصريح: يجب تصحيح التصريح الذي صححه.",
+                        "This declaration was already rectified: rectify its rectification instead.",
+                    ),
                     "last_factor" => say(
                         lang,
                         "Impossible de retirer votre dernier second facteur.",

@@ -57,6 +57,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rib-changes/cancel"),
     ("post", "/api/v1/declarations/preetabli"),
     ("post", "/api/v1/declarations"),
+    ("post", "/api/v1/declarations/{id}/rectification"),
     ("post", "/api/v1/declarations/list"),
     ("post", "/api/v1/declarations/file"),
     ("post", "/api/v1/declarations/lines"),

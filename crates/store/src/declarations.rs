@@ -44,6 +44,8 @@ pub struct DeclarationRow {
     pub employee_share: i64,
     pub header: Vec<u8>,
     pub received_at: i64,
+    /// The declaration this one replaces (a rectification), if any.
+    pub rectifies: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -87,6 +89,10 @@ pub struct ImportBatch {
     pub declarations: Vec<DeclarationRow>,
     pub lines: Vec<DeclarationLineRow>,
     pub entries: Vec<LedgerEntryRow>,
+    /// A rectification: the accepted declaration this batch's declaration replaces. It
+    /// becomes `rectified` in the same transaction; if it is no longer `accepted`, nothing
+    /// is written and the result is a conflict.
+    pub rectified: Option<i64>,
 }
 
 impl ImportBatch {
@@ -114,7 +120,7 @@ macro_rules! insert_declarations {
     ($tx:ident, $rows:expr) => {
         for chunk in $rows.chunks(crate::BATCH) {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at) ",
+                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at, rectifies) ",
             );
             q.push_values(chunk, |mut x, d| {
                 x.push_bind(d.id)
@@ -133,9 +139,28 @@ macro_rules! insert_declarations {
                     .push_bind(d.employer_share)
                     .push_bind(d.employee_share)
                     .push_bind(d.header.clone())
-                    .push_bind(d.received_at);
+                    .push_bind(d.received_at)
+                    .push_bind(d.rectifies);
             });
             q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+
+/// Marks the declaration a rectification replaces (if any) in transaction `$tx`: from
+/// `accepted` to `rectified`, or a conflict when it is no longer accepted.
+macro_rules! mark_rectified {
+    ($tx:ident, $id:expr) => {
+        if let Some(id) = $id {
+            let done = sqlx::query(
+                "UPDATE declarations SET status = 'rectified' WHERE id = $1 AND status = 'accepted'",
+            )
+            .bind(id)
+            .execute(&mut *$tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(crate::StoreError::Conflict("rectified"));
+            }
         }
     };
 }
@@ -616,6 +641,7 @@ impl Store {
         match &self.pool {
             crate::Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
+                mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
                 insert_employments!(tx, b.employments);
                 insert_declarations!(tx, b.declarations);
@@ -645,6 +671,7 @@ impl Store {
             }
             crate::Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
+                mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
                 insert_employments!(tx, b.employments);
                 insert_declarations!(tx, b.declarations);
@@ -711,6 +738,22 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The postings of the ledger entry with this key (empty if there is none).
+    pub async fn entry_postings(&self, key: &str) -> Result<Vec<(String, i64)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT p.account, p.amount FROM ledger_entries e \
+                 JOIN ledger_postings p ON p.entry_id = e.id WHERE e.key = $1 ORDER BY p.account",
+            )
+            .bind(key)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("account")?, r.try_get("amount")?)))
+                .collect()
+        })
     }
 
     /// An employer's receivable account, summed by period and kind of entry.

@@ -19,6 +19,7 @@ on_both_backends!(
     late_payment_surcharges_follow_the_table,
     nobody_is_declared_twice_and_rejected_files_create_nobody,
     agents_read_totals_not_files_and_payments_are_checked,
+    a_rectification_replaces_a_declaration_and_keeps_the_history,
 );
 
 const PERIOD: &str = "202610";
@@ -852,6 +853,31 @@ async fn the_api_serves_declarations(b: Backend) {
         w.t.post("/api/v1/ledger", &w.employer1.token, serde_json::json!({}))
             .await;
     assert_eq!(r.status, 403);
+    // A rectification: A earned 9 000.00. Employer 2 cannot see the declaration; employer 1
+    // gets 201 and the new receipt; a second rectification of the same original is a conflict.
+    let mut fixed = declaration_from(&pre);
+    fixed.lines[0].gross = Centimes(900_000);
+    let fixed = bytes_of(&fixed);
+    let path = format!("/api/v1/declarations/{id}/rectification");
+    let r =
+        w.t.post_bytes(&path, &w.employer2.token, fixed.clone())
+            .await;
+    assert_eq!(r.status, 404);
+    let r =
+        w.t.post_bytes(&path, &w.employer1.token, fixed.clone())
+            .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.json["rectifies"], id.as_str());
+    assert_eq!(r.json["total"], 162_870 + 72_184 + 47_220 + 23_069);
+    let r = w.t.post_bytes(&path, &w.employer1.token, good).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let r =
+        w.t.post("/api/v1/career", &w.a.token, serde_json::json!({}))
+            .await;
+    assert_eq!(r.json[0]["gross"], 900_000);
 }
 
 async fn late_payment_surcharges_follow_the_table(b: Backend) {
@@ -1108,4 +1134,200 @@ async fn import_result(
             "t",
         )
         .await
+}
+
+async fn rectify(w: &World, who: Declarant, id: i64, bytes: &[u8]) -> ImportOutcome {
+    w.t.app
+        .rectify_declaration(
+            who,
+            id,
+            ImportFile {
+                name: "DS.txt".into(),
+                bytes: bytes.to_vec(),
+            },
+            Lang::Fr,
+            "t",
+        )
+        .await
+        .unwrap()
+}
+
+async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let main_bytes = bytes_of(&declaration_from(&pre));
+    let main = accepted(import(&w, who, &main_bytes).await);
+    // A complementary declaration of the period: an entrant, who stays declared.
+    let e1_entrant = Entrant {
+        immatriculation: None,
+        name: "NOUVEAU SALARIE".into(),
+        cin: "QE100001".into(),
+        days: 13,
+        gross: Centimes(200_000),
+        capped: Centimes(200_000),
+    };
+    let e1_file = Declaration {
+        form: Form::Complementary(1),
+        transfer_id: pre.transfer_id,
+        identity: pre.identity.clone(),
+        lines: vec![],
+        entrants: vec![e1_entrant.clone()],
+        layout: ebds::Layout::default(),
+    };
+    let e1 = accepted(import(&w, who, &bytes_of(&e1_file)).await);
+    // The main declaration is rectified: A earned 9 000.00, not 8 000.00.
+    let mut fixed = declaration_from(&pre);
+    fixed.lines[0].gross = Centimes(900_000);
+    let fixed_bytes = bytes_of(&fixed);
+    let before = counts(&w).await;
+    // Nobody else may rectify it: not another employer (as if it did not exist), not an agent.
+    let (_, other, _) = employer(&w, 2).await;
+    assert!(matches!(
+        w.t.app
+            .rectify_declaration(
+                other,
+                main.declaration_id,
+                ImportFile {
+                    name: "x".into(),
+                    bytes: fixed_bytes.clone()
+                },
+                Lang::Fr,
+                "t"
+            )
+            .await,
+        Err(app::AppError::NotFound("declaration"))
+    ));
+    let agent = principal(&w, "agent-r", Role::Agent, Binding::None).await;
+    assert!(matches!(
+        w.t.app
+            .rectify_declaration(
+                Declarant::of(&agent).unwrap(),
+                main.declaration_id,
+                ImportFile {
+                    name: "x".into(),
+                    bytes: fixed_bytes.clone()
+                },
+                Lang::Fr,
+                "t"
+            )
+            .await,
+        Err(app::AppError::Denied(_))
+    ));
+    // A file for another form is refused with the exact error, and so is one declaring the
+    // complementary declaration's entrant again; neither writes anything.
+    let e2 = Declaration {
+        form: Form::Complementary(2),
+        entrants: vec![Entrant {
+            cin: "QE100009".into(),
+            ..e1_entrant.clone()
+        }],
+        ..e1_file.clone()
+    };
+    let got = errors(rectify(&w, who, main.declaration_id, &bytes_of(&e2)).await);
+    assert_eq!(
+        got,
+        vec![(
+            2,
+            "E01".into(),
+            "N_Num_Affilie".into(),
+            "rectifies_another".into()
+        )]
+    );
+    let mut twice = fixed.clone();
+    twice.entrants.push(e1_entrant.clone());
+    let got = errors(rectify(&w, who, main.declaration_id, &bytes_of(&twice)).await);
+    assert_eq!(
+        got,
+        vec![(
+            6,
+            "B04".into(),
+            "N_Num_Assure".into(),
+            "declared_twice".into()
+        )]
+    );
+    assert_eq!(counts(&w).await, before);
+    // The rectification is accepted. 9 000.00: employer 12.11 % of 9 000.00 + 8.98 % of
+    // 6 000.00 = 1 628.70, employee 2.26 % of 9 000.00 + 4.48 % of 6 000.00 = 472.20; B's
+    // line is unchanged (721.84 and 230.69).
+    let r = accepted(rectify(&w, who, main.declaration_id, &fixed_bytes).await);
+    assert_eq!(r.rectifies, Some(main.declaration_id.to_string()));
+    assert_eq!(r.employer_share, Centimes(162_870 + 72_184));
+    assert_eq!(r.employee_share, Centimes(47_220 + 23_069));
+    // The period now owes the rectified declaration and the complementary one, no more.
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    assert_eq!(st.periods[0].owed, Centimes(r.total.0 + e1.total.0));
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert!(check.balanced, "{check:?}");
+    let receivable = check.accounts.iter().find(|a| a.account == "receivable");
+    assert_eq!(
+        receivable.map(|a| a.balance),
+        Some(Centimes(r.total.0 + e1.total.0))
+    );
+    // The history: the original is listed as rectified, and comes back byte for byte.
+    let list = w.t.app.declarations_of(who, number, "t").await.unwrap();
+    let original = list
+        .iter()
+        .find(|d| d.declaration_id == main.declaration_id)
+        .unwrap();
+    assert_eq!(original.rectified_by, Some(r.declaration_id.to_string()));
+    assert_eq!(original.total, main.total);
+    assert_eq!(list.len(), 3);
+    let back =
+        w.t.app
+            .declaration_file(who, main.declaration_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(back, main_bytes);
+    let back =
+        w.t.app
+            .declaration_file(who, r.declaration_id, "t")
+            .await
+            .unwrap();
+    assert_eq!(back, fixed_bytes);
+    // A's career holds the rectified month only.
+    let a = insured(&w, 0, &w.a.immatriculation).await;
+    let career = w.t.app.career(&a, None, "t").await.unwrap();
+    assert_eq!(career.len(), 1);
+    assert_eq!(career[0].gross, Centimes(900_000));
+    assert_eq!(career[0].employer_share, Centimes(162_870));
+    // The same file again changes nothing; the original cannot be rectified twice.
+    let after = counts(&w).await;
+    assert!(matches!(
+        rectify(&w, who, r.declaration_id, &fixed_bytes).await,
+        ImportOutcome::Duplicate(_)
+    ));
+    assert!(matches!(
+        w.t.app
+            .rectify_declaration(
+                who,
+                main.declaration_id,
+                ImportFile {
+                    name: "x".into(),
+                    bytes: main_bytes.clone()
+                },
+                Lang::Fr,
+                "t"
+            )
+            .await,
+        Err(app::AppError::Conflict("rectified"))
+    ));
+    assert_eq!(counts(&w).await, after);
+    // A rectification can be rectified in turn: back to 8 000.00, the original's amounts.
+    let again = accepted(rectify(&w, who, r.declaration_id, &main_bytes).await);
+    assert_eq!(again.total, main.total);
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    assert_eq!(st.periods[0].owed, Centimes(main.total.0 + e1.total.0));
+    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    // In the database, a declaration and its lines cannot be changed or removed, except the
+    // one move from accepted to rectified.
+    for sql in [
+        "UPDATE declarations SET gross = gross + 1",
+        "UPDATE declarations SET status = 'accepted'",
+        "DELETE FROM declarations",
+        "UPDATE declaration_lines SET data = data",
+        "DELETE FROM declaration_lines",
+    ] {
+        assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
+    }
 }

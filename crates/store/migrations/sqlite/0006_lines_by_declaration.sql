@@ -21,3 +21,23 @@ INSERT INTO declaration_lines_by_declaration (declaration_id, person_id, id, per
     ORDER BY declaration_id, person_id;
 DROP TABLE declaration_lines;
 ALTER TABLE declaration_lines_by_declaration RENAME TO declaration_lines;
+
+-- Rectification: an accepted declaration may be replaced, whole, by a corrected file for the
+-- same employer, period and form. The replacement names what it `rectifies`; the original
+-- keeps every byte and line and only changes status, 'accepted' to 'rectified', once. Nothing
+-- else about a declaration or its lines ever changes.
+ALTER TABLE declarations ADD COLUMN rectifies BIGINT REFERENCES declarations (id);
+CREATE UNIQUE INDEX declarations_rectifies ON declarations (rectifies);
+CREATE TRIGGER declarations_immutable BEFORE UPDATE OF id, employer_id, period, form, digest,
+    preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share,
+    employee_share, header, received_at, rectifies ON declarations
+BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
+CREATE TRIGGER declarations_status BEFORE UPDATE OF status ON declarations
+WHEN NOT (OLD.status = 'accepted' AND NEW.status = 'rectified')
+BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
+CREATE TRIGGER declarations_no_delete BEFORE DELETE ON declarations
+BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
+CREATE TRIGGER declaration_lines_no_update BEFORE UPDATE ON declaration_lines
+BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
+CREATE TRIGGER declaration_lines_no_delete BEFORE DELETE ON declaration_lines
+BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
