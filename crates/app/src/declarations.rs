@@ -1049,29 +1049,39 @@ impl App {
         lang: Lang,
         request_id: &str,
     ) -> Result<ImportOutcome, AppError> {
+        let audit = |outcome: &str| {
+            Audit::registry(who.registrar(), "rectify_declaration", 0)
+                .outcome(outcome)
+                .detail(format!("declaration={declaration_id}"))
+        };
         if matches!(who, Declarant::Agent(_)) {
+            audit("deny:role").write(self, request_id).await?;
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
         let store = &self.inner.store;
         let target = self
             .declaration_row(who, declaration_id, request_id)
             .await?;
-        if target.status != "accepted" {
-            return Err(AppError::Conflict("rectified"));
-        }
         let parsed = self
             .parse_files(vec![file])
             .await?
             .pop()
             .ok_or(AppError::Internal("parse"))?;
+        // A file already accepted changes nothing, also when it is this very rectification
+        // sent again (a retry after a lost answer).
         if let Some(d) = store
             .declarations_by_digest(std::slice::from_ref(&parsed.digest))
             .await?
             .first()
             && who.may_see(d.employer_id)
         {
+            audit("duplicate").write(self, request_id).await?;
             let affiliate = self.affiliate_of(d.employer_id).await?;
             return Ok(ImportOutcome::Duplicate(summary(d, affiliate)?));
+        }
+        if target.status != "accepted" {
+            audit("conflict:rectified").write(self, request_id).await?;
+            return Err(AppError::Conflict("rectified"));
         }
         let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
         let decl = match parsed.result {
@@ -1086,29 +1096,41 @@ impl App {
             Form::Main => ebds::Family::B,
             Form::Complementary(_) => ebds::Family::E,
         };
-        let same = ctx
+        // The first of affiliate, period and form that differs from the declaration rectified.
+        let differs = if !ctx
             .employers
             .get(&decl.identity.affiliate)
             .is_some_and(|e| e.id == target.employer_id)
-            && period_number(decl.identity.period) == target.period
-            && form_number(decl.form) == target.form;
-        if !same {
+        {
+            Some((
+                2,
+                1,
+                "N_Num_Affilie",
+                format!("{:07}", decl.identity.affiliate),
+            ))
+        } else if period_number(decl.identity.period) != target.period {
+            Some((
+                2,
+                1,
+                "L_Periode",
+                period_number(decl.identity.period).to_string(),
+            ))
+        } else if form_number(decl.form) != target.form {
+            Some((1, 0, "L_Cat", decl.form.category()))
+        } else {
+            None
+        };
+        if let Some((line, record, field, found)) = differs {
             let affiliate = self.affiliate_of(target.employer_id).await?;
             let expected = format!(
                 "{affiliate:07} {} {}",
                 target.period,
                 form_of(target.form).category()
             );
-            let found = format!(
-                "{:07} {} {}",
-                decl.identity.affiliate,
-                period_number(decl.identity.period),
-                decl.form.category()
-            );
             let errors = vec![err(
-                2,
-                Some(RecordType::new(family, 1)),
-                "N_Num_Affilie",
+                line,
+                Some(RecordType::new(family, record)),
+                field,
                 found,
                 Problem::RectifiesAnother(expected),
             )];
@@ -1130,10 +1152,11 @@ impl App {
             .declared_persons(&[target.employer_id], target.period)
             .await?
         {
-            if !replaced.contains(&p) {
-                ctx.declared.insert((e, target.period, p));
-            }
+            ctx.declared.insert((e, target.period, p));
         }
+        ctx.declared.retain(|&(e, period, p)| {
+            !(e == target.employer_id && period == target.period && replaced.contains(&p))
+        });
         let mut new_persons = Vec::new();
         let mut new_by_cin = HashMap::new();
         let (employer, preetabli_id, persons) =

@@ -1227,12 +1227,7 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     let got = errors(rectify(&w, who, main.declaration_id, &bytes_of(&e2)).await);
     assert_eq!(
         got,
-        vec![(
-            2,
-            "E01".into(),
-            "N_Num_Affilie".into(),
-            "rectifies_another".into()
-        )]
+        vec![(1, "E00".into(), "L_Cat".into(), "rectifies_another".into())]
     );
     let mut twice = fixed.clone();
     twice.entrants.push(e1_entrant.clone());
@@ -1291,10 +1286,15 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     assert_eq!(career.len(), 1);
     assert_eq!(career[0].gross, Centimes(900_000));
     assert_eq!(career[0].employer_share, Centimes(162_870));
-    // The same file again changes nothing; the original cannot be rectified twice.
+    // The same file again changes nothing, also sent again for the original (a retry after a
+    // lost answer); the original cannot be rectified twice.
     let after = counts(&w).await;
     assert!(matches!(
         rectify(&w, who, r.declaration_id, &fixed_bytes).await,
+        ImportOutcome::Duplicate(_)
+    ));
+    assert!(matches!(
+        rectify(&w, who, main.declaration_id, &fixed_bytes).await,
         ImportOutcome::Duplicate(_)
     ));
     assert!(matches!(
@@ -1319,6 +1319,24 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + e1.total.0));
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    // A complementary declaration is rectified too: its entrant earned 2 500.00 (employer
+    // 21.09 % = 527.25, employee 6.74 % = 168.50), and is not "declared twice" by it.
+    let e1_fixed = Declaration {
+        entrants: vec![Entrant {
+            gross: Centimes(250_000),
+            capped: Centimes(250_000),
+            ..e1_entrant.clone()
+        }],
+        ..e1_file.clone()
+    };
+    let r1 = accepted(rectify(&w, who, e1.declaration_id, &bytes_of(&e1_fixed)).await);
+    assert_eq!(
+        (r1.form, r1.employer_share, r1.employee_share),
+        (1, Centimes(52_725), Centimes(16_850))
+    );
+    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    assert_eq!(st.periods[0].owed, Centimes(main.total.0 + r1.total.0));
+    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
     // In the database, a declaration and its lines cannot be changed or removed, except the
     // one move from accepted to rectified.
     for sql in [
@@ -1329,5 +1347,13 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
         "DELETE FROM declaration_lines",
     ] {
         assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
+    }
+    if b == Backend::Postgres {
+        for sql in [
+            "TRUNCATE declarations CASCADE",
+            "TRUNCATE declaration_lines",
+        ] {
+            assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
+        }
     }
 }

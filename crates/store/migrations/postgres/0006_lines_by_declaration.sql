@@ -5,6 +5,7 @@
 DROP INDEX declaration_lines_person;
 ALTER TABLE declaration_lines DROP CONSTRAINT declaration_lines_pkey;
 ALTER TABLE declaration_lines ADD PRIMARY KEY (declaration_id, person_id);
+CREATE UNIQUE INDEX declaration_lines_id ON declaration_lines (id);
 
 -- Rectification: see ../sqlite/0006_lines_by_declaration.sql. The original keeps every byte
 -- and line and only changes status, 'accepted' to 'rectified', once.
@@ -28,3 +29,7 @@ CREATE TRIGGER declarations_immutable BEFORE UPDATE OR DELETE ON declarations
     FOR EACH ROW EXECUTE FUNCTION declaration_immutable();
 CREATE TRIGGER declaration_lines_immutable BEFORE UPDATE OR DELETE ON declaration_lines
     FOR EACH ROW EXECUTE FUNCTION declaration_immutable();
+CREATE TRIGGER declarations_no_truncate BEFORE TRUNCATE ON declarations
+    FOR EACH STATEMENT EXECUTE FUNCTION declaration_immutable();
+CREATE TRIGGER declaration_lines_no_truncate BEFORE TRUNCATE ON declaration_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION declaration_immutable();

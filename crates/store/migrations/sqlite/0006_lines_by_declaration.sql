@@ -21,6 +21,9 @@ INSERT INTO declaration_lines_by_declaration (declaration_id, person_id, id, per
     ORDER BY declaration_id, person_id;
 DROP TABLE declaration_lines;
 ALTER TABLE declaration_lines_by_declaration RENAME TO declaration_lines;
+-- Line numbers are unique (each line's ciphertext is bound to its number); they only grow, so
+-- this index appends too.
+CREATE UNIQUE INDEX declaration_lines_id ON declaration_lines (id);
 
 -- Rectification: an accepted declaration may be replaced, whole, by a corrected file for the
 -- same employer, period and form. The replacement names what it `rectifies`; the original
