@@ -1097,10 +1097,10 @@ impl App {
             Form::Complementary(_) => ebds::Family::E,
         };
         // The first of affiliate, period and form that differs from the declaration rectified.
-        let differs = if !ctx
+        let differs = if ctx
             .employers
             .get(&decl.identity.affiliate)
-            .is_some_and(|e| e.id == target.employer_id)
+            .is_none_or(|e| e.id != target.employer_id)
         {
             Some((
                 2,

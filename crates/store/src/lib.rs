@@ -6,6 +6,7 @@
 //! never drift. SQL is written once in the dialect both accept (`$n` placeholders, `RETURNING`).
 
 mod auth;
+mod blocks;
 mod declarations;
 mod repo;
 mod schema;
@@ -98,6 +99,32 @@ pub struct Store {
     pub(crate) pool: Pool,
 }
 
+/// How often the background checkpointer copies the write-ahead logs into the database files.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// SQLite: copies what was committed to the write-ahead logs (the registry's and the audit
+/// log's) into the database files, every [`CHECKPOINT_EVERY`], on a connection of its own
+/// from the pool. PASSIVE: it never waits for a reader or a writer, and never makes one wait;
+/// a writer keeps appending to the log meanwhile. This is what SQLite recommends for a busy
+/// writer: the cost of the checkpoint (copying and syncing the pages) leaves the commit path.
+/// Ends with the pool.
+async fn checkpointer(pool: sqlx::SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "background checkpoint failed");
+        }
+    }
+}
+
 impl Store {
     /// Opens `url` (`sqlite://PATH` creates the file; `postgres://…` must exist).
     /// SQLite runs in WAL mode with `synchronous=FULL`: an acknowledged commit survives a crash.
@@ -119,7 +146,11 @@ impl Store {
                 .pragma("cache_size", "-32768")
                 // After a checkpoint, the write-ahead log shrinks back to 64 MiB at most.
                 .pragma("journal_size_limit", "67108864")
-                .pragma("mmap_size", "17179869184");
+                .pragma("mmap_size", "17179869184")
+                // No commit copies the write-ahead log into the database file (SQLite's default
+                // makes the commit that crosses 1 000 pages do it, inside the writer's time):
+                // `checkpointer` does it in the background.
+                .pragma("wal_autocheckpoint", "0");
             // The audit log lives in its own file beside the registry (`audit.db`), attached to
             // every connection: appending to it then does not invalidate the page cache of the
             // connections reading the registry, and it can be placed on its own volume.
@@ -141,6 +172,7 @@ impl Store {
                 })
                 .connect_with(opts)
                 .await?;
+            tokio::spawn(checkpointer(pool.clone()));
             Ok(Store {
                 pool: Pool::Sqlite(pool),
             })

@@ -1343,15 +1343,15 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
         "UPDATE declarations SET gross = gross + 1",
         "UPDATE declarations SET status = 'accepted'",
         "DELETE FROM declarations",
-        "UPDATE declaration_lines SET data = data",
-        "DELETE FROM declaration_lines",
+        "UPDATE declaration_line_blocks SET data = data",
+        "DELETE FROM declaration_line_blocks",
     ] {
         assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
     }
     if b == Backend::Postgres {
         for sql in [
             "TRUNCATE declarations CASCADE",
-            "TRUNCATE declaration_lines",
+            "TRUNCATE declaration_line_blocks",
         ] {
             assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
         }

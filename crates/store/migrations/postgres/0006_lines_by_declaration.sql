@@ -1,16 +1,28 @@
--- Declaration lines keyed by (declaration, person) instead of a person index. Keep in step
--- with ../sqlite/0006_lines_by_declaration.sql, which says why. `id` stays the line's number
--- from the `declaration_line` counter: the file order, and what each line's encryption is
--- bound to.
-DROP INDEX declaration_lines_person;
-ALTER TABLE declaration_lines DROP CONSTRAINT declaration_lines_pkey;
-ALTER TABLE declaration_lines ADD PRIMARY KEY (declaration_id, person_id);
-CREATE UNIQUE INDEX declaration_lines_id ON declaration_lines (id);
+-- Declaration lines stored in blocks, and rectification. Keep in step with
+-- ../sqlite/0006_lines_by_declaration.sql, which says why.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM declaration_lines) THEN
+        RAISE EXCEPTION 'declaration lines in the layout before migration 0006: re-import the files into a new database';
+    END IF;
+END;
+$$;
+DROP TABLE declaration_lines;
 
--- Rectification: see ../sqlite/0006_lines_by_declaration.sql. The original keeps every byte
--- and line and only changes status, 'accepted' to 'rectified', once.
+CREATE TABLE declaration_line_blocks (
+    declaration_id BIGINT NOT NULL REFERENCES declarations (id),
+    last_person BIGINT NOT NULL,
+    period BIGINT NOT NULL,
+    lines BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    UNIQUE (declaration_id, last_person)
+);
+
+-- Rectification: the original keeps every byte and line and only changes status, 'accepted'
+-- to 'rectified', once.
 ALTER TABLE declarations ADD COLUMN rectifies BIGINT REFERENCES declarations (id);
-CREATE UNIQUE INDEX declarations_rectifies ON declarations (rectifies);
+CREATE UNIQUE INDEX declarations_rectifies ON declarations (rectifies)
+    WHERE rectifies IS NOT NULL;
 CREATE FUNCTION declaration_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     before declarations;
@@ -27,9 +39,9 @@ END;
 $$;
 CREATE TRIGGER declarations_immutable BEFORE UPDATE OR DELETE ON declarations
     FOR EACH ROW EXECUTE FUNCTION declaration_immutable();
-CREATE TRIGGER declaration_lines_immutable BEFORE UPDATE OR DELETE ON declaration_lines
+CREATE TRIGGER declaration_line_blocks_immutable BEFORE UPDATE OR DELETE ON declaration_line_blocks
     FOR EACH ROW EXECUTE FUNCTION declaration_immutable();
 CREATE TRIGGER declarations_no_truncate BEFORE TRUNCATE ON declarations
     FOR EACH STATEMENT EXECUTE FUNCTION declaration_immutable();
-CREATE TRIGGER declaration_lines_no_truncate BEFORE TRUNCATE ON declaration_lines
+CREATE TRIGGER declaration_line_blocks_no_truncate BEFORE TRUNCATE ON declaration_line_blocks
     FOR EACH STATEMENT EXECUTE FUNCTION declaration_immutable();
