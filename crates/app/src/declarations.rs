@@ -32,6 +32,8 @@ pub(crate) const DECLARATION_HEADER: Column = Column {
     table: "declarations",
     column: "header",
 };
+/// Each line's ciphertext is bound to this name (not the table's, `declaration_line_blocks`):
+/// changing it would make every stored line unreadable.
 pub(crate) const DECLARATION_LINE: Column = Column {
     table: "declaration_lines",
     column: "data",

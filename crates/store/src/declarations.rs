@@ -579,20 +579,24 @@ impl Store {
 
     /// A person's career lines with the employer and form of their declaration, by period.
     /// Lines are stored in blocks keyed by declaration (so imports append): the career is
-    /// every declaration of every employer the person was ever employed by, one block lookup
-    /// each (the first block whose last person is at or after them). Every declared person
-    /// has an employment with the declaring employer (the préétabli comes from employments;
-    /// entrants are employed when their declaration is accepted), and employments are never
-    /// deleted.
+    /// every declaration, from the month the person's first employment with it began, of every
+    /// employer the person was ever employed by, one block lookup each (the first block whose
+    /// last person is at or after them). Every declared person has an employment with the
+    /// declaring employer begun by the first day of the period (the préétabli is drawn from the
+    /// employments on that day; an entrant's employment begins with the period), and
+    /// employments are never deleted.
     pub async fn career(&self, person_id: i64) -> Result<Vec<(DeclarationLineRow, i64, i64)>> {
         let rows: Vec<(i64, i64, Vec<u8>, i64, i64)> = with_pool!(self, |p| {
             sqlx::query_as(
                 "SELECT b.declaration_id, b.period, b.data, d.employer_id, d.form \
-                 FROM declarations d JOIN declaration_line_blocks b ON b.declaration_id = d.id \
+                 FROM (SELECT employer_id, MIN(start_date) AS since FROM employments \
+                       WHERE person_id = $1 GROUP BY employer_id) e \
+                 JOIN declarations d ON d.employer_id = e.employer_id \
+                   AND d.period >= CAST(REPLACE(SUBSTR(e.since, 1, 7), '-', '') AS BIGINT) \
+                 JOIN declaration_line_blocks b ON b.declaration_id = d.id \
                    AND b.last_person = (SELECT MIN(x.last_person) FROM declaration_line_blocks x \
                                         WHERE x.declaration_id = d.id AND x.last_person >= $1) \
-                 WHERE d.status = 'accepted' \
-                   AND d.employer_id IN (SELECT employer_id FROM employments WHERE person_id = $1)",
+                 WHERE d.status = 'accepted'",
             )
             .bind(person_id)
             .fetch_all(p)
@@ -613,7 +617,7 @@ impl Store {
     /// many narrow ledger rows (entries, postings) go in as multi-row inserts on SQLite and as
     /// arrays expanded by `UNNEST` on PostgreSQL.
     pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
-        let blocks = crate::blocks::blocks_of(&b.lines);
+        let blocks = crate::blocks::blocks_of(&b.lines)?;
         match &self.pool {
             crate::Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;

@@ -54,6 +54,8 @@ pub enum StoreError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(&'static str),
+    #[error("the database stayed busy: {0}")]
+    Busy(&'static str),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -97,32 +99,67 @@ pub(crate) use with_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite: dropped with the last clone of the store, which stops the background
+    /// checkpointer (and lets the pool close).
+    _checkpointer: Option<std::sync::Arc<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// How often the background checkpointer copies the write-ahead logs into the database files.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// Frames (4 KiB pages) in a write-ahead log beyond which the checkpointer also rewinds it.
+const WAL_FOLD_FRAMES: i64 = 16_384;
+
 /// SQLite: copies what was committed to the write-ahead logs (the registry's and the audit
 /// log's) into the database files, every [`CHECKPOINT_EVERY`], on a connection of its own
 /// from the pool. PASSIVE: it never waits for a reader or a writer, and never makes one wait;
 /// a writer keeps appending to the log meanwhile. This is what SQLite recommends for a busy
-/// writer: the cost of the checkpoint (copying and syncing the pages) leaves the commit path.
-/// Ends with the pool.
-async fn checkpointer(pool: sqlx::SqlitePool) {
+/// writer: the cost of copying and syncing pages leaves the commit path.
+///
+/// A log is rewound only when a write starts after all of it was copied; a writer that
+/// starts its next transaction right after committing (a bulk import) never gives it that
+/// moment. So once a log holds more than [`WAL_FOLD_FRAMES`], the checkpointer runs a
+/// TRUNCATE checkpoint: it waits for the current writer (the busy timeout), holds the next
+/// one back while it copies the little that PASSIVE checkpoints left, and empties the log.
+/// Stops when the last clone of the store is dropped.
+async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "background checkpoint failed");
+        let frames = wal_checkpoint(&pool, "PASSIVE").await;
+        if frames.is_ok_and(|(_, log)| log > WAL_FOLD_FRAMES) {
+            let _ = wal_checkpoint(&pool, "TRUNCATE").await;
         }
     }
+}
+
+/// One checkpoint of every attached database: (busy, frames in the log) of the last one
+/// reported; busy means another checkpoint or a writer held it off.
+async fn wal_checkpoint(pool: &sqlx::SqlitePool, mode: &str) -> Result<(bool, i64)> {
+    use sqlx::Row;
+    let mut out = (false, 0);
+    for schema in ["main", "audit"] {
+        let sql = format!("PRAGMA {schema}.wal_checkpoint({mode})");
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await {
+            Ok(r) => {
+                let busy: i64 = r.try_get(0)?;
+                let log: i64 = r.try_get(1)?;
+                out = (out.0 || busy != 0, out.1.max(log));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, mode, "checkpoint failed");
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Store {
@@ -172,9 +209,11 @@ impl Store {
                 })
                 .connect_with(opts)
                 .await?;
-            tokio::spawn(checkpointer(pool.clone()));
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            tokio::spawn(checkpointer(pool.clone(), stopped));
             Ok(Store {
                 pool: Pool::Sqlite(pool),
+                _checkpointer: Some(std::sync::Arc::new(stop)),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
@@ -188,6 +227,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
+                _checkpointer: None,
             })
         } else {
             Err(StoreError::BadUrl)
@@ -226,14 +266,18 @@ impl Store {
 
     /// SQLite: copies the write-ahead logs into the database files and truncates them (after a
     /// bulk load, so the files on disk are the data). PostgreSQL: nothing to do.
+    /// Retried while the background checkpointer holds the checkpoint lock.
     pub async fn checkpoint(&self) -> Result<()> {
         if let Pool::Sqlite(p) = &self.pool {
-            sqlx::query("PRAGMA main.wal_checkpoint(TRUNCATE)")
-                .execute(p)
-                .await?;
-            sqlx::query("PRAGMA audit.wal_checkpoint(TRUNCATE)")
-                .execute(p)
-                .await?;
+            for _ in 0..200 {
+                if !wal_checkpoint(p, "TRUNCATE").await?.0 {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Err(StoreError::Busy(
+                "the write-ahead log could not be checkpointed",
+            ));
         }
         Ok(())
     }
