@@ -1707,6 +1707,20 @@ impl App {
                         created_at: now.0,
                     });
                 }
+                // A person who left or died: their employment ends with the period, so the
+                // next préétabli no longer lists them.
+                if let StoredLine::Known(l) = &line
+                    && matches!(
+                        l.situation,
+                        ebds::Situation::Left | ebds::Situation::Deceased
+                    )
+                {
+                    batch.employment_ends.push(store::EmploymentEnd {
+                        employer_id: a.employer.id,
+                        person_id,
+                        end_date: period.last_day().to_string(),
+                    });
+                }
                 in_flight.declared.insert((a.employer.id, pn, person_id));
                 batch.lines.push(DeclarationLineRow {
                     id: next_line,

@@ -85,6 +85,18 @@ impl Date {
     }
 }
 
+impl Period {
+    /// The last day of the month.
+    pub fn last_day(self) -> Date {
+        let year = i32::from(self.year());
+        Date {
+            year,
+            month: self.month(),
+            day: days_in_month(year, self.month()),
+        }
+    }
+}
+
 fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -103,6 +115,15 @@ impl fmt::Display for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_day_of_a_period() {
+        let last = |s: &str| Period::parse(s).unwrap().last_day().to_string();
+        assert_eq!(last("202611"), "2026-11-30");
+        assert_eq!(last("202612"), "2026-12-31");
+        assert_eq!(last("202802"), "2028-02-29");
+        assert_eq!(last("210002"), "2100-02-28");
+    }
 
     #[test]
     fn days_round_trip_and_known_points() {

@@ -89,10 +89,22 @@ pub struct ImportBatch {
     pub declarations: Vec<DeclarationRow>,
     pub lines: Vec<DeclarationLineRow>,
     pub entries: Vec<LedgerEntryRow>,
+    /// Employments that end (a line declared the person left or died): their current
+    /// employment with the employer ends on this date (the period's last day).
+    pub employment_ends: Vec<EmploymentEnd>,
     /// A rectification: the accepted declaration this batch's declaration replaces. It
     /// becomes `rectified` in the same transaction; if it is no longer `accepted`, nothing
     /// is written and the result is a conflict.
     pub rectified: Option<i64>,
+}
+
+/// The end of a person's current employment with an employer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmploymentEnd {
+    pub employer_id: i64,
+    pub person_id: i64,
+    /// YYYY-MM-DD.
+    pub end_date: String,
 }
 
 /// One row of an employer's statement: what the ledger says for a period, by kind of entry.
@@ -151,6 +163,28 @@ macro_rules! insert_blocks {
                     .push_bind(b.lines)
                     .push_bind(b.data.as_slice());
             });
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+
+/// Ends the current employments of [`EmploymentEnd`]s in transaction `$tx` (one begun by
+/// the end date and not ended yet).
+macro_rules! end_employments {
+    ($tx:ident, $rows:expr) => {
+        for chunk in $rows.chunks(crate::BATCH) {
+            let mut q =
+                sqlx::QueryBuilder::new("UPDATE employments SET end_date = v.column3 FROM (");
+            q.push_values(chunk, |mut x, e| {
+                x.push_bind(e.employer_id)
+                    .push_bind(e.person_id)
+                    .push_bind(e.end_date.as_str());
+            });
+            q.push(
+                ") AS v WHERE employments.employer_id = v.column1 \
+                 AND employments.person_id = v.column2 AND employments.end_date IS NULL \
+                 AND employments.start_date <= v.column3",
+            );
             q.build().execute(&mut *$tx).await?;
         }
     };
@@ -624,6 +658,7 @@ impl Store {
                 mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
                 insert_employments!(tx, b.employments);
+                end_employments!(tx, b.employment_ends);
                 insert_declarations!(tx, b.declarations);
                 insert_blocks!(tx, blocks);
                 sqlite_entries(&mut tx, &b.entries).await?;
@@ -634,6 +669,7 @@ impl Store {
                 mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
                 insert_employments!(tx, b.employments);
+                end_employments!(tx, b.employment_ends);
                 insert_declarations!(tx, b.declarations);
                 insert_blocks!(tx, blocks);
                 pg_entries(&mut tx, &b.entries).await?;

@@ -20,6 +20,7 @@ on_both_backends!(
     nobody_is_declared_twice_and_rejected_files_create_nobody,
     agents_read_totals_not_files_and_payments_are_checked,
     a_rectification_replaces_a_declaration_and_keeps_the_history,
+    a_person_who_left_is_not_on_the_next_preetabli,
 );
 
 const PERIOD: &str = "202610";
@@ -1356,4 +1357,44 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
             assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
         }
     }
+}
+
+async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    // B left during the month (SO): their last line, then their employment ends with October.
+    let mut d = declaration_from(&pre);
+    d.lines[1].situation = Situation::Left;
+    d.lines[1].days = 12;
+    let left = format!("{:09}", d.lines[1].employee.immatriculation);
+    accepted(import(&w, who, &bytes_of(&d)).await);
+    let next = Period::parse("202611").unwrap();
+    w.t.app
+        .issue_preetablis(app::Registrar::operator(), next, &[], "t")
+        .await
+        .unwrap();
+    let bytes =
+        w.t.app
+            .preetabli_file(who, number, next, "t")
+            .await
+            .unwrap();
+    let listed: Vec<String> = ebds::read_preetabli(bytes.as_slice())
+        .unwrap()
+        .employees
+        .iter()
+        .map(|e| format!("{:09}", e.immatriculation))
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed.contains(&left), "{listed:?}");
+    // Their October line stays in their career.
+    let imma = if left == w.a.immatriculation {
+        &w.a.immatriculation
+    } else {
+        &w.b.immatriculation
+    };
+    let p = insured(&w, 1, imma).await;
+    let career = w.t.app.career(&p, None, "t").await.unwrap();
+    assert_eq!(career.len(), 1);
+    assert_eq!((career[0].situation.as_str(), career[0].days), ("SO", 12));
 }
