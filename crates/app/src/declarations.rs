@@ -1226,6 +1226,7 @@ impl App {
             .ok_or(AppError::Internal("rectification outcome"))
     }
 
+    /// An employer's affiliate number (0 if it is unknown).
     async fn affiliate_of(&self, employer_id: i64) -> Result<i64, AppError> {
         Ok(self
             .inner
@@ -1905,14 +1906,7 @@ impl App {
         request_id: &str,
     ) -> Result<Vec<CareerLine>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
-        let affiliate = self
-            .inner
-            .store
-            .employers_where(false, &[d.employer_id])
-            .await?
-            .pop()
-            .map(|e| e.affiliate_number)
-            .unwrap_or(0);
+        let affiliate = self.affiliate_of(d.employer_id).await?;
         Audit::registry(who.registrar(), "read_declaration_lines", d.lines as usize)
             .detail(format!("declaration={id}"))
             .write(self, request_id)

@@ -144,16 +144,9 @@ pub(crate) fn line_of(
     data: &[u8],
     person_id: i64,
 ) -> Result<Option<DeclarationLineRow>> {
-    Ok(entries(data)?
+    Ok(decode(declaration_id, period, data)?
         .into_iter()
-        .find(|(p, _, _)| *p == person_id)
-        .map(|(person_id, id, range)| DeclarationLineRow {
-            id,
-            declaration_id,
-            person_id,
-            period,
-            data: data[range].to_vec(),
-        }))
+        .find(|l| l.person_id == person_id))
 }
 
 #[cfg(test)]

@@ -1137,7 +1137,12 @@ async fn import_result(
         .await
 }
 
-async fn rectify(w: &World, who: Declarant, id: i64, bytes: &[u8]) -> ImportOutcome {
+async fn try_rectify(
+    w: &World,
+    who: Declarant,
+    id: i64,
+    bytes: &[u8],
+) -> Result<ImportOutcome, app::AppError> {
     w.t.app
         .rectify_declaration(
             who,
@@ -1150,7 +1155,10 @@ async fn rectify(w: &World, who: Declarant, id: i64, bytes: &[u8]) -> ImportOutc
             "t",
         )
         .await
-        .unwrap()
+}
+
+async fn rectify(w: &World, who: Declarant, id: i64, bytes: &[u8]) -> ImportOutcome {
+    try_rectify(w, who, id, bytes).await.unwrap()
 }
 
 async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend) {
@@ -1185,34 +1193,18 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     // Nobody else may rectify it: not another employer (as if it did not exist), not an agent.
     let (_, other, _) = employer(&w, 2).await;
     assert!(matches!(
-        w.t.app
-            .rectify_declaration(
-                other,
-                main.declaration_id,
-                ImportFile {
-                    name: "x".into(),
-                    bytes: fixed_bytes.clone()
-                },
-                Lang::Fr,
-                "t"
-            )
-            .await,
+        try_rectify(&w, other, main.declaration_id, &fixed_bytes).await,
         Err(app::AppError::NotFound("declaration"))
     ));
     let agent = principal(&w, "agent-r", Role::Agent, Binding::None).await;
     assert!(matches!(
-        w.t.app
-            .rectify_declaration(
-                Declarant::of(&agent).unwrap(),
-                main.declaration_id,
-                ImportFile {
-                    name: "x".into(),
-                    bytes: fixed_bytes.clone()
-                },
-                Lang::Fr,
-                "t"
-            )
-            .await,
+        try_rectify(
+            &w,
+            Declarant::of(&agent).unwrap(),
+            main.declaration_id,
+            &fixed_bytes
+        )
+        .await,
         Err(app::AppError::Denied(_))
     ));
     // A file for another form is refused with the exact error, and so is one declaring the
@@ -1299,18 +1291,7 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
         ImportOutcome::Duplicate(_)
     ));
     assert!(matches!(
-        w.t.app
-            .rectify_declaration(
-                who,
-                main.declaration_id,
-                ImportFile {
-                    name: "x".into(),
-                    bytes: main_bytes.clone()
-                },
-                Lang::Fr,
-                "t"
-            )
-            .await,
+        try_rectify(&w, who, main.declaration_id, &main_bytes).await,
         Err(app::AppError::Conflict("rectified"))
     ));
     assert_eq!(counts(&w).await, after);
