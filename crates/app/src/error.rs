@@ -43,6 +43,9 @@ pub enum AppError {
     Busy,
     #[error("internal failure: {0}")]
     Internal(&'static str),
+    /// The audit log's witness file or checkpoints: what went wrong (paths and sizes only).
+    #[error("audit log: {0}")]
+    Witness(String),
 }
 
 impl From<auth::AuthError> for AppError {

@@ -6,6 +6,7 @@
 
 mod account;
 mod audit;
+mod audit_log;
 mod declarations;
 mod eid;
 mod error;
@@ -20,6 +21,7 @@ mod rib;
 
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
+pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, read_witness};
 pub use declarations::{
     AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
     IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight, NewPayment, ParsedFile,
@@ -91,6 +93,8 @@ pub struct AppConfig {
     /// half the processor cores, at least one.
     pub lookup_connections: usize,
     pub auth: AuthConfig,
+    /// The verifiable audit log: its origin, witness file and checkpoint interval.
+    pub audit_log: AuditLogConfig,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -106,6 +110,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
     pub(crate) audit: AuditWriter,
+    pub(crate) log: audit_log::AuditLog,
     pub(crate) key_dir: KeyDir,
     pub(crate) principals: principal::PrincipalCache,
     pub(crate) lookups: lookup::LookupBatcher,
@@ -148,6 +153,8 @@ impl App {
         )?;
         let auth = account::AuthState::open(cfg.auth, &key_dir, cfg.random.as_ref())?;
         let audit = AuditWriter::start(cfg.store.clone());
+        let seed = key_dir.secret(audit_log::AuditLog::signing_key_name(), cfg.random.as_ref())?;
+        let log = audit_log::AuditLog::open(cfg.audit_log, seed.expose())?;
         let lookup_connections = match cfg.lookup_connections {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get() / 2)
@@ -156,7 +163,7 @@ impl App {
             n => n,
         };
         let lookups = lookup::LookupBatcher::start(cfg.store.clone(), lookup_connections);
-        Ok(App {
+        let app = App {
             inner: Arc::new(Inner {
                 store: cfg.store,
                 keyring,
@@ -164,12 +171,15 @@ impl App {
                 clock: cfg.clock,
                 random: cfg.random,
                 audit,
+                log,
                 key_dir,
                 principals: principal::PrincipalCache::default(),
                 lookups,
                 auth,
             }),
-        })
+        };
+        audit_log::start_sequencer(&app);
+        Ok(app)
     }
 
     /// Ready to serve: the database answers and the audit writer and lookup tasks run.

@@ -69,6 +69,15 @@ pub struct Config {
     pub sms_per_number_hour: i64,
     pub sms_per_number_day: i64,
     pub sms_global_hour: i64,
+    /// The audit log's name in its signed checkpoints (and its key's name). Default:
+    /// `<host of public_url>/audit`.
+    pub audit_origin: Option<String>,
+    /// The witness file every audit checkpoint is appended to. Default:
+    /// `<data_dir>/witness/audit-checkpoints`. Refused inside the database directory; in
+    /// production, another machine's disk (a network mount) or a file shipped off the host.
+    pub audit_witness: Option<PathBuf>,
+    /// How often the sequencer seals new audit entries into a signed checkpoint, in ms.
+    pub audit_checkpoint_ms: u64,
 }
 
 impl Default for Config {
@@ -108,6 +117,9 @@ impl Default for Config {
             sms_per_number_hour: 5,
             sms_per_number_day: 10,
             sms_global_hour: 10_000,
+            audit_origin: None,
+            audit_witness: None,
+            audit_checkpoint_ms: 1_000,
         }
     }
 }
@@ -148,6 +160,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_SMS_PER_NUMBER_HOUR", "sms_per_number_hour"),
     ("DAMAN_SMS_PER_NUMBER_DAY", "sms_per_number_day"),
     ("DAMAN_SMS_GLOBAL_HOUR", "sms_global_hour"),
+    ("DAMAN_AUDIT_ORIGIN", "audit_origin"),
+    ("DAMAN_AUDIT_WITNESS", "audit_witness"),
+    ("DAMAN_AUDIT_CHECKPOINT_MS", "audit_checkpoint_ms"),
 ];
 
 impl Config {
@@ -194,7 +209,8 @@ impl Config {
                 | "rib_cooling_off_hours"
                 | "sms_per_number_hour"
                 | "sms_per_number_day"
-                | "sms_global_hour" => toml::Value::Integer(
+                | "sms_global_hour"
+                | "audit_checkpoint_ms" => toml::Value::Integer(
                     value
                         .parse()
                         .map_err(|_| format!("{name} must be a whole number"))?,
@@ -261,6 +277,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.audit_checkpoint_ms == 0 {
+            return Err("audit_checkpoint_ms must be at least 1".into());
+        }
         if self.eid_issuer.is_some() && self.eid_client_secret_file.is_none() {
             return Err("eid_issuer needs eid_client_secret_file".into());
         }
@@ -302,8 +321,29 @@ impl Config {
                     db_dir.display()
                 ));
             }
+            if normalise(&self.audit_witness()).starts_with(&db) {
+                return Err(format!(
+                    "audit_witness {} is inside the database directory {}: whoever can rewrite the database must not be able to rewrite the witness",
+                    self.audit_witness().display(),
+                    db_dir.display()
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The audit log's origin in effect.
+    pub fn audit_origin(&self) -> String {
+        self.audit_origin
+            .clone()
+            .unwrap_or_else(|| format!("{}/audit", self.rp_id()))
+    }
+
+    /// The audit witness file in effect.
+    pub fn audit_witness(&self) -> PathBuf {
+        self.audit_witness
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("witness/audit-checkpoints"))
     }
 
     pub fn database_url(&self) -> String {

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success; 1 failure while running; 2 bad usage; 3 bad configuration.
 
+mod audit_cli;
 mod config;
 mod ebds_cli;
 mod load;
@@ -89,6 +90,11 @@ enum Command {
     Ebds {
         #[command(subcommand)]
         command: ebds_cli::EbdsCommand,
+    },
+    /// The verifiable audit log: seal, verify, prove, check a proof offline.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
     },
     /// Synthetic data helpers.
     Synth {
@@ -193,6 +199,8 @@ enum Failure {
     Run(String),
     /// Some imported files were rejected (exit code 4).
     Rejected(usize),
+    /// The audit log or a proof does not verify (exit code 5).
+    Tampered(String),
 }
 
 impl From<AppError> for Failure {
@@ -268,6 +276,10 @@ fn main() -> ExitCode {
             eprintln!("daman: {n} file(s) rejected (the others were imported)");
             ExitCode::from(4)
         }
+        Err(Failure::Tampered(e)) => {
+            eprintln!("daman: the audit log does not verify: {e}");
+            ExitCode::from(5)
+        }
     }
 }
 
@@ -332,8 +344,22 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         random: Arc::new(OsRandom),
         lookup_connections: cfg.lookup_connections,
         auth,
+        audit_log: app::AuditLogConfig {
+            origin: cfg.audit_origin(),
+            witness: cfg.audit_witness(),
+            interval: std::time::Duration::from_millis(cfg.audit_checkpoint_ms),
+        },
     })
     .await?)
+}
+
+/// Runs a command's result through a final seal of the audit log: what the command appended
+/// is in a signed checkpoint (and the witness file) before the process exits.
+async fn sealed(app: &App, result: Result<(), Failure>) -> Result<(), Failure> {
+    let seal = app.checkpoint_audit().await;
+    result?;
+    seal?;
+    Ok(())
 }
 
 /// A secret from a file named in the configuration (first line, trimmed).
@@ -385,7 +411,8 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             }
             cfg.dev_mode |= dev;
             let app = open_app(&cfg).await?;
-            serve(app, &cfg).await
+            let r = serve(app.clone(), &cfg).await;
+            sealed(&app, r).await
         }
         Command::Load {
             population:
@@ -405,7 +432,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                 loaded.seconds,
                 loaded.persons as f64 / loaded.seconds.max(1e-9)
             );
-            Ok(())
+            sealed(&app, Ok(())).await
         }
         Command::DevToken {
             role,
@@ -413,17 +440,28 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             hours,
         } => {
             let app = open_app(&cfg).await?;
-            let token = dev_token(&app, role.role(), subject.as_deref(), hours).await?;
-            println!("{token}");
-            Ok(())
+            let token = dev_token(&app, role.role(), subject.as_deref(), hours).await;
+            if let Ok(t) = &token {
+                println!("{t}");
+            }
+            sealed(&app, token.map(|_| ())).await
         }
         Command::Account { command } => {
             let app = open_app(&cfg).await?;
-            account(&app, command).await
+            let r = account(&app, command).await;
+            sealed(&app, r).await
         }
         Command::Ebds { command } => {
             let app = open_app(&cfg).await?;
-            ebds_cli::run(&app, command).await
+            let r = ebds_cli::run(&app, command).await;
+            sealed(&app, r).await
+        }
+        Command::Audit {
+            command: audit_cli::AuditCommand::CheckProof { file, key },
+        } => audit_cli::check_proof(&file, &key),
+        Command::Audit { command } => {
+            let app = open_app(&cfg).await?;
+            audit_cli::run(&app, command, cfg.audit_witness()).await
         }
         Command::Synth {
             command:
@@ -492,7 +530,8 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                 );
             }
             print_guide(&app, &cfg, seed, employers, persons).await?;
-            serve(app, &cfg).await
+            let r = serve(app.clone(), &cfg).await;
+            sealed(&app, r).await
         }
     }
 }

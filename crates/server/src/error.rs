@@ -326,6 +326,7 @@ impl ApiError {
             e @ (AppError::Store(_)
             | AppError::Vault(_)
             | AppError::Audit
+            | AppError::Witness(_)
             | AppError::Internal(_)) => {
                 // Logged without values: these errors carry none.
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "internal error");

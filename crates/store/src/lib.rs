@@ -5,6 +5,7 @@
 //! `migrations/postgres`); [`Store::schema`] describes the live schema so a test can prove the two
 //! never drift. SQL is written once in the dialect both accept (`$n` placeholders, `RETURNING`).
 
+mod audit_log;
 mod auth;
 mod blocks;
 mod declarations;
@@ -12,6 +13,7 @@ mod repo;
 mod schema;
 mod session;
 
+pub use audit_log::AuditCheckpointRow;
 pub use auth::*;
 pub use declarations::*;
 pub use repo::*;

@@ -4,6 +4,7 @@
 //! pool tests every connection it takes back. The hot paths therefore keep their own connection,
 //! and open a new one if it fails.
 
+use crate::audit_log::{APPEND_LOCK, SEQUENCER_LOCK};
 use crate::repo::{AuditRow, BATCH, LOOKUP_BATCH, Lookup, PERSON_COLUMNS, PersonCipher};
 use crate::{Pool, Result, Store};
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
@@ -90,43 +91,92 @@ impl Session {
         Ok(out)
     }
 
-    /// Appends `rows` atomically: all are durable when this returns, or none. Up to [`BATCH`]
-    /// rows go in one statement (atomic by itself, one round trip); more in one transaction.
+    /// Appends `rows` atomically: all are durable when this returns, or none. Events are
+    /// numbered densely from 1 in commit order (the audit tree's leaf order, docs/audit.md).
+    /// SQLite has one writer, and the rowid of this append-only table numbers them; PostgreSQL
+    /// may have several nodes appending, so each group takes a transaction-scoped advisory lock
+    /// and numbers its events after the last one committed.
     pub async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<()> {
-        macro_rules! insert {
-            ($chunk:expr) => {{
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, detail, outcome, request_id) ",
-                );
-                q.push_values($chunk, |mut b, a: &AuditRow| {
-                    b.push_bind(a.at)
-                        .push_bind(a.principal_id)
-                        .push_bind(a.role.clone())
-                        .push_bind(a.action.clone())
-                        .push_bind(a.purpose.clone())
-                        .push_bind(a.subject.clone())
-                        .push_bind(a.fields)
-                        .push_bind(a.detail.clone())
-                        .push_bind(a.outcome.clone())
-                        .push_bind(a.request_id.clone());
-                });
-                q
-            }};
-        }
         if rows.is_empty() {
             return Ok(());
         }
-        with_conn!(self, |c| {
-            if rows.len() <= BATCH {
-                insert!(rows).build().execute(&mut *c).await?;
-            } else {
+        match &mut self.conn {
+            Conn::Sqlite(c) if rows.len() <= BATCH => {
+                // One statement is atomic by itself: one round trip.
+                audit_insert!(rows, None).build().execute(&mut *c).await?;
+            }
+            Conn::Sqlite(c) => {
                 let mut tx = sqlx::Connection::begin(&mut *c).await?;
                 for chunk in rows.chunks(BATCH) {
-                    insert!(chunk).build().execute(&mut *tx).await?;
+                    audit_insert!(chunk, None).build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
             }
-        });
+            Conn::Postgres(c) => {
+                let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(APPEND_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut next: i64 =
+                    sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM audit_events")
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("n")?;
+                for chunk in rows.chunks(BATCH) {
+                    audit_insert!(chunk, Some(next))
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                    next += chunk.len() as i64;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
+
+    /// Takes the sequencer's lock if no other node holds it (PostgreSQL: a session-scoped
+    /// advisory lock, held as long as this session's connection lives). SQLite has one
+    /// process writing at a time and always answers yes.
+    pub async fn try_lock_sequencer(&mut self) -> Result<bool> {
+        match &mut self.conn {
+            Conn::Sqlite(_) => Ok(true),
+            Conn::Postgres(c) => Ok(sqlx::query("SELECT pg_try_advisory_lock($1) AS held")
+                .bind(SEQUENCER_LOCK)
+                .fetch_one(&mut *c)
+                .await?
+                .try_get("held")?),
+        }
+    }
 }
+
+/// `INSERT INTO audit_events` of `$chunk` (a `QueryBuilder`), numbered from `$first` when
+/// it is `Some` (else by the database).
+macro_rules! audit_insert {
+    ($chunk:expr, $first:expr) => {{
+        let first: Option<i64> = $first;
+        let mut q = QueryBuilder::new(if first.is_some() {
+            "INSERT INTO audit_events (seq, at, principal_id, role, action, purpose, subject, fields, detail, outcome, request_id) "
+        } else {
+            "INSERT INTO audit_events (at, principal_id, role, action, purpose, subject, fields, detail, outcome, request_id) "
+        });
+        q.push_values($chunk.iter().enumerate(), |mut b, (i, a): (usize, &AuditRow)| {
+            if let Some(first) = first {
+                b.push_bind(first + i as i64);
+            }
+            b.push_bind(a.at)
+                .push_bind(a.principal_id)
+                .push_bind(a.role.as_str())
+                .push_bind(a.action.as_str())
+                .push_bind(a.purpose.as_deref())
+                .push_bind(a.subject.as_deref())
+                .push_bind(a.fields)
+                .push_bind(a.detail.as_deref())
+                .push_bind(a.outcome.as_str())
+                .push_bind(a.request_id.as_str());
+        });
+        q
+    }};
+}
+use audit_insert;

@@ -119,6 +119,12 @@ impl TestApp {
             random: Arc::new(OsRandom),
             lookup_connections: 2,
             auth,
+            // Tests seal the audit log themselves (App::checkpoint_audit).
+            audit_log: app::AuditLogConfig {
+                origin: "daman.test/audit".into(),
+                witness: dir.path().join("witness/audit-checkpoints"),
+                interval: std::time::Duration::from_secs(3600),
+            },
         })
         .await
         .unwrap();
@@ -262,6 +268,42 @@ impl TestApp {
         match self.backend {
             Backend::Sqlite => run!(sqlx::SqlitePool::connect(&self.url)),
             Backend::Postgres => run!(sqlx::PgPool::connect(&self.url)),
+        }
+    }
+
+    /// Runs `sql` (one or more statements, no binds) straight against the database with the
+    /// audit log in reach: on SQLite its file is attached as `audit`, as the store does. What
+    /// someone with database access but no keys could do to the log.
+    pub async fn raw_audit(&self, sql: &str) -> Result<u64, String> {
+        use sqlx::Connection;
+        let e = |e: sqlx::Error| e.to_string();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .map_err(e)?;
+                let audit = self.dir.path().join("db/audit.db");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "ATTACH DATABASE '{}' AS audit",
+                    audit.display()
+                )))
+                .execute(&mut c)
+                .await
+                .map_err(e)?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(e)
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.map_err(e)?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(e)
+            }
         }
     }
 

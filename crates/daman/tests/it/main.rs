@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod at_rest;
+mod audit_log;
 mod cli;
 mod declarations;
 mod eid;

@@ -1,0 +1,135 @@
+//! `daman audit`: seal, verify and prove the audit log (docs/audit.md).
+
+use crate::Failure;
+use app::App;
+use audit::{InclusionProof, NoteVerifier};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Seal the entries appended since the last checkpoint into a signed checkpoint now (the
+    /// server does it every few seconds), and append it to the witness file.
+    Checkpoint,
+    /// Print the log's verifier key (`<origin>+<key id>+<public key>`), for auditors.
+    Key,
+    /// Check the whole log: every entry against the leaf recorded when it was sealed, every
+    /// checkpoint in the database and in the witness file (signatures, roots recomputed from
+    /// the entries, consistency from each to the next). Exit code 5 names the first bad entry.
+    Verify {
+        /// The witness file (default: the configured one).
+        #[arg(long)]
+        witness: Option<PathBuf>,
+        /// The verifier key to trust (default: this installation's own key). An auditor passes
+        /// the copy they were given.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Print an inclusion proof of entry N (from 1) in the latest checkpoint: what
+    /// `daman audit check-proof` checks with the verifier key alone.
+    Prove {
+        #[arg(long)]
+        entry: u64,
+        /// Write the proof here instead of the standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check an inclusion proof offline: needs only the proof file and the verifier key (no
+    /// database, no key directory).
+    CheckProof {
+        file: PathBuf,
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// `check-proof`: no application, no database.
+pub fn check_proof(file: &PathBuf, key: &str) -> Result<(), Failure> {
+    let verifier = NoteVerifier::parse(key).map_err(|e| Failure::Config(e.to_string()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Config(format!("cannot read {}: {e}", file.display())))?;
+    let proof = InclusionProof::parse(&text).map_err(|e| Failure::Tampered(e.to_string()))?;
+    let (e, c) = proof
+        .check(&verifier)
+        .map_err(|e| Failure::Tampered(format!("the proof does not hold: {e}")))?;
+    println!(
+        "entry {} is in the log {} of {} entries (checkpoint signed by {})",
+        e.seq,
+        c.origin,
+        c.size,
+        verifier.name()
+    );
+    println!(
+        "  at {} · {} · {} · outcome {}{}{}",
+        e.at,
+        e.role,
+        e.action,
+        e.outcome,
+        e.purpose
+            .map(|p| format!(" · purpose {p}"))
+            .unwrap_or_default(),
+        e.subject
+            .map(|s| format!(" · subject {}", vault::hex(&s)))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(), Failure> {
+    match command {
+        AuditCommand::Checkpoint => {
+            match app.checkpoint_audit().await? {
+                Some(c) => println!("sealed: {} entries", c.size),
+                None => match app.last_checkpoint().await? {
+                    Some(c) => {
+                        println!("nothing new: the last checkpoint holds {} entries", c.size)
+                    }
+                    None => println!("nothing to seal: the log is empty"),
+                },
+            }
+            if let Some(c) = app.last_checkpoint().await? {
+                print!("{}", c.note);
+            }
+            Ok(())
+        }
+        AuditCommand::Key => {
+            println!("{}", app.audit_verifier_key());
+            Ok(())
+        }
+        AuditCommand::Verify { witness: w, key } => {
+            let verifier = NoteVerifier::parse(&key.unwrap_or_else(|| app.audit_verifier_key()))
+                .map_err(|e| Failure::Config(e.to_string()))?;
+            let witness = w.unwrap_or(witness);
+            let started = std::time::Instant::now();
+            let r = app.verify_audit(&witness, &verifier).await?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{} entries read; {} checkpoints in the database and {} in {} recomputed; {:.2} s",
+                r.entries,
+                r.db_checkpoints,
+                r.witness_checkpoints,
+                witness.display(),
+                secs
+            );
+            match r.problem {
+                None => {
+                    println!("the audit log verifies");
+                    Ok(())
+                }
+                Some(p) => Err(Failure::Tampered(p.to_string())),
+            }
+        }
+        AuditCommand::Prove { entry, out } => {
+            let proof = app.prove_audit(entry).await?.to_text();
+            match out {
+                Some(path) => std::fs::write(&path, proof)
+                    .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    print!("{proof}");
+                    Ok(())
+                }
+            }
+        }
+        AuditCommand::CheckProof { file, key } => check_proof(&file, &key),
+    }
+}

@@ -1,0 +1,116 @@
+//! The audit log's tree: leaf hashes and signed checkpoints (docs/audit.md). The events
+//! themselves are in `audit_events` ([`Store::audit_events`], [`crate::Session::append_audit`]).
+
+use crate::{Result, Store, StoreError, with_pool};
+use sqlx::Row;
+
+/// A checkpoint the sequencer signed: the tree of the first `size` events.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditCheckpointRow {
+    pub size: i64,
+    pub root: Vec<u8>,
+    /// The right edge of the tree (`audit::Frontier::to_bytes`), to continue from.
+    pub frontier: Vec<u8>,
+    /// The signed note (C2SP checkpoint).
+    pub note: String,
+    pub at: i64,
+}
+
+/// Advisory-lock key of the sequencer on PostgreSQL ("daman-sq").
+pub(crate) const SEQUENCER_LOCK: i64 = 0x6461_6d61_6e2d_7371;
+/// Advisory-lock key serialising audit appends on PostgreSQL ("daman-au").
+pub(crate) const APPEND_LOCK: i64 = 0x6461_6d61_6e2d_6175;
+
+impl Store {
+    /// The latest checkpoint, if any.
+    pub async fn last_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as::<_, AuditCheckpointRow>(
+                "SELECT * FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+            )
+            .fetch_optional(p)
+            .await?
+        }))
+    }
+
+    /// Checkpoints of more than `size` events, smallest first, at most `limit`.
+    pub async fn audit_checkpoints_after(
+        &self,
+        size: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditCheckpointRow>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as::<_, AuditCheckpointRow>(
+                "SELECT * FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+            )
+            .bind(size)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    /// Stored leaf hashes of events with `seq > after`, in order, at most `limit`.
+    pub async fn audit_leaves(&self, after: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        with_pool!(self, |p| {
+            sqlx::query("SELECT seq, hash FROM audit_leaves WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+                .collect()
+        })
+    }
+
+    /// The number of the last event appended (0 when there is none).
+    pub async fn last_audit_seq(&self) -> Result<i64> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events"
+        )
+        .fetch_one(p)
+        .await?
+        .try_get("n")?))
+    }
+
+    /// Records the leaves of events `previous size + 1 ..= checkpoint.size` and the checkpoint,
+    /// in one transaction. Another sequencer having recorded the same is a
+    /// [`StoreError::Conflict`], and nothing is written.
+    pub async fn integrate_audit(
+        &self,
+        leaves: &[(i64, Vec<u8>)],
+        checkpoint: &AuditCheckpointRow,
+    ) -> Result<()> {
+        let conflict = |e: StoreError| match e {
+            StoreError::Conflict(_) => StoreError::Conflict("audit_checkpoint"),
+            e => e,
+        };
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for chunk in leaves.chunks(crate::BATCH) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO audit_leaves (seq, hash) ");
+                q.push_values(chunk, |mut b, (seq, hash)| {
+                    b.push_bind(*seq).push_bind(hash.as_slice());
+                });
+                q.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict(e.into()))?;
+            }
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (size, root, frontier, note, at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(checkpoint.size)
+            .bind(&checkpoint.root)
+            .bind(&checkpoint.frontier)
+            .bind(&checkpoint.note)
+            .bind(checkpoint.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e.into()))?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
