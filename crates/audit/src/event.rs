@@ -12,7 +12,7 @@ const V1: u8 = 1;
 pub struct Event {
     /// Its number in the log, from 1; its leaf index is `seq - 1`.
     pub seq: u64,
-    /// Unix time in seconds.
+    /// When: microseconds since 1970-01-01T00:00:00Z.
     pub at: i64,
     pub principal_id: Option<i64>,
     pub role: String,
@@ -31,7 +31,11 @@ pub struct Event {
 #[error("not an audit event encoding")]
 pub struct Malformed;
 
+/// A length-prefixed byte string. Audit fields are short (a request id is cut to 64
+/// characters, a detail is a few counts); a field past 4 GiB would not fit the prefix and is
+/// cut to what does, so the encoding stays decodable.
 fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let b = &b[..b.len().min(u32::MAX as usize)];
     out.extend_from_slice(&(b.len() as u32).to_be_bytes());
     out.extend_from_slice(b);
 }

@@ -203,6 +203,10 @@ impl RangeHasher {
     pub fn new(ranges: &[(u64, u64)]) -> RangeHasher {
         let mut order: Vec<usize> = (0..ranges.len()).collect();
         order.sort_by_key(|&i| ranges[i].0);
+        debug_assert!(
+            order.windows(2).all(|w| ranges[w[0]].1 <= ranges[w[1]].0),
+            "ranges overlap"
+        );
         RangeHasher {
             ranges: ranges.to_vec(),
             order,
@@ -211,6 +215,11 @@ impl RangeHasher {
             seen: 0,
             end: ranges.iter().map(|r| r.1).max().unwrap_or(0),
         }
+    }
+
+    /// How many leaves have been fed.
+    pub fn fed(&self) -> u64 {
+        self.seen
     }
 
     /// Whether every leaf the ranges need has been fed.

@@ -126,7 +126,7 @@ impl NoteVerifier {
             .try_into()
             .map_err(|_| NoteError::Key("an Ed25519 key is 32 bytes"))?;
         let expected = key_id(name, &public);
-        if id.len() != 8 || hex(&expected) != id {
+        if !hex(&expected).eq_ignore_ascii_case(id) {
             return Err(NoteError::Key("the key id does not match the key"));
         }
         let key = VerifyingKey::from_bytes(&public)

@@ -96,7 +96,7 @@ impl InclusionProof {
     pub fn check(&self, verifier: &NoteVerifier) -> Result<(Event, Checkpoint), ProofFileError> {
         let checkpoint = Checkpoint::open(&self.checkpoint_note, verifier)?;
         let event = Event::decode(&self.entry).map_err(|_| ProofFileError::Entry)?;
-        if event.seq != self.index + 1 {
+        if self.index.checked_add(1) != Some(event.seq) {
             return Err(ProofFileError::WrongIndex {
                 seq: event.seq,
                 index: self.index,

@@ -34,6 +34,10 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Start a new witness file after the old one was lost (move a damaged one aside first):
+    /// only if the log verifies from the database alone. The new file starts with the last
+    /// checkpoint; what came before can only be checked against the old file.
+    RestartWitness,
     /// Check an inclusion proof offline: needs only the proof file and the verifier key (no
     /// database, no key directory).
     CheckProof {
@@ -59,9 +63,13 @@ pub fn check_proof(file: &PathBuf, key: &str) -> Result<(), Failure> {
         c.size,
         verifier.name()
     );
+    let micros = e.at.rem_euclid(86_400_000_000) / 1_000_000;
     println!(
-        "  at {} · {} · {} · outcome {}{}{}",
-        e.at,
+        "  at {} {:02}:{:02}:{:02} UTC · {} · {} · outcome {}{}{}",
+        domain::Timestamp(e.at).date(),
+        micros / 3600,
+        micros / 60 % 60,
+        micros % 60,
         e.role,
         e.action,
         e.outcome,
@@ -129,6 +137,15 @@ pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(
                     Ok(())
                 }
             }
+        }
+        AuditCommand::RestartWitness => {
+            let c = app.restart_witness().await?;
+            println!(
+                "a new witness file {} starts at the checkpoint of {} entries",
+                app.audit_witness().display(),
+                c.size
+            );
+            Ok(())
         }
         AuditCommand::CheckProof { file, key } => check_proof(&file, &key),
     }

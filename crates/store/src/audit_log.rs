@@ -16,7 +16,8 @@ pub struct AuditCheckpointRow {
     pub at: i64,
 }
 
-/// Advisory-lock key of the sequencer on PostgreSQL ("daman-sq").
+/// Advisory-lock key of the sequencer on PostgreSQL ("daman-sq"), taken by the transaction
+/// that records a checkpoint.
 pub(crate) const SEQUENCER_LOCK: i64 = 0x6461_6d61_6e2d_7371;
 /// Advisory-lock key serialising audit appends on PostgreSQL ("daman-au").
 pub(crate) const APPEND_LOCK: i64 = 0x6461_6d61_6e2d_6175;
@@ -76,7 +77,9 @@ impl Store {
 
     /// Records the leaves of events `previous size + 1 ..= checkpoint.size` and the checkpoint,
     /// in one transaction. Another sequencer having recorded the same is a
-    /// [`StoreError::Conflict`], and nothing is written.
+    /// [`StoreError::Conflict`], and nothing is written. On PostgreSQL the transaction first
+    /// takes the sequencer's advisory lock (transaction-scoped): another node sealing right now
+    /// is [`StoreError::Busy`], and nothing is written.
     pub async fn integrate_audit(
         &self,
         leaves: &[(i64, Vec<u8>)],
@@ -86,31 +89,51 @@ impl Store {
             StoreError::Conflict(_) => StoreError::Conflict("audit_checkpoint"),
             e => e,
         };
-        with_pool!(self, |p| {
-            let mut tx = p.begin().await?;
-            for chunk in leaves.chunks(crate::BATCH) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO audit_leaves (seq, hash) ");
-                q.push_values(chunk, |mut b, (seq, hash)| {
-                    b.push_bind(*seq).push_bind(hash.as_slice());
-                });
-                q.build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict(e.into()))?;
+        macro_rules! write {
+            ($tx:ident) => {
+                for chunk in leaves.chunks(crate::BATCH) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO audit_leaves (seq, hash) ");
+                    q.push_values(chunk, |mut b, (seq, hash)| {
+                        b.push_bind(*seq).push_bind(hash.as_slice());
+                    });
+                    q.build()
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|e| conflict(e.into()))?;
+                }
+                sqlx::query(
+                    "INSERT INTO audit_checkpoints (size, root, frontier, note, at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(checkpoint.size)
+                .bind(&checkpoint.root)
+                .bind(&checkpoint.frontier)
+                .bind(&checkpoint.note)
+                .bind(checkpoint.at)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| conflict(e.into()))?;
+            };
+        }
+        match &self.pool {
+            crate::Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                write!(tx);
+                tx.commit().await?;
             }
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (size, root, frontier, note, at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(checkpoint.size)
-            .bind(&checkpoint.root)
-            .bind(&checkpoint.frontier)
-            .bind(&checkpoint.note)
-            .bind(checkpoint.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(e.into()))?;
-            tx.commit().await?;
-        });
+            crate::Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let held: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS held")
+                    .bind(SEQUENCER_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("held")?;
+                if !held {
+                    return Err(StoreError::Busy("another node is sealing the audit log"));
+                }
+                write!(tx);
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 }

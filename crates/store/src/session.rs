@@ -4,7 +4,7 @@
 //! pool tests every connection it takes back. The hot paths therefore keep their own connection,
 //! and open a new one if it fails.
 
-use crate::audit_log::{APPEND_LOCK, SEQUENCER_LOCK};
+use crate::audit_log::APPEND_LOCK;
 use crate::repo::{AuditRow, BATCH, LOOKUP_BATCH, Lookup, PERSON_COLUMNS, PersonCipher};
 use crate::{Pool, Result, Store};
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
@@ -113,7 +113,15 @@ impl Session {
                 tx.commit().await?;
             }
             Conn::Postgres(c) => {
+                // READ COMMITTED whatever the server's default: the MAX below must see the
+                // group committed just before the lock was granted. A holder stuck on a dead
+                // connection must not stall every audited request for long.
                 let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                sqlx::raw_sql(
+                    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '5s'",
+                )
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(APPEND_LOCK)
                     .execute(&mut *tx)
@@ -134,20 +142,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    /// Takes the sequencer's lock if no other node holds it (PostgreSQL: a session-scoped
-    /// advisory lock, held as long as this session's connection lives). SQLite has one
-    /// process writing at a time and always answers yes.
-    pub async fn try_lock_sequencer(&mut self) -> Result<bool> {
-        match &mut self.conn {
-            Conn::Sqlite(_) => Ok(true),
-            Conn::Postgres(c) => Ok(sqlx::query("SELECT pg_try_advisory_lock($1) AS held")
-                .bind(SEQUENCER_LOCK)
-                .fetch_one(&mut *c)
-                .await?
-                .try_get("held")?),
-        }
     }
 }
 

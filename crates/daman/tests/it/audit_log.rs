@@ -13,6 +13,7 @@ crate::on_both_backends!(
     the_log_is_sealed_verified_and_proven,
     an_edited_deleted_or_reordered_entry_is_named,
     a_truncated_and_rebuilt_log_is_caught_by_the_witness,
+    daman_signs_only_what_extends_what_it_signed,
 );
 
 fn verifier(w: &World) -> NoteVerifier {
@@ -89,13 +90,17 @@ async fn the_log_is_sealed_verified_and_proven(b: Backend) {
             problem: None
         }
     );
-    // A witness file under another key is refused outright.
+    // A witness file under another key does not verify: the witness file itself is named.
     let other = NoteSigner::new("daman.test/audit", &[9; 32]).unwrap();
     let other = NoteVerifier::parse(&other.verifier_key()).unwrap();
-    assert!(matches!(
-        app.verify_audit(app.audit_witness(), &other).await,
-        Err(AppError::Witness(_))
-    ));
+    let p = app
+        .verify_audit(app.audit_witness(), &other)
+        .await
+        .unwrap()
+        .problem
+        .unwrap();
+    assert_eq!(p.entries, None);
+    assert!(p.what.starts_with("note 1 of the witness file"), "{p}");
 
     // Proofs check with the verifier key alone, and carry no personal data.
     for entry in [1, n / 2, n + 1] {
@@ -194,11 +199,11 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
         let p = verify(&w).await.problem.expect("tampering found");
         match tamper {
             Tamper::Edit | Tamper::Reorder => {
-                assert_eq!((p.first_entry, p.last_entry), (5, 5), "{tamper:?}");
+                assert_eq!(p.entries, Some((5, 5)), "{tamper:?}");
                 assert!(p.what.starts_with("changed"), "{tamper:?}: {p}");
             }
             Tamper::Delete => {
-                assert_eq!((p.first_entry, p.last_entry), (5, 5));
+                assert_eq!(p.entries, Some((5, 5)));
                 assert!(p.what.starts_with("missing"), "{p}");
                 assert!(p.to_string().starts_with("entry 5: missing"), "{p}");
                 // Sealing goes on from the tree as it was signed (entry 5 is still in it), and
@@ -208,10 +213,13 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
                 let c = w.t.app.checkpoint_audit().await.unwrap().unwrap();
                 assert_eq!(c.size, n + 1);
                 let p = verify(&w).await.problem.unwrap();
-                assert_eq!((p.first_entry, p.what.starts_with("missing")), (5, true));
+                assert_eq!(
+                    (p.entries, p.what.starts_with("missing")),
+                    (Some((5, 5)), true)
+                );
             }
             Tamper::EditWithItsLeaf => {
-                assert_eq!((p.first_entry, p.last_entry), (1, n), "{p}");
+                assert_eq!(p.entries, Some((1, n)), "{p}");
                 assert!(p.what.contains("checkpoint"), "{p}");
                 assert!(
                     p.to_string()
@@ -274,7 +282,7 @@ async fn a_truncated_and_rebuilt_log_is_caught_by_the_witness(b: Backend) {
 
     // The witness file's checkpoint of the first n entries no longer matches.
     let p = verify(&w).await.problem.expect("the rebuilt log is caught");
-    assert_eq!((p.first_entry, p.last_entry), (1, n), "{p}");
+    assert_eq!(p.entries, Some((1, n)), "{p}");
     assert!(p.what.contains("witness"), "{p}");
     // And daman refuses to sign anything over it.
     assert!(matches!(
@@ -283,4 +291,117 @@ async fn a_truncated_and_rebuilt_log_is_caught_by_the_witness(b: Backend) {
     ));
     let text = std::fs::read_to_string(w.t.app.audit_witness()).unwrap();
     assert_eq!(audit::note::split_notes(&text).len(), 1, "nothing appended");
+}
+
+async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
+    let refused = |r: Result<Option<app::CheckpointInfo>, AppError>, why: &str| match r {
+        Err(AppError::Witness(m)) => assert!(m.contains(why), "{m}"),
+        other => panic!("expected a refusal ({why}), got {other:?}"),
+    };
+    let w = World::new(b).await;
+    let app = &w.t.app;
+    let n = app.checkpoint_audit().await.unwrap().unwrap().size;
+    let more = || async {
+        w.read(&w.agent, json!({"cin": w.a.cin, "purpose": "registration"}))
+            .await;
+    };
+
+    // Insert-only access (the triggers intact): a checkpoint row of the attacker's is not
+    // signed by the key, and nothing is sealed over it.
+    w.t.raw_audit(&format!(
+        "INSERT INTO audit_checkpoints (size, root, frontier, note, at) VALUES ({}, {}, {}, 'forged', 0)",
+        n + 5,
+        blob(b, &[0; 32]),
+        blob(b, &Frontier::new().to_bytes())
+    ))
+    .await
+    .unwrap();
+    more().await;
+    refused(app.checkpoint_audit().await, "not signed by the log key");
+    w.t.raw_audit(&drop_triggers(b)).await.unwrap();
+    w.t.raw_audit(&format!(
+        "DELETE FROM audit_checkpoints WHERE size = {}",
+        n + 5
+    ))
+    .await
+    .unwrap();
+
+    // The right edge of the last checkpoint swapped for a forged tree's of the same size: the
+    // next checkpoint would extend the forgery. Refused, and verify names it.
+    let mut forged = Frontier::new();
+    for i in 0..n {
+        forged.push(leaf_hash(&i.to_be_bytes()));
+    }
+    let set_frontier = |f: &[u8]| {
+        format!(
+            "UPDATE audit_checkpoints SET frontier = {} WHERE size = {n}",
+            blob(b, f)
+        )
+    };
+    w.t.raw_audit(&set_frontier(&forged.to_bytes()))
+        .await
+        .unwrap();
+    refused(
+        app.checkpoint_audit().await,
+        "does not match its signed note",
+    );
+    let p = verify(&w).await.problem.unwrap();
+    assert_eq!(p.entries, Some((1, n)), "{p}");
+    assert!(p.what.contains("checkpoint of"), "{p}");
+    // Put back, it seals again.
+    let events = app.store().audit_events(0, n as i64).await.unwrap();
+    let mut real = Frontier::new();
+    for (seq, row) in &events {
+        let e = Event {
+            seq: *seq as u64,
+            at: row.at,
+            principal_id: row.principal_id,
+            role: row.role.clone(),
+            action: row.action.clone(),
+            purpose: row.purpose.clone(),
+            subject: row.subject.clone(),
+            fields: row.fields,
+            detail: row.detail.clone(),
+            outcome: row.outcome.clone(),
+            request_id: row.request_id.clone(),
+        };
+        real.push(e.leaf_hash());
+    }
+    w.t.raw_audit(&set_frontier(&real.to_bytes()))
+        .await
+        .unwrap();
+    let sealed = app.checkpoint_audit().await.unwrap().unwrap();
+    assert!(sealed.size > n);
+    assert_eq!(verify(&w).await.problem, None);
+
+    // The witness file gone (an unmounted disk, a deletion): nothing is sealed, and no new
+    // file is started behind the operator's back.
+    let witness = app.audit_witness().to_path_buf();
+    let aside = witness.with_extension("lost");
+    std::fs::rename(&witness, &aside).unwrap();
+    more().await;
+    refused(app.checkpoint_audit().await, "missing or empty");
+    assert!(!witness.exists());
+    // The operator starts a new one after the log verifies from the database alone.
+    let restarted = app.restart_witness().await.unwrap();
+    assert_eq!(restarted.size, sealed.size);
+    assert!(matches!(
+        app.restart_witness().await,
+        Err(AppError::Witness(_))
+    ));
+    let again = app.checkpoint_audit().await.unwrap().unwrap();
+    assert_eq!(again.size, sealed.size + 1);
+    // The old file, found again, still checks the whole log.
+    let r = app.verify_audit(&aside, &verifier(&w)).await.unwrap();
+    assert_eq!(r.problem, None);
+
+    // A write cut short at the end of the witness file: sealing stops, verify says where.
+    let mut text = std::fs::read_to_string(&witness).unwrap();
+    text.push_str("daman.test/audit\n99");
+    std::fs::write(&witness, &text).unwrap();
+    more().await;
+    refused(app.checkpoint_audit().await, "does not verify");
+    let p = verify(&w).await.problem.unwrap();
+    assert_eq!(p.entries, None);
+    assert!(p.what.starts_with("note 3 of the witness file"), "{p}");
 }

@@ -50,3 +50,76 @@ fn exit_codes_and_messages() {
     let (code, out, _) = daman(dir.path(), &["synth", "cins", "--count", "3"], &[]);
     assert_eq!((code, out.lines().count()), (0, 3));
 }
+
+#[test]
+fn the_audit_log_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = daman(
+        d,
+        &["load", "--persons", "30", "--employers", "3", "--quiet"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    // The load sealed what it appended before it exited.
+    let (code, out, err) = daman(d, &["audit", "checkpoint"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("nothing new: the last checkpoint holds"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n\n— localhost/audit "),
+        "the signed note: {out}"
+    );
+    let witness = std::fs::read_to_string(d.join("daman-data/witness/audit-checkpoints")).unwrap();
+    assert!(witness.starts_with("localhost/audit\n"), "{witness}");
+
+    let (code, key, _) = daman(d, &["audit", "key"], &[]);
+    assert_eq!(code, 0);
+    let key = key.trim().to_string();
+    assert!(key.starts_with("localhost/audit+"), "{key}");
+    let (code, out, err) = daman(d, &["audit", "verify", "--key", &key], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("the audit log verifies"), "{out}");
+
+    // A proof, checked with the key alone; a forged one is refused with exit code 5.
+    for n in ["1", "2"] {
+        let (code, _, err) = daman(
+            d,
+            &[
+                "audit",
+                "prove",
+                "--entry",
+                n,
+                "--out",
+                &format!("p{n}.txt"),
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = daman(d, &["audit", "check-proof", "p1.txt", "--key", &key], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("entry 1 is in the log localhost/audit of "),
+        "{out}"
+    );
+    let p1 = std::fs::read_to_string(d.join("p1.txt")).unwrap();
+    let p2 = std::fs::read_to_string(d.join("p2.txt")).unwrap();
+    let entry2 = p2.lines().nth(1).unwrap();
+    let forged = p1.replacen(p1.lines().nth(1).unwrap(), entry2, 1);
+    std::fs::write(d.join("forged.txt"), forged).unwrap();
+    let (code, _, err) = daman(
+        d,
+        &["audit", "check-proof", "forged.txt", "--key", &key],
+        &[],
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("entry says it is number 2"), "{err}");
+    let other = "localhost/audit+00000000+AQ==";
+    let (code, _, err) = daman(d, &["audit", "check-proof", "p1.txt", "--key", other], &[]);
+    assert_eq!(code, 3, "a malformed key is a usage error: {err}");
+    let (code, _, err) = daman(d, &["audit", "prove", "--entry", "100000"], &[]);
+    assert_eq!(code, 1, "{err}");
+}

@@ -12,6 +12,16 @@
 -- table is trusted: they make proofs cheap and name the first entry that no longer matches.
 ALTER TABLE audit_events ALTER COLUMN seq DROP IDENTITY;
 
+-- Rows appended before this migration were numbered by the identity, which leaves gaps (a
+-- rolled-back insert, a sequence cache lost in a crash): renumber them densely, in order
+-- (through negative numbers, so no two rows ever share one).
+ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update;
+UPDATE audit_events SET seq = -r.n
+    FROM (SELECT seq AS old, row_number() OVER (ORDER BY seq) AS n FROM audit_events) AS r
+    WHERE audit_events.seq = r.old;
+UPDATE audit_events SET seq = -seq;
+ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update;
+
 CREATE TABLE audit_leaves (
     seq BIGINT PRIMARY KEY,
     hash BYTEA NOT NULL
