@@ -848,6 +848,9 @@ pub(crate) fn start_sequencer(app: &App) {
             if let Err(e) = app.checkpoint_audit().await {
                 tracing::error!(error = %e, "audit sequencer");
             }
+            if let Err(e) = app.prune_reads().await {
+                tracing::error!(error = %e, "pruning read budgets");
+            }
         }
     });
 }

@@ -316,6 +316,14 @@ impl App {
             None if who.locked => Decision::Deny(DenyReason::Locked),
             None => Decision::Deny(DenyReason::NotSelf),
         };
+        // The policy allows it: the read budget must allow it too.
+        let decision = match (decision, person) {
+            (Decision::Allow, Some(p)) => match self.spend_read_budget(who, p, request_id).await? {
+                Some(reason) => Decision::Deny(reason),
+                None => Decision::Allow,
+            },
+            (d, _) => d,
+        };
         let action = if req.full { "reveal" } else { "read" };
         let audit = Audit::command(who, action, person)
             .fields(&fields)

@@ -7,6 +7,8 @@
 mod account;
 mod audit;
 mod audit_log;
+mod breach;
+mod budget;
 mod declarations;
 mod eid;
 mod error;
@@ -22,6 +24,8 @@ mod rib;
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
 pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, read_witness};
+pub use breach::{BreachReport, ExposedPerson, Investigator, category};
+pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
     AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
     IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight, NewPayment, ParsedFile,
@@ -95,6 +99,10 @@ pub struct AppConfig {
     pub auth: AuthConfig,
     /// The verifiable audit log: its origin, witness file and checkpoint interval.
     pub audit_log: AuditLogConfig,
+    /// Persons each role may have revealed per hour and per day.
+    pub budgets: ReadBudgets,
+    /// Where security alerts go besides the audit log.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -111,6 +119,8 @@ pub(crate) struct Inner {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) audit: AuditWriter,
     pub(crate) log: audit_log::AuditLog,
+    pub(crate) budgets: ReadBudgets,
+    pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
     pub(crate) key_dir: KeyDir,
     pub(crate) principals: principal::PrincipalCache,
     pub(crate) lookups: lookup::LookupBatcher,
@@ -172,6 +182,8 @@ impl App {
                 random: cfg.random,
                 audit,
                 log,
+                budgets: cfg.budgets,
+                notifiers: cfg.notifiers,
                 key_dir,
                 principals: principal::PrincipalCache::default(),
                 lookups,

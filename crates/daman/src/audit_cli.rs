@@ -150,3 +150,74 @@ pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(
         AuditCommand::CheckProof { file, key } => check_proof(&file, &key),
     }
 }
+
+#[derive(Subcommand)]
+pub enum BreachCommand {
+    /// From the audit log alone: every person whose data was revealed to these principals in
+    /// the window, which fields, when and by whom, with totals per field and category.
+    Report {
+        /// A principal's id (repeat for several).
+        #[arg(long = "principal", required = true)]
+        principals: Vec<i64>,
+        /// Start of the window, included: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+        #[arg(long)]
+        from: String,
+        /// End of the window, excluded.
+        #[arg(long)]
+        to: String,
+        /// Write the notification list (one pseudonym per line, with fields and dates) here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Print the whole report as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn breach(app: &App, command: BreachCommand) -> Result<(), Failure> {
+    let BreachCommand::Report {
+        principals,
+        from,
+        to,
+        csv,
+        json,
+    } = command;
+    let parse = |field, s: &str| {
+        domain::Timestamp::parse_utc(field, s)
+            .map_err(|e| Failure::Config(format!("--{field}: {}", e.message(domain::Lang::En))))
+    };
+    let (from, to) = (parse("from", &from)?, parse("to", &to)?);
+    let started = std::time::Instant::now();
+    let r = app
+        .breach_report(app::Investigator::Operator, &principals, from, to, "cli")
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(path) = &csv {
+        std::fs::write(path, r.csv())
+            .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| Failure::Run(e.to_string()))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{} audit entries of {} principal(s) examined in {secs:.2} s; {} reads refused",
+        r.entries,
+        r.principals.len(),
+        r.refused
+    );
+    println!("{} person(s) whose data was revealed", r.persons.len());
+    for (cat, n) in &r.per_category {
+        println!("  {cat}: {n} person(s)");
+    }
+    for (field, n) in &r.per_field {
+        println!("    {field}: {n}");
+    }
+    if let Some(path) = csv {
+        println!("notification list: {}", path.display());
+    }
+    Ok(())
+}

@@ -78,6 +78,16 @@ pub struct Config {
     pub audit_witness: Option<PathBuf>,
     /// How often the sequencer seals new audit entries into a signed checkpoint, in ms.
     pub audit_checkpoint_ms: u64,
+    /// Read budgets: distinct persons an agent, and an employer user, may have revealed per
+    /// clock hour and per calendar day (UTC). Crossing one refuses the read, locks the account
+    /// pending review by a security officer and raises an alert.
+    pub read_budget_agent_hour: u32,
+    pub read_budget_agent_day: u32,
+    pub read_budget_employer_hour: u32,
+    pub read_budget_employer_day: u32,
+    /// Alerts are written to the audit log and the service's log; also POSTed as JSON here
+    /// (https, or http://127.0.0.1) when set.
+    pub alert_webhook: Option<String>,
 }
 
 impl Default for Config {
@@ -120,6 +130,11 @@ impl Default for Config {
             audit_origin: None,
             audit_witness: None,
             audit_checkpoint_ms: 1_000,
+            read_budget_agent_hour: 60,
+            read_budget_agent_day: 300,
+            read_budget_employer_hour: 500,
+            read_budget_employer_day: 5_000,
+            alert_webhook: None,
         }
     }
 }
@@ -163,6 +178,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_AUDIT_ORIGIN", "audit_origin"),
     ("DAMAN_AUDIT_WITNESS", "audit_witness"),
     ("DAMAN_AUDIT_CHECKPOINT_MS", "audit_checkpoint_ms"),
+    ("DAMAN_READ_BUDGET_AGENT_HOUR", "read_budget_agent_hour"),
+    ("DAMAN_READ_BUDGET_AGENT_DAY", "read_budget_agent_day"),
+    (
+        "DAMAN_READ_BUDGET_EMPLOYER_HOUR",
+        "read_budget_employer_hour",
+    ),
+    ("DAMAN_READ_BUDGET_EMPLOYER_DAY", "read_budget_employer_day"),
+    ("DAMAN_ALERT_WEBHOOK", "alert_webhook"),
 ];
 
 impl Config {
@@ -210,7 +233,11 @@ impl Config {
                 | "sms_per_number_hour"
                 | "sms_per_number_day"
                 | "sms_global_hour"
-                | "audit_checkpoint_ms" => toml::Value::Integer(
+                | "audit_checkpoint_ms"
+                | "read_budget_agent_hour"
+                | "read_budget_agent_day"
+                | "read_budget_employer_hour"
+                | "read_budget_employer_day" => toml::Value::Integer(
                     value
                         .parse()
                         .map_err(|_| format!("{name} must be a whole number"))?,

@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
     },
+    /// Breach response: who was exposed, from the audit log alone.
+    Breach {
+        #[command(subcommand)]
+        command: audit_cli::BreachCommand,
+    },
     /// Synthetic data helpers.
     Synth {
         #[command(subcommand)]
@@ -349,6 +354,19 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
             witness: cfg.audit_witness(),
             interval: std::time::Duration::from_millis(cfg.audit_checkpoint_ms),
         },
+        budgets: app::ReadBudgets {
+            agent: Some((cfg.read_budget_agent_hour, cfg.read_budget_agent_day)),
+            employer_user: Some((cfg.read_budget_employer_hour, cfg.read_budget_employer_day)),
+        },
+        notifiers: {
+            let mut n: Vec<Arc<dyn app::Notifier>> = vec![Arc::new(app::LogNotifier)];
+            if let Some(url) = &cfg.alert_webhook {
+                n.push(Arc::new(
+                    app::WebhookNotifier::new(url).map_err(|e| Failure::Config(e.to_string()))?,
+                ));
+            }
+            n
+        },
     })
     .await?)
 }
@@ -463,6 +481,11 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
         Command::Audit {
             command: audit_cli::AuditCommand::CheckProof { file, key },
         } => audit_cli::check_proof(&file, &key),
+        Command::Breach { command } => {
+            let app = open_app(&cfg).await?;
+            let r = audit_cli::breach(&app, command).await;
+            sealed(&app, r).await
+        }
         Command::Audit { command } => {
             let app = open_app(&cfg).await?;
             audit_cli::run(&app, command, cfg.audit_witness()).await

@@ -216,6 +216,8 @@ pub enum DenyReason {
     FullRevealNotAllowed,
     /// Staff log in and step up only with a passkey.
     PasskeyRequired,
+    /// The read would cross the principal's read budget: refused, and the principal locked.
+    ReadBudget,
 }
 
 impl DenyReason {
@@ -230,6 +232,7 @@ impl DenyReason {
             DenyReason::FieldNotAllowed => "field_not_allowed",
             DenyReason::FullRevealNotAllowed => "full_reveal_not_allowed",
             DenyReason::PasskeyRequired => "passkey_required",
+            DenyReason::ReadBudget => "read_budget",
         }
     }
 }

@@ -22,6 +22,35 @@ impl Timestamp {
     pub fn plus_seconds(self, s: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(s.saturating_mul(1_000_000)))
     }
+
+    /// An instant written `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn parse_utc(field: &'static str, s: &str) -> Result<Timestamp, ValidationError> {
+        let bad = || ValidationError::new(field, Rule::DateShape);
+        let (date, time) = match s.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (s, None),
+        };
+        let day = Date::parse(field, date)?.to_days();
+        let secs = match time {
+            None => 0,
+            Some(t) => {
+                let t = t.strip_suffix('Z').ok_or_else(bad)?;
+                let parts: Vec<&str> = t.split(':').collect();
+                let [h, m, sec] = parts.as_slice() else {
+                    return Err(bad());
+                };
+                let num = |x: &str, max: i64| {
+                    (x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| x.parse::<i64>().ok())
+                        .flatten()
+                        .filter(|v| *v <= max)
+                        .ok_or_else(bad)
+                };
+                num(h, 23)? * 3600 + num(m, 59)? * 60 + num(sec, 59)?
+            }
+        };
+        Ok(Timestamp((day * 86_400 + secs) * 1_000_000))
+    }
 }
 
 /// Where "now" comes from. Production reads the system clock; tests set it.
@@ -115,6 +144,24 @@ impl fmt::Display for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_parse_as_dates_or_utc_times() {
+        let t = Timestamp::parse_utc("at", "2026-11-23T10:00:00Z").unwrap();
+        assert_eq!(t, Timestamp(1_795_428_000_000_000));
+        assert_eq!(
+            Timestamp::parse_utc("at", "2026-11-23").unwrap(),
+            Timestamp(1_795_392_000_000_000)
+        );
+        for bad in [
+            "2026-11-23T10:00:00",
+            "2026-11-23T24:00:00Z",
+            "2026-13-01",
+            "2026-11-23T1:00:00Z",
+        ] {
+            assert!(Timestamp::parse_utc("at", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_last_day_of_a_period() {

@@ -137,6 +137,16 @@ impl ApiError {
                     "Staff of the fund log in with a passkey only.",
                 ),
             ),
+            AppError::Denied(domain::DenyReason::ReadBudget) => ApiError::plain(
+                S::FORBIDDEN,
+                "read_budget_exceeded",
+                say(
+                    lang,
+                    "Limite de consultations atteinte : votre compte est bloqué jusqu'à l'examen par un responsable de la sécurité.",
+                    "تم بلوغ حد الاطلاع: حسابك موقوف إلى حين مراجعته من طرف مسؤول الأمن.",
+                    "Read limit reached: your account is locked until a security officer reviews it.",
+                ),
+            ),
             // The reason stays in the audit log: telling it would say whether the person exists.
             AppError::Denied(_) => ApiError::plain(
                 S::FORBIDDEN,

@@ -27,6 +27,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/persons/contact"),
     ("post", "/api/v1/employments"),
     ("post", "/api/v1/cases"),
+    ("post", "/api/v1/principals/unlock"),
+    ("post", "/api/v1/breach/report"),
     ("post", "/api/v1/auth/enrol"),
     ("post", "/api/v1/auth/enrol/confirm"),
     ("post", "/api/v1/auth/invitations"),
@@ -82,6 +84,8 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
         .route("/api/v1/persons/contact", post(update_contact))
         .route("/api/v1/employments", post(create_employment))
         .route("/api/v1/cases", post(create_case))
+        .route("/api/v1/principals/unlock", post(unlock_principal))
+        .route("/api/v1/breach/report", post(breach_report))
         .merge(crate::declarations::routes())
         .merge(
             crate::login::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -248,6 +252,79 @@ async fn create_employment(
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlockInput {
+    principal_id: String,
+}
+
+#[derive(Serialize)]
+struct Unlocked {
+    principal_id: String,
+    unlocked: bool,
+}
+
+async fn unlock_principal(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(u): Body<UnlockInput>,
+) -> Result<Json<Unlocked>, ApiError> {
+    let id: i64 = u.principal_id.parse().map_err(|_| {
+        ctx.err(app::AppError::Invalid(vec![domain::ValidationError::new(
+            "principal_id",
+            domain::Rule::UnknownValue,
+        )]))
+    })?;
+    s.app
+        .unlock_principal(&ctx.principal, id, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(Unlocked {
+        principal_id: id.to_string(),
+        unlocked: true,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreachQuery {
+    principals: Vec<String>,
+    from: String,
+    to: String,
+}
+
+async fn breach_report(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<BreachQuery>,
+) -> Result<Json<app::BreachReport>, ApiError> {
+    let mut errors = Vec::new();
+    let principals: Vec<i64> = q.principals.iter().filter_map(|p| p.parse().ok()).collect();
+    if principals.len() != q.principals.len() || principals.is_empty() {
+        errors.push(domain::ValidationError::new(
+            "principals",
+            domain::Rule::UnknownValue,
+        ));
+    }
+    let from = domain::Timestamp::parse_utc("from", &q.from).map_err(|e| errors.push(e));
+    let to = domain::Timestamp::parse_utc("to", &q.to).map_err(|e| errors.push(e));
+    let (Ok(from), Ok(to), true) = (from, to, errors.is_empty()) else {
+        return Err(ctx.err(app::AppError::Invalid(errors)));
+    };
+    let r = s
+        .app
+        .breach_report(
+            app::Investigator::Officer(&ctx.principal),
+            &principals,
+            from,
+            to,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(r))
 }
 
 #[derive(Deserialize)]

@@ -137,3 +137,72 @@ impl Store {
         Ok(())
     }
 }
+
+/// What [`Store::read_counts`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCounts {
+    pub hour: i64,
+    pub day: i64,
+    pub seen_this_hour: bool,
+    pub seen_today: bool,
+}
+
+impl Store {
+    /// The persons revealed to a principal: distinct subjects in `hour` and since `day_start`
+    /// (an hour number), and whether `subject` is among them.
+    pub async fn read_counts(
+        &self,
+        principal_id: i64,
+        hour: i64,
+        subject: &[u8],
+        day_start: i64,
+    ) -> Result<ReadCounts> {
+        with_pool!(self, |p| {
+            let r = sqlx::query(
+                "SELECT COALESCE(SUM(CASE WHEN hour = $2 THEN 1 ELSE 0 END), 0) AS h, \
+                 COUNT(DISTINCT subject) AS d, \
+                 COALESCE(SUM(CASE WHEN hour = $2 AND subject = $4 THEN 1 ELSE 0 END), 0) AS sh, \
+                 COALESCE(SUM(CASE WHEN subject = $4 THEN 1 ELSE 0 END), 0) AS sd \
+                 FROM reads WHERE principal_id = $1 AND hour >= $3",
+            )
+            .bind(principal_id)
+            .bind(hour)
+            .bind(day_start)
+            .bind(subject)
+            .fetch_one(p)
+            .await?;
+            Ok(ReadCounts {
+                hour: r.try_get("h")?,
+                day: r.try_get("d")?,
+                seen_this_hour: r.try_get::<i64, _>("sh")? > 0,
+                seen_today: r.try_get::<i64, _>("sd")? > 0,
+            })
+        })
+    }
+
+    /// Records that `subject` was revealed to the principal in `hour` (once per hour).
+    pub async fn record_read(&self, principal_id: i64, hour: i64, subject: &[u8]) -> Result<()> {
+        with_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO reads (principal_id, hour, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(principal_id)
+            .bind(hour)
+            .bind(subject)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets reads counted before `hour`.
+    pub async fn prune_reads(&self, hour: i64) -> Result<u64> {
+        Ok(with_pool!(self, |p| sqlx::query(
+            "DELETE FROM reads WHERE hour < $1"
+        )
+        .bind(hour)
+        .execute(p)
+        .await?
+        .rows_affected()))
+    }
+}

@@ -13,7 +13,7 @@ mod repo;
 mod schema;
 mod session;
 
-pub use audit_log::AuditCheckpointRow;
+pub use audit_log::{AuditCheckpointRow, ReadCounts};
 pub use auth::*;
 pub use declarations::*;
 pub use repo::*;

@@ -442,25 +442,33 @@ impl Store {
                     .bind(limit)
                     .fetch_all(p)
                     .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get("seq")?,
-                        AuditRow {
-                            at: r.try_get("at")?,
-                            principal_id: r.try_get("principal_id")?,
-                            role: r.try_get("role")?,
-                            action: r.try_get("action")?,
-                            purpose: r.try_get("purpose")?,
-                            subject: r.try_get("subject")?,
-                            fields: r.try_get("fields")?,
-                            detail: r.try_get("detail")?,
-                            outcome: r.try_get("outcome")?,
-                            request_id: r.try_get("request_id")?,
-                        },
-                    ))
-                })
-                .collect()
+            rows.iter().map(audit_row).collect()
+        })
+    }
+
+    /// One principal's audit events with `seq > after` and `from <= at < to`, oldest first, at
+    /// most `limit`.
+    pub async fn principal_audit_events(
+        &self,
+        principal_id: i64,
+        from: i64,
+        to: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditRow)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT * FROM audit_events WHERE principal_id = $1 AND seq > $2 \
+                 AND at >= $3 AND at < $4 ORDER BY principal_id, seq LIMIT $5",
+            )
+            .bind(principal_id)
+            .bind(after)
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(audit_row).collect()
         })
     }
 
@@ -472,6 +480,33 @@ impl Store {
         .await?
         .try_get("n")?))
     }
+}
+
+/// An audit event row, with its number.
+fn audit_row<R: Row>(r: &R) -> Result<(i64, AuditRow)>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<Vec<u8>>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        r.try_get("seq")?,
+        AuditRow {
+            at: r.try_get("at")?,
+            principal_id: r.try_get("principal_id")?,
+            role: r.try_get("role")?,
+            action: r.try_get("action")?,
+            purpose: r.try_get("purpose")?,
+            subject: r.try_get("subject")?,
+            fields: r.try_get("fields")?,
+            detail: r.try_get("detail")?,
+            outcome: r.try_get("outcome")?,
+            request_id: r.try_get("request_id")?,
+        },
+    ))
 }
 
 /// `SELECT id, <personal columns> FROM persons WHERE <col> = $1` as a `&'static str`.

@@ -101,6 +101,24 @@ impl TestApp {
         tune: impl FnOnce(&mut app::AuthConfig),
         auth_per_ip_per_minute: u32,
     ) -> TestApp {
+        TestApp::start_full(
+            backend,
+            tune,
+            auth_per_ip_per_minute,
+            app::ReadBudgets::default(),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// The app with these read budgets and alert notifiers too.
+    pub async fn start_full(
+        backend: Backend,
+        tune: impl FnOnce(&mut app::AuthConfig),
+        auth_per_ip_per_minute: u32,
+        budgets: app::ReadBudgets,
+        notifiers: Vec<Arc<dyn app::Notifier>>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut auth = app::AuthConfig {
             sms: Some(Arc::new(auth::sms::FileSender::new(
@@ -125,6 +143,8 @@ impl TestApp {
                 witness: dir.path().join("witness/audit-checkpoints"),
                 interval: std::time::Duration::from_secs(3600),
             },
+            budgets,
+            notifiers,
         })
         .await
         .unwrap();

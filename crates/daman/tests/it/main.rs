@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod at_rest;
 mod audit_log;
+mod budgets;
 mod cli;
 mod declarations;
 mod eid;

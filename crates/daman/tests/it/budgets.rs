@@ -1,0 +1,235 @@
+//! Read budgets: a scripted extraction is stopped at its budget, the account locked, the alert
+//! raised (audit log and a real webhook), and the breach report lists exactly the persons read.
+
+use crate::person_json;
+use app::{Binding, ReadBudgets, WebhookNotifier};
+use axum::extract::State;
+use axum::routing::post;
+use domain::Role;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use store::Backend;
+use testkit::{TEST_NOW, TestApp};
+
+crate::on_both_backends!(a_scripted_extraction_is_stopped_locked_alerted_and_reported);
+
+type Received = Arc<Mutex<Vec<Value>>>;
+
+/// A webhook receiver on 127.0.0.1: every JSON body posted to /hook.
+async fn webhook() -> (String, Received) {
+    let received: Received = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(r): State<Received>, axum::Json(v): axum::Json<Value>| async move {
+                    r.lock().unwrap().push(v);
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, received)
+}
+
+async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend) {
+    let (url, received) = webhook().await;
+    let t = TestApp::start_full(
+        b,
+        |_| {},
+        1_000,
+        ReadBudgets {
+            agent: Some((5, 8)),
+            employer_user: Some((500, 5_000)),
+        },
+        vec![Arc::new(WebhookNotifier::new(&url).unwrap())],
+    )
+    .await;
+    let (_, registrar) = t.login("registrar", Role::Agent, Binding::None).await;
+    let (extractor, token) = t.login("extractor", Role::Agent, Binding::None).await;
+    let (_, officer) = t
+        .login("officer", Role::SecurityOfficer, Binding::None)
+        .await;
+    let mut persons = Vec::new();
+    for i in 0..12 {
+        let cin = format!("ZT{i:04}");
+        let r = t
+            .post(
+                "/api/v1/persons",
+                &registrar,
+                person_json(&cin, "BENJELLOUN", "Amine"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let id: i64 = r.json["person_id"].as_str().unwrap().parse().unwrap();
+        persons.push((cin, id));
+    }
+    let read = |token: &str, cin: &str| {
+        let body = json!({"cin": cin, "purpose": "registration"});
+        let token = token.to_string();
+        let t = &t;
+        async move { t.post("/api/v1/persons/read", &token, body).await }
+    };
+
+    // Person after person: five go through, the sixth crosses the hourly budget.
+    for (cin, _) in &persons[..5] {
+        assert_eq!(read(&token, cin).await.status, 200);
+    }
+    let r = read(&token, &persons[5].0).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json["error"]["code"], "read_budget_exceeded");
+    assert!(!r.json.to_string().contains(&persons[5].0));
+    // Locked: nothing more, not even a person read before.
+    for (cin, _) in persons[6..].iter().chain(&persons[..1]) {
+        let r = read(&token, cin).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json["error"]["code"].as_str()),
+            (403, Some("access_denied"))
+        );
+    }
+    assert!(t.app.principal(extractor.id).await.unwrap().unwrap().locked);
+
+    // The alert: one audit event, one webhook call, ids and counts only.
+    let alerts: Vec<_> = t
+        .app
+        .store()
+        .audit_events(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    let (_, a) = &alerts[0];
+    assert_eq!(
+        (a.principal_id, a.outcome.as_str()),
+        (Some(extractor.id), "read_budget_exceeded")
+    );
+    assert_eq!(
+        a.detail.as_deref(),
+        Some("locked; 6 persons this hour, budget 5")
+    );
+    let hooks = received.lock().unwrap().clone();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["kind"], "read_budget_exceeded");
+    assert_eq!(hooks[0]["principal_id"], extractor.id.to_string());
+    assert_eq!(hooks[0]["role"], "agent");
+    for (cin, _) in &persons {
+        assert!(!hooks[0].to_string().contains(cin.as_str()));
+    }
+
+    // The breach report for the account: exactly the five persons it read, from the log.
+    let window = json!({
+        "principals": [extractor.id.to_string()],
+        "from": "2026-11-23T09:00:00Z",
+        "to": "2026-11-23T11:00:00Z",
+    });
+    let r = t
+        .post("/api/v1/breach/report", &token, window.clone())
+        .await;
+    assert_eq!(r.status, 403, "the extractor may not ask");
+    let r = t
+        .post("/api/v1/breach/report", &registrar, window.clone())
+        .await;
+    assert_eq!(r.status, 403, "nor any agent");
+    let r = t
+        .post("/api/v1/breach/report", &officer, window.clone())
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let reported: BTreeSet<String> = r.json["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["subject"].as_str().unwrap().to_string())
+        .collect();
+    let read_ones: BTreeSet<String> = persons[..5]
+        .iter()
+        .map(|(_, id)| t.app.person_pseudonym(*id))
+        .collect();
+    assert_eq!(reported, read_ones);
+    assert_eq!(
+        r.json["refused"], 8,
+        "the crossing read and seven while locked"
+    );
+    assert_eq!(r.json["per_category"]["identity"], 5);
+    assert_eq!(
+        r.json["per_category"]["bank"], 5,
+        "the masked view shows the RIB's last digits"
+    );
+    for p in r.json["persons"].as_array().unwrap() {
+        assert_eq!(p["by"], json!([extractor.id.to_string()]));
+        assert_eq!(p["reads"], 1);
+        assert_eq!(p["full"], false);
+    }
+    for (cin, _) in &persons {
+        assert!(!r.json.to_string().contains(cin.as_str()));
+    }
+    // Outside the window, nothing.
+    let r = t
+        .post(
+            "/api/v1/breach/report",
+            &officer,
+            json!({"principals": [extractor.id.to_string()], "from": "2026-11-22", "to": "2026-11-23"}),
+        )
+        .await;
+    assert_eq!(r.json["persons"], json!([]));
+    let r = t
+        .post(
+            "/api/v1/breach/report",
+            &officer,
+            json!({"principals": ["x"], "from": "2026-11-22T25:00:00Z", "to": "2026-11-23"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let fields: Vec<&str> = r.json["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["principals", "from"]);
+
+    // Only a security officer unlocks. The hourly budget is not reset: a person already read
+    // this hour is free, a new one locks the account again.
+    let unlock = json!({"principal_id": extractor.id.to_string()});
+    assert_eq!(
+        t.post("/api/v1/principals/unlock", &registrar, unlock.clone())
+            .await
+            .status,
+        403
+    );
+    let r = t
+        .post("/api/v1/principals/unlock", &officer, unlock.clone())
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(read(&token, &persons[0].0).await.status, 200);
+    assert_eq!(
+        read(&token, &persons[6].0).await.json["error"]["code"],
+        "read_budget_exceeded"
+    );
+
+    // An hour later the hourly budget is fresh; the daily one (8) is not: three more persons,
+    // then the fourth crosses it.
+    t.clock.advance_seconds(3_600);
+    assert_eq!(TEST_NOW.plus_seconds(3_600).date(), TEST_NOW.date());
+    let (_, token) = t.login("extractor", Role::Agent, Binding::None).await;
+    let (_, officer) = t
+        .login("officer", Role::SecurityOfficer, Binding::None)
+        .await;
+    let r = t
+        .post("/api/v1/principals/unlock", &officer, unlock.clone())
+        .await;
+    assert_eq!(r.status, 200);
+    for (cin, _) in &persons[5..8] {
+        assert_eq!(read(&token, cin).await.status, 200);
+    }
+    let r = read(&token, &persons[8].0).await;
+    assert_eq!(r.json["error"]["code"], "read_budget_exceeded");
+    assert_eq!(received.lock().unwrap().len(), 3);
+    let last = received.lock().unwrap()[2].clone();
+    assert_eq!(last["detail"], "9 persons today, budget 8");
+}
