@@ -275,12 +275,24 @@ impl AuditLog {
                 None => Frontier::new(),
             };
             let from = frontier.size();
-            let events = store.audit_events(from as i64, PAGE).await?;
-            if events.is_empty() {
+            // The writer records each event's leaf with it; events appended without (by an
+            // earlier version) get theirs computed here.
+            let mut stored = store.audit_leaves(from as i64, PAGE).await?;
+            let mut leaves = Vec::new();
+            if stored
+                .first()
+                .is_none_or(|(seq, _)| *seq as u64 != from + 1)
+            {
+                stored.clear();
+                for (seq, row) in store.audit_events(from as i64, PAGE).await? {
+                    leaves.push((seq, event_of(seq, &row).leaf_hash().to_vec()));
+                }
+                stored.clone_from(&leaves);
+            }
+            if stored.is_empty() {
                 return Ok(signed);
             }
-            let mut leaves = Vec::with_capacity(events.len());
-            for (seq, row) in &events {
+            for (seq, leaf) in &stored {
                 if *seq as u64 != frontier.size() + 1 {
                     tracing::error!(
                         expected = frontier.size() + 1,
@@ -292,9 +304,7 @@ impl AuditLog {
                         frontier.size() + 1
                     )));
                 }
-                let leaf = event_of(*seq, row).leaf_hash();
-                frontier.push(leaf);
-                leaves.push((*seq, leaf.to_vec()));
+                frontier.push(hash_of(leaf)?);
             }
             let c = Checkpoint {
                 origin: self.cfg.origin.clone(),

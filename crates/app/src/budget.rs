@@ -11,9 +11,12 @@ use crate::gate::Audit;
 use crate::{App, AppError, Principal};
 use domain::{DenyReason, Role};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
+use store::{ReadRow, Store};
 
 /// Distinct persons a role may have revealed per clock hour and per calendar day; `None`: no
 /// budget (insured persons read only themselves; security officers read no one).
@@ -120,6 +123,177 @@ impl Notifier for WebhookNotifier {
 
 const HOUR_MICROS: i64 = 3_600_000_000;
 
+/// How often a node writes the reads it counted, and (PostgreSQL) learns the other nodes'.
+const SHARE_EVERY: Duration = Duration::from_millis(250);
+
+/// The persons revealed to one principal today, as this node knows them.
+struct Day {
+    day: i64,
+    /// Person (pseudonym) → the last clock hour they were revealed in.
+    seen: HashMap<Vec<u8>, i64>,
+    /// Hour → persons whose last hour it is.
+    per_hour: HashMap<i64, i64>,
+}
+
+impl Day {
+    fn new(day: i64) -> Day {
+        Day {
+            day,
+            seen: HashMap::new(),
+            per_hour: HashMap::new(),
+        }
+    }
+
+    /// Marks `subject` revealed in `hour` (keeping the latest hour).
+    fn mark(&mut self, subject: &[u8], hour: i64) {
+        match self.seen.get_mut(subject) {
+            Some(h) if *h >= hour => {}
+            Some(h) => {
+                if let Some(n) = self.per_hour.get_mut(h) {
+                    *n -= 1;
+                }
+                *h = hour;
+                *self.per_hour.entry(hour).or_default() += 1;
+            }
+            None => {
+                self.seen.insert(subject.to_vec(), hour);
+                *self.per_hour.entry(hour).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// What a node knows of the read budgets: each active principal's persons of the day, loaded
+/// from the database when first needed, decided on in memory (no query on the hot path), and
+/// shared through the database every [`SHARE_EVERY`]: the reads counted here are written, and
+/// on PostgreSQL (several nodes) those of the other nodes are read back. Nodes may overshoot a
+/// budget by what they count between two exchanges; one node never does. A crash loses the
+/// last quarter of a second of counts.
+#[derive(Default)]
+pub(crate) struct BudgetBook {
+    days: Mutex<HashMap<i64, Day>>,
+    pending: Mutex<Vec<ReadRow>>,
+}
+
+/// What counting one read did.
+enum Count {
+    Free,
+    Counted,
+    Over(String),
+}
+
+impl BudgetBook {
+    fn count(
+        &self,
+        principal: i64,
+        day: i64,
+        hour: i64,
+        subject: &[u8],
+        (per_hour, per_day): (u32, u32),
+    ) -> Option<Count> {
+        let mut days = self.days.lock().ok()?;
+        let d = days.get_mut(&principal).filter(|d| d.day == day)?;
+        let last = d.seen.get(subject).copied();
+        if last == Some(hour) {
+            return Some(Count::Free);
+        }
+        let h = d.per_hour.get(&hour).copied().unwrap_or(0) + 1;
+        let t = d.seen.len() as i64 + i64::from(last.is_none());
+        if h > i64::from(per_hour) {
+            return Some(Count::Over(format!(
+                "{h} persons this hour, budget {per_hour}"
+            )));
+        }
+        if t > i64::from(per_day) {
+            return Some(Count::Over(format!("{t} persons today, budget {per_day}")));
+        }
+        d.mark(subject, hour);
+        drop(days);
+        if let Ok(mut p) = self.pending.lock() {
+            p.push(ReadRow {
+                principal_id: principal,
+                day,
+                subject: subject.to_vec(),
+                last_hour: hour,
+            });
+        }
+        Some(Count::Counted)
+    }
+
+    /// Loads (or refreshes) a principal's day from the database.
+    async fn load(&self, store: &Store, principal: i64, day: i64) -> Result<(), AppError> {
+        let rows = store.reads_of(principal, day).await?;
+        let mut days = self
+            .days
+            .lock()
+            .map_err(|_| AppError::Internal("read budgets"))?;
+        let d = days.entry(principal).or_insert_with(|| Day::new(day));
+        if d.day != day {
+            *d = Day::new(day);
+        }
+        for (subject, hour) in rows {
+            d.mark(&subject, hour);
+        }
+        Ok(())
+    }
+
+    /// Writes the reads counted since the last exchange; on PostgreSQL, reads back the days of
+    /// the principals active meanwhile (other nodes count too). Forgets past days.
+    async fn share(&self, store: &Store, today: i64) -> Result<(), AppError> {
+        let rows = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .map_err(|_| AppError::Internal("read budgets"))?,
+        );
+        if let Err(e) = store.record_reads(&rows).await {
+            // Keep them for the next exchange.
+            if let Ok(mut p) = self.pending.lock() {
+                p.extend(rows);
+            }
+            return Err(e.into());
+        }
+        let active: Vec<i64> = {
+            let mut days = self
+                .days
+                .lock()
+                .map_err(|_| AppError::Internal("read budgets"))?;
+            days.retain(|_, d| d.day >= today);
+            if store.backend() != store::Backend::Postgres {
+                return Ok(());
+            }
+            let mut a: Vec<i64> = rows.iter().map(|r| r.principal_id).collect();
+            a.sort_unstable();
+            a.dedup();
+            a
+        };
+        for p in active {
+            self.load(store, p, today).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the exchange every [`SHARE_EVERY`] while the application lives.
+pub(crate) fn start_sharing(app: &App) {
+    let weak = std::sync::Arc::downgrade(&app.inner);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SHARE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let app = App { inner };
+            let today = app.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
+            if let Err(e) = app.inner.book.share(&app.inner.store, today).await {
+                tracing::error!(error = %e, "read budgets: exchange with the database failed");
+            }
+        }
+    });
+}
+
 impl App {
     /// Spends one person from `who`'s read budget (a person already revealed to them this hour
     /// costs nothing). `Some(reason)` when the read would cross the budget: the principal is
@@ -130,30 +304,36 @@ impl App {
         person: i64,
         request_id: &str,
     ) -> Result<Option<DenyReason>, AppError> {
-        let Some((per_hour, per_day)) = self.inner.budgets.of(who.role) else {
+        let Some(limits) = self.inner.budgets.of(who.role) else {
             return Ok(None);
         };
-        let now = self.now().0;
-        let hour = now.div_euclid(HOUR_MICROS);
-        let day_start = hour - hour.rem_euclid(24);
+        let hour = self.now().0.div_euclid(HOUR_MICROS);
+        let day = hour.div_euclid(24);
         let subject = self.inner.keyring.pseudonym("person", person);
-        let store = &self.inner.store;
-        let c = store.read_counts(who.id, hour, &subject, day_start).await?;
-        if c.seen_this_hour {
-            return Ok(None);
-        }
-        let (h, d) = (c.hour + 1, c.day + i64::from(!c.seen_today));
-        let crossed = if h > i64::from(per_hour) {
-            format!("{h} persons this hour, budget {per_hour}")
-        } else if d > i64::from(per_day) {
-            format!("{d} persons today, budget {per_day}")
-        } else {
-            store.record_read(who.id, hour, &subject).await?;
-            return Ok(None);
+        let book = &self.inner.book;
+        let counted = match book.count(who.id, day, hour, &subject, limits) {
+            Some(c) => c,
+            None => {
+                // First read of the day for this principal on this node.
+                book.load(&self.inner.store, who.id, day).await?;
+                book.count(who.id, day, hour, &subject, limits)
+                    .ok_or(AppError::Internal("read budgets"))?
+            }
         };
-        self.lock_and_alert(who, "read_budget_exceeded", crossed, request_id)
-            .await?;
-        Ok(Some(DenyReason::ReadBudget))
+        match counted {
+            Count::Free | Count::Counted => Ok(None),
+            Count::Over(crossed) => {
+                self.lock_and_alert(who, "read_budget_exceeded", crossed, request_id)
+                    .await?;
+                Ok(Some(DenyReason::ReadBudget))
+            }
+        }
+    }
+
+    /// Writes the reads counted on this node now (commands call it before they exit).
+    pub async fn share_read_budgets(&self) -> Result<(), AppError> {
+        let today = self.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
+        self.inner.book.share(&self.inner.store, today).await
     }
 
     /// Locks `who` pending review and raises an alert of `kind`: an audit event, then every
@@ -213,8 +393,8 @@ impl App {
 
     /// Forgets counted reads older than yesterday (the budgets look at today at most).
     pub(crate) async fn prune_reads(&self) -> Result<(), AppError> {
-        let hour = self.now().0.div_euclid(HOUR_MICROS);
-        self.inner.store.prune_reads(hour - 48).await?;
+        let day = self.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
+        self.inner.store.prune_reads(day - 1).await?;
         Ok(())
     }
 }

@@ -120,6 +120,7 @@ pub(crate) struct Inner {
     pub(crate) audit: AuditWriter,
     pub(crate) log: audit_log::AuditLog,
     pub(crate) budgets: ReadBudgets,
+    pub(crate) book: budget::BudgetBook,
     pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
     pub(crate) key_dir: KeyDir,
     pub(crate) principals: principal::PrincipalCache,
@@ -183,6 +184,7 @@ impl App {
                 audit,
                 log,
                 budgets: cfg.budgets,
+                book: budget::BudgetBook::default(),
                 notifiers: cfg.notifiers,
                 key_dir,
                 principals: principal::PrincipalCache::default(),
@@ -191,6 +193,7 @@ impl App {
             }),
         };
         audit_log::start_sequencer(&app);
+        budget::start_sharing(&app);
         Ok(app)
     }
 

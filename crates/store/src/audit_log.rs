@@ -138,69 +138,65 @@ impl Store {
     }
 }
 
-/// What [`Store::read_counts`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadCounts {
-    pub hour: i64,
+/// A person revealed to a principal on a day, and the last clock hour it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRow {
+    pub principal_id: i64,
     pub day: i64,
-    pub seen_this_hour: bool,
-    pub seen_today: bool,
+    pub subject: Vec<u8>,
+    pub last_hour: i64,
 }
 
 impl Store {
-    /// The persons revealed to a principal: distinct subjects in `hour` and since `day_start`
-    /// (an hour number), and whether `subject` is among them.
-    pub async fn read_counts(
-        &self,
-        principal_id: i64,
-        hour: i64,
-        subject: &[u8],
-        day_start: i64,
-    ) -> Result<ReadCounts> {
+    /// The persons revealed to a principal on `day` (by every node), with their last hour.
+    pub async fn reads_of(&self, principal_id: i64, day: i64) -> Result<Vec<(Vec<u8>, i64)>> {
         with_pool!(self, |p| {
-            let r = sqlx::query(
-                "SELECT COALESCE(SUM(CASE WHEN hour = $2 THEN 1 ELSE 0 END), 0) AS h, \
-                 COUNT(DISTINCT subject) AS d, \
-                 COALESCE(SUM(CASE WHEN hour = $2 AND subject = $4 THEN 1 ELSE 0 END), 0) AS sh, \
-                 COALESCE(SUM(CASE WHEN subject = $4 THEN 1 ELSE 0 END), 0) AS sd \
-                 FROM reads WHERE principal_id = $1 AND hour >= $3",
-            )
-            .bind(principal_id)
-            .bind(hour)
-            .bind(day_start)
-            .bind(subject)
-            .fetch_one(p)
-            .await?;
-            Ok(ReadCounts {
-                hour: r.try_get("h")?,
-                day: r.try_get("d")?,
-                seen_this_hour: r.try_get::<i64, _>("sh")? > 0,
-                seen_today: r.try_get::<i64, _>("sd")? > 0,
-            })
+            sqlx::query("SELECT subject, last_hour FROM reads WHERE principal_id = $1 AND day = $2")
+                .bind(principal_id)
+                .bind(day)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("subject")?, r.try_get("last_hour")?)))
+                .collect()
         })
     }
 
-    /// Records that `subject` was revealed to the principal in `hour` (once per hour).
-    pub async fn record_read(&self, principal_id: i64, hour: i64, subject: &[u8]) -> Result<()> {
+    /// Records reads (one transaction): a row per principal, day and person, keeping the
+    /// latest hour.
+    pub async fn record_reads(&self, rows: &[ReadRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         with_pool!(self, |p| {
-            sqlx::query(
-                "INSERT INTO reads (principal_id, hour, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(principal_id)
-            .bind(hour)
-            .bind(subject)
-            .execute(p)
-            .await?;
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(crate::BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO reads (principal_id, day, subject, last_hour) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.principal_id)
+                        .push_bind(r.day)
+                        .push_bind(r.subject.as_slice())
+                        .push_bind(r.last_hour);
+                });
+                q.push(
+                    " ON CONFLICT (principal_id, day, subject) DO UPDATE SET last_hour = \
+                     CASE WHEN excluded.last_hour > reads.last_hour THEN excluded.last_hour ELSE reads.last_hour END",
+                );
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }
 
-    /// Forgets reads counted before `hour`.
-    pub async fn prune_reads(&self, hour: i64) -> Result<u64> {
+    /// Forgets reads of days before `day`.
+    pub async fn prune_reads(&self, day: i64) -> Result<u64> {
         Ok(with_pool!(self, |p| sqlx::query(
-            "DELETE FROM reads WHERE hour < $1"
+            "DELETE FROM reads WHERE day < $1"
         )
-        .bind(hour)
+        .bind(day)
         .execute(p)
         .await?
         .rows_affected()))

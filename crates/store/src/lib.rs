@@ -13,7 +13,7 @@ mod repo;
 mod schema;
 mod session;
 
-pub use audit_log::{AuditCheckpointRow, ReadCounts};
+pub use audit_log::{AuditCheckpointRow, ReadRow};
 pub use auth::*;
 pub use declarations::*;
 pub use repo::*;
@@ -147,7 +147,7 @@ async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Re
 async fn wal_checkpoint(pool: &sqlx::SqlitePool, mode: &str) -> Result<(bool, i64)> {
     use sqlx::Row;
     let mut out = (false, 0);
-    for schema in ["main", "audit"] {
+    for schema in ["main", "audit", "tree"] {
         let sql = format!("PRAGMA {schema}.wal_checkpoint({mode})");
         match sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await {
             Ok(r) => {
@@ -193,10 +193,16 @@ impl Store {
             // The audit log lives in its own file beside the registry (`audit.db`), attached to
             // every connection: appending to it then does not invalidate the page cache of the
             // connections reading the registry, and it can be placed on its own volume.
+            // The audit log's tree (leaf hashes, signed checkpoints) has a file of its own too
+            // (`audit-tree.db`, schema `tree`): sealing writes there, so it never holds the audit
+            // log's write lock while requests append.
             let audit = opts.get_filename().with_file_name("audit.db");
+            let tree = opts.get_filename().with_file_name("audit-tree.db");
             let attach = format!(
-                "ATTACH DATABASE '{}' AS audit; PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; PRAGMA audit.mmap_size = 0; PRAGMA audit.journal_size_limit = 67108864;",
-                audit.display().to_string().replace('\'', "''")
+                "ATTACH DATABASE '{}' AS audit; PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; PRAGMA audit.mmap_size = 0; PRAGMA audit.journal_size_limit = 67108864; \
+                 ATTACH DATABASE '{}' AS tree; PRAGMA tree.journal_mode = WAL; PRAGMA tree.synchronous = FULL; PRAGMA tree.mmap_size = 0; PRAGMA tree.journal_size_limit = 67108864;",
+                audit.display().to_string().replace('\'', "''"),
+                tree.display().to_string().replace('\'', "''")
             );
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)

@@ -29,7 +29,7 @@ impl Store {
         let mut out = Vec::new();
         match &self.pool {
             Pool::Sqlite(p) => {
-                for schema in ["main", "audit"] {
+                for schema in ["main", "audit", "tree"] {
                     let tables = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' \
                          AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'"

@@ -292,7 +292,8 @@ impl TestApp {
     }
 
     /// Runs `sql` (one or more statements, no binds) straight against the database with the
-    /// audit log in reach: on SQLite its file is attached as `audit`, as the store does. What
+    /// audit log in reach: on SQLite its files are attached as `audit` and `tree`, as the store
+    /// does. What
     /// someone with database access but no keys could do to the log.
     pub async fn raw_audit(&self, sql: &str) -> Result<u64, String> {
         use sqlx::Connection;
@@ -302,10 +303,11 @@ impl TestApp {
                 let mut c = sqlx::SqliteConnection::connect(&self.url)
                     .await
                     .map_err(e)?;
-                let audit = self.dir.path().join("db/audit.db");
+                let db = self.dir.path().join("db");
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "ATTACH DATABASE '{}' AS audit",
-                    audit.display()
+                    "ATTACH DATABASE '{}' AS audit; ATTACH DATABASE '{}' AS tree",
+                    db.join("audit.db").display(),
+                    db.join("audit-tree.db").display()
                 )))
                 .execute(&mut c)
                 .await

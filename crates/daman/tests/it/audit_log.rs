@@ -32,9 +32,12 @@ fn drop_triggers(b: Backend) -> String {
     let mut sql = String::new();
     for t in ["audit_events", "audit_leaves", "audit_checkpoints"] {
         match b {
-            Backend::Sqlite => sql.push_str(&format!(
-                "DROP TRIGGER audit.{t}_no_update; DROP TRIGGER audit.{t}_no_delete; "
-            )),
+            Backend::Sqlite => {
+                let schema = if t == "audit_events" { "audit" } else { "tree" };
+                sql.push_str(&format!(
+                    "DROP TRIGGER {schema}.{t}_no_update; DROP TRIGGER {schema}.{t}_no_delete; "
+                ))
+            }
             Backend::Postgres => sql.push_str(&format!(
                 "DROP TRIGGER {t}_no_update ON {t}; DROP TRIGGER {t}_no_truncate ON {t}; "
             )),

@@ -8,12 +8,14 @@
 -- a key that is not in the database; the same note is appended to the witness file). The
 -- verifier recomputes every leaf from the events and every root from the leaves, so neither
 -- table is trusted: they make proofs cheap and name the first entry that no longer matches.
-CREATE TABLE audit.audit_leaves (
+-- They live in their own file (`audit-tree.db`, attached as `tree` by the store): sealing then
+-- never holds the write lock of `audit.db`, which every audited request appends to.
+CREATE TABLE tree.audit_leaves (
     seq INTEGER PRIMARY KEY NOT NULL,
     hash BLOB NOT NULL
 );
 
-CREATE TABLE audit.audit_checkpoints (
+CREATE TABLE tree.audit_checkpoints (
     size INTEGER PRIMARY KEY NOT NULL,
     root BLOB NOT NULL,
     frontier BLOB NOT NULL,
@@ -21,11 +23,11 @@ CREATE TABLE audit.audit_checkpoints (
     at BIGINT NOT NULL
 );
 
-CREATE TRIGGER audit.audit_leaves_no_update BEFORE UPDATE ON audit_leaves
+CREATE TRIGGER tree.audit_leaves_no_update BEFORE UPDATE ON audit_leaves
 BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;
-CREATE TRIGGER audit.audit_leaves_no_delete BEFORE DELETE ON audit_leaves
+CREATE TRIGGER tree.audit_leaves_no_delete BEFORE DELETE ON audit_leaves
 BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;
-CREATE TRIGGER audit.audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+CREATE TRIGGER tree.audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
-CREATE TRIGGER audit.audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+CREATE TRIGGER tree.audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
