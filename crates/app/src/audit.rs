@@ -13,15 +13,20 @@ const MAX_GROUP: usize = store::BATCH;
 
 type Pending = (AuditRow, oneshot::Sender<bool>);
 
+/// Groups just committed, for the sequencer: the number of the first event, and the events.
+pub(crate) type Committed = (i64, Vec<AuditRow>);
+
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Pending>,
 }
 
 impl AuditWriter {
-    pub fn start(store: Store) -> AuditWriter {
+    /// Starts the writer. What it commits is also handed to `sealer` (when it keeps up; the
+    /// sequencer reads the events back from the database otherwise).
+    pub(crate) fn start(store: Store, sealer: mpsc::Sender<Committed>) -> AuditWriter {
         let (tx, rx) = mpsc::channel::<Pending>(16 * MAX_GROUP);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(store, rx, sealer));
         AuditWriter { tx }
     }
 
@@ -44,7 +49,7 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Pending>, sealer: mpsc::Sender<Committed>) {
     let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
     // The writer's own connection; reopened after a failure.
     let mut session: Option<Session> = None;
@@ -64,12 +69,14 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
             },
         };
         let ok = match result {
-            Ok(()) => {
+            Ok(first) => {
                 tracing::trace!(
                     events = rows.len(),
                     micros = started.elapsed().as_micros() as u64,
                     "audit group committed"
                 );
+                // Done with the rows: the sequencer hashes them (never waiting for it).
+                let _ = sealer.try_send((first, rows));
                 true
             }
             Err(e) => {

@@ -13,6 +13,7 @@
 //! signature, its right edge must hash to its root, and it must be (or extend) the witness
 //! file's last checkpoint. Otherwise nothing is signed until an operator looks.
 
+use crate::audit::Committed;
 use crate::{App, AppError};
 use audit::merkle::{self, Hash};
 use audit::{Checkpoint, Event, Frontier, InclusionProof, NoteSigner, NoteVerifier};
@@ -21,7 +22,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use store::{AuditCheckpointRow, AuditRow, Store, StoreError};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 
 /// Events read per query when integrating or verifying.
 const PAGE: i64 = 10_000;
@@ -43,8 +44,39 @@ const SIGNING_KEY: &str = "audit-signing";
 pub(crate) struct AuditLog {
     cfg: AuditLogConfig,
     signer: NoteSigner,
-    /// One sealing at a time in this process.
-    sealing: Mutex<()>,
+    /// One sealing at a time in this process; what the writer committed since, and the leaves
+    /// computed from it not sealed yet.
+    sealing: Mutex<Handoff>,
+}
+
+/// The audit writer's committed groups, hashed into leaves as they arrive: sealing the events
+/// this process appended does not read them back from the database.
+pub(crate) struct Handoff {
+    committed: mpsc::Receiver<Committed>,
+    leaves: VecDeque<(i64, Hash)>,
+}
+
+impl Handoff {
+    /// The leaves of the events after `from`, in order, as far as they are known here without
+    /// a gap (at most `max`).
+    fn after(&mut self, from: i64, max: usize) -> Vec<(i64, Hash)> {
+        while let Ok((first, rows)) = self.committed.try_recv() {
+            for (i, r) in rows.iter().enumerate() {
+                let seq = first + i as i64;
+                self.leaves.push_back((seq, event_of(seq, r).leaf_hash()));
+            }
+        }
+        while self.leaves.front().is_some_and(|(s, _)| *s <= from) {
+            self.leaves.pop_front();
+        }
+        self.leaves
+            .iter()
+            .zip(from + 1..)
+            .take_while(|((s, _), expected)| s == expected)
+            .take(max)
+            .map(|(l, _)| *l)
+            .collect()
+    }
 }
 
 /// A checkpoint just signed, or the latest one.
@@ -236,13 +268,20 @@ fn hash_of(b: &[u8]) -> Result<Hash, AppError> {
 }
 
 impl AuditLog {
-    pub(crate) fn open(cfg: AuditLogConfig, seed: &[u8; 32]) -> Result<AuditLog, AppError> {
+    pub(crate) fn open(
+        cfg: AuditLogConfig,
+        seed: &[u8; 32],
+        committed: mpsc::Receiver<Committed>,
+    ) -> Result<AuditLog, AppError> {
         let signer = NoteSigner::new(&cfg.origin, seed)
             .map_err(|_| AppError::Witness(format!("bad audit origin {:?}", cfg.origin)))?;
         Ok(AuditLog {
             cfg,
             signer,
-            sealing: Mutex::new(()),
+            sealing: Mutex::new(Handoff {
+                committed,
+                leaves: VecDeque::new(),
+            }),
         })
     }
 
@@ -262,7 +301,7 @@ impl AuditLog {
         store: &Store,
         now: i64,
     ) -> Result<Option<CheckpointInfo>, AppError> {
-        let _one = self.sealing.lock().await;
+        let mut handoff = self.sealing.lock().await;
         let _lock = lock_witness(&self.cfg.witness).await?;
         let verifier = self.verifier()?;
         let mut signed = None;
@@ -275,24 +314,22 @@ impl AuditLog {
                 None => Frontier::new(),
             };
             let from = frontier.size();
-            // The writer records each event's leaf with it; events appended without (by an
-            // earlier version) get theirs computed here.
-            let mut stored = store.audit_leaves(from as i64, PAGE).await?;
-            let mut leaves = Vec::new();
-            if stored
-                .first()
-                .is_none_or(|(seq, _)| *seq as u64 != from + 1)
-            {
-                stored.clear();
+            // The leaves of the events this process appended are known already; others' (a
+            // command's, another node's) are computed from the events read back.
+            let mut leaves: Vec<(i64, Vec<u8>)> = handoff
+                .after(from as i64, PAGE as usize)
+                .into_iter()
+                .map(|(s, h)| (s, h.to_vec()))
+                .collect();
+            if leaves.is_empty() {
                 for (seq, row) in store.audit_events(from as i64, PAGE).await? {
                     leaves.push((seq, event_of(seq, &row).leaf_hash().to_vec()));
                 }
-                stored.clone_from(&leaves);
             }
-            if stored.is_empty() {
+            if leaves.is_empty() {
                 return Ok(signed);
             }
-            for (seq, leaf) in &stored {
+            for (seq, leaf) in &leaves {
                 if *seq as u64 != frontier.size() + 1 {
                     tracing::error!(
                         expected = frontier.size() + 1,

@@ -163,9 +163,10 @@ impl App {
             cfg.random.clone(),
         )?;
         let auth = account::AuthState::open(cfg.auth, &key_dir, cfg.random.as_ref())?;
-        let audit = AuditWriter::start(cfg.store.clone());
+        let (committed, to_seal) = tokio::sync::mpsc::channel(4_096);
+        let audit = AuditWriter::start(cfg.store.clone(), committed);
         let seed = key_dir.secret(audit_log::AuditLog::signing_key_name(), cfg.random.as_ref())?;
-        let log = audit_log::AuditLog::open(cfg.audit_log, seed.expose())?;
+        let log = audit_log::AuditLog::open(cfg.audit_log, seed.expose(), to_seal)?;
         let lookup_connections = match cfg.lookup_connections {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get() / 2)

@@ -96,21 +96,29 @@ impl Session {
     /// SQLite has one writer, and the rowid of this append-only table numbers them; PostgreSQL
     /// may have several nodes appending, so each group takes a transaction-scoped advisory lock
     /// and numbers its events after the last one committed.
-    pub async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<()> {
+    ///
+    /// Returns the number given to the first row (the others follow it).
+    pub async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<i64> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        match &mut self.conn {
+        // A multi-row INSERT numbers its rows consecutively: the statement holds the write
+        // lock, and the rowid of a table nothing deletes from is the maximum plus one.
+        let first = match &mut self.conn {
             Conn::Sqlite(c) if rows.len() <= BATCH => {
                 // One statement is atomic by itself: one round trip.
-                audit_insert!(rows, None).build().execute(&mut *c).await?;
+                let done = audit_insert!(rows, None).build().execute(&mut *c).await?;
+                done.last_insert_rowid() - rows.len() as i64 + 1
             }
             Conn::Sqlite(c) => {
                 let mut tx = sqlx::Connection::begin(&mut *c).await?;
+                let mut first = None;
                 for chunk in rows.chunks(BATCH) {
-                    audit_insert!(chunk, None).build().execute(&mut *tx).await?;
+                    let done = audit_insert!(chunk, None).build().execute(&mut *tx).await?;
+                    first.get_or_insert(done.last_insert_rowid() - chunk.len() as i64 + 1);
                 }
                 tx.commit().await?;
+                first.unwrap_or(0)
             }
             Conn::Postgres(c) => {
                 // READ COMMITTED whatever the server's default: the MAX below must see the
@@ -126,11 +134,12 @@ impl Session {
                     .bind(APPEND_LOCK)
                     .execute(&mut *tx)
                     .await?;
-                let mut next: i64 =
+                let first: i64 =
                     sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM audit_events")
                         .fetch_one(&mut *tx)
                         .await?
                         .try_get("n")?;
+                let mut next = first;
                 for chunk in rows.chunks(BATCH) {
                     audit_insert!(chunk, Some(next))
                         .build()
@@ -139,9 +148,10 @@ impl Session {
                     next += chunk.len() as i64;
                 }
                 tx.commit().await?;
+                first
             }
-        }
-        Ok(())
+        };
+        Ok(first)
     }
 }
 
