@@ -63,7 +63,8 @@ impl Handoff {
         while let Ok((first, rows)) = self.committed.try_recv() {
             for (i, r) in rows.iter().enumerate() {
                 let seq = first + i as i64;
-                self.leaves.push_back((seq, event_of(seq, r).leaf_hash()));
+                self.leaves
+                    .push_back((seq, audit_event(seq, r).leaf_hash()));
             }
         }
         while self.leaves.front().is_some_and(|(s, _)| *s <= from) {
@@ -135,7 +136,7 @@ impl std::fmt::Display for LogProblem {
 }
 
 /// An event as the tree hashes it.
-pub(crate) fn event_of(seq: i64, r: &AuditRow) -> Event {
+pub fn audit_event(seq: i64, r: &AuditRow) -> Event {
     Event {
         seq: seq as u64,
         at: r.at,
@@ -323,7 +324,7 @@ impl AuditLog {
                 .collect();
             if leaves.is_empty() {
                 for (seq, row) in store.audit_events(from as i64, PAGE).await? {
-                    leaves.push((seq, event_of(seq, &row).leaf_hash().to_vec()));
+                    leaves.push((seq, audit_event(seq, &row).leaf_hash().to_vec()));
                 }
             }
             if leaves.is_empty() {
@@ -633,7 +634,7 @@ impl App {
                     ));
                     break 'pages;
                 }
-                let leaf = event_of(*seq, row).leaf_hash();
+                let leaf = audit_event(*seq, row).leaf_hash();
                 if stored.is_empty() && !stored_done {
                     stored.extend(store.audit_leaves(stored_after, PAGE).await?);
                     match stored.back() {
@@ -862,7 +863,7 @@ impl App {
             .ok_or(AppError::NotFound("audit entry"))?;
         let path = self.hash_ranges(&ranges).await?;
         let proof = InclusionProof {
-            entry: event_of(event.0, &event.1).encode(),
+            entry: audit_event(event.0, &event.1).encode(),
             index: entry - 1,
             path,
             checkpoint_note: cp.note,
@@ -877,27 +878,15 @@ impl App {
     }
 }
 
-/// Runs the sequencer every `interval` for as long as the application lives (a weak handle:
-/// it stops when the last [`App`] is dropped).
+/// Seals every `interval` (the first time after one: a short command seals once, when it
+/// ends), and prunes old read counts.
 pub(crate) fn start_sequencer(app: &App) {
-    let weak = std::sync::Arc::downgrade(&app.inner);
-    let interval = app.inner.log.cfg.interval;
-    tokio::spawn(async move {
-        // The first seal after one interval: a short command seals once, when it ends.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            let app = App { inner };
-            if let Err(e) = app.checkpoint_audit().await {
-                tracing::error!(error = %e, "audit sequencer");
-            }
-            if let Err(e) = app.prune_reads().await {
-                tracing::error!(error = %e, "pruning read budgets");
-            }
+    crate::every(app, app.inner.log.cfg.interval, |app| async move {
+        if let Err(e) = app.checkpoint_audit().await {
+            tracing::error!(error = %e, "audit sequencer");
+        }
+        if let Err(e) = app.prune_reads().await {
+            tracing::error!(error = %e, "pruning read budgets");
         }
     });
 }

@@ -276,20 +276,10 @@ impl BudgetBook {
 
 /// Runs the exchange every [`SHARE_EVERY`] while the application lives.
 pub(crate) fn start_sharing(app: &App) {
-    let weak = std::sync::Arc::downgrade(&app.inner);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SHARE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            let app = App { inner };
-            let today = app.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
-            if let Err(e) = app.inner.book.share(&app.inner.store, today).await {
-                tracing::error!(error = %e, "read budgets: exchange with the database failed");
-            }
+    crate::every(app, SHARE_EVERY, |app| async move {
+        let today = app.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
+        if let Err(e) = app.inner.book.share(&app.inner.store, today).await {
+            tracing::error!(error = %e, "read budgets: exchange with the database failed");
         }
     });
 }

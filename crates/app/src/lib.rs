@@ -23,7 +23,9 @@ mod rib;
 
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
-pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, read_witness};
+pub use audit_log::{
+    AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event, read_witness,
+};
 pub use breach::{BreachReport, ExposedPerson, Investigator, category};
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
@@ -253,6 +255,27 @@ async fn load_or_create_keys(
         .into_iter()
         .map(|(id, wrapped)| WrappedKey { id, wrapped })
         .collect())
+}
+
+/// Runs `job` every `period` for as long as the application lives (a weak handle: it stops
+/// when the last [`App`] is dropped), the first time after one period.
+pub(crate) fn every<F, Fut>(app: &App, period: std::time::Duration, job: F)
+where
+    F: Fn(App) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let weak = Arc::downgrade(&app.inner);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            job(App { inner }).await;
+        }
+    });
 }
 
 /// Lets the requests already running reach the queue before the group is closed: one yield to

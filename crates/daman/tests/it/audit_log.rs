@@ -178,19 +178,8 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
             Tamper::EditWithItsLeaf => {
                 // The edit and a leaf recomputed to match it: only the checkpoints catch it.
                 let (_, row) = &w.t.app.store().audit_events(4, 1).await.unwrap()[0];
-                let edited = Event {
-                    seq: 5,
-                    at: row.at,
-                    principal_id: row.principal_id,
-                    role: row.role.clone(),
-                    action: row.action.clone(),
-                    purpose: row.purpose.clone(),
-                    subject: row.subject.clone(),
-                    fields: row.fields,
-                    detail: Some("nothing to see".into()),
-                    outcome: row.outcome.clone(),
-                    request_id: row.request_id.clone(),
-                };
+                let mut edited = app::audit_event(5, row);
+                edited.detail = Some("nothing to see".into());
                 format!(
                     "UPDATE audit_events SET detail = 'nothing to see' WHERE seq = 5; \
                      UPDATE audit_leaves SET hash = {} WHERE seq = 5",
@@ -355,20 +344,7 @@ async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
     let events = app.store().audit_events(0, n as i64).await.unwrap();
     let mut real = Frontier::new();
     for (seq, row) in &events {
-        let e = Event {
-            seq: *seq as u64,
-            at: row.at,
-            principal_id: row.principal_id,
-            role: row.role.clone(),
-            action: row.action.clone(),
-            purpose: row.purpose.clone(),
-            subject: row.subject.clone(),
-            fields: row.fields,
-            detail: row.detail.clone(),
-            outcome: row.outcome.clone(),
-            request_id: row.request_id.clone(),
-        };
-        real.push(e.leaf_hash());
+        real.push(app::audit_event(*seq, row).leaf_hash());
     }
     w.t.raw_audit(&set_frontier(&real.to_bytes()))
         .await
