@@ -355,6 +355,31 @@ impl App {
         Ok(())
     }
 
+    /// An alert about the operator at the command line (no account to lock).
+    pub(crate) async fn operator_alert(
+        &self,
+        kind: &'static str,
+        detail: String,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let alert = Alert {
+            kind,
+            principal_id: 0,
+            role: "operator",
+            detail,
+            at: self.now().0,
+        };
+        Audit::registry(crate::Registrar::operator(), "alert", 0)
+            .outcome(kind)
+            .detail(alert.detail.clone())
+            .write(self, request_id)
+            .await?;
+        for n in &self.inner.notifiers {
+            n.notify(&alert).await;
+        }
+        Ok(())
+    }
+
     /// A security officer unlocks a principal after review (a locked account stays locked
     /// until then, whatever locked it). Audited.
     pub async fn unlock_principal(

@@ -854,6 +854,27 @@ impl App {
             .map(|d| (d.digest.clone(), d))
             .collect();
         let mut ctx = self.context(&parsed).await?;
+        // A file naming a decoy (as its employer, or as a person it declares): nothing of the
+        // batch is taken, the sender is locked and an alert raised.
+        if !self.inner.honeytokens.is_empty()
+            && (ctx.employers.values().any(|e| self.is_decoy_employer(e.id))
+                || ctx
+                    .by_cin
+                    .values()
+                    .chain(ctx.by_imma.values())
+                    .any(|p| self.is_decoy_person(*p)))
+        {
+            let sender = match who {
+                Declarant::Operator => None,
+                Declarant::Agent(id)
+                | Declarant::Employer {
+                    principal_id: id, ..
+                } => self.principal(id).await?,
+            };
+            self.decoy_touched(sender.as_ref(), "e-BDS", "import")
+                .await?;
+            return Err(AppError::Denied(DenyReason::Honeytoken));
+        }
         ctx.accepted.extend(previous.accepted.iter().copied());
         ctx.employed.extend(previous.employed.iter().copied());
         ctx.declared.extend(previous.declared.iter().copied());

@@ -312,6 +312,11 @@ impl App {
         let person = record.as_ref().map(|(id, _)| *id);
         let facts = self.facts(who, person, req.purpose).await?;
         let decision = match person {
+            // A decoy: whoever looks it up is locked, whatever the policy would say.
+            Some(p) if self.is_decoy_person(p) => {
+                self.decoy_touched(Some(who), "read", request_id).await?;
+                Decision::Deny(DenyReason::Honeytoken)
+            }
             Some(_) => decide(who.role, req.purpose, facts, &fields, req.full),
             None if who.locked => Decision::Deny(DenyReason::Locked),
             None => Decision::Deny(DenyReason::NotSelf),

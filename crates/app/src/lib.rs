@@ -14,6 +14,7 @@ mod eid;
 mod error;
 mod factors;
 mod gate;
+mod honeytoken;
 mod login;
 mod lookup;
 mod passkey;
@@ -123,6 +124,7 @@ pub(crate) struct Inner {
     pub(crate) log: audit_log::AuditLog,
     pub(crate) budgets: ReadBudgets,
     pub(crate) book: budget::BudgetBook,
+    pub(crate) honeytokens: honeytoken::Honeytokens,
     pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
     pub(crate) key_dir: KeyDir,
     pub(crate) principals: principal::PrincipalCache,
@@ -135,6 +137,7 @@ impl App {
     /// keys, and starts the audit writer. Must run inside a Tokio runtime.
     pub async fn open(cfg: AppConfig) -> Result<App, AppError> {
         let key_dir = KeyDir::open(&cfg.key_dir)?;
+        let honeytokens = honeytoken::Honeytokens::load(&cfg.key_dir)?;
         let kek = KeyFileKek::open(&key_dir, cfg.random.clone())?;
         let keys =
             load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
@@ -188,6 +191,7 @@ impl App {
                 log,
                 budgets: cfg.budgets,
                 book: budget::BudgetBook::default(),
+                honeytokens,
                 notifiers: cfg.notifiers,
                 key_dir,
                 principals: principal::PrincipalCache::default(),

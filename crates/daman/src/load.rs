@@ -33,6 +33,33 @@ pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
 /// Affiliates the population's employers, immatriculates its persons and links each person to
 /// their employer. Two chunks are prepared at once (validation and encryption use both cores);
 /// the database serialises the writes.
+/// A synthetic employer as the registry takes it.
+pub(crate) fn new_employer(e: synth::SynthEmployer) -> NewEmployer {
+    NewEmployer {
+        name: e.name,
+        activity: e.activity,
+        city: e.city,
+        ice: e.ice,
+    }
+}
+
+/// A synthetic person as the registry takes it.
+pub(crate) fn new_person(p: &synth::SynthPerson) -> NewPerson {
+    NewPerson {
+        cin: p.cin.clone(),
+        last_name: p.last_name.clone(),
+        first_name: p.first_name.clone(),
+        last_name_ar: p.last_name_ar.clone(),
+        first_name_ar: p.first_name_ar.clone(),
+        birth_date: p.birth_date.clone(),
+        phone: Some(p.phone.clone()),
+        email: p.email.clone(),
+        address: Some(p.address.clone()),
+        rib: Some(p.rib.clone()),
+        children: p.children,
+    }
+}
+
 pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, AppError> {
     let started = std::time::Instant::now();
     let reg = Registrar::operator();
@@ -45,15 +72,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
     for start in (0..pop.employers).step_by(1_000) {
         let end = (start + 1_000).min(pop.employers);
         let batch: Vec<NewEmployer> = (start..end)
-            .map(|i| {
-                let e = pop.employer(i);
-                NewEmployer {
-                    name: e.name,
-                    activity: e.activity,
-                    city: e.city,
-                    ice: e.ice,
-                }
-            })
+            .map(|i| new_employer(pop.employer(i)))
             .collect();
         let created = app.affiliate_employers(reg, &batch, "load").await?;
         employer_ids.extend(created.iter().map(|c| c.employer_id));
@@ -84,22 +103,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         tasks.spawn(async move {
             let end = (start + CHUNK).min(pop.persons);
             let people: Vec<synth::SynthPerson> = (start..end).map(|i| pop.person(i)).collect();
-            let batch: Vec<NewPerson> = people
-                .iter()
-                .map(|p| NewPerson {
-                    cin: p.cin.clone(),
-                    last_name: p.last_name.clone(),
-                    first_name: p.first_name.clone(),
-                    last_name_ar: p.last_name_ar.clone(),
-                    first_name_ar: p.first_name_ar.clone(),
-                    birth_date: p.birth_date.clone(),
-                    phone: Some(p.phone.clone()),
-                    email: p.email.clone(),
-                    address: Some(p.address.clone()),
-                    rib: Some(p.rib.clone()),
-                    children: p.children,
-                })
-                .collect();
+            let batch: Vec<NewPerson> = people.iter().map(new_person).collect();
             let created = app.immatriculate(reg, &batch, "load").await?;
             let links: Vec<(i64, i64, String)> = people
                 .iter()

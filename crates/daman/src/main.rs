@@ -96,6 +96,19 @@ enum Command {
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
     },
+    /// Seed decoy persons and employers (honeytokens): registered like anyone, listed only in
+    /// the key directory; reading or declaring one locks the principal and raises an alert.
+    Honeytokens {
+        /// Decoy persons.
+        #[arg(long, default_value_t = 20)]
+        persons: usize,
+        /// Decoy employers.
+        #[arg(long, default_value_t = 5)]
+        employers: usize,
+        /// Seed of the synthetic identities (use another one than the population's).
+        #[arg(long, default_value_t = 20_251_104)]
+        seed: u64,
+    },
     /// Breach response: who was exposed, from the audit log alone.
     Breach {
         #[command(subcommand)]
@@ -481,6 +494,33 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
         Command::Audit {
             command: audit_cli::AuditCommand::CheckProof { file, key },
         } => audit_cli::check_proof(&file, &key),
+        Command::Honeytokens {
+            persons,
+            employers,
+            seed,
+        } => {
+            let app = open_app(&cfg).await?;
+            let pop = synth::Population::new(seed, employers, persons, domain::Centimes(0));
+            // Identities in ranges the synthetic population never uses: CINs with the prefix
+            // ZG, company numbers from 11 000 000.
+            let e: Vec<app::NewEmployer> = (0..employers)
+                .map(|i| load::new_employer(pop.employer(10_000_000 + i)))
+                .collect();
+            let p: Vec<app::NewPerson> = (0..persons)
+                .map(|i| {
+                    let mut p = load::new_person(&pop.person(i));
+                    p.cin = format!("ZG{:06}", (seed + i as u64 * 7_919) % 1_000_000);
+                    p
+                })
+                .collect();
+            let r = app.seed_honeytokens(&e, &p).await.map(|(e, p)| {
+                println!(
+                    "seeded {e} decoy employers and {p} decoy persons; their list is in {}",
+                    app.key_dir().path().join("honeytokens").display()
+                );
+            });
+            sealed(&app, r.map_err(Failure::from)).await
+        }
         Command::Breach { command } => {
             let app = open_app(&cfg).await?;
             let r = audit_cli::breach(&app, command).await;

@@ -218,6 +218,8 @@ pub enum DenyReason {
     PasskeyRequired,
     /// The read would cross the principal's read budget: refused, and the principal locked.
     ReadBudget,
+    /// The record is a decoy no real workflow touches: refused, and the principal locked.
+    Honeytoken,
 }
 
 impl DenyReason {
@@ -233,6 +235,7 @@ impl DenyReason {
             DenyReason::FullRevealNotAllowed => "full_reveal_not_allowed",
             DenyReason::PasskeyRequired => "passkey_required",
             DenyReason::ReadBudget => "read_budget",
+            DenyReason::Honeytoken => "honeytoken",
         }
     }
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     agents_read_totals_not_files_and_payments_are_checked,
     a_rectification_replaces_a_declaration_and_keeps_the_history,
     a_person_who_left_is_not_on_the_next_preetabli,
+    a_decoy_read_or_declared_locks_the_principal,
 );
 
 const PERIOD: &str = "202610";
@@ -1378,4 +1379,98 @@ async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
     let career = w.t.app.career(&p, None, "t").await.unwrap();
     assert_eq!(career.len(), 1);
     assert_eq!((career[0].situation.as_str(), career[0].days), ("SO", 12));
+}
+
+/// Honeytokens: a decoy person and employer, registered like anyone; reading the person through
+/// the gate, or declaring it in an e-BDS file, locks the principal and raises an alert. Nothing
+/// in the database marks them.
+async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let store = w.t.app.store().clone();
+    let schema_before = store.schema().await.unwrap();
+    let decoy: app::NewPerson =
+        serde_json::from_value(crate::person_json("ZH7001", "BERRADA", "Ilyas")).unwrap();
+    let decoy_employer: app::NewEmployer = serde_json::from_value(serde_json::json!({
+        "name": "ATLAS DECOR SARL", "activity": "Commerce", "city": "Fes", "ice": "001525480000077"
+    }))
+    .unwrap();
+    assert_eq!(
+        w.t.app
+            .seed_honeytokens(&[decoy_employer], std::slice::from_ref(&decoy))
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    // No table or column says which records are decoys: the schema is the same, and the list
+    // is in the key directory, as pseudonyms.
+    assert_eq!(store.schema().await.unwrap(), schema_before);
+    let list = std::fs::read_to_string(w.t.dir.path().join("keys/honeytokens")).unwrap();
+    assert_eq!(list.lines().count(), 2);
+    assert!(!list.contains("ZH7001") && !list.contains("BERRADA"));
+    let alerts = |w: &World| {
+        let store = w.t.app.store().clone();
+        async move {
+            store
+                .audit_events(0, 1_000_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(_, e)| e.action == "alert" && e.outcome == "honeytoken")
+                .count()
+        }
+    };
+
+    // An agent who looks the decoy up: refused like any refusal, and locked.
+    let r = w
+        .read(
+            &w.agent,
+            serde_json::json!({"cin": "ZH7001", "purpose": "registration"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (403, Some("access_denied"))
+    );
+    assert_eq!(alerts(&w).await, 1);
+    let r = w
+        .read(
+            &w.agent,
+            serde_json::json!({"cin": w.a.cin, "purpose": "registration"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "locked: nothing more");
+
+    // An employer whose file declares the decoy as an entrant: nothing of it is taken, and the
+    // sender is locked.
+    let (p, who, _) = employer(&w, 1).await;
+    let mut d = declaration_from(&pre);
+    d.entrants.push(Entrant {
+        immatriculation: None,
+        name: "BERRADA ILYAS".into(),
+        cin: "ZH7001".into(),
+        days: 26,
+        gross: Centimes(400_000),
+        capped: Centimes(400_000),
+    });
+    let before = counts(&w).await;
+    let got =
+        w.t.app
+            .import_declarations(
+                who,
+                vec![ImportFile {
+                    name: "DS.txt".into(),
+                    bytes: bytes_of(&d),
+                }],
+                Lang::Fr,
+                "t",
+            )
+            .await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(counts(&w).await, before);
+    assert_eq!(alerts(&w).await, 2);
+    assert!(w.t.app.principal(p.id).await.unwrap().unwrap().locked);
 }
