@@ -92,7 +92,12 @@ pub struct WebhookNotifier {
 
 impl WebhookNotifier {
     pub fn new(url: &str) -> Result<WebhookNotifier, AppError> {
-        if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1")) {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| AppError::Internal("the alert webhook is not a URL"))?;
+        let local = parsed.scheme() == "http"
+            && parsed.host_str() == Some("127.0.0.1")
+            && parsed.username().is_empty();
+        if !(parsed.scheme() == "https" || local) {
             return Err(AppError::Internal(
                 "the alert webhook must be https (or http://127.0.0.1 for tests)",
             ));
@@ -173,6 +178,8 @@ impl Day {
 pub(crate) struct BudgetBook {
     days: Mutex<HashMap<i64, Day>>,
     pending: Mutex<Vec<ReadRow>>,
+    /// The hour old reads were last pruned in.
+    pruned: std::sync::atomic::AtomicI64,
 }
 
 /// What counting one read did.
@@ -228,7 +235,11 @@ impl BudgetBook {
             .lock()
             .map_err(|_| AppError::Internal("read budgets"))?;
         let d = days.entry(principal).or_insert_with(|| Day::new(day));
-        if d.day != day {
+        if day < d.day {
+            // A request dated just before midnight: today's counts stay.
+            return Ok(());
+        }
+        if day > d.day {
             *d = Day::new(day);
         }
         for (subject, hour) in rows {
@@ -240,12 +251,30 @@ impl BudgetBook {
     /// Writes the reads counted since the last exchange; on PostgreSQL, reads back the days of
     /// the principals active meanwhile (other nodes count too). Forgets past days.
     async fn share(&self, store: &Store, today: i64) -> Result<(), AppError> {
-        let rows = std::mem::take(
+        let taken = std::mem::take(
             &mut *self
                 .pending
                 .lock()
                 .map_err(|_| AppError::Internal("read budgets"))?,
         );
+        // One row per (principal, day, person), the latest hour: a person read again in the
+        // next hour before an exchange must not appear twice in one upsert.
+        let mut merged: HashMap<(i64, i64, Vec<u8>), i64> = HashMap::new();
+        for r in taken {
+            let h = merged
+                .entry((r.principal_id, r.day, r.subject))
+                .or_insert(r.last_hour);
+            *h = (*h).max(r.last_hour);
+        }
+        let rows: Vec<ReadRow> = merged
+            .into_iter()
+            .map(|((principal_id, day, subject), last_hour)| ReadRow {
+                principal_id,
+                day,
+                subject,
+                last_hour,
+            })
+            .collect();
         if let Err(e) = store.record_reads(&rows).await {
             // Keep them for the next exchange.
             if let Ok(mut p) = self.pending.lock() {
@@ -335,8 +364,12 @@ impl App {
         detail: String,
         request_id: &str,
     ) -> Result<(), AppError> {
-        self.inner.store.set_locked(who.id, true).await?;
+        let newly = self.inner.store.lock_principal(who.id).await?;
         self.forget_principal(who.id);
+        if !newly {
+            // Locked already (a concurrent request raised the alert): no second alert.
+            return Ok(());
+        }
         let alert = Alert {
             kind,
             principal_id: who.id,
@@ -344,15 +377,23 @@ impl App {
             detail,
             at: self.now().0,
         };
+        self.notify(alert.clone());
         Audit::command(who, "alert", None)
             .outcome(kind)
             .detail(format!("locked; {}", alert.detail))
             .write(self, request_id)
-            .await?;
-        for n in &self.inner.notifiers {
-            n.notify(&alert).await;
-        }
-        Ok(())
+            .await
+    }
+
+    /// Sends `alert` to every notifier in the background: a slow webhook never delays the
+    /// refusal, and a failed audit write does not keep the alert from going out.
+    fn notify(&self, alert: Alert) {
+        let notifiers = self.inner.notifiers.clone();
+        tokio::spawn(async move {
+            for n in &notifiers {
+                n.notify(&alert).await;
+            }
+        });
     }
 
     /// An alert about the operator at the command line (no account to lock).
@@ -369,15 +410,12 @@ impl App {
             detail,
             at: self.now().0,
         };
+        self.notify(alert.clone());
         Audit::registry(crate::Registrar::operator(), "alert", 0)
             .outcome(kind)
-            .detail(alert.detail.clone())
+            .detail(alert.detail)
             .write(self, request_id)
-            .await?;
-        for n in &self.inner.notifiers {
-            n.notify(&alert).await;
-        }
-        Ok(())
+            .await
     }
 
     /// A security officer unlocks a principal after review (a locked account stays locked
@@ -406,10 +444,23 @@ impl App {
             .await
     }
 
-    /// Forgets counted reads older than yesterday (the budgets look at today at most).
+    /// Forgets counted reads older than yesterday (the budgets look at today at most); once an
+    /// hour on each node.
     pub(crate) async fn prune_reads(&self) -> Result<(), AppError> {
-        let day = self.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
-        self.inner.store.prune_reads(day - 1).await?;
+        let hour = self.now().0.div_euclid(HOUR_MICROS);
+        if self
+            .inner
+            .book
+            .pruned
+            .swap(hour, std::sync::atomic::Ordering::Relaxed)
+            == hour
+        {
+            return Ok(());
+        }
+        self.inner
+            .store
+            .prune_reads(hour.div_euclid(24) - 1)
+            .await?;
         Ok(())
     }
 }

@@ -85,10 +85,8 @@ impl App {
         persons: &[NewPerson],
     ) -> Result<(usize, usize), AppError> {
         let reg = Registrar::operator();
-        let e = self
-            .affiliate_employers(reg, employers, "honeytokens")
-            .await?;
-        let p = self.immatriculate(reg, persons, "honeytokens").await?;
+        let e = self.affiliate_employers(reg, employers, "load").await?;
+        let p = self.immatriculate(reg, persons, "load").await?;
         let mut lines = String::new();
         let mut new = Vec::new();
         for c in &e {

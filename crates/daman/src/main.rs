@@ -105,9 +105,9 @@ enum Command {
         /// Decoy employers.
         #[arg(long, default_value_t = 5)]
         employers: usize,
-        /// Seed of the synthetic identities (use another one than the population's).
-        #[arg(long, default_value_t = 20_251_104)]
-        seed: u64,
+        /// Seed of the synthetic identities (default: random, so nobody can compute them).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Breach response: who was exposed, from the audit log alone.
     Breach {
@@ -389,6 +389,11 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
 /// fails (the log needs an operator: see `daman audit verify`) is reported on stderr; the exit
 /// code stays the command's, whose work is committed either way.
 async fn sealed(app: &App, result: Result<(), Failure>) -> Result<(), Failure> {
+    if let Err(e) = app.share_read_budgets().await
+        && let Failure::Run(e) = Failure::from(e)
+    {
+        eprintln!("daman: warning: the read budgets were not saved: {e}");
+    }
     if let Err(e) = app.checkpoint_audit().await
         && let Failure::Run(e) = Failure::from(e)
     {
@@ -500,6 +505,15 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             seed,
         } => {
             let app = open_app(&cfg).await?;
+            let seed = match seed {
+                Some(s) => s,
+                None => {
+                    let mut b = [0u8; 8];
+                    vault::Random::fill(&OsRandom, &mut b)
+                        .map_err(|e| Failure::Run(e.to_string()))?;
+                    u64::from_le_bytes(b)
+                }
+            };
             let pop = synth::Population::new(seed, employers, persons, domain::Centimes(0));
             // Identities in ranges the synthetic population never uses: CINs with the prefix
             // ZG, company numbers from 11 000 000.
@@ -509,7 +523,10 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             let p: Vec<app::NewPerson> = (0..persons)
                 .map(|i| {
                     let mut p = load::new_person(&pop.person(i));
-                    p.cin = format!("ZG{:06}", (seed + i as u64 * 7_919) % 1_000_000);
+                    p.cin = format!(
+                        "ZG{:06}",
+                        seed.wrapping_add((i as u64).wrapping_mul(7_919)) % 1_000_000
+                    );
                     p
                 })
                 .collect();

@@ -175,6 +175,20 @@ impl Store {
     }
 
     /// Locks or unlocks a principal; false if there is none.
+    /// Locks a principal; whether it was unlocked before (the lock is new).
+    pub async fn lock_principal(&self, principal_id: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE principals SET locked = $2 WHERE id = $1 AND locked = $3"
+        )
+        .bind(principal_id)
+        .bind(true)
+        .bind(false)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
     pub async fn set_locked(&self, principal_id: i64, locked: bool) -> Result<bool> {
         let n = with_pool!(self, |p| sqlx::query(
             "UPDATE principals SET locked = $2 WHERE id = $1"

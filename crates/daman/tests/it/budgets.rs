@@ -36,6 +36,19 @@ async fn webhook() -> (String, Received) {
     (url, received)
 }
 
+/// The webhook calls once `n` have arrived (alerts are sent in the background), within 10 s.
+async fn arrived(received: &Received, n: usize) -> Vec<Value> {
+    for _ in 0..1_000 {
+        let got = received.lock().unwrap().clone();
+        if got.len() >= n {
+            assert_eq!(got.len(), n, "no more alerts than crossings");
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{n} alerts expected");
+}
+
 async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend) {
     let (url, received) = webhook().await;
     let t = TestApp::start_full(
@@ -113,8 +126,7 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
         a.detail.as_deref(),
         Some("locked; 6 persons this hour, budget 5")
     );
-    let hooks = received.lock().unwrap().clone();
-    assert_eq!(hooks.len(), 1);
+    let hooks = arrived(&received, 1).await;
     assert_eq!(hooks[0]["kind"], "read_budget_exceeded");
     assert_eq!(hooks[0]["principal_id"], extractor.id.to_string());
     assert_eq!(hooks[0]["role"], "agent");
@@ -229,7 +241,6 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
     }
     let r = read(&token, &persons[8].0).await;
     assert_eq!(r.json["error"]["code"], "read_budget_exceeded");
-    assert_eq!(received.lock().unwrap().len(), 3);
-    let last = received.lock().unwrap()[2].clone();
+    let last = arrived(&received, 3).await[2].clone();
     assert_eq!(last["detail"], "9 persons today, budget 8");
 }
