@@ -618,6 +618,7 @@ impl App {
                 employer_id,
                 locked: false,
                 created_at: now,
+                review_lock: None,
             },
             AccountRow {
                 principal_id: id,

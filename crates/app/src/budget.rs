@@ -364,7 +364,7 @@ impl App {
         detail: String,
         request_id: &str,
     ) -> Result<(), AppError> {
-        let newly = self.inner.store.lock_principal(who.id).await?;
+        let newly = self.inner.store.lock_for_review(who.id, kind).await?;
         self.forget_principal(who.id);
         if !newly {
             // Locked already (a concurrent request raised the alert): no second alert.
@@ -418,8 +418,8 @@ impl App {
             .await
     }
 
-    /// A security officer unlocks a principal after review (a locked account stays locked
-    /// until then, whatever locked it). Audited.
+    /// A security officer lifts a review lock (a read budget crossed, a decoy touched) after
+    /// review. An account an operator disabled stays disabled. Audited.
     pub async fn unlock_principal(
         &self,
         officer: &Principal,
@@ -434,7 +434,7 @@ impl App {
                 .await?;
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
-        if !self.inner.store.set_locked(principal_id, false).await? {
+        if !self.inner.store.clear_review_lock(principal_id).await? {
             return Err(AppError::NotFound("principal"));
         }
         self.forget_principal(principal_id);

@@ -27,7 +27,8 @@ impl Principal {
             role,
             person_id: r.person_id,
             employer_id: r.employer_id,
-            locked: r.locked,
+            // Disabled, or locked pending review: either way, nothing.
+            locked: r.locked || r.review_lock.is_some(),
         })
     }
 
@@ -176,6 +177,7 @@ impl App {
             employer_id,
             locked: false,
             created_at: self.now().0,
+            review_lock: None,
         };
         self.inner.store.insert_principal(&row).await?;
         Audit::registry(Registrar::operator(), "create_principal", 1)

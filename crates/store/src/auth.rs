@@ -175,14 +175,25 @@ impl Store {
     }
 
     /// Locks or unlocks a principal; false if there is none.
-    /// Locks a principal; whether it was unlocked before (the lock is new).
-    pub async fn lock_principal(&self, principal_id: i64) -> Result<bool> {
+    /// Locks a principal pending review, for `why`; whether the lock is new.
+    pub async fn lock_for_review(&self, principal_id: i64, why: &str) -> Result<bool> {
         let n = with_pool!(self, |p| sqlx::query(
-            "UPDATE principals SET locked = $2 WHERE id = $1 AND locked = $3"
+            "UPDATE principals SET review_lock = $2 WHERE id = $1 AND review_lock IS NULL"
         )
         .bind(principal_id)
-        .bind(true)
-        .bind(false)
+        .bind(why)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Lifts a review lock; whether the principal exists.
+    pub async fn clear_review_lock(&self, principal_id: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE principals SET review_lock = NULL WHERE id = $1"
+        )
+        .bind(principal_id)
         .execute(p)
         .await?
         .rows_affected());

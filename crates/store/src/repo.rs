@@ -139,8 +139,12 @@ pub struct PrincipalRow {
     pub label: String,
     pub person_id: Option<i64>,
     pub employer_id: Option<i64>,
+    /// Disabled by an operator (or through the account commands).
     pub locked: bool,
     pub created_at: i64,
+    /// Locked pending a security officer's review, and why (e.g. `read_budget_exceeded`).
+    #[sqlx(default)]
+    pub review_lock: Option<String>,
 }
 
 #[derive(Debug, Clone)]

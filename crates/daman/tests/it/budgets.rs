@@ -105,6 +105,10 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
         );
     }
     assert!(t.app.principal(extractor.id).await.unwrap().unwrap().locked);
+    // Enabling the account (what `daman account enable` does) does not lift a review lock.
+    t.app.store().set_locked(extractor.id, false).await.unwrap();
+    t.app.forget_principal(extractor.id);
+    assert!(t.app.principal(extractor.id).await.unwrap().unwrap().locked);
 
     // The alert: one audit event, one webhook call, ids and counts only.
     let alerts: Vec<_> = t

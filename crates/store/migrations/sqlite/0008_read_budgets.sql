@@ -16,5 +16,11 @@ CREATE TABLE reads (
     PRIMARY KEY (principal_id, day, subject)
 ) WITHOUT ROWID;
 
+-- A principal locked pending a security officer's review (its read budget crossed, a decoy
+-- touched): why. Apart from `locked` (an account disabled by an operator), so that neither
+-- clears the other: an officer's unlock does not re-enable a disabled account, and enabling an
+-- account does not lift a review lock.
+ALTER TABLE principals ADD COLUMN review_lock TEXT;
+
 -- The breach-impact report reads one principal's events at a time, in order.
 CREATE INDEX audit.audit_events_principal ON audit_events (principal_id, seq);
