@@ -854,27 +854,7 @@ impl App {
             .map(|d| (d.digest.clone(), d))
             .collect();
         let mut ctx = self.context(&parsed).await?;
-        // A file naming a decoy (as its employer, or as a person it declares): nothing of the
-        // batch is taken, the sender is locked and an alert raised.
-        if !self.inner.honeytokens.is_empty()
-            && (ctx.employers.values().any(|e| self.is_decoy_employer(e.id))
-                || ctx
-                    .by_cin
-                    .values()
-                    .chain(ctx.by_imma.values())
-                    .any(|p| self.is_decoy_person(*p)))
-        {
-            let sender = match who {
-                Declarant::Operator => None,
-                Declarant::Agent(id)
-                | Declarant::Employer {
-                    principal_id: id, ..
-                } => self.principal(id).await?,
-            };
-            self.decoy_touched(sender.as_ref(), "e-BDS", "import")
-                .await?;
-            return Err(AppError::Denied(DenyReason::Honeytoken));
-        }
+        self.refuse_decoys(who, &ctx, "import").await?;
         ctx.accepted.extend(previous.accepted.iter().copied());
         ctx.employed.extend(previous.employed.iter().copied());
         ctx.declared.extend(previous.declared.iter().copied());
@@ -1107,6 +1087,7 @@ impl App {
             return Err(AppError::Conflict("rectified"));
         }
         let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
+        self.refuse_decoys(who, &ctx, request_id).await?;
         let decl = match parsed.result {
             Ok(d) => d,
             Err(errors) => {
@@ -1380,6 +1361,36 @@ impl App {
             }
         }
         Ok(ctx)
+    }
+
+    /// Files naming a decoy (as their employer, or as a person they declare by CIN or number):
+    /// nothing of them is taken, the sender is locked and an alert raised.
+    async fn refuse_decoys(
+        &self,
+        who: Declarant,
+        ctx: &Context,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let decoy = !self.inner.honeytokens.is_empty()
+            && (ctx.employers.values().any(|e| self.is_decoy_employer(e.id))
+                || ctx
+                    .by_cin
+                    .values()
+                    .chain(ctx.by_imma.values())
+                    .any(|p| self.is_decoy_person(*p)));
+        if !decoy {
+            return Ok(());
+        }
+        let sender = match who {
+            Declarant::Operator => None,
+            Declarant::Agent(id)
+            | Declarant::Employer {
+                principal_id: id, ..
+            } => self.principal(id).await?,
+        };
+        self.decoy_touched(sender.as_ref(), "e-BDS", request_id)
+            .await?;
+        Err(AppError::Denied(DenyReason::Honeytoken))
     }
 
     /// The lines of these préétablis: one range query when they are close together (issued

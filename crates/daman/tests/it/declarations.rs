@@ -1387,6 +1387,17 @@ async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
 async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let w = World::new(b).await;
     let pre = preetabli(&w).await;
+    // Employer 2's main declaration, accepted before any decoy exists (rectified below).
+    let (p2, who2, number2) = employer(&w, 2).await;
+    let pre2 = ebds::read_preetabli(
+        w.t.app
+            .preetabli_file(who2, number2, period(), "t")
+            .await
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    let original = accepted(import(&w, who2, &bytes_of(&declaration_from(&pre2))).await);
     let store = w.t.app.store().clone();
     let schema_before = store.schema().await.unwrap();
     let decoy: app::NewPerson =
@@ -1473,4 +1484,23 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     assert_eq!(counts(&w).await, before);
     assert_eq!(alerts(&w).await, 2);
     assert!(w.t.app.principal(p.id).await.unwrap().unwrap().locked);
+
+    // A rectification naming the decoy: the same.
+    let mut r = declaration_from(&pre2);
+    r.entrants.push(Entrant {
+        immatriculation: None,
+        name: "BERRADA ILYAS".into(),
+        cin: "ZH7001".into(),
+        days: 26,
+        gross: Centimes(400_000),
+        capped: Centimes(400_000),
+    });
+    let got = try_rectify(&w, who2, original.declaration_id, &bytes_of(&r)).await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(counts(&w).await, before);
+    assert_eq!(alerts(&w).await, 3);
+    assert!(w.t.app.principal(p2.id).await.unwrap().unwrap().locked);
 }
