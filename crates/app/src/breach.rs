@@ -7,6 +7,7 @@ use crate::{App, AppError, Principal};
 use domain::{DenyReason, PersonField, Role, Timestamp};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use vault::hex;
 
 /// Events read per query.
 const PAGE: i64 = 10_000;
@@ -79,10 +80,6 @@ pub fn category(f: PersonField) -> &'static str {
         PersonField::Rib => "bank",
         PersonField::Children => "family",
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl BreachReport {

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use vault::{hex, unhex};
 
 const FILE: &str = "honeytokens";
 
@@ -18,20 +19,6 @@ const FILE: &str = "honeytokens";
 #[derive(Default)]
 pub(crate) struct Honeytokens {
     set: RwLock<HashSet<(String, Vec<u8>)>>,
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Honeytokens {

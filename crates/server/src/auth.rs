@@ -34,7 +34,7 @@ impl DevTokens {
     /// The principal id of a valid, unexpired token.
     pub fn verify(&self, token: &str, now: Timestamp) -> Option<i64> {
         let (body, tag_hex) = token.rsplit_once('.')?;
-        let tag = decode_hex(tag_hex)?;
+        let tag = vault::unhex(tag_hex)?;
         if !self.key.verify(body.as_bytes(), &tag) {
             return None;
         }
@@ -48,16 +48,6 @@ impl DevTokens {
         (now.0 / 1_000_000 < exp).then_some(())?;
         id.parse().ok()
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The caller's language.

@@ -20,6 +20,17 @@ pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
 pub use secret::{OsRandom, Random, Secret32};
 pub use token::MacKey;
 
+/// The bytes of a hexadecimal string (either case); `None` if it is not one.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

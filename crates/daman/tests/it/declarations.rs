@@ -1456,14 +1456,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     // sender is locked.
     let (p, who, _) = employer(&w, 1).await;
     let mut d = declaration_from(&pre);
-    d.entrants.push(Entrant {
-        immatriculation: None,
-        name: "BERRADA ILYAS".into(),
-        cin: "ZH7001".into(),
-        days: 26,
-        gross: Centimes(400_000),
-        capped: Centimes(400_000),
-    });
+    d.entrants.push(decoy_entrant());
     let before = counts(&w).await;
     let got =
         w.t.app
@@ -1487,14 +1480,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
 
     // A rectification naming the decoy: the same.
     let mut r = declaration_from(&pre2);
-    r.entrants.push(Entrant {
-        immatriculation: None,
-        name: "BERRADA ILYAS".into(),
-        cin: "ZH7001".into(),
-        days: 26,
-        gross: Centimes(400_000),
-        capped: Centimes(400_000),
-    });
+    r.entrants.push(decoy_entrant());
     let got = try_rectify(&w, who2, original.declaration_id, &bytes_of(&r)).await;
     assert!(matches!(
         got,
@@ -1503,4 +1489,16 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     assert_eq!(counts(&w).await, before);
     assert_eq!(alerts(&w).await, 3);
     assert!(w.t.app.principal(p2.id).await.unwrap().unwrap().locked);
+}
+
+/// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
+fn decoy_entrant() -> Entrant {
+    Entrant {
+        immatriculation: None,
+        name: "BERRADA ILYAS".into(),
+        cin: "ZH7001".into(),
+        days: 26,
+        gross: Centimes(400_000),
+        capped: Centimes(400_000),
+    }
 }
