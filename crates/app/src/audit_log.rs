@@ -39,7 +39,7 @@ pub struct AuditLogConfig {
 }
 
 /// The name of the signing key's file in the key directory.
-const SIGNING_KEY: &str = "audit-signing";
+pub(crate) const SIGNING_KEY: &str = "audit-signing";
 
 pub(crate) struct AuditLog {
     cfg: AuditLogConfig,
@@ -161,7 +161,7 @@ fn witness_err(path: &Path, what: &str, e: impl std::fmt::Display) -> AppError {
 }
 
 /// The signed notes of a witness file, in order (an absent file has none).
-pub fn read_witness(path: &Path) -> Result<String, AppError> {
+fn read_witness(path: &Path) -> Result<String, AppError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -290,10 +290,6 @@ impl AuditLog {
         })
     }
 
-    pub(crate) fn signing_key_name() -> &'static str {
-        SIGNING_KEY
-    }
-
     fn verifier(&self) -> Result<NoteVerifier, AppError> {
         NoteVerifier::parse(&self.signer.verifier_key())
             .map_err(|_| AppError::Internal("audit verifier key"))
@@ -321,14 +317,10 @@ impl AuditLog {
             let from = frontier.size();
             // The leaves of the events this process appended are known already; others' (a
             // command's, another node's) are computed from the events read back.
-            let mut leaves: Vec<(i64, Vec<u8>)> = handoff
-                .after(from as i64, PAGE as usize)
-                .into_iter()
-                .map(|(s, h)| (s, h.to_vec()))
-                .collect();
+            let mut leaves = handoff.after(from as i64, PAGE as usize);
             if leaves.is_empty() {
                 for (seq, row) in store.audit_events(from as i64, PAGE).await? {
-                    leaves.push((seq, audit_event(seq, &row).leaf_hash().to_vec()));
+                    leaves.push((seq, audit_event(seq, &row).leaf_hash()));
                 }
             }
             if leaves.is_empty() {
@@ -346,7 +338,7 @@ impl AuditLog {
                         frontier.size() + 1
                     )));
                 }
-                frontier.push(hash_of(leaf)?);
+                frontier.push(*leaf);
             }
             let c = Checkpoint {
                 origin: self.cfg.origin.clone(),
@@ -535,7 +527,7 @@ impl App {
     pub async fn checkpoint_audit(&self) -> Result<Option<CheckpointInfo>, AppError> {
         self.inner
             .log
-            .integrate(&self.inner.store, self.now().0 / 1_000_000)
+            .integrate(&self.inner.store, self.now().0)
             .await
     }
 
@@ -846,8 +838,9 @@ impl App {
         })
     }
 
-    /// An inclusion proof of event `entry` (from 1) in the latest checkpoint that holds it,
-    /// recomputed from the events; checking it needs only the verifier key.
+    /// An inclusion proof of event `entry` (from 1) in the latest checkpoint, from the leaves
+    /// recorded at sealing and checked against the signed root; checking it needs only the
+    /// verifier key.
     pub async fn prove_audit(&self, entry: u64) -> Result<InclusionProof, AppError> {
         let store = &self.inner.store;
         let cp = store
@@ -883,14 +876,11 @@ impl App {
 }
 
 /// Seals every `interval` (the first time after one: a short command seals once, when it
-/// ends), and prunes old read counts.
+/// ends).
 pub(crate) fn start_sequencer(app: &App) {
     crate::every(app, app.inner.log.cfg.interval, |app| async move {
         if let Err(e) = app.checkpoint_audit().await {
             tracing::error!(error = %e, "audit sequencer");
-        }
-        if let Err(e) = app.prune_reads().await {
-            tracing::error!(error = %e, "pruning read budgets");
         }
     });
 }

@@ -27,6 +27,9 @@ pub struct ExposedPerson {
     pub subject: String,
     /// The fields revealed (API names), in [`PersonField::ALL`] order.
     pub fields: Vec<&'static str>,
+    /// Their categories ([`category`]), for the notification list.
+    #[serde(skip)]
+    pub categories: Vec<&'static str>,
     /// Whether any value was revealed unmasked.
     pub full: bool,
     pub first_at: i64,
@@ -67,7 +70,7 @@ pub struct BreachReport {
 }
 
 /// The category a field belongs to, for the report's totals (and a notification's wording).
-pub fn category(f: PersonField) -> &'static str {
+fn category(f: PersonField) -> &'static str {
     match f {
         PersonField::Immatriculation
         | PersonField::Cin
@@ -88,20 +91,12 @@ impl BreachReport {
         let mut out =
             String::from("pseudonym,fields,categories,first_at,last_at,reads,principals\n");
         for p in &self.persons {
-            let mut cats: Vec<&str> = p
-                .fields
-                .iter()
-                .filter_map(|f| PersonField::ALL.into_iter().find(|x| x.column() == *f))
-                .map(category)
-                .collect();
-            cats.sort_unstable();
-            cats.dedup();
             let by: Vec<String> = p.by.iter().map(i64::to_string).collect();
             out.push_str(&format!(
                 "{},{},{},{},{},{},{}\n",
                 p.subject,
                 p.fields.join(" "),
-                cats.join(" "),
+                p.categories.join(" "),
                 p.first_at,
                 p.last_at,
                 p.reads,
@@ -197,6 +192,7 @@ impl App {
                             ExposedPerson {
                                 subject: hex(subject),
                                 fields: Vec::new(),
+                                categories: Vec::new(),
                                 full: false,
                                 first_at: e.at,
                                 last_at: e.at,
@@ -228,9 +224,10 @@ impl App {
             for f in &fields {
                 *report.per_field.entry(f.column()).or_default() += 1;
             }
-            for c in cats {
+            for c in &cats {
                 *report.per_category.entry(c).or_default() += 1;
             }
+            x.categories = cats;
             x.fields = fields.iter().map(|f| f.column()).collect();
             x.entries.sort_unstable();
             report.persons.push(x);

@@ -1,8 +1,9 @@
 //! Read budgets and alerts (docs/audit.md).
 //!
 //! Each role may have persons revealed to it up to a budget per clock hour and per calendar day
-//! (UTC): distinct persons, counted in the database so every node shares the count. The gate
-//! spends from the budget before it reveals anything; the read that would cross it is refused,
+//! (UTC): distinct persons, decided in memory on each node and exchanged with the database
+//! every quarter of a second, so every node shares the count. The gate spends from the budget
+//! before it reveals anything; the read that would cross it is refused,
 //! the principal is locked pending review by a security officer, and an alert is raised: an
 //! audit event (in the verifiable log) and a message to every notifier (the log, a webhook).
 //! A scripted extraction therefore stops after a few dozen persons, not two million.
@@ -177,9 +178,19 @@ impl Day {
 #[derive(Default)]
 pub(crate) struct BudgetBook {
     days: Mutex<HashMap<i64, Day>>,
-    pending: Mutex<Vec<ReadRow>>,
+    /// Counted since the last exchange: the latest hour of each read.
+    pending: Mutex<HashMap<ReadKey, i64>>,
     /// The hour old reads were last pruned in.
     pruned: std::sync::atomic::AtomicI64,
+}
+
+/// A read's principal, day and person.
+type ReadKey = (i64, i64, Vec<u8>);
+
+/// Records that `key` was read in `hour`, keeping the latest hour.
+fn keep_latest(pending: &mut HashMap<ReadKey, i64>, key: ReadKey, hour: i64) {
+    let h = pending.entry(key).or_insert(hour);
+    *h = (*h).max(hour);
 }
 
 /// What counting one read did.
@@ -217,12 +228,7 @@ impl BudgetBook {
         d.mark(subject, hour);
         drop(days);
         if let Ok(mut p) = self.pending.lock() {
-            p.push(ReadRow {
-                principal_id: principal,
-                day,
-                subject: subject.to_vec(),
-                last_hour: hour,
-            });
+            keep_latest(&mut p, (principal, day, subject.to_vec()), hour);
         }
         Some(Count::Counted)
     }
@@ -251,22 +257,15 @@ impl BudgetBook {
     /// Writes the reads counted since the last exchange; on PostgreSQL, reads back the days of
     /// the principals active meanwhile (other nodes count too). Forgets past days.
     async fn share(&self, store: &Store, today: i64) -> Result<(), AppError> {
+        // One row per (principal, day, person), the latest hour: PostgreSQL refuses an upsert
+        // that names a row twice.
         let taken = std::mem::take(
             &mut *self
                 .pending
                 .lock()
                 .map_err(|_| AppError::Internal("read budgets"))?,
         );
-        // One row per (principal, day, person), the latest hour: a person read again in the
-        // next hour before an exchange must not appear twice in one upsert.
-        let mut merged: HashMap<(i64, i64, Vec<u8>), i64> = HashMap::new();
-        for r in taken {
-            let h = merged
-                .entry((r.principal_id, r.day, r.subject))
-                .or_insert(r.last_hour);
-            *h = (*h).max(r.last_hour);
-        }
-        let rows: Vec<ReadRow> = merged
+        let rows: Vec<ReadRow> = taken
             .into_iter()
             .map(|((principal_id, day, subject), last_hour)| ReadRow {
                 principal_id,
@@ -278,7 +277,9 @@ impl BudgetBook {
         if let Err(e) = store.record_reads(&rows).await {
             // Keep them for the next exchange.
             if let Ok(mut p) = self.pending.lock() {
-                p.extend(rows);
+                for r in rows {
+                    keep_latest(&mut p, (r.principal_id, r.day, r.subject), r.last_hour);
+                }
             }
             return Err(e.into());
         }
@@ -303,12 +304,14 @@ impl BudgetBook {
     }
 }
 
-/// Runs the exchange every [`SHARE_EVERY`] while the application lives.
+/// Runs the exchange every [`SHARE_EVERY`] while the application lives, and prunes old counts.
 pub(crate) fn start_sharing(app: &App) {
     crate::every(app, SHARE_EVERY, |app| async move {
-        let today = app.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
-        if let Err(e) = app.inner.book.share(&app.inner.store, today).await {
+        if let Err(e) = app.share_read_budgets().await {
             tracing::error!(error = %e, "read budgets: exchange with the database failed");
+        }
+        if let Err(e) = app.prune_reads().await {
+            tracing::error!(error = %e, "read budgets: pruning failed");
         }
     });
 }
@@ -317,103 +320,93 @@ impl App {
     /// Spends one person from `who`'s read budget (a person already revealed to them this hour
     /// costs nothing). `Some(reason)` when the read would cross the budget: the principal is
     /// then locked and an alert raised, and the caller refuses the read.
+    /// `subject` is the person's keyed pseudonym.
     pub(crate) async fn spend_read_budget(
         &self,
         who: &Principal,
-        person: i64,
+        subject: &[u8],
         request_id: &str,
     ) -> Result<Option<DenyReason>, AppError> {
         let Some(limits) = self.inner.budgets.of(who.role) else {
             return Ok(None);
         };
-        let hour = self.now().0.div_euclid(HOUR_MICROS);
+        let hour = self.hour_now();
         let day = hour.div_euclid(24);
-        let subject = self.inner.keyring.pseudonym("person", person);
         let book = &self.inner.book;
-        let counted = match book.count(who.id, day, hour, &subject, limits) {
+        let counted = match book.count(who.id, day, hour, subject, limits) {
             Some(c) => c,
             None => {
                 // First read of the day for this principal on this node.
                 book.load(&self.inner.store, who.id, day).await?;
-                book.count(who.id, day, hour, &subject, limits)
+                book.count(who.id, day, hour, subject, limits)
                     .ok_or(AppError::Internal("read budgets"))?
             }
         };
         match counted {
             Count::Free | Count::Counted => Ok(None),
             Count::Over(crossed) => {
-                self.lock_and_alert(who, "read_budget_exceeded", crossed, request_id)
+                self.lock_and_alert(Some(who), "read_budget_exceeded", crossed, request_id)
                     .await?;
                 Ok(Some(DenyReason::ReadBudget))
             }
         }
     }
 
+    /// The clock hour now, counted from 1970.
+    fn hour_now(&self) -> i64 {
+        self.now().0.div_euclid(HOUR_MICROS)
+    }
+
     /// Writes the reads counted on this node now (commands call it before they exit).
     pub async fn share_read_budgets(&self) -> Result<(), AppError> {
-        let today = self.now().0.div_euclid(HOUR_MICROS).div_euclid(24);
+        let today = self.hour_now().div_euclid(24);
         self.inner.book.share(&self.inner.store, today).await
     }
 
-    /// Locks `who` pending review and raises an alert of `kind`: an audit event, then every
-    /// notifier.
+    /// Locks `who` pending review and raises an alert of `kind`: an audit event, and every
+    /// notifier. The operator at the command line (`None`) has no account to lock: the alert is
+    /// raised all the same. A principal locked already raises no second alert.
     pub(crate) async fn lock_and_alert(
         &self,
-        who: &Principal,
+        who: Option<&Principal>,
         kind: &'static str,
         detail: String,
         request_id: &str,
     ) -> Result<(), AppError> {
-        let newly = self.inner.store.lock_for_review(who.id, kind).await?;
-        self.forget_principal(who.id);
-        if !newly {
-            // Locked already (a concurrent request raised the alert): no second alert.
-            return Ok(());
+        if let Some(p) = who {
+            let newly = self.inner.store.lock_for_review(p.id, kind).await?;
+            self.forget_principal(p.id);
+            if !newly {
+                return Ok(());
+            }
         }
         let alert = Alert {
             kind,
-            principal_id: who.id,
-            role: who.role.as_str(),
+            principal_id: who.map_or(0, |p| p.id),
+            role: who.map_or("operator", |p| p.role.as_str()),
             detail,
             at: self.now().0,
         };
-        self.notify(alert.clone());
-        Audit::command(who, "alert", None)
-            .outcome(kind)
-            .detail(format!("locked; {}", alert.detail))
-            .write(self, request_id)
-            .await
-    }
-
-    /// Sends `alert` to every notifier in the background: a slow webhook never delays the
-    /// refusal, and a failed audit write does not keep the alert from going out.
-    fn notify(&self, alert: Alert) {
+        // In the background: a slow webhook never delays the refusal, and a failed audit write
+        // does not keep the alert from going out.
         let notifiers = self.inner.notifiers.clone();
+        let sent = alert.clone();
         tokio::spawn(async move {
             for n in &notifiers {
-                n.notify(&alert).await;
+                n.notify(&sent).await;
             }
         });
-    }
-
-    /// An alert about the operator at the command line (no account to lock).
-    pub(crate) async fn operator_alert(
-        &self,
-        kind: &'static str,
-        detail: String,
-        request_id: &str,
-    ) -> Result<(), AppError> {
-        let alert = Alert {
-            kind,
-            principal_id: 0,
-            role: "operator",
-            detail,
-            at: self.now().0,
+        let audit = match who {
+            Some(p) => Audit::command(p, "alert", None),
+            None => Audit::registry(crate::Registrar::operator(), "alert", 0),
         };
-        self.notify(alert.clone());
-        Audit::registry(crate::Registrar::operator(), "alert", 0)
+        let detail = match who {
+            Some(_) => format!("locked; {}", alert.detail),
+            None => alert.detail,
+        };
+        audit
             .outcome(kind)
-            .detail(alert.detail)
+            .detail(detail)
             .write(self, request_id)
             .await
     }
@@ -447,7 +440,7 @@ impl App {
     /// Forgets counted reads older than yesterday (the budgets look at today at most); once an
     /// hour on each node.
     pub(crate) async fn prune_reads(&self) -> Result<(), AppError> {
-        let hour = self.now().0.div_euclid(HOUR_MICROS);
+        let hour = self.hour_now();
         if self
             .inner
             .book

@@ -310,10 +310,12 @@ impl App {
         };
         let record = self.resolve_record(&req.subject).await?;
         let person = record.as_ref().map(|(id, _)| *id);
+        // The keyed pseudonym the decoy list and the read budgets know the person by.
+        let subject = person.map(|p| self.inner.keyring.pseudonym("person", p));
         let facts = self.facts(who, person, req.purpose).await?;
         let decision = match person {
             // A decoy: whoever looks it up is locked, whatever the policy would say.
-            Some(p) if self.is_decoy_person(p) => {
+            Some(_) if subject.is_some_and(|s| self.is_decoy_subject(&s)) => {
                 self.decoy_touched(Some(who), "read", request_id).await?;
                 Decision::Deny(DenyReason::Honeytoken)
             }
@@ -322,11 +324,13 @@ impl App {
             None => Decision::Deny(DenyReason::NotSelf),
         };
         // The policy allows it: the read budget must allow it too.
-        let decision = match (decision, person) {
-            (Decision::Allow, Some(p)) => match self.spend_read_budget(who, p, request_id).await? {
-                Some(reason) => Decision::Deny(reason),
-                None => Decision::Allow,
-            },
+        let decision = match (decision, subject) {
+            (Decision::Allow, Some(s)) => {
+                match self.spend_read_budget(who, &s, request_id).await? {
+                    Some(reason) => Decision::Deny(reason),
+                    None => Decision::Allow,
+                }
+            }
             (d, _) => d,
         };
         let action = if req.full { "reveal" } else { "read" };

@@ -106,10 +106,16 @@ impl App {
         Ok((e.len(), p.len()))
     }
 
+    /// Whether the person with this keyed pseudonym is a decoy.
+    pub(crate) fn is_decoy_subject(&self, pseudonym: &[u8]) -> bool {
+        let t = &self.inner.honeytokens;
+        !t.is_empty() && t.contains("person", pseudonym)
+    }
+
     /// Whether this person is a decoy.
     pub(crate) fn is_decoy_person(&self, person_id: i64) -> bool {
-        let t = &self.inner.honeytokens;
-        !t.is_empty() && t.contains("person", &self.inner.keyring.pseudonym("person", person_id))
+        !self.inner.honeytokens.is_empty()
+            && self.is_decoy_subject(&self.inner.keyring.pseudonym("person", person_id))
     }
 
     /// Whether this employer is a decoy.
@@ -122,32 +128,24 @@ impl App {
             )
     }
 
-    /// A decoy was touched by `who` (through `path`): lock and alert. The operator at the
-    /// command line has no account to lock: the alert is raised all the same.
+    /// A decoy was touched by `who` (through `path`): lock and alert.
     pub(crate) async fn decoy_touched(
         &self,
         who: Option<&Principal>,
         path: &str,
         request_id: &str,
     ) -> Result<(), AppError> {
-        match who {
-            Some(p) => {
-                self.lock_and_alert(
-                    p,
-                    "honeytoken",
-                    format!("a decoy record was touched ({path})"),
-                    request_id,
-                )
-                .await
-            }
-            None => {
-                self.operator_alert(
-                    "honeytoken",
-                    format!("a decoy record was touched ({path})"),
-                    request_id,
-                )
-                .await
-            }
-        }
+        self.lock_and_alert(
+            who,
+            "honeytoken",
+            format!("a decoy record was touched ({path})"),
+            request_id,
+        )
+        .await
+    }
+
+    /// The file listing the decoys (in the key directory).
+    pub fn honeytoken_list(&self) -> PathBuf {
+        file_of(self)
     }
 }

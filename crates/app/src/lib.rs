@@ -24,10 +24,8 @@ mod rib;
 
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
-pub use audit_log::{
-    AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event, read_witness,
-};
-pub use breach::{BreachReport, ExposedPerson, Investigator, category};
+pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event};
+pub use breach::{BreachReport, ExposedPerson, Investigator};
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
     AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
@@ -170,7 +168,7 @@ impl App {
         let auth = account::AuthState::open(cfg.auth, &key_dir, cfg.random.as_ref())?;
         let (committed, to_seal) = tokio::sync::mpsc::channel(4_096);
         let audit = AuditWriter::start(cfg.store.clone(), committed);
-        let seed = key_dir.secret(audit_log::AuditLog::signing_key_name(), cfg.random.as_ref())?;
+        let seed = key_dir.secret(audit_log::SIGNING_KEY, cfg.random.as_ref())?;
         let log = audit_log::AuditLog::open(cfg.audit_log, seed.expose(), to_seal)?;
         let lookup_connections = match cfg.lookup_connections {
             0 => std::thread::available_parallelism()

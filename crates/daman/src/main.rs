@@ -533,7 +533,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             let r = app.seed_honeytokens(&e, &p).await.map(|(e, p)| {
                 println!(
                     "seeded {e} decoy employers and {p} decoy persons; their list is in {}",
-                    app.key_dir().path().join("honeytokens").display()
+                    app.honeytoken_list().display()
                 );
             });
             sealed(&app, r.map_err(Failure::from)).await

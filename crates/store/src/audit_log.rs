@@ -13,6 +13,7 @@ pub struct AuditCheckpointRow {
     pub frontier: Vec<u8>,
     /// The signed note (C2SP checkpoint).
     pub note: String,
+    /// When it was signed: microseconds since 1970-01-01T00:00:00Z.
     pub at: i64,
 }
 
@@ -65,16 +66,6 @@ impl Store {
         })
     }
 
-    /// The number of the last event appended (0 when there is none).
-    pub async fn last_audit_seq(&self) -> Result<i64> {
-        Ok(with_pool!(self, |p| sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events"
-        )
-        .fetch_one(p)
-        .await?
-        .try_get("n")?))
-    }
-
     /// Records the leaves of events `previous size + 1 ..= checkpoint.size` and the checkpoint,
     /// in one transaction. Another sequencer having recorded the same is a
     /// [`StoreError::Conflict`], and nothing is written. On PostgreSQL the transaction first
@@ -82,7 +73,7 @@ impl Store {
     /// is [`StoreError::Busy`], and nothing is written.
     pub async fn integrate_audit(
         &self,
-        leaves: &[(i64, Vec<u8>)],
+        leaves: &[(i64, [u8; 32])],
         checkpoint: &AuditCheckpointRow,
     ) -> Result<()> {
         let conflict = |e: StoreError| match e {

@@ -174,7 +174,6 @@ impl Store {
         Ok(())
     }
 
-    /// Locks or unlocks a principal; false if there is none.
     /// Locks a principal pending review, for `why`; whether the lock is new.
     pub async fn lock_for_review(&self, principal_id: i64, why: &str) -> Result<bool> {
         let n = with_pool!(self, |p| sqlx::query(
@@ -200,6 +199,7 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Locks or unlocks a principal; false if there is none.
     pub async fn set_locked(&self, principal_id: i64, locked: bool) -> Result<bool> {
         let n = with_pool!(self, |p| sqlx::query(
             "UPDATE principals SET locked = $2 WHERE id = $1"

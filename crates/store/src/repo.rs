@@ -143,7 +143,6 @@ pub struct PrincipalRow {
     pub locked: bool,
     pub created_at: i64,
     /// Locked pending a security officer's review, and why (e.g. `read_budget_exceeded`).
-    #[sqlx(default)]
     pub review_lock: Option<String>,
 }
 
