@@ -200,8 +200,7 @@ impl App {
             Err(_) => format!("raw:{}", login.trim().to_lowercase()),
         };
         Ok(self
-            .inner
-            .keyring
+            .keyring()
             .blind_index(LOGIN_INDEX, input.as_bytes())?
             .to_vec())
     }
@@ -213,8 +212,7 @@ impl App {
         let cfg = &self.auth().cfg;
         let now = self.now().0;
         let bidx = self
-            .inner
-            .keyring
+            .keyring()
             .blind_index(SMS_PHONE_INDEX, to.as_str().as_bytes())?
             .to_vec();
         let store = &self.inner.store;
@@ -358,11 +356,10 @@ impl App {
             employer_id: None,
             is_admin: false,
             login_bidx: self.login_bidx(cin.as_str())?,
-            phone: Some(self.inner.keyring.encrypt(
-                ENROLMENT_PHONE,
-                id,
-                phone.as_str().as_bytes(),
-            )?),
+            phone: Some(
+                self.keyring()
+                    .encrypt(ENROLMENT_PHONE, id, phone.as_str().as_bytes())?,
+            ),
             password_hash: Some(phc),
             failures: 0,
             created_by: None,
@@ -455,11 +452,10 @@ impl App {
             employer_id,
             is_admin: inv.is_admin && inv.role == Role::EmployerUser,
             login_bidx,
-            phone: Some(self.inner.keyring.encrypt(
-                ENROLMENT_PHONE,
-                id,
-                phone.as_str().as_bytes(),
-            )?),
+            phone: Some(
+                self.keyring()
+                    .encrypt(ENROLMENT_PHONE, id, phone.as_str().as_bytes())?,
+            ),
             password_hash: None,
             failures: 0,
             created_by,
@@ -558,11 +554,9 @@ impl App {
             id: factor_id,
             principal_id,
             kind: "sms".into(),
-            secret: self.inner.keyring.encrypt(
-                FACTOR_SECRET,
-                factor_id,
-                phone.as_str().as_bytes(),
-            )?,
+            secret: self
+                .keyring()
+                .encrypt(FACTOR_SECRET, factor_id, phone.as_str().as_bytes())?,
             last_step: 0,
             confirmed: true,
             created_at: now,
@@ -646,7 +640,7 @@ impl App {
             .phone
             .as_deref()
             .ok_or(store::StoreError::Corrupt("enrolment without phone"))?;
-        let plain = self.inner.keyring.decrypt(ENROLMENT_PHONE, e.id, ct)?;
+        let plain = self.keyring().decrypt(ENROLMENT_PHONE, e.id, ct)?;
         Ok(Phone::parse(&String::from_utf8_lossy(&plain))?)
     }
 

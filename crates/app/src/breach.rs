@@ -110,7 +110,7 @@ impl BreachReport {
 impl App {
     /// The keyed pseudonym the audit log names a person by, in hex.
     pub fn person_pseudonym(&self, person_id: i64) -> String {
-        hex(&self.inner.keyring.pseudonym("person", person_id))
+        hex(&self.keyring().pseudonym("person", person_id))
     }
 
     /// Every person whose data was revealed to `principals` between `from` (included) and `to`

@@ -576,7 +576,7 @@ impl App {
                         id: next_line,
                         preetabli_id: id,
                         person_id: *pid,
-                        data: self.inner.keyring.encrypt(
+                        data: self.keyring().encrypt(
                             PREETABLI_LINE,
                             next_line,
                             &join(&employee_parts(emp)),
@@ -593,7 +593,7 @@ impl App {
                     transfer_id: transfer as i64,
                     first_line: next_line - employees.len() as i64,
                     lines: employees.len() as i64,
-                    header: self.inner.keyring.encrypt(
+                    header: self.keyring().encrypt(
                         PREETABLI_HEADER,
                         id,
                         &header_payload(transfer, 0, &identity, Layout::default()),
@@ -711,14 +711,14 @@ impl App {
         pre: &PreetabliRow,
         lines: &[PreetabliLineRow],
     ) -> Result<Vec<u8>, AppError> {
-        let (transfer_id, _, identity, layout) = parse_header(&self.inner.keyring.decrypt(
+        let (transfer_id, _, identity, layout) = parse_header(&self.keyring().decrypt(
             PREETABLI_HEADER,
             pre.id,
             &pre.header,
         )?)?;
         let mut employees = Vec::with_capacity(lines.len());
         for l in lines {
-            let plain = self.inner.keyring.decrypt(PREETABLI_LINE, l.id, &l.data)?;
+            let plain = self.keyring().decrypt(PREETABLI_LINE, l.id, &l.data)?;
             employees.push(parse_employee(&split(&plain)?)?);
         }
         ebds::preetabli_bytes(&Preetabli {
@@ -803,8 +803,7 @@ impl App {
 
     fn parse_file(&self, f: ImportFile) -> Result<ParsedFile, AppError> {
         let digest = self
-            .inner
-            .keyring
+            .keyring()
             .blind_index(DECLARATION_DIGEST, &f.bytes)?
             .to_vec();
         let result = ebds::read_declaration(f.bytes.as_slice(), Some(self.params()));
@@ -985,7 +984,7 @@ impl App {
                 .store
                 .allocate("immatriculation", persons.len() as i64)
                 .await?;
-            let ring = &self.inner.keyring;
+            let ring = &self.keyring();
             for (k, p) in persons.iter_mut().enumerate() {
                 let number = domain::Immatriculation::from_number(
                     u32::try_from(first + k as i64).unwrap_or(u32::MAX),
@@ -1260,7 +1259,7 @@ impl App {
     /// accepted, the persons named by number or CIN, current employments.
     async fn context(&self, parsed: &[ParsedFile]) -> Result<Context, AppError> {
         let store = &self.inner.store;
-        let ring = &self.inner.keyring;
+        let ring = &self.keyring();
         let decls: Vec<&Declaration> = parsed
             .iter()
             .filter_map(|p| p.result.as_ref().ok())
@@ -1645,7 +1644,7 @@ impl App {
             return Ok((ImportBatch::default(), Vec::new()));
         }
         let store = &self.inner.store;
-        let ring = &self.inner.keyring;
+        let ring = &self.keyring();
         let now = self.now();
         let n_lines: i64 = accepted
             .iter()
@@ -1853,10 +1852,7 @@ impl App {
     ) -> Result<Vec<(DeclarationLineRow, StoredLine, Centimes, Centimes)>, AppError> {
         let mut out = Vec::with_capacity(d.lines as usize);
         for l in self.inner.store.declaration_lines(d.id).await? {
-            let plain = self
-                .inner
-                .keyring
-                .decrypt(DECLARATION_LINE, l.id, &l.data)?;
+            let plain = self.keyring().decrypt(DECLARATION_LINE, l.id, &l.data)?;
             let (line, er, ee) = parse_line(&plain)?;
             out.push((l, line, er, ee));
         }
@@ -1876,7 +1872,7 @@ impl App {
             .detail(format!("declaration={id}"))
             .write(self, request_id)
             .await?;
-        let (transfer_id, form, identity, layout) = parse_header(&self.inner.keyring.decrypt(
+        let (transfer_id, form, identity, layout) = parse_header(&self.keyring().decrypt(
             DECLARATION_HEADER,
             d.id,
             &d.header,
@@ -1993,10 +1989,7 @@ impl App {
             .collect();
         rows.iter()
             .map(|(l, employer, form)| {
-                let plain = self
-                    .inner
-                    .keyring
-                    .decrypt(DECLARATION_LINE, l.id, &l.data)?;
+                let plain = self.keyring().decrypt(DECLARATION_LINE, l.id, &l.data)?;
                 let (s, er, ee) = parse_line(&plain)?;
                 career_line(
                     l,

@@ -90,7 +90,7 @@ impl App {
             .insert_eid_flow(
                 id,
                 &token::token_hash(&start.state),
-                &self.inner.keyring.encrypt(EID_SECRET, id, &secret)?,
+                &self.keyring().encrypt(EID_SECRET, id, &secret)?,
                 if client == "browser" {
                     "browser"
                 } else {
@@ -143,7 +143,7 @@ impl App {
         if q.iss.as_deref().is_some_and(|iss| iss != provider.issuer()) {
             return fail("issuer").await;
         }
-        let plain = zeroize::Zeroizing::new(self.inner.keyring.decrypt(EID_SECRET, id, &secret)?);
+        let plain = zeroize::Zeroizing::new(self.keyring().decrypt(EID_SECRET, id, &secret)?);
         let flow: FlowSecret =
             serde_json::from_slice(&plain).map_err(|_| AppError::Internal("eid flow"))?;
         let national_id = match provider.exchange(code, &flow.verifier).await {

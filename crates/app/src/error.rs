@@ -46,6 +46,9 @@ pub enum AppError {
     /// The audit log's witness file or checkpoints: what went wrong (paths and sizes only).
     #[error("audit log: {0}")]
     Witness(String),
+    /// A key rotation that cannot go on yet: why (node names and key ids only).
+    #[error("key rotation: {0}")]
+    Keys(String),
 }
 
 impl From<auth::AuthError> for AppError {

@@ -37,7 +37,7 @@ impl App {
                 continue;
             }
             let label = if f.kind == "sms" {
-                let plain = self.inner.keyring.decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                let plain = self.keyring().decrypt(FACTOR_SECRET, f.id, &f.secret)?;
                 Some(PersonField::Phone.mask(&String::from_utf8_lossy(&plain)))
             } else {
                 None
@@ -73,10 +73,7 @@ impl App {
                 id,
                 principal_id: p.id,
                 kind: "totp".into(),
-                secret: self
-                    .inner
-                    .keyring
-                    .encrypt(FACTOR_SECRET, id, seed.as_ref())?,
+                secret: self.keyring().encrypt(FACTOR_SECRET, id, seed.as_ref())?,
                 last_step: 0,
                 confirmed: false,
                 created_at: self.now().0,
@@ -106,7 +103,7 @@ impl App {
             .rev()
             .find(|f| f.kind == "totp" && !f.confirmed)
             .ok_or(AppError::NotFound("factor"))?;
-        let seed = zeroize::Zeroizing::new(self.inner.keyring.decrypt(
+        let seed = zeroize::Zeroizing::new(self.keyring().decrypt(
             FACTOR_SECRET,
             pending.id,
             &pending.secret,
@@ -155,8 +152,7 @@ impl App {
                 principal_id: p.id,
                 kind: "sms".into(),
                 secret: self
-                    .inner
-                    .keyring
+                    .keyring()
                     .encrypt(FACTOR_SECRET, id, phone.as_str().as_bytes())?,
                 last_step: 0,
                 confirmed: false,
@@ -209,15 +205,10 @@ impl App {
                 .store
                 .record_phone_change(person, self.now().0)
                 .await?;
-            let plain = self
-                .inner
-                .keyring
-                .decrypt(FACTOR_SECRET, new.id, &new.secret)?;
-            let ct = self.inner.keyring.encrypt(
-                crate::person_column(PersonField::Phone),
-                person,
-                &plain,
-            )?;
+            let plain = self.keyring().decrypt(FACTOR_SECRET, new.id, &new.secret)?;
+            let ct =
+                self.keyring()
+                    .encrypt(crate::person_column(PersonField::Phone), person, &plain)?;
             self.inner
                 .store
                 .update_contact(person, Some(ct), None, None, self.now().0)

@@ -161,7 +161,7 @@ impl Audit {
             purpose: self.purpose.map(|p| p.as_str().into()),
             subject: self
                 .subject
-                .map(|id| app.inner.keyring.pseudonym("person", id).to_vec()),
+                .map(|id| app.keyring().pseudonym("person", id).to_vec()),
             fields: self.fields,
             detail: self.detail,
             outcome: self.outcome,
@@ -194,17 +194,12 @@ impl App {
         } else {
             IMMATRICULATION_INDEX
         };
-        let bidx = self.inner.keyring.blind_index(index, value.as_bytes())?;
+        let bidx = self.keyring().blind_index(index, value.as_bytes())?;
         for (id, cipher) in self.inner.lookups.find(lookup, bidx.to_vec()).await? {
             let stored = cipher
                 .get(field)
                 .ok_or(store::StoreError::Corrupt("identifier missing"))?;
-            if self
-                .inner
-                .keyring
-                .decrypt(person_column(field), id, stored)?
-                == value.as_bytes()
-            {
+            if self.keyring().decrypt(person_column(field), id, stored)? == value.as_bytes() {
                 return Ok(Some((id, cipher)));
             }
         }
@@ -228,10 +223,7 @@ impl App {
         let Some(ct) = cipher.get(field) else {
             return Ok(None);
         };
-        let plain = self
-            .inner
-            .keyring
-            .decrypt(person_column(field), person, ct)?;
+        let plain = self.keyring().decrypt(person_column(field), person, ct)?;
         String::from_utf8(plain)
             .map(Some)
             .map_err(|_| store::StoreError::Corrupt("person field").into())
@@ -311,7 +303,7 @@ impl App {
         let record = self.resolve_record(&req.subject).await?;
         let person = record.as_ref().map(|(id, _)| *id);
         // The keyed pseudonym the decoy list and the read budgets know the person by.
-        let subject = person.map(|p| self.inner.keyring.pseudonym("person", p));
+        let subject = person.map(|p| self.keyring().pseudonym("person", p));
         let facts = self.facts(who, person, req.purpose).await?;
         let decision = match person {
             // A decoy: whoever looks it up is locked, whatever the policy would say.
@@ -376,7 +368,7 @@ impl App {
                     Some(if req.full { text } else { f.mask(&text) })
                 }
                 Some(ct) => {
-                    let plain = self.inner.keyring.decrypt(person_column(f), id, ct)?;
+                    let plain = self.keyring().decrypt(person_column(f), id, ct)?;
                     let text = String::from_utf8(plain)
                         .map_err(|_| store::StoreError::Corrupt("field is not UTF-8"))?;
                     Some(if req.full { text } else { f.mask(&text) })

@@ -77,16 +77,12 @@ impl App {
         let mut lines = String::new();
         let mut new = Vec::new();
         for c in &e {
-            let h = self
-                .inner
-                .keyring
-                .pseudonym("employer", c.employer_id)
-                .to_vec();
+            let h = self.keyring().pseudonym("employer", c.employer_id).to_vec();
             lines.push_str(&format!("employer {}\n", hex(&h)));
             new.push(("employer".to_string(), h));
         }
         for c in &p {
-            let h = self.inner.keyring.pseudonym("person", c.person_id).to_vec();
+            let h = self.keyring().pseudonym("person", c.person_id).to_vec();
             lines.push_str(&format!("person {}\n", hex(&h)));
             new.push(("person".to_string(), h));
         }
@@ -115,7 +111,7 @@ impl App {
     /// Whether this person is a decoy.
     pub(crate) fn is_decoy_person(&self, person_id: i64) -> bool {
         !self.inner.honeytokens.is_empty()
-            && self.is_decoy_subject(&self.inner.keyring.pseudonym("person", person_id))
+            && self.is_decoy_subject(&self.keyring().pseudonym("person", person_id))
     }
 
     /// Whether this employer is a decoy.
@@ -124,7 +120,7 @@ impl App {
         !t.is_empty()
             && t.contains(
                 "employer",
-                &self.inner.keyring.pseudonym("employer", employer_id),
+                &self.keyring().pseudonym("employer", employer_id),
             )
     }
 

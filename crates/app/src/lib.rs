@@ -15,6 +15,7 @@ mod error;
 mod factors;
 mod gate;
 mod honeytoken;
+mod keys;
 mod login;
 mod lookup;
 mod passkey;
@@ -36,6 +37,7 @@ pub use eid::EidCallback;
 pub use error::AppError;
 pub use factors::{FactorView, TotpEnrolment};
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
+pub use keys::{KeyInfo, KeyProgress, NODE_LIVE_SECONDS, RekeyPass, Rotation};
 pub use login::{
     Method, NewSession, PENDING_SECONDS, PendingLogin, STEP_UP_SECONDS, SessionInfo, StepUp,
     timeouts,
@@ -50,7 +52,7 @@ use domain::{Clock, Parameters, PersonField, Timestamp};
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::Store;
-use vault::{Column, KeyDir, KeyEncryptionKey, KeyFileKek, Keyring, Random, WrappedKey};
+use vault::{Column, KeyDir, KeyEncryptionKey, KeyFileKek, Keyring, Random};
 
 pub const PERSONS: &str = "persons";
 
@@ -104,6 +106,9 @@ pub struct AppConfig {
     pub budgets: ReadBudgets,
     /// Where security alerts go besides the audit log.
     pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// How often this process reloads the data keys and reports them (`key_nodes`); at most
+    /// a few seconds, so that a rotation does not take it for gone.
+    pub key_refresh: std::time::Duration,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -114,7 +119,7 @@ pub struct App {
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    pub(crate) keyring: Keyring,
+    pub(crate) keys: keys::Keys,
     pub(crate) params: Parameters,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
@@ -137,26 +142,13 @@ impl App {
         let key_dir = KeyDir::open(&cfg.key_dir)?;
         let honeytokens = honeytoken::Honeytokens::load(&cfg.key_dir)?;
         let kek = KeyFileKek::open(&key_dir, cfg.random.clone())?;
-        let keys =
+        let rows =
             load_or_create_keys(&cfg.store, &kek, cfg.random.as_ref(), cfg.clock.now()).await?;
-        let mut encrypted: Vec<Column> =
-            PersonField::ALL.iter().map(|f| person_column(*f)).collect();
-        encrypted.extend([
-            registry::CASE_REASON,
-            account::FACTOR_SECRET,
-            account::ENROLMENT_PHONE,
-            rib::RIB_CHANGE,
-            eid::EID_SECRET,
-            declarations::PREETABLI_HEADER,
-            declarations::PREETABLI_LINE,
-            declarations::DECLARATION_HEADER,
-            declarations::DECLARATION_LINE,
-        ]);
-        let keyring = Keyring::open(
-            &kek,
-            &keys,
-            &encrypted,
-            &[
+        let keys = keys::Keys::open(
+            kek,
+            &rows,
+            encrypted_columns(),
+            vec![
                 CIN_INDEX,
                 IMMATRICULATION_INDEX,
                 account::LOGIN_INDEX,
@@ -181,7 +173,7 @@ impl App {
         let app = App {
             inner: Arc::new(Inner {
                 store: cfg.store,
-                keyring,
+                keys,
                 params: cfg.params,
                 clock: cfg.clock,
                 random: cfg.random,
@@ -199,6 +191,12 @@ impl App {
         };
         audit_log::start_sequencer(&app);
         budget::start_sharing(&app);
+        app.refresh_keys().await?;
+        every(&app, cfg.key_refresh, |app| async move {
+            if let Err(e) = app.refresh_keys().await {
+                tracing::warn!(error = %e, "data keys not refreshed");
+            }
+        });
         Ok(app)
     }
 
@@ -242,21 +240,35 @@ async fn load_or_create_keys(
     kek: &dyn KeyEncryptionKey,
     random: &dyn Random,
     now: Timestamp,
-) -> Result<Vec<WrappedKey>, AppError> {
+) -> Result<Vec<store::DataKeyRow>, AppError> {
     let mut stored = store.data_keys().await?;
     if stored.is_empty() {
         let k = Keyring::new_data_key(kek, 1, random)?;
-        match store.insert_data_key(k.id, &k.wrapped, now.0).await {
+        match store.insert_data_key(k.id, &k.wrapped, now.0, true).await {
             // Another node created it first: use theirs.
             Ok(()) | Err(store::StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
         stored = store.data_keys().await?;
     }
-    Ok(stored
-        .into_iter()
-        .map(|(id, wrapped)| WrappedKey { id, wrapped })
-        .collect())
+    Ok(stored)
+}
+
+/// Every encrypted column, as bound into its ciphertexts.
+pub(crate) fn encrypted_columns() -> Vec<Column> {
+    let mut encrypted: Vec<Column> = PersonField::ALL.iter().map(|f| person_column(*f)).collect();
+    encrypted.extend([
+        registry::CASE_REASON,
+        account::FACTOR_SECRET,
+        account::ENROLMENT_PHONE,
+        rib::RIB_CHANGE,
+        eid::EID_SECRET,
+        declarations::PREETABLI_HEADER,
+        declarations::PREETABLI_LINE,
+        declarations::DECLARATION_HEADER,
+        declarations::DECLARATION_LINE,
+    ]);
+    encrypted
 }
 
 /// Runs `job` every `period` for as long as the application lives (a weak handle: it stops

@@ -287,8 +287,7 @@ impl App {
         for f in self.inner.store.factors(principal_id).await? {
             if f.kind == "sms" && f.confirmed {
                 let plain =
-                    self.inner
-                        .keyring
+                    self.keyring()
                         .decrypt(crate::account::FACTOR_SECRET, f.id, &f.secret)?;
                 return Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?));
             }
@@ -359,7 +358,7 @@ impl App {
             if f.kind != "totp" || !f.confirmed {
                 continue;
             }
-            let seed = zeroize::Zeroizing::new(self.inner.keyring.decrypt(
+            let seed = zeroize::Zeroizing::new(self.keyring().decrypt(
                 crate::account::FACTOR_SECRET,
                 f.id,
                 &f.secret,

@@ -55,7 +55,7 @@ impl App {
         let mut out = Vec::new();
         for f in self.inner.store.factors(principal_id).await? {
             if f.kind == "passkey" && f.confirmed {
-                let plain = self.inner.keyring.decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                let plain = self.keyring().decrypt(FACTOR_SECRET, f.id, &f.secret)?;
                 let pk: Passkey = serde_json::from_slice(&plain)
                     .map_err(|_| store::StoreError::Corrupt("passkey"))?;
                 out.push((f.id, pk));
@@ -160,7 +160,7 @@ impl App {
                 id,
                 principal_id: p.id,
                 kind: "passkey".into(),
-                secret: self.inner.keyring.encrypt(FACTOR_SECRET, id, &plain)?,
+                secret: self.keyring().encrypt(FACTOR_SECRET, id, &plain)?,
                 last_step: 0,
                 confirmed: true,
                 created_at: self.now().0,
@@ -211,7 +211,7 @@ impl App {
         for (id, mut key) in self.passkeys(p.id).await? {
             if key.update_credential(&result) == Some(true) {
                 let plain = serde_json::to_vec(&key).map_err(|_| AppError::Internal("passkey"))?;
-                let ct = self.inner.keyring.encrypt(FACTOR_SECRET, id, &plain)?;
+                let ct = self.keyring().encrypt(FACTOR_SECRET, id, &plain)?;
                 self.inner.store.set_factor_secret(id, &ct).await?;
             }
         }

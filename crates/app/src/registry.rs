@@ -263,7 +263,7 @@ impl App {
             .allocate("immatriculation", valid.len() as i64)
             .await?;
         let now = self.now().0;
-        let ring = &self.inner.keyring;
+        let ring = &self.keyring();
         let mut rows = Vec::with_capacity(valid.len());
         let mut created = Vec::with_capacity(valid.len());
         for (i, p) in valid.into_iter().enumerate() {
@@ -353,8 +353,7 @@ impl App {
         let cin_matches = match (&record, &cin) {
             (Some((id, cipher)), Some(cin)) => match cipher.get(PersonField::Cin) {
                 Some(ct) => {
-                    self.inner
-                        .keyring
+                    self.keyring()
                         .decrypt(person_column(PersonField::Cin), *id, ct)?
                         == cin.as_str().as_bytes()
                 }
@@ -497,7 +496,7 @@ impl App {
                 .await?;
             return Err(AppError::StepUpRequired);
         }
-        let ring = &self.inner.keyring;
+        let ring = &self.keyring();
         let enc = |f: PersonField, v: Option<String>| -> Result<Option<Vec<u8>>, AppError> {
             v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes()))
                 .transpose()
@@ -564,10 +563,7 @@ impl App {
             return Err(AppError::NotFound("person"));
         };
         let id = self.new_id()?;
-        let reason = self
-            .inner
-            .keyring
-            .encrypt(CASE_REASON, id, reason.as_bytes())?;
+        let reason = self.keyring().encrypt(CASE_REASON, id, reason.as_bytes())?;
         let row = CaseRow {
             id,
             agent_id: who.id,

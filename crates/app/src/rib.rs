@@ -75,8 +75,7 @@ impl App {
                 person_id: person,
                 principal_id: p.id,
                 rib: self
-                    .inner
-                    .keyring
+                    .keyring()
                     .encrypt(RIB_CHANGE, id, rib.as_str().as_bytes())?,
                 cancel_hash: cancel_hash.to_vec(),
                 requested_at: now,
@@ -146,11 +145,9 @@ impl App {
         let now = self.now().0;
         let mut applied = 0;
         for c in self.inner.store.due_rib_changes(now, 500).await? {
-            let plain =
-                zeroize::Zeroizing::new(self.inner.keyring.decrypt(RIB_CHANGE, c.id, &c.rib)?);
+            let plain = zeroize::Zeroizing::new(self.keyring().decrypt(RIB_CHANGE, c.id, &c.rib)?);
             let ct =
-                self.inner
-                    .keyring
+                self.keyring()
                     .encrypt(person_column(PersonField::Rib), c.person_id, &plain)?;
             // Recorded before it happens; a change cancelled or applied meanwhile (by another
             // node) is recorded as such.

@@ -78,6 +78,9 @@ pub struct Config {
     pub audit_witness: Option<PathBuf>,
     /// How often the sequencer seals new audit entries into a signed checkpoint, in ms.
     pub audit_checkpoint_ms: u64,
+    /// How often each process reloads the data keys and reports them to a key rotation, in ms
+    /// (at most 5 000: a process silent for 10 s is taken for gone).
+    pub key_refresh_ms: u64,
     /// Read budgets: distinct persons an agent, and an employer user, may have revealed per
     /// clock hour and per calendar day (UTC). Crossing one refuses the read, locks the account
     /// pending review by a security officer and raises an alert.
@@ -130,6 +133,7 @@ impl Default for Config {
             audit_origin: None,
             audit_witness: None,
             audit_checkpoint_ms: 1_000,
+            key_refresh_ms: 1_000,
             read_budget_agent_hour: 60,
             read_budget_agent_day: 300,
             read_budget_employer_hour: 500,
@@ -178,6 +182,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_AUDIT_ORIGIN", "audit_origin"),
     ("DAMAN_AUDIT_WITNESS", "audit_witness"),
     ("DAMAN_AUDIT_CHECKPOINT_MS", "audit_checkpoint_ms"),
+    ("DAMAN_KEY_REFRESH_MS", "key_refresh_ms"),
     ("DAMAN_READ_BUDGET_AGENT_HOUR", "read_budget_agent_hour"),
     ("DAMAN_READ_BUDGET_AGENT_DAY", "read_budget_agent_day"),
     (
@@ -234,6 +239,7 @@ impl Config {
                 | "sms_per_number_day"
                 | "sms_global_hour"
                 | "audit_checkpoint_ms"
+                | "key_refresh_ms"
                 | "read_budget_agent_hour"
                 | "read_budget_agent_day"
                 | "read_budget_employer_hour"
@@ -306,6 +312,9 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         if self.audit_checkpoint_ms == 0 {
             return Err("audit_checkpoint_ms must be at least 1".into());
+        }
+        if !(1..=5_000).contains(&self.key_refresh_ms) {
+            return Err("key_refresh_ms must be between 1 and 5000".into());
         }
         if self.eid_issuer.is_some() && self.eid_client_secret_file.is_none() {
             return Err("eid_issuer needs eid_client_secret_file".into());

@@ -5,6 +5,7 @@
 mod audit_cli;
 mod config;
 mod ebds_cli;
+mod keys_cli;
 mod load;
 
 use app::{
@@ -108,6 +109,18 @@ enum Command {
         /// Seed of the synthetic identities (default: random, so nobody can compute them).
         #[arg(long)]
         seed: Option<u64>,
+    },
+    /// Data keys: list them, rotate them while the servers keep serving.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cli::KeysCommand,
+    },
+    /// End every live session (or those of one role) at once: everyone signs in again.
+    /// Audited.
+    Lockdown {
+        /// Only the sessions of this role.
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
     },
     /// Breach response: who was exposed, from the audit log alone.
     Breach {
@@ -367,6 +380,7 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
             witness: cfg.audit_witness(),
             interval: std::time::Duration::from_millis(cfg.audit_checkpoint_ms),
         },
+        key_refresh: std::time::Duration::from_millis(cfg.key_refresh_ms),
         budgets: app::ReadBudgets {
             agent: Some((cfg.read_budget_agent_hour, cfg.read_budget_agent_day)),
             employer_user: Some((cfg.read_budget_employer_hour, cfg.read_budget_employer_day)),
@@ -399,6 +413,8 @@ async fn sealed(app: &App, result: Result<(), Failure>) -> Result<(), Failure> {
     {
         eprintln!("daman: warning: the audit log was not sealed: {e}");
     }
+    // Best effort: a process not taken off the list ages out of it.
+    let _ = app.leave_key_nodes().await;
     result
 }
 
@@ -537,6 +553,25 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                 );
             });
             sealed(&app, r.map_err(Failure::from)).await
+        }
+        Command::Keys { command } => {
+            let app = open_app(&cfg).await?;
+            let r = keys_cli::run(&app, command).await;
+            sealed(&app, r).await
+        }
+        Command::Lockdown { role } => {
+            let app = open_app(&cfg).await?;
+            let r = app
+                .lockdown(role.map(RoleArg::role), "cli")
+                .await
+                .map(|n| {
+                    println!(
+                        "ended {n} sessions ({}): they must sign in again",
+                        role.map_or("every role", |r| r.role().as_str())
+                    )
+                })
+                .map_err(Failure::from);
+            sealed(&app, r).await
         }
         Command::Breach { command } => {
             let app = open_app(&cfg).await?;

@@ -337,6 +337,7 @@ impl ApiError {
             | AppError::Vault(_)
             | AppError::Audit
             | AppError::Witness(_)
+            | AppError::Keys(_)
             | AppError::Internal(_)) => {
                 // Logged without values: these errors carry none.
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "internal error");

@@ -83,7 +83,7 @@ fn corrupt() -> StoreError {
 }
 
 /// The (person, line number, ciphertext range) entries of a block, checked.
-fn entries(data: &[u8]) -> Result<Vec<(i64, i64, std::ops::Range<usize>)>> {
+pub(crate) fn entries(data: &[u8]) -> Result<Vec<(i64, i64, std::ops::Range<usize>)>> {
     let (&version, rest) = data.split_first().ok_or_else(corrupt)?;
     if version != VERSION || rest.len() < 4 {
         return Err(corrupt());

@@ -1,6 +1,6 @@
 //! Repositories: one method per question or command, the same SQL on both backends.
 
-use crate::{Result, Store, StoreError, with_pool};
+use crate::{Result, Store, with_pool};
 use domain::PersonField;
 use sqlx::{QueryBuilder, Row};
 
@@ -197,45 +197,6 @@ where
 }
 
 impl Store {
-    // ---- data keys -------------------------------------------------------------------------
-
-    /// The wrapped data keys, by id.
-    pub async fn data_keys(&self) -> Result<Vec<(u32, Vec<u8>)>> {
-        let rows = with_pool!(self, |p| {
-            let rows = sqlx::query("SELECT id, wrapped FROM data_keys ORDER BY id")
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<i64, _>("id")?,
-                        r.try_get::<Vec<u8>, _>("wrapped")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?
-        });
-        rows.into_iter()
-            .map(|(id, w)| {
-                u32::try_from(id)
-                    .map(|id| (id, w))
-                    .map_err(|_| StoreError::Corrupt("data key id"))
-            })
-            .collect()
-    }
-
-    pub async fn insert_data_key(&self, id: u32, wrapped: &[u8], at: i64) -> Result<()> {
-        with_pool!(self, |p| sqlx::query(
-            "INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)"
-        )
-        .bind(i64::from(id))
-        .bind(wrapped)
-        .bind(at)
-        .execute(p)
-        .await
-        .map(|_| ())?);
-        Ok(())
-    }
-
     // ---- counters --------------------------------------------------------------------------
 
     /// Reserves `count` consecutive values of counter `name` and returns the first.

@@ -69,6 +69,38 @@ pub async fn fresh_store(backend: Backend, dir: &std::path::Path) -> (Store, Str
     (store, url)
 }
 
+/// How often a test app reloads its data keys (a rotation waits for it).
+pub const KEY_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The configuration of a test app whose files are under `dir`.
+fn app_config(
+    store: Store,
+    dir: &std::path::Path,
+    clock: Arc<ManualClock>,
+    auth: app::AuthConfig,
+    budgets: app::ReadBudgets,
+    notifiers: Vec<Arc<dyn app::Notifier>>,
+) -> AppConfig {
+    AppConfig {
+        store,
+        key_dir: dir.join("keys"),
+        params: Parameters::morocco().unwrap(),
+        clock,
+        random: Arc::new(OsRandom),
+        lookup_connections: 2,
+        auth,
+        // Tests seal the audit log themselves (App::checkpoint_audit).
+        audit_log: app::AuditLogConfig {
+            origin: "daman.test/audit".into(),
+            witness: dir.join("witness/audit-checkpoints"),
+            interval: std::time::Duration::from_secs(3600),
+        },
+        budgets,
+        notifiers,
+        key_refresh: KEY_REFRESH,
+    }
+}
+
 /// The application, its HTTP router, and the handles a test needs.
 pub struct TestApp {
     pub app: App,
@@ -89,6 +121,22 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// A second daman process on the same database and key directory (another node), with the
+    /// same clock.
+    pub async fn another_node(&self) -> App {
+        let store = Store::connect(&self.url, 4).await.unwrap();
+        App::open(app_config(
+            store,
+            self.dir.path(),
+            self.clock.clone(),
+            app::AuthConfig::default(),
+            app::ReadBudgets::default(),
+            Vec::new(),
+        ))
+        .await
+        .unwrap()
+    }
+
     /// The app with SMS going to `<dir>/sms.jsonl` ([`TestApp::sms_texts`]).
     pub async fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, |_| {}, 100_000).await
@@ -129,23 +177,14 @@ impl TestApp {
         tune(&mut auth);
         let (store, url) = fresh_store(backend, dir.path()).await;
         let clock = ManualClock::at(TEST_NOW);
-        let app = App::open(AppConfig {
+        let app = App::open(app_config(
             store,
-            key_dir: dir.path().join("keys"),
-            params: Parameters::morocco().unwrap(),
-            clock: clock.clone(),
-            random: Arc::new(OsRandom),
-            lookup_connections: 2,
+            dir.path(),
+            clock.clone(),
             auth,
-            // Tests seal the audit log themselves (App::checkpoint_audit).
-            audit_log: app::AuditLogConfig {
-                origin: "daman.test/audit".into(),
-                witness: dir.path().join("witness/audit-checkpoints"),
-                interval: std::time::Duration::from_secs(3600),
-            },
             budgets,
             notifiers,
-        })
+        ))
         .await
         .unwrap();
         let tokens = Arc::new(DevTokens::open(&app).unwrap());

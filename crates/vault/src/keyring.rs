@@ -74,20 +74,19 @@ impl Keyring {
         })
     }
 
-    /// Unwraps `keys` (the highest id is primary) and derives the subkeys of `encrypted` and
-    /// `indexed` columns.
+    /// Unwraps `keys` and derives the subkeys of `encrypted` and `indexed` columns. New
+    /// ciphertexts are made with `primary`, which must be one of `keys`; every key decrypts.
     pub fn open(
         kek: &dyn KeyEncryptionKey,
         keys: &[WrappedKey],
+        primary: u32,
         encrypted: &[Column],
         indexed: &[Column],
         random: Arc<dyn Random>,
     ) -> Result<Keyring, VaultError> {
-        let primary = keys
-            .iter()
-            .map(|k| k.id)
-            .max()
-            .ok_or(VaultError::UnknownKey(0))?;
+        if !keys.iter().any(|k| k.id == primary) {
+            return Err(VaultError::UnknownKey(primary));
+        }
         let mut ciphers = HashMap::new();
         for k in keys {
             let dek = kek.unwrap(k.id, &k.wrapped)?;
@@ -122,6 +121,31 @@ impl Keyring {
 
     pub fn primary_key_id(&self) -> u32 {
         self.primary
+    }
+
+    /// The highest key id this keyring decrypts with.
+    pub fn newest_key_id(&self) -> u32 {
+        self.ciphers
+            .keys()
+            .map(|(k, _)| *k)
+            .max()
+            .unwrap_or(self.primary)
+    }
+
+    /// The key id a ciphertext names (`None` if it is not one).
+    pub fn key_id_of(blob: &[u8]) -> Option<u32> {
+        (blob.len() >= HEADER_LEN + 16 && blob[0] == FORMAT_V1)
+            .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
+    }
+
+    /// `blob` re-encrypted under the primary key, bound to the same column and row, or `None`
+    /// if it already is. The plaintext never leaves this function (and is wiped).
+    pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
+        if Self::key_id_of(blob) == Some(self.primary) {
+            return Ok(None);
+        }
+        let plain = zeroize::Zeroizing::new(self.decrypt(col, row, blob)?);
+        self.encrypt(col, row, &plain).map(Some)
     }
 
     fn aad(col: Column, row: i64, key_id: u32) -> Vec<u8> {
@@ -243,13 +267,23 @@ mod tests {
         column: "cin",
     };
 
+    /// A keyring whose primary is the newest of `keys`.
     fn ring(dir: &std::path::Path, keys: &[WrappedKey]) -> Keyring {
         let kek = KeyFileKek::open(
             &KeyDir::open(&dir.join("keys")).unwrap(),
             Arc::new(OsRandom),
         )
         .unwrap();
-        Keyring::open(&kek, keys, &[CIN, RIB, OTHER], &[CIN], Arc::new(OsRandom)).unwrap()
+        let primary = keys.iter().map(|k| k.id).max().unwrap();
+        Keyring::open(
+            &kek,
+            keys,
+            primary,
+            &[CIN, RIB, OTHER],
+            &[CIN],
+            Arc::new(OsRandom),
+        )
+        .unwrap()
     }
 
     fn setup() -> (tempfile::TempDir, Vec<WrappedKey>) {
@@ -321,6 +355,40 @@ mod tests {
             b"011519000001205000534921"
         );
         assert_eq!(r.encrypt(RIB, 1, b"x").unwrap()[1..5], 2u32.to_be_bytes());
+
+        // Re-encryption: to the primary key, same length, same binding; once only.
+        let new = r.rekey(RIB, 1, &old).unwrap().unwrap();
+        assert_eq!(Keyring::key_id_of(&new), Some(2));
+        assert_eq!(Keyring::key_id_of(&old), Some(1));
+        assert_eq!(new.len(), old.len());
+        assert_eq!(
+            r.decrypt(RIB, 1, &new).unwrap(),
+            b"011519000001205000534921"
+        );
+        assert_eq!(r.decrypt(RIB, 2, &new), Err(VaultError::Decrypt));
+        assert_eq!(r.rekey(RIB, 1, &new).unwrap(), None);
+        assert_eq!(r.rekey(RIB, 2, &old), Err(VaultError::Decrypt));
+
+        // A key being distributed decrypts but does not encrypt; one not in the set is refused.
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&tmp.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
+        let r1 = Keyring::open(&kek, &keys, 1, &[RIB], &[], Arc::new(OsRandom)).unwrap();
+        assert_eq!((r1.primary_key_id(), r1.newest_key_id()), (1, 2));
+        assert_eq!(
+            r1.decrypt(RIB, 1, &new).unwrap(),
+            b"011519000001205000534921"
+        );
+        assert_eq!(
+            Keyring::key_id_of(&r1.encrypt(RIB, 1, b"x").unwrap()),
+            Some(1)
+        );
+        assert_eq!(
+            Keyring::open(&kek, &keys, 3, &[RIB], &[], Arc::new(OsRandom)).err(),
+            Some(VaultError::UnknownKey(3))
+        );
     }
 
     #[test]
@@ -346,7 +414,7 @@ mod tests {
         )
         .unwrap();
         let k = Keyring::new_data_key(&kek2, 1, &OsRandom).unwrap();
-        let r2 = Keyring::open(&kek2, &[k], &[CIN], &[CIN], Arc::new(OsRandom)).unwrap();
+        let r2 = Keyring::open(&kek2, &[k], 1, &[CIN], &[CIN], Arc::new(OsRandom)).unwrap();
         assert_ne!(
             r.blind_index(CIN, b"AB123456").unwrap(),
             r2.blind_index(CIN, b"AB123456").unwrap()

@@ -37,7 +37,7 @@ async fn principal(w: &World, label: &str, role: Role, binding: Binding) -> Prin
         .unwrap()
 }
 
-async fn employer(w: &World, n: usize) -> (Principal, Declarant, u32) {
+pub(crate) async fn employer(w: &World, n: usize) -> (Principal, Declarant, u32) {
     let a = if n == 1 {
         &w.employer1.affiliate_number
     } else {
@@ -55,7 +55,7 @@ async fn employer(w: &World, n: usize) -> (Principal, Declarant, u32) {
     (p, d, number.value())
 }
 
-async fn insured(w: &World, i: usize, imma: &str) -> Principal {
+pub(crate) async fn insured(w: &World, i: usize, imma: &str) -> Principal {
     principal(
         w,
         &format!("insured-{i}"),
@@ -68,7 +68,7 @@ async fn insured(w: &World, i: usize, imma: &str) -> Principal {
 }
 
 /// Issues the préétablis of the period and returns employer 1's, as the employer downloads it.
-async fn preetabli(w: &World) -> ebds::Preetabli {
+pub(crate) async fn preetabli(w: &World) -> ebds::Preetabli {
     let n =
         w.t.app
             .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
@@ -85,7 +85,7 @@ async fn preetabli(w: &World) -> ebds::Preetabli {
 }
 
 /// Employer 1's declaration: A earns 8 000.00 for 26 days, B is on sick leave with 3 422.72.
-fn declaration_from(pre: &ebds::Preetabli) -> Declaration {
+pub(crate) fn declaration_from(pre: &ebds::Preetabli) -> Declaration {
     let lines = pre
         .employees
         .iter()
@@ -119,11 +119,11 @@ fn declaration_from(pre: &ebds::Preetabli) -> Declaration {
     }
 }
 
-fn bytes_of(d: &Declaration) -> Vec<u8> {
+pub(crate) fn bytes_of(d: &Declaration) -> Vec<u8> {
     ebds::declaration_bytes(d, Some(&Parameters::morocco().unwrap())).unwrap()
 }
 
-async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOutcome {
+pub(crate) async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOutcome {
     let mut out =
         w.t.app
             .import_declarations(
@@ -140,7 +140,7 @@ async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOutcome {
     out.pop().unwrap()
 }
 
-fn accepted(o: ImportOutcome) -> app::DeclarationSummary {
+pub(crate) fn accepted(o: ImportOutcome) -> app::DeclarationSummary {
     match o {
         ImportOutcome::Accepted(s) => s,
         other => panic!("not accepted: {other:#?}"),

@@ -96,7 +96,7 @@ pub async fn login_sms(t: &TestApp, login: &str, phone: &str) -> String {
     r.json["token"].as_str().unwrap().to_string()
 }
 
-async fn session_status(t: &TestApp, token: &str) -> u16 {
+pub(crate) async fn session_status(t: &TestApp, token: &str) -> u16 {
     t.get("/api/v1/auth/session", token).await.status.as_u16()
 }
 

@@ -9,6 +9,7 @@ mod budgets;
 mod cli;
 mod declarations;
 mod eid;
+mod keys;
 mod login;
 mod registry;
 mod schema;
