@@ -4,6 +4,7 @@
 //! gathers the facts the policy needs, decides, makes the audit entry durable (group commit), and
 //! only then decrypts, returning masked values unless a full reveal was asked for and allowed.
 
+mod accesses;
 mod account;
 mod audit;
 mod audit_log;
@@ -23,6 +24,7 @@ mod principal;
 mod registry;
 mod rib;
 
+pub use accesses::{ACCESS_PAGE_MAX, Access, AccessPage};
 pub use account::{AuthConfig, Invitation, Inviter, LoginName};
 pub use audit::AuditWriter;
 pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event};
@@ -109,6 +111,9 @@ pub struct AppConfig {
     /// How often this process reloads the data keys and reports them (`key_nodes`); at most
     /// a few seconds, so that a rotation does not take it for gone.
     pub key_refresh: std::time::Duration,
+    /// Whether "who read my data" names the reader's account (by default only the role, unit
+    /// and purpose).
+    pub access_log_names: bool,
 }
 
 /// The application: cheap to clone, shared by every request.
@@ -120,6 +125,7 @@ pub struct App {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) keys: keys::Keys,
+    pub(crate) access_log_names: bool,
     pub(crate) params: Parameters,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
@@ -174,6 +180,7 @@ impl App {
             inner: Arc::new(Inner {
                 store: cfg.store,
                 keys,
+                access_log_names: cfg.access_log_names,
                 params: cfg.params,
                 clock: cfg.clock,
                 random: cfg.random,

@@ -81,6 +81,9 @@ pub struct Config {
     /// How often each process reloads the data keys and reports them to a key rotation, in ms
     /// (at most 5 000: a process silent for 10 s is taken for gone).
     pub key_refresh_ms: u64,
+    /// Whether "who read my data" shows insured persons the account name of whoever read
+    /// their record (by default: the role, unit and purpose only).
+    pub access_log_names: bool,
     /// Read budgets: distinct persons an agent, and an employer user, may have revealed per
     /// clock hour and per calendar day (UTC). Crossing one refuses the read, locks the account
     /// pending review by a security officer and raises an alert.
@@ -134,6 +137,7 @@ impl Default for Config {
             audit_witness: None,
             audit_checkpoint_ms: 1_000,
             key_refresh_ms: 1_000,
+            access_log_names: false,
             read_budget_agent_hour: 60,
             read_budget_agent_day: 300,
             read_budget_employer_hour: 500,
@@ -183,6 +187,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_AUDIT_WITNESS", "audit_witness"),
     ("DAMAN_AUDIT_CHECKPOINT_MS", "audit_checkpoint_ms"),
     ("DAMAN_KEY_REFRESH_MS", "key_refresh_ms"),
+    ("DAMAN_ACCESS_LOG_NAMES", "access_log_names"),
     ("DAMAN_READ_BUDGET_AGENT_HOUR", "read_budget_agent_hour"),
     ("DAMAN_READ_BUDGET_AGENT_DAY", "read_budget_agent_day"),
     (
@@ -226,7 +231,9 @@ impl Config {
                     )
                 })?;
             let parsed = match key {
-                "dev_mode" => toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes")),
+                "dev_mode" | "access_log_names" => {
+                    toml::Value::Boolean(matches!(value.as_str(), "1" | "true" | "yes"))
+                }
                 "max_connections"
                 | "max_in_flight"
                 | "max_body"

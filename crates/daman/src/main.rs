@@ -381,6 +381,7 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
             interval: std::time::Duration::from_millis(cfg.audit_checkpoint_ms),
         },
         key_refresh: std::time::Duration::from_millis(cfg.key_refresh_ms),
+        access_log_names: cfg.access_log_names,
         budgets: app::ReadBudgets {
             agent: Some((cfg.read_budget_agent_hour, cfg.read_budget_agent_day)),
             employer_user: Some((cfg.read_budget_employer_hour, cfg.read_budget_employer_day)),

@@ -29,6 +29,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/cases"),
     ("post", "/api/v1/principals/unlock"),
     ("post", "/api/v1/breach/report"),
+    ("post", "/api/v1/me/accesses"),
     ("post", "/api/v1/auth/enrol"),
     ("post", "/api/v1/auth/enrol/confirm"),
     ("post", "/api/v1/auth/invitations"),
@@ -86,6 +87,7 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
         .route("/api/v1/cases", post(create_case))
         .route("/api/v1/principals/unlock", post(unlock_principal))
         .route("/api/v1/breach/report", post(breach_report))
+        .route("/api/v1/me/accesses", post(my_accesses))
         .merge(crate::declarations::routes())
         .merge(
             crate::login::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -325,6 +327,26 @@ async fn breach_report(
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(Json(r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn my_accesses(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<AccessQuery>,
+) -> Result<Json<app::AccessPage>, ApiError> {
+    let page = s
+        .app
+        .my_accesses(&ctx.principal, q.before, q.limit, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize)]

@@ -436,6 +436,28 @@ impl Store {
         })
     }
 
+    /// The audit events naming `subject` (a keyed pseudonym), newest first, numbered below
+    /// `before`: what "who read my data" lists.
+    pub async fn audit_events_of_subject(
+        &self,
+        subject: &[u8],
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditRow)>> {
+        with_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT * FROM audit_events WHERE subject = $1 AND seq < $2 \
+                 ORDER BY subject DESC, seq DESC LIMIT $3",
+            )
+            .bind(subject)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(audit_row).collect()
+        })
+    }
+
     pub async fn count_audit(&self) -> Result<i64> {
         Ok(with_pool!(self, |p| sqlx::query(
             "SELECT COUNT(*) AS n FROM audit_events"

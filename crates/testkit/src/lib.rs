@@ -98,6 +98,7 @@ fn app_config(
         budgets,
         notifiers,
         key_refresh: KEY_REFRESH,
+        access_log_names: false,
     }
 }
 

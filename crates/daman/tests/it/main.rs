@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
+mod accesses;
 mod api;
 mod at_rest;
 mod audit_log;
