@@ -15,7 +15,7 @@ use crate::{App, AppError, Registrar};
 use domain::Role;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use store::{DataKeyRow, KeyNodeRow, SealedRow, SealedTable};
+use store::{DataKeyRow, KeyNodeRow, Resealed, SealedRow, SealedTable};
 use vault::{Column, KeyFileKek, Keyring, Random, WrappedKey};
 
 /// A node not seen for this long is taken to be gone: a rotation does not wait for it.
@@ -446,7 +446,7 @@ fn rekey_rows(
     columns: &[Column],
     blocks: bool,
     rows: Vec<SealedRow>,
-) -> Result<(Vec<(SealedRow, Vec<Option<Vec<u8>>>)>, u64), AppError> {
+) -> Result<(Vec<Resealed>, u64), AppError> {
     let mut out = Vec::new();
     let mut lines = 0u64;
     for row in rows {

@@ -79,6 +79,9 @@ pub struct SealedRow {
     pub values: Vec<Option<Vec<u8>>>,
 }
 
+/// A row as read, and the ciphertexts to write in its place (in [`SealedTable::columns`] order).
+pub type Resealed = (SealedRow, Vec<Option<Vec<u8>>>);
+
 /// Re-encrypts each line ciphertext of a block with `f(line number, ciphertext)` (`None`:
 /// keep it). Returns the new block, or `None` if no line changed. A new ciphertext must have
 /// the length of the old one: the block's directory, in plaintext, does not change.
@@ -302,7 +305,7 @@ impl Store {
     pub async fn replace_sealed(
         &self,
         t: &SealedTable,
-        rows: &[(SealedRow, Vec<Option<Vec<u8>>>)],
+        rows: &[Resealed],
     ) -> Result<u64> {
         let n = t.columns.len();
         let set: Vec<String> = t
