@@ -302,11 +302,7 @@ impl Store {
     /// Writes new ciphertexts for rows of `t`, in one transaction, each only if the row still
     /// holds exactly the old ones; returns how many rows were written (the others changed
     /// meanwhile, and are left as they are).
-    pub async fn replace_sealed(
-        &self,
-        t: &SealedTable,
-        rows: &[Resealed],
-    ) -> Result<u64> {
+    pub async fn replace_sealed(&self, t: &SealedTable, rows: &[Resealed]) -> Result<u64> {
         let n = t.columns.len();
         let set: Vec<String> = t
             .columns
