@@ -1321,12 +1321,12 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + r1.total.0));
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
     // In the database, a declaration and its lines cannot be changed or removed, except the
-    // one move from accepted to rectified.
+    // one move from accepted to rectified (and a re-encryption to a newer key: keys.rs).
     for sql in [
         "UPDATE declarations SET gross = gross + 1",
         "UPDATE declarations SET status = 'accepted'",
         "DELETE FROM declarations",
-        "UPDATE declaration_line_blocks SET data = data",
+        "UPDATE declaration_line_blocks SET data = substr(data, 2)",
         "DELETE FROM declaration_line_blocks",
     ] {
         assert!(w.t.raw_execute(sql, &[]).await.is_err(), "{sql}");
