@@ -153,6 +153,17 @@ impl App {
             ))
             .write(self, request_id)
             .await?;
+        self.exposure(ps, from, to).await
+    }
+
+    /// The report itself, from the audit log (`principals` sorted, without repeats): not
+    /// audited here (the callers audit the request).
+    pub(crate) async fn exposure(
+        &self,
+        ps: Vec<i64>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BreachReport, AppError> {
         let mut report = BreachReport {
             principals: ps.clone(),
             from: from.0,

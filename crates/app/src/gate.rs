@@ -135,7 +135,7 @@ impl Audit {
         self
     }
 
-    fn purpose(mut self, p: Purpose) -> Audit {
+    pub(crate) fn purpose(mut self, p: Purpose) -> Audit {
         self.purpose = Some(p);
         self
     }

@@ -22,6 +22,7 @@ mod lookup;
 mod passkey;
 mod principal;
 mod registry;
+mod release;
 mod rib;
 
 pub use accesses::{ACCESS_PAGE_MAX, Access, AccessPage};
@@ -48,6 +49,7 @@ pub use principal::{Binding, PRINCIPAL_TTL_SECONDS, Principal, Registrar};
 pub use registry::{
     CASE_DAYS, ContactChange, EmployerCreated, NewEmployer, NewPerson, PersonCreated,
 };
+pub use release::{Contact, ContactRelease, RELEASE_APPROVAL_HOURS};
 pub use rib::RibChangePending;
 
 use domain::{Clock, Parameters, PersonField, Timestamp};

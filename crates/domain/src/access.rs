@@ -60,6 +60,9 @@ pub enum Purpose {
     CaseReview,
     /// An agent registering or identifying a person at a counter (masked views only).
     Registration,
+    /// Security officers notifying the persons a breach exposed: their contact data, released
+    /// only with a second officer's approval (never through the gate).
+    BreachNotification,
 }
 
 impl Purpose {
@@ -69,6 +72,7 @@ impl Purpose {
             Purpose::Payroll => "payroll",
             Purpose::CaseReview => "case_review",
             Purpose::Registration => "registration",
+            Purpose::BreachNotification => "breach_notification",
         }
     }
 }
@@ -220,6 +224,8 @@ pub enum DenyReason {
     ReadBudget,
     /// The record is a decoy no real workflow touches: refused, and the principal locked.
     Honeytoken,
+    /// The act needs a second person's approval, and the approver is the one who asked.
+    FourEyes,
 }
 
 impl DenyReason {
@@ -236,6 +242,7 @@ impl DenyReason {
             DenyReason::PasskeyRequired => "passkey_required",
             DenyReason::ReadBudget => "read_budget",
             DenyReason::Honeytoken => "honeytoken",
+            DenyReason::FourEyes => "four_eyes",
         }
     }
 }

@@ -30,6 +30,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/principals/unlock"),
     ("post", "/api/v1/breach/report"),
     ("post", "/api/v1/me/accesses"),
+    ("post", "/api/v1/breach/contacts/request"),
+    ("post", "/api/v1/breach/contacts/approve"),
+    ("post", "/api/v1/breach/contacts"),
     ("post", "/api/v1/auth/enrol"),
     ("post", "/api/v1/auth/enrol/confirm"),
     ("post", "/api/v1/auth/invitations"),
@@ -88,6 +91,9 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
         .route("/api/v1/principals/unlock", post(unlock_principal))
         .route("/api/v1/breach/report", post(breach_report))
         .route("/api/v1/me/accesses", post(my_accesses))
+        .route("/api/v1/breach/contacts/request", post(request_contacts))
+        .route("/api/v1/breach/contacts/approve", post(approve_contacts))
+        .route("/api/v1/breach/contacts", post(release_contacts))
         .merge(crate::declarations::routes())
         .merge(
             crate::login::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -297,11 +303,11 @@ struct BreachQuery {
     to: String,
 }
 
-async fn breach_report(
-    ctx: Ctx,
-    State(s): State<AppState>,
-    Body(q): Body<BreachQuery>,
-) -> Result<Json<app::BreachReport>, ApiError> {
+/// The principals and window of a breach question, checked.
+fn breach_question(
+    ctx: &Ctx,
+    q: &BreachQuery,
+) -> Result<(Vec<i64>, domain::Timestamp, domain::Timestamp), ApiError> {
     let mut errors = Vec::new();
     let principals: Vec<i64> = q.principals.iter().filter_map(|p| p.parse().ok()).collect();
     if principals.len() != q.principals.len() || principals.is_empty() {
@@ -312,9 +318,18 @@ async fn breach_report(
     }
     let from = domain::Timestamp::parse_utc("from", &q.from).map_err(|e| errors.push(e));
     let to = domain::Timestamp::parse_utc("to", &q.to).map_err(|e| errors.push(e));
-    let (Ok(from), Ok(to), true) = (from, to, errors.is_empty()) else {
-        return Err(ctx.err(app::AppError::Invalid(errors)));
-    };
+    match (from, to, errors.is_empty()) {
+        (Ok(from), Ok(to), true) => Ok((principals, from, to)),
+        _ => Err(ctx.err(app::AppError::Invalid(errors))),
+    }
+}
+
+async fn breach_report(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<BreachQuery>,
+) -> Result<Json<app::BreachReport>, ApiError> {
+    let (principals, from, to) = breach_question(&ctx, &q)?;
     let r = s
         .app
         .breach_report(
@@ -327,6 +342,78 @@ async fn breach_report(
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(Json(r))
+}
+
+#[derive(Serialize)]
+struct ReleaseRequested {
+    release: String,
+}
+
+async fn request_contacts(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<BreachQuery>,
+) -> Result<(StatusCode, Json<ReleaseRequested>), ApiError> {
+    let (principals, from, to) = breach_question(&ctx, &q)?;
+    let id = s
+        .app
+        .request_contact_release(&ctx.principal, &principals, from, to, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ReleaseRequested {
+            release: id.to_string(),
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseInput {
+    release: String,
+}
+
+fn release_id(ctx: &Ctx, r: &ReleaseInput) -> Result<i64, ApiError> {
+    r.release.parse().map_err(|_| {
+        ctx.err(domain::ValidationError::new("release", domain::Rule::Digits(19)).into())
+    })
+}
+
+#[derive(Serialize)]
+struct ReleaseApproved {
+    release: String,
+    approved: bool,
+}
+
+async fn approve_contacts(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(r): Body<ReleaseInput>,
+) -> Result<Json<ReleaseApproved>, ApiError> {
+    let id = release_id(&ctx, &r)?;
+    s.app
+        .approve_contact_release(&ctx.principal, id, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(ReleaseApproved {
+        release: id.to_string(),
+        approved: true,
+    }))
+}
+
+async fn release_contacts(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(r): Body<ReleaseInput>,
+) -> Result<Json<app::ContactRelease>, ApiError> {
+    let id = release_id(&ctx, &r)?;
+    let out = s
+        .app
+        .release_contacts(&ctx.principal, id, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,15 @@
 //! "Who read my data": an insured person's own accesses, from the audit log.
 
 use crate::{World, on_both_backends};
+use app::Binding;
+use domain::Role;
 use serde_json::{Value, json};
 use store::Backend;
 
-on_both_backends!(an_insured_person_sees_who_read_their_record);
+on_both_backends!(
+    an_insured_person_sees_who_read_their_record,
+    contact_data_for_notification_needs_a_second_officer
+);
 
 async fn page(w: &World, token: &str, body: Value) -> testkit::Reply {
     w.t.post("/api/v1/me/accesses", token, body).await
@@ -167,4 +172,173 @@ async fn an_insured_person_sees_who_read_their_record(b: Backend) {
     let r = page(&w, &w.a.token, json!({"person_id": w.b.id})).await;
     assert_eq!(r.status, 422, "no other person can be named: {:?}", r.json);
     assert_eq!(r.json["error"]["code"], "bad_request");
+}
+
+async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
+    let w = World::new(b).await;
+    let (agent, _) = w.t.login("agent-1", Role::Agent, Binding::None).await;
+    let (_, officer2) =
+        w.t.login("officer-2", Role::SecurityOfficer, Binding::None)
+            .await;
+    // The agent reads A and B: the breach report on the agent lists exactly them.
+    for cin in [&w.a.cin, &w.b.cin] {
+        let r = w
+            .read(&w.agent, json!({"cin": cin, "purpose": "registration"}))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let question =
+        json!({"principals": [agent.id.to_string()], "from": "2026-11-01", "to": "2027-01-01"});
+    let report =
+        w.t.post("/api/v1/breach/report", &w.officer, question.clone())
+            .await;
+    let mut exposed: Vec<String> = report.json["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["subject"].as_str().unwrap().to_string())
+        .collect();
+    exposed.sort();
+    assert_eq!(exposed.len(), 2);
+
+    // An officer asks; only another officer may approve; only the asker receives, once.
+    let r =
+        w.t.post(
+            "/api/v1/breach/contacts/request",
+            &w.agent,
+            question.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "an agent may not ask");
+    let r =
+        w.t.post(
+            "/api/v1/breach/contacts/request",
+            &w.officer,
+            question.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let release = json!({"release": r.json["release"].as_str().unwrap()});
+    let r =
+        w.t.post("/api/v1/breach/contacts", &w.officer, release.clone())
+            .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("second")
+    );
+    for (token, who) in [(&w.officer, "the asker"), (&w.agent, "an agent")] {
+        let r =
+            w.t.post("/api/v1/breach/contacts/approve", token, release.clone())
+                .await;
+        assert_eq!(r.status, 403, "{who} may not approve");
+    }
+    let r =
+        w.t.post(
+            "/api/v1/breach/contacts/approve",
+            &officer2,
+            release.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["approved"], true);
+    let r =
+        w.t.post("/api/v1/breach/contacts", &officer2, release.clone())
+            .await;
+    assert_eq!(r.status, 403, "the approver does not receive the data");
+    let r =
+        w.t.post("/api/v1/breach/contacts", &w.officer, release.clone())
+            .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let contacts = r.json["contacts"].as_array().unwrap();
+    let mut subjects: Vec<String> = contacts
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap().to_string())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, exposed, "exactly the persons of the report");
+    for c in contacts {
+        assert_eq!(c["email"], "salma@example.org");
+        assert_eq!(c["address"], "N° 12, Rue Ibn Sina, Rabat");
+        assert!(c["phone"].as_str().unwrap().ends_with("600123456"), "{c}");
+        assert!(c.get("cin").is_none() && c.get("rib").is_none());
+    }
+    let r =
+        w.t.post("/api/v1/breach/contacts", &w.officer, release.clone())
+            .await;
+    assert_eq!(r.status, 409, "released once");
+    // A sees the notification read in who read my data.
+    let r = page(&w, &w.a.token, json!({"limit": 3})).await;
+    let notified = r.json["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["purpose"] == "breach_notification")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        summary(&notified),
+        (
+            "reveal".into(),
+            "security_officer".into(),
+            "-".into(),
+            "breach_notification".into(),
+            "phone,email,address".into(),
+            "allowed".into(),
+            false
+        )
+    );
+    // Every step is in the audit log, the refused approval as a four-eyes refusal.
+    let events = w.t.app.store().audit_events(0, 100_000).await.unwrap();
+    let outcomes = |action: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|(_, e)| e.action == action)
+            .map(|(_, e)| format!("{} {}", e.role, e.outcome))
+            .collect()
+    };
+    assert_eq!(
+        outcomes("contact_release_request"),
+        ["agent deny:role_has_no_access", "security_officer allow"]
+    );
+    assert_eq!(
+        outcomes("contact_release_approve"),
+        [
+            "security_officer deny:four_eyes",
+            "agent deny:role_has_no_access",
+            "security_officer allow"
+        ]
+    );
+    assert_eq!(
+        outcomes("contact_release"),
+        [
+            "security_officer deny:role_has_no_access",
+            "security_officer allow"
+        ]
+    );
+    // An approval is good for 24 hours.
+    let r =
+        w.t.post("/api/v1/breach/contacts/request", &w.officer, question)
+            .await;
+    let release = json!({"release": r.json["release"].as_str().unwrap()});
+    let r =
+        w.t.post(
+            "/api/v1/breach/contacts/approve",
+            &officer2,
+            release.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    w.t.clock.advance_seconds(25 * 3600);
+    let (_, officer) =
+        w.t.login("officer-1", Role::SecurityOfficer, Binding::None)
+            .await;
+    let r = w.t.post("/api/v1/breach/contacts", &officer, release).await;
+    assert_eq!(r.status, 409);
+    assert!(r.json["error"]["message"].as_str().unwrap().contains("24"));
 }
