@@ -11,6 +11,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The database. Default: SQLite at `<data_dir>/db/daman.db`.
     pub database_url: Option<String>,
+    /// PostgreSQL: the role that owns the schema, for migrations. When set, daman migrates
+    /// through it and grants `database_url`'s role only what the application needs: that role
+    /// cannot change or delete audit entries, ledger entries or declarations. When unset,
+    /// `database_url`'s role migrates and owns everything (the triggers still refuse changes).
+    pub database_owner_url: Option<String>,
     /// The key directory (key-encryption key, index key). Default: `<data_dir>/keys`. Must not be
     /// inside the database directory.
     pub key_dir: Option<PathBuf>,
@@ -101,6 +106,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("daman-data"),
             database_url: None,
+            database_owner_url: None,
             key_dir: None,
             listen: "127.0.0.1:8080".into(),
             dev_mode: false,
@@ -151,6 +157,7 @@ impl Default for Config {
 const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_DATA_DIR", "data_dir"),
     ("DAMAN_DATABASE_URL", "database_url"),
+    ("DAMAN_DATABASE_OWNER_URL", "database_owner_url"),
     ("DAMAN_KEY_DIR", "key_dir"),
     ("DAMAN_LISTEN", "listen"),
     ("DAMAN_DEV_MODE", "dev_mode"),

@@ -320,7 +320,18 @@ async fn open_store(cfg: &Config) -> Result<Store, Failure> {
             .map_err(|e| Failure::Config(format!("cannot create {}: {e}", dir.display())))?;
     }
     let store = Store::connect(&cfg.database_url(), cfg.max_connections).await?;
-    store.migrate().await?;
+    match &cfg.database_owner_url {
+        Some(owner) => {
+            // Migrate as the owner; the application's role gets only what it needs.
+            let role = store.role().await?.ok_or_else(|| {
+                Failure::Config("database_owner_url is for PostgreSQL only".into())
+            })?;
+            let owner = Store::connect(owner, 1).await?;
+            owner.migrate().await?;
+            owner.grant_app_role(&role).await?;
+        }
+        None => store.migrate().await?,
+    }
     Ok(store)
 }
 

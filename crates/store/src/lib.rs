@@ -260,10 +260,71 @@ impl Store {
                 .run(p)
                 .await
                 .map_err(StoreError::Migrate),
-            Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres")
-                .run(p)
-                .await
-                .map_err(StoreError::Migrate),
+            Pool::Postgres(p) => {
+                let migrator = sqlx::migrate!("./migrations/postgres");
+                match migrator.run(p).await {
+                    Ok(()) => Ok(()),
+                    // The application's own role may not create anything (the owner migrates:
+                    // `database_owner_url`): it starts if every migration is already applied.
+                    Err(e) => {
+                        let latest = migrator.iter().map(|m| m.version).max();
+                        let applied: Option<i64> = sqlx::query_scalar(
+                            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+                        )
+                        .fetch_one(p)
+                        .await
+                        .unwrap_or(None);
+                        if latest.is_some() && applied >= latest {
+                            Ok(())
+                        } else {
+                            Err(StoreError::Migrate(e))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// PostgreSQL, run by the role that owns the schema after [`Store::migrate`]: grants the
+    /// application's role `role` what it needs and nothing more. It reads and writes the
+    /// registry, but cannot change or delete an audit event, leaf or checkpoint or a ledger
+    /// entry, nor delete a declaration (the triggers refuse these to the owner as well; the
+    /// missing right stops the application's own connections even without them). SQLite has
+    /// no roles: nothing to do.
+    pub async fn grant_app_role(&self, role: &str) -> Result<()> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Ok(());
+        };
+        if role.is_empty()
+            || !role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(StoreError::Corrupt("application role name"));
+        }
+        let r = format!("\"{role}\"");
+        let sql = format!(
+            "GRANT USAGE ON SCHEMA public TO {r}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}; \
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}; \
+             REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, \
+                 ledger_entries, ledger_postings FROM {r}; \
+             REVOKE DELETE, TRUNCATE ON declarations, declaration_line_blocks FROM {r}; \
+             REVOKE ALL ON _sqlx_migrations FROM {r}; GRANT SELECT ON _sqlx_migrations TO {r};"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await?;
+        Ok(())
+    }
+
+    /// The database role this store connects as (PostgreSQL), or `None` (SQLite).
+    pub async fn role(&self) -> Result<Option<String>> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(p) => Ok(Some(
+                sqlx::query_scalar("SELECT current_user::TEXT")
+                    .fetch_one(p)
+                    .await?,
+            )),
         }
     }
 

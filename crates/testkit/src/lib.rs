@@ -56,17 +56,36 @@ impl Clock for ManualClock {
 pub const TEST_NOW: Timestamp = Timestamp(1_795_428_000_000_000);
 
 /// A fresh, empty, migrated database on `backend`, with its URL.
-pub async fn fresh_store(backend: Backend, dir: &std::path::Path) -> (Store, String) {
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.join("db/daman.db").display()),
-        Backend::Postgres => pg::fresh_database().await,
-    };
-    if backend == Backend::Sqlite {
-        std::fs::create_dir_all(dir.join("db")).unwrap();
+/// A new, empty PostgreSQL database and a new login role without any right on it: (the
+/// owner's URL, the role's name, the role's URL).
+pub async fn fresh_pg_with_role() -> (String, String, String) {
+    let owner_url = pg::fresh_database().await;
+    let (role, url) = pg::fresh_role(&owner_url).await;
+    (owner_url, role, url)
+}
+
+/// A migrated database: the store the application uses, its URL, and the URL of the role that
+/// owns the schema. On PostgreSQL the application connects as a role of its own, with only the
+/// rights `Store::grant_app_role` gives (as `database_owner_url` sets up in production), so
+/// every PostgreSQL test runs with them; on SQLite the two URLs are the same file.
+pub async fn fresh_store(backend: Backend, dir: &std::path::Path) -> (Store, String, String) {
+    match backend {
+        Backend::Sqlite => {
+            std::fs::create_dir_all(dir.join("db")).unwrap();
+            let url = format!("sqlite://{}", dir.join("db/daman.db").display());
+            let store = Store::connect(&url, 8).await.unwrap();
+            store.migrate().await.unwrap();
+            (store, url.clone(), url)
+        }
+        Backend::Postgres => {
+            let (owner_url, role, url) = fresh_pg_with_role().await;
+            let owner = Store::connect(&owner_url, 1).await.unwrap();
+            owner.migrate().await.unwrap();
+            owner.grant_app_role(&role).await.unwrap();
+            let store = Store::connect(&url, 8).await.unwrap();
+            (store, url, owner_url)
+        }
     }
-    let store = Store::connect(&url, 8).await.unwrap();
-    store.migrate().await.unwrap();
-    (store, url)
 }
 
 /// How often a test app reloads its data keys (a rotation waits for it).
@@ -109,7 +128,11 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub tokens: Arc<DevTokens>,
     pub backend: Backend,
+    /// The database as the application connects to it.
     pub url: String,
+    /// The database as its owner connects to it (what the `raw_*` helpers use: someone with
+    /// full access to the database, but no keys).
+    pub owner_url: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -176,7 +199,7 @@ impl TestApp {
             ..app::AuthConfig::default()
         };
         tune(&mut auth);
-        let (store, url) = fresh_store(backend, dir.path()).await;
+        let (store, url, owner_url) = fresh_store(backend, dir.path()).await;
         let clock = ManualClock::at(TEST_NOW);
         let app = App::open(app_config(
             store,
@@ -205,6 +228,7 @@ impl TestApp {
             tokens,
             backend,
             url,
+            owner_url,
             dir,
         }
     }
@@ -326,8 +350,8 @@ impl TestApp {
             }};
         }
         match self.backend {
-            Backend::Sqlite => run!(sqlx::SqlitePool::connect(&self.url)),
-            Backend::Postgres => run!(sqlx::PgPool::connect(&self.url)),
+            Backend::Sqlite => run!(sqlx::SqlitePool::connect(&self.owner_url)),
+            Backend::Postgres => run!(sqlx::PgPool::connect(&self.owner_url)),
         }
     }
 
@@ -340,7 +364,7 @@ impl TestApp {
         let e = |e: sqlx::Error| e.to_string();
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                let mut c = sqlx::SqliteConnection::connect(&self.owner_url)
                     .await
                     .map_err(e)?;
                 let db = self.dir.path().join("db");
@@ -359,7 +383,9 @@ impl TestApp {
                     .map_err(e)
             }
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await.map_err(e)?;
+                let mut c = sqlx::PgConnection::connect(&self.owner_url)
+                    .await
+                    .map_err(e)?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
                     .execute(&mut c)
                     .await
@@ -374,11 +400,11 @@ impl TestApp {
         let q = sqlx::AssertSqlSafe(sql.to_string());
         match self.backend {
             Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                let pool = sqlx::SqlitePool::connect(&self.owner_url).await.unwrap();
                 sqlx::query_scalar(q).fetch_all(&pool).await.unwrap()
             }
             Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                let pool = sqlx::PgPool::connect(&self.owner_url).await.unwrap();
                 sqlx::query_scalar(q).fetch_all(&pool).await.unwrap()
             }
         }

@@ -33,6 +33,25 @@ pub async fn pg_server_url() -> String {
         .clone()
 }
 
+/// A new login role on the test server (no rights yet), and `url` with that role as its user.
+pub(crate) async fn fresh_role(url: &str) -> (String, String) {
+    let mut b = [0u8; 8];
+    getrandom_fill(&mut b);
+    let role = format!(
+        "daman_app_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
+    let admin = store_admin(url).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    (role.clone(), format!("{scheme}://{role}@{host}"))
+}
+
 /// A new empty database in the test server; returns its URL.
 pub(crate) async fn fresh_database() -> String {
     let server = pg_server_url().await;

@@ -494,6 +494,30 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
     if b == Backend::Postgres {
         let e = w.t.raw_audit("TRUNCATE audit_events").await.unwrap_err();
         assert!(e.contains("append-only"), "{e}");
+        // And the application's own role lacks the right altogether (even were the triggers
+        // dropped): it may add to the audit log and the ledger, never change or delete.
+        let app = sqlx::PgPool::connect(&w.t.url).await.unwrap();
+        for sql in [
+            "UPDATE audit_events SET outcome = 'allow'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+            "DELETE FROM audit_leaves",
+            "UPDATE audit_checkpoints SET size = 0",
+            "UPDATE ledger_postings SET amount = 0",
+            "DELETE FROM ledger_entries",
+            "DELETE FROM declarations",
+            "DROP TRIGGER audit_events_no_update ON audit_events",
+        ] {
+            let e = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&app)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("permission denied") || e.contains("must be owner"),
+                "{sql}: {e}"
+            );
+        }
     }
     assert_eq!(
         store.count_audit().await.unwrap(),

@@ -123,3 +123,52 @@ fn the_audit_log_from_the_command_line() {
     let (code, _, err) = daman(d, &["audit", "prove", "--entry", "100000"], &[]);
     assert_eq!(code, 1, "{err}");
 }
+
+/// PostgreSQL with the schema's owner apart from the application's role: `daman migrate`
+/// migrates through `database_owner_url` and grants the application's role only what it needs;
+/// the application then works as that role, which cannot change or delete audit entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_as_the_owner_and_the_application_as_a_lesser_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (owner, _, app) = testkit::fresh_pg_with_role().await;
+    let as_app = [("DAMAN_DATABASE_URL", app.as_str())];
+    // The application's role alone cannot create the schema.
+    let (code, _, err) = daman(dir.path(), &["migrate"], &as_app);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    let with_owner = [
+        ("DAMAN_DATABASE_URL", app.as_str()),
+        ("DAMAN_DATABASE_OWNER_URL", owner.as_str()),
+    ];
+    let (code, out, err) = daman(dir.path(), &["migrate"], &with_owner);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("migrations applied"), "{out}");
+    // The application works as its role: a population loaded, the audit log sealed and
+    // verified.
+    let (code, _, err) = daman(
+        dir.path(),
+        &["load", "--persons", "30", "--employers", "3", "--quiet"],
+        &with_owner,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = daman(dir.path(), &["audit", "verify"], &as_app);
+    assert_eq!(code, 0, "{out}{err}");
+    // It may add to the audit log, never change or delete it.
+    let pool = sqlx::PgPool::connect(&app).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(n > 0);
+    for sql in [
+        "DELETE FROM audit_events",
+        "UPDATE audit_leaves SET seq = seq",
+    ] {
+        let e = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+}

@@ -5,8 +5,8 @@ use store::Store;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemas_do_not_drift() {
     let dir = tempfile::tempdir().unwrap();
-    let (sqlite, _) = testkit::fresh_store(store::Backend::Sqlite, dir.path()).await;
-    let (pg, _) = testkit::fresh_store(store::Backend::Postgres, dir.path()).await;
+    let (sqlite, _, _) = testkit::fresh_store(store::Backend::Sqlite, dir.path()).await;
+    let (pg, _, _) = testkit::fresh_store(store::Backend::Postgres, dir.path()).await;
     let a = sqlite.schema().await.unwrap();
     let b = pg.schema().await.unwrap();
     assert!(a.len() > 40, "schema read: {} columns", a.len());
