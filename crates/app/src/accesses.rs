@@ -31,8 +31,9 @@ pub struct Access {
     pub purpose: Option<String>,
     /// The fields concerned (API names).
     pub fields: Vec<&'static str>,
-    /// `allowed`, `denied` or `not_found`.
-    pub outcome: &'static str,
+    /// `allowed`, `denied`, `not_found`, or what else the event recorded (e.g. `superseded`
+    /// for a RIB change replaced by another).
+    pub outcome: String,
     /// Done by the person themself.
     pub by_you: bool,
     /// The reader's account name, where policy allows it.
@@ -107,9 +108,9 @@ impl App {
                     .map(PersonField::column)
                     .collect(),
                 outcome: match e.outcome.as_str() {
-                    o if o.starts_with("deny") => "denied",
-                    "not_found" => "not_found",
-                    _ => "allowed",
+                    "allow" | "ok" => "allowed".into(),
+                    o if o.starts_with("deny") => "denied".into(),
+                    o => o.to_string(),
                 },
                 by_you,
                 reader: reader.filter(|_| self.inner.access_log_names && !by_you),

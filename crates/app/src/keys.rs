@@ -177,6 +177,9 @@ pub struct RekeyPass {
     pub raced: u64,
     /// Declaration lines re-encrypted (inside blocks).
     pub lines: u64,
+    /// Rows found under an older key.
+    #[serde(skip)]
+    pub stale: u64,
 }
 
 impl App {
@@ -185,25 +188,24 @@ impl App {
         self.inner.keys.ring()
     }
 
-    /// Loads the data keys again if they changed, and reports what this process holds.
+    /// Loads the data keys again if they changed, and reports what this process holds, even
+    /// when loading failed (a rotation then waits for it and names it, rather than taking it
+    /// for gone).
     pub async fn refresh_keys(&self) -> Result<(), AppError> {
-        let rows = self.inner.store.data_keys().await?;
-        self.inner.keys.load(&rows)?;
+        let loaded = match self.inner.store.data_keys().await {
+            Ok(rows) => self.inner.keys.load(&rows),
+            Err(e) => Err(e.into()),
+        };
         let ring = self.keyring();
-        let now = self.now().0;
         self.inner
             .store
             .report_key_node(
-                &KeyNodeRow {
-                    node: self.inner.keys.node.clone(),
-                    newest_key: ring.newest_key_id(),
-                    primary_key: ring.primary_key_id(),
-                    seen_at: now,
-                },
-                now - 86_400 * 1_000_000,
+                &self.inner.keys.node,
+                ring.newest_key_id(),
+                ring.primary_key_id(),
             )
             .await?;
-        Ok(())
+        loaded
     }
 
     /// Takes this process off `key_nodes` (a command about to exit): a rotation then does not
@@ -288,16 +290,23 @@ impl App {
         // Requests that took the old keyring just before their node switched commit within
         // moments; the passes after the first find whatever they wrote.
         let mut passes = Vec::new();
-        let mut left = 0;
+        let mut clean = false;
         for pass in 1..=MAX_PASSES {
-            let p = self.rekey_pass(pass, progress).await?;
-            let done = p.rekeyed == 0 && p.raced == 0;
-            left = p.raced;
+            let p = self.rekey_pass(pass, true, progress).await?;
+            clean = p.rekeyed == 0 && p.raced == 0;
             passes.push(p);
-            if done {
+            if clean {
                 break;
             }
         }
+        // Unless the last pass found nothing to do, count what is still under an older key.
+        let left = if clean {
+            0
+        } else {
+            self.rekey_pass(MAX_PASSES + 1, false, progress)
+                .await?
+                .stale
+        };
         let total: u64 = passes.iter().map(|p| p.rekeyed).sum();
         operator_event(
             "key_rekey",
@@ -326,8 +335,7 @@ impl App {
     ) -> Result<usize, AppError> {
         let started = tokio::time::Instant::now();
         loop {
-            let since = self.now().0 - NODE_LIVE_SECONDS * 1_000_000;
-            let nodes = self.inner.store.key_nodes(since).await?;
+            let nodes = self.inner.store.key_nodes(NODE_LIVE_SECONDS).await?;
             let behind: Vec<&KeyNodeRow> = nodes.iter().filter(|n| !ok(n)).collect();
             progress(KeyProgress::Waiting {
                 what,
@@ -351,10 +359,11 @@ impl App {
     }
 
     /// One pass over every sealed table: each row under an older key re-encrypted to the
-    /// primary one.
+    /// primary one (with `write`), or only counted (`stale`).
     async fn rekey_pass(
         &self,
         pass: u32,
+        write: bool,
         progress: &(dyn Fn(KeyProgress) + Sync),
     ) -> Result<RekeyPass, AppError> {
         let tables = store::sealed_tables();
@@ -384,7 +393,8 @@ impl App {
                     tokio::task::spawn_blocking(move || rekey_rows(&ring, &cols, blocks, rows))
                         .await
                         .map_err(|_| AppError::Internal("re-encryption task"))??;
-                if !changed.is_empty() {
+                out.stale += changed.len() as u64;
+                if write && !changed.is_empty() {
                     let written = self.inner.store.replace_sealed(&t, &changed).await?;
                     out.rekeyed += written;
                     out.raced += changed.len() as u64 - written;

@@ -70,6 +70,11 @@ impl App {
                 .await?;
             return Err(e);
         }
+        // A window that is over: the persons it exposed cannot change after the approval
+        // (events are appended at the present time).
+        if from.0 >= to.0 || to.0 > self.now().0 {
+            return Err(domain::ValidationError::new("to", domain::Rule::PastWindow).into());
+        }
         let id = self.new_id()?;
         self.inner
             .store
@@ -95,11 +100,16 @@ impl App {
         Ok(id)
     }
 
-    /// A second security officer approves a request (never the one who made it).
+    /// A second security officer approves a request (never the one who made it), repeating
+    /// its question (principals and window): they approve what they have seen, and the
+    /// request must be exactly that.
     pub async fn approve_contact_release(
         &self,
         who: &Principal,
         release: i64,
+        principals: &[i64],
+        from: Timestamp,
+        to: Timestamp,
         request_id: &str,
     ) -> Result<(), AppError> {
         let audit = Audit::command(who, "contact_release_approve", None)
@@ -123,6 +133,13 @@ impl App {
                 .write(self, request_id)
                 .await?;
             return Err(AppError::Denied(DenyReason::FourEyes));
+        }
+        let mut ps = principals.to_vec();
+        ps.sort_unstable();
+        ps.dedup();
+        let list = ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+        if (list.as_str(), from.0, to.0) != (r.principals.as_str(), r.from_at, r.to_at) {
+            return Err(AppError::Conflict("release_differs"));
         }
         if !self
             .inner
@@ -164,15 +181,8 @@ impl App {
         if now.0 - approved_at > RELEASE_APPROVAL_HOURS * 3_600 * 1_000_000 {
             return Err(AppError::Conflict("release_expired"));
         }
-        if !self
-            .inner
-            .store
-            .mark_contact_release_used(release, now.0)
-            .await?
-        {
-            return Err(AppError::Conflict("release_already_used"));
-        }
-        audit.write(self, request_id).await?;
+        // The persons first (a failure here leaves the approval unused), then the release is
+        // used up, then each read is audited and decrypted.
         let principals: Vec<i64> = r
             .principals
             .split_whitespace()
@@ -184,6 +194,15 @@ impl App {
         let persons = self
             .persons_of_pseudonyms(report.persons.iter().map(|p| p.subject.clone()).collect())
             .await?;
+        if !self
+            .inner
+            .store
+            .mark_contact_release_used(release, now.0)
+            .await?
+        {
+            return Err(AppError::Conflict("release_already_used"));
+        }
+        audit.write(self, request_id).await?;
         let mut contacts = Vec::with_capacity(persons.len());
         for (subject, person) in persons {
             Audit::command(who, "reveal", Some(person))

@@ -70,6 +70,8 @@ pub enum Rule {
     ContextPassword,
     /// A one-time code: this many digits.
     CodeShape(usize),
+    /// A time window that must be over: its start before its end, its end not in the future.
+    PastWindow,
 }
 
 impl Rule {
@@ -93,6 +95,7 @@ impl Rule {
             Rule::CommonPassword => "common_password",
             Rule::ContextPassword => "context_password",
             Rule::CodeShape(_) => "code_shape",
+            Rule::PastWindow => "past_window",
         }
     }
 
@@ -144,6 +147,15 @@ impl Rule {
             (Rule::UnknownValue, Lang::Fr) => "valeur non reconnue".into(),
             (Rule::UnknownValue, Lang::Ar) => "قيمة غير معروفة".into(),
             (Rule::UnknownValue, Lang::En) => "unknown value".into(),
+            (Rule::PastWindow, Lang::Fr) => {
+                "la période doit être passée : son début avant sa fin, sa fin pas dans le futur".into()
+            }
+            (Rule::PastWindow, Lang::Ar) => {
+                "يجب أن تكون الفترة منتهية: بدايتها قبل نهايتها ونهايتها ليست في المستقبل".into()
+            }
+            (Rule::PastWindow, Lang::En) => {
+                "the window must be over: its start before its end, its end not in the future".into()
+            }
             (Rule::NoParameters, Lang::Fr) => "aucun barème en vigueur pour cette période".into(),
             (Rule::NoParameters, Lang::Ar) => "لا توجد جداول نسب سارية لهذه الفترة".into(),
             (Rule::NoParameters, Lang::En) => "no rate table in force for this period".into(),

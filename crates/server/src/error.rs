@@ -270,6 +270,12 @@ impl ApiError {
                         "لم يوافق بعد مسؤول أمن ثانٍ على هذا الطلب.",
                         "A second security officer has not approved this request yet.",
                     ),
+                    "release_differs" => say(
+                        lang,
+                        "La demande porte sur d'autres comptes ou une autre période que celle approuvée.",
+                        "الطلب يخص حسابات أو فترة غير التي تمت الموافقة عليها.",
+                        "The request is for other principals or another window than the one approved.",
+                    ),
                     "release_already_approved" => say(
                         lang,
                         "Cette demande est déjà approuvée.",

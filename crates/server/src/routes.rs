@@ -386,14 +386,31 @@ struct ReleaseApproved {
     approved: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalInput {
+    release: String,
+    principals: Vec<String>,
+    from: String,
+    to: String,
+}
+
 async fn approve_contacts(
     ctx: Ctx,
     State(s): State<AppState>,
-    Body(r): Body<ReleaseInput>,
+    Body(a): Body<ApprovalInput>,
 ) -> Result<Json<ReleaseApproved>, ApiError> {
-    let id = release_id(&ctx, &r)?;
+    let id = release_id(&ctx, &ReleaseInput { release: a.release })?;
+    let (principals, from, to) = breach_question(
+        &ctx,
+        &BreachQuery {
+            principals: a.principals,
+            from: a.from,
+            to: a.to,
+        },
+    )?;
     s.app
-        .approve_contact_release(&ctx.principal, id, &ctx.request_id)
+        .approve_contact_release(&ctx.principal, id, &principals, from, to, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(Json(ReleaseApproved {

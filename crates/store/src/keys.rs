@@ -172,23 +172,43 @@ impl Store {
 
     // ---- nodes -------------------------------------------------------------------------------
 
-    /// Records what a node has loaded (and forgets nodes not seen since `forget_before`).
-    pub async fn report_key_node(&self, n: &KeyNodeRow, forget_before: i64) -> Result<()> {
+    /// The database's clock, in microseconds since 1970, as SQL: nodes' clocks may differ,
+    /// so when a node was seen is the database's time.
+    fn db_now(&self) -> &'static str {
+        match self.pool {
+            crate::Pool::Sqlite(_) => {
+                "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS BIGINT)"
+            }
+            crate::Pool::Postgres(_) => {
+                "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+            }
+        }
+    }
+
+    /// Records what a node has loaded, seen now (the database's time), and forgets nodes not
+    /// seen for a day.
+    pub async fn report_key_node(
+        &self,
+        node: &str,
+        newest_key: u32,
+        primary_key: u32,
+    ) -> Result<()> {
+        let now = self.db_now();
+        let upsert = format!(
+            "INSERT INTO key_nodes (node, newest_key, primary_key, seen_at) VALUES ($1, $2, $3, {now}) \
+             ON CONFLICT (node) DO UPDATE SET newest_key = excluded.newest_key, \
+             primary_key = excluded.primary_key, seen_at = excluded.seen_at"
+        );
+        let forget = format!("DELETE FROM key_nodes WHERE seen_at < {now} - 86400000000");
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO key_nodes (node, newest_key, primary_key, seen_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (node) DO UPDATE SET newest_key = excluded.newest_key, \
-                 primary_key = excluded.primary_key, seen_at = excluded.seen_at",
-            )
-            .bind(&n.node)
-            .bind(i64::from(n.newest_key))
-            .bind(i64::from(n.primary_key))
-            .bind(n.seen_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM key_nodes WHERE seen_at < $1")
-                .bind(forget_before)
+            sqlx::query(sqlx::AssertSqlSafe(upsert))
+                .bind(node)
+                .bind(i64::from(newest_key))
+                .bind(i64::from(primary_key))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(forget))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -208,16 +228,18 @@ impl Store {
         Ok(())
     }
 
-    /// The nodes seen at or after `since`.
-    pub async fn key_nodes(&self, since: i64) -> Result<Vec<KeyNodeRow>> {
+    /// The nodes seen in the last `seconds` (by the database's clock).
+    pub async fn key_nodes(&self, seconds: i64) -> Result<Vec<KeyNodeRow>> {
+        let sql = format!(
+            "SELECT node, newest_key, primary_key, seen_at FROM key_nodes \
+             WHERE seen_at >= {} - $1 ORDER BY node",
+            self.db_now()
+        );
         let rows = with_pool!(self, |p| {
-            let rows = sqlx::query(
-                "SELECT node, newest_key, primary_key, seen_at FROM key_nodes \
-                 WHERE seen_at >= $1 ORDER BY node",
-            )
-            .bind(since)
-            .fetch_all(p)
-            .await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(seconds * 1_000_000)
+                .fetch_all(p)
+                .await?;
             rows.iter()
                 .map(|r| {
                     Ok((

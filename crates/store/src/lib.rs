@@ -266,15 +266,31 @@ impl Store {
                     Ok(()) => Ok(()),
                     // The application's own role may not create anything (the owner migrates:
                     // `database_owner_url`): it starts if every migration is already applied.
+                    // Only a refusal for lack of rights, and only if the applied migrations
+                    // are exactly these (versions and checksums).
                     Err(e) => {
-                        let latest = migrator.iter().map(|m| m.version).max();
-                        let applied: Option<i64> = sqlx::query_scalar(
-                            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
-                        )
-                        .fetch_one(p)
-                        .await
-                        .unwrap_or(None);
-                        if latest.is_some() && applied >= latest {
+                        let denied = matches!(
+                            &e,
+                            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d))
+                                if d.code().as_deref() == Some("42501")
+                        );
+                        let want: Vec<(i64, Vec<u8>)> = migrator
+                            .iter()
+                            .filter(|m| !m.migration_type.is_down_migration())
+                            .map(|m| (m.version, m.checksum.to_vec()))
+                            .collect();
+                        let applied: Vec<(i64, Vec<u8>)> = if denied {
+                            sqlx::query_as(
+                                "SELECT version, checksum FROM _sqlx_migrations \
+                                 WHERE success ORDER BY version",
+                            )
+                            .fetch_all(p)
+                            .await
+                            .unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
+                        if denied && applied == want {
                             Ok(())
                         } else {
                             Err(StoreError::Migrate(e))
@@ -288,9 +304,10 @@ impl Store {
     /// PostgreSQL, run by the role that owns the schema after [`Store::migrate`]: grants the
     /// application's role `role` what it needs and nothing more. It reads and writes the
     /// registry, but cannot change or delete an audit event, leaf or checkpoint or a ledger
-    /// entry, nor delete a declaration (the triggers refuse these to the owner as well; the
-    /// missing right stops the application's own connections even without them). SQLite has
-    /// no roles: nothing to do.
+    /// entry, nor delete a declaration or change more of one than its status and ciphertexts
+    /// (the triggers refuse these to the owner as well, and narrow the rest; the missing right
+    /// stops the application's own connections even without them). SQLite has no roles:
+    /// nothing to do.
     pub async fn grant_app_role(&self, role: &str) -> Result<()> {
         let Pool::Postgres(p) = &self.pool else {
             return Ok(());
@@ -309,7 +326,9 @@ impl Store {
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}; \
              REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, \
                  ledger_entries, ledger_postings FROM {r}; \
-             REVOKE DELETE, TRUNCATE ON declarations, declaration_line_blocks FROM {r}; \
+             REVOKE UPDATE, DELETE, TRUNCATE ON declarations, declaration_line_blocks FROM {r}; \
+             GRANT UPDATE (status, header) ON declarations TO {r}; \
+             GRANT UPDATE (data) ON declaration_line_blocks TO {r}; \
              REVOKE ALL ON _sqlx_migrations FROM {r}; GRANT SELECT ON _sqlx_migrations TO {r};"
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(p).await?;

@@ -139,9 +139,10 @@ impl Keyring {
     }
 
     /// `blob` re-encrypted under the primary key, bound to the same column and row, or `None`
-    /// if it already is. The plaintext never leaves this function (and is wiped).
+    /// if it is under the primary key or a newer one (a rotation never moves a ciphertext back
+    /// to an older key). The plaintext never leaves this function (and is wiped).
     pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
-        if Self::key_id_of(blob) == Some(self.primary) {
+        if Self::key_id_of(blob).is_some_and(|k| k >= self.primary) {
             return Ok(None);
         }
         let plain = zeroize::Zeroizing::new(self.decrypt(col, row, blob)?);
@@ -377,6 +378,11 @@ mod tests {
         .unwrap();
         let r1 = Keyring::open(&kek, &keys, 1, &[RIB], &[], Arc::new(OsRandom)).unwrap();
         assert_eq!((r1.primary_key_id(), r1.newest_key_id()), (1, 2));
+        assert_eq!(
+            r1.rekey(RIB, 1, &new).unwrap(),
+            None,
+            "never back to an older key"
+        );
         assert_eq!(
             r1.decrypt(RIB, 1, &new).unwrap(),
             b"011519000001205000534921"

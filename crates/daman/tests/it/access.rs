@@ -506,6 +506,8 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
             "UPDATE ledger_postings SET amount = 0",
             "DELETE FROM ledger_entries",
             "DELETE FROM declarations",
+            "UPDATE declarations SET gross = 0",
+            "UPDATE declaration_line_blocks SET period = 0",
             "DROP TRIGGER audit_events_no_update ON audit_events",
         ] {
             let e = sqlx::query(sqlx::AssertSqlSafe(sql))

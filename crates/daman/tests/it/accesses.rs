@@ -187,8 +187,9 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
             .await;
         assert_eq!(r.status, 200);
     }
-    let question =
-        json!({"principals": [agent.id.to_string()], "from": "2026-11-01", "to": "2027-01-01"});
+    // The question is about a window that is over (the reads were at 10:00).
+    w.t.clock.advance_seconds(40 * 60);
+    let question = json!({"principals": [agent.id.to_string()], "from": "2026-11-01", "to": "2026-11-23T10:30:00Z"});
     let report =
         w.t.post("/api/v1/breach/report", &w.officer, question.clone())
             .await;
@@ -201,24 +202,24 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
     exposed.sort();
     assert_eq!(exposed.len(), 2);
 
-    // An officer asks; only another officer may approve; only the asker receives, once.
-    let r =
-        w.t.post(
-            "/api/v1/breach/contacts/request",
-            &w.agent,
-            question.clone(),
-        )
-        .await;
+    // An officer asks (about a window that is over); only another officer may approve, and
+    // repeats the question; only the asker receives, once.
+    let request = "/api/v1/breach/contacts/request";
+    let r = w.t.post(request, &w.agent, question.clone()).await;
     assert_eq!(r.status, 403, "an agent may not ask");
-    let r =
-        w.t.post(
-            "/api/v1/breach/contacts/request",
-            &w.officer,
-            question.clone(),
-        )
-        .await;
+    let future =
+        json!({"principals": [agent.id.to_string()], "from": "2026-11-01", "to": "2026-11-24"});
+    let r = w.t.post(request, &w.officer, future).await;
+    assert_eq!(r.status, 422, "a window not over: {:?}", r.json);
+    assert_eq!(r.json["error"]["details"][0]["rule"], "past_window");
+    let r = w.t.post(request, &w.officer, question.clone()).await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     let release = json!({"release": r.json["release"].as_str().unwrap()});
+    let approval = |q: &Value| {
+        let mut a = q.clone();
+        a["release"] = release["release"].clone();
+        a
+    };
     let r =
         w.t.post("/api/v1/breach/contacts", &w.officer, release.clone())
             .await;
@@ -232,19 +233,16 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
             .unwrap()
             .contains("second")
     );
+    let approve = "/api/v1/breach/contacts/approve";
     for (token, who) in [(&w.officer, "the asker"), (&w.agent, "an agent")] {
-        let r =
-            w.t.post("/api/v1/breach/contacts/approve", token, release.clone())
-                .await;
+        let r = w.t.post(approve, token, approval(&question)).await;
         assert_eq!(r.status, 403, "{who} may not approve");
     }
-    let r =
-        w.t.post(
-            "/api/v1/breach/contacts/approve",
-            &officer2,
-            release.clone(),
-        )
-        .await;
+    let mut other = question.clone();
+    other["from"] = json!("2026-01-01");
+    let r = w.t.post(approve, &officer2, approval(&other)).await;
+    assert_eq!(r.status, 409, "not the request's window: {:?}", r.json);
+    let r = w.t.post(approve, &officer2, approval(&question)).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(r.json["approved"], true);
     let r =
@@ -322,17 +320,11 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
         ]
     );
     // An approval is good for 24 hours.
-    let r =
-        w.t.post("/api/v1/breach/contacts/request", &w.officer, question)
-            .await;
+    let r = w.t.post(request, &w.officer, question.clone()).await;
     let release = json!({"release": r.json["release"].as_str().unwrap()});
-    let r =
-        w.t.post(
-            "/api/v1/breach/contacts/approve",
-            &officer2,
-            release.clone(),
-        )
-        .await;
+    let mut a = question;
+    a["release"] = release["release"].clone();
+    let r = w.t.post(approve, &officer2, a).await;
     assert_eq!(r.status, 200);
     w.t.clock.advance_seconds(25 * 3600);
     let (_, officer) =

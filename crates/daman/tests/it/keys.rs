@@ -185,10 +185,24 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         assert!(e.contains("a declaration is immutable"), "{sql}: {e}");
     }
 
-    // A node that does not load the new key stops the rotation before the key is primary.
+    if b == Backend::Postgres {
+        // A header "re-encrypted" to a key that is not the primary one is refused.
+        let e = w
+            .t
+            .raw_execute(
+                "UPDATE declarations SET header = overlay(header PLACING '\\x000000ff'::bytea FROM 2 FOR 4)",
+                &[],
+            )
+            .await
+            .unwrap_err();
+        assert!(e.contains("a declaration is immutable"), "{e}");
+    }
+
+    // A node that does not load the new key stops the rotation before the key is primary
+    // (this one reports as seen far in the future: always live).
     w.t.raw_execute(
         "INSERT INTO key_nodes (node, newest_key, primary_key, seen_at) VALUES ('ghost:1:00', 2, 2, $1)",
-        &[testkit::TEST_NOW.0],
+        &[4_000_000_000_000_000],
     )
     .await
     .unwrap();

@@ -17,10 +17,12 @@ CREATE TABLE key_nodes (
     seen_at BIGINT NOT NULL
 );
 
--- Declarations stay immutable, except that a ciphertext may be re-encrypted to a newer data
--- key: the header to a ciphertext of the same length under a higher key id; a block of lines
--- to data of the same length with the same plaintext directory (lines, persons, line numbers,
--- lengths: crates/store/src/blocks.rs), only the ciphertexts after it changing.
+-- Declarations stay immutable, except that a ciphertext may be re-encrypted to the primary
+-- data key: the header to a ciphertext of the same length and format under the primary key, from
+-- an older one; a block of lines to data of the same length with the same plaintext directory
+-- (lines, persons, line numbers, lengths: crates/store/src/blocks.rs), only the ciphertexts after
+-- it changing (each is authenticated, bound to its line: anything but a re-encryption of the same
+-- line fails to decrypt).
 CREATE OR REPLACE FUNCTION declaration_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     before declarations;
@@ -37,7 +39,9 @@ BEGIN
         IF before IS NOT DISTINCT FROM NEW
            AND length(NEW.header) = length(OLD.header)
            AND substring(NEW.header FROM 1 FOR 1) = substring(OLD.header FROM 1 FOR 1)
-           AND substring(NEW.header FROM 2 FOR 4) > substring(OLD.header FROM 2 FOR 4) THEN
+           AND substring(NEW.header FROM 2 FOR 4) > substring(OLD.header FROM 2 FOR 4)
+           AND substring(NEW.header FROM 2 FOR 4) = int4send((SELECT MAX(id) FROM data_keys
+                                                    WHERE primary_since IS NOT NULL)::INTEGER) THEN
             RETURN NEW;
         END IF;
     END IF;

@@ -17,10 +17,12 @@ CREATE TABLE key_nodes (
     seen_at BIGINT NOT NULL
 ) WITHOUT ROWID;
 
--- Declarations stay immutable, except that a ciphertext may be re-encrypted to a newer data
--- key: the header to a ciphertext of the same length under a higher key id; a block of lines
--- to data of the same length with the same plaintext directory (lines, persons, line numbers,
--- lengths: crates/store/src/blocks.rs), only the ciphertexts after it changing.
+-- Declarations stay immutable, except that a ciphertext may be re-encrypted to the primary
+-- data key: the header to a ciphertext of the same length and format under the primary key, from
+-- an older one; a block of lines to data of the same length with the same plaintext directory
+-- (lines, persons, line numbers, lengths: crates/store/src/blocks.rs), only the ciphertexts after
+-- it changing (each is authenticated, bound to its line: anything but a re-encryption of the same
+-- line fails to decrypt).
 DROP TRIGGER declarations_immutable;
 CREATE TRIGGER declarations_immutable BEFORE UPDATE OF id, employer_id, period, form, digest,
     preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share,
@@ -29,7 +31,9 @@ BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
 CREATE TRIGGER declarations_header_rekey BEFORE UPDATE OF header ON declarations
 WHEN NOT (length(NEW.header) = length(OLD.header)
           AND substr(NEW.header, 1, 1) = substr(OLD.header, 1, 1)
-          AND substr(NEW.header, 2, 4) > substr(OLD.header, 2, 4))
+          AND substr(NEW.header, 2, 4) > substr(OLD.header, 2, 4)
+          AND hex(substr(NEW.header, 2, 4)) = (SELECT printf('%08X', MAX(id)) FROM data_keys
+                                               WHERE primary_since IS NOT NULL))
 BEGIN SELECT RAISE(ABORT, 'a declaration is immutable'); END;
 DROP TRIGGER declaration_line_blocks_no_update;
 CREATE TRIGGER declaration_line_blocks_rekey_only BEFORE UPDATE ON declaration_line_blocks
