@@ -13,7 +13,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// PostgreSQL: the role that owns the schema, for migrations. When set, daman migrates
     /// through it and grants `database_url`'s role only what the application needs: that role
-    /// cannot change or delete audit entries, ledger entries or declarations. When unset,
+    /// cannot change or delete audit entries or ledger entries, nor delete declarations or
+    /// change more of one than its status and ciphertexts. When unset,
     /// `database_url`'s role migrates and owns everything (the triggers still refuse changes).
     pub database_owner_url: Option<String>,
     /// The key directory (key-encryption key, index key). Default: `<data_dir>/keys`. Must not be
