@@ -53,21 +53,38 @@ pub(crate) struct AuditLog {
 /// this process appended does not read them back from the database.
 pub(crate) struct Handoff {
     committed: mpsc::Receiver<Committed>,
-    leaves: VecDeque<(i64, Hash)>,
+    leaves: VecDeque<Leaf>,
+}
+
+/// An event to seal: its number, its leaf hash, and the pseudonym it names (sealing also
+/// records it in `audit_subjects`, for "who read my data").
+#[derive(Debug, Clone)]
+struct Leaf {
+    seq: i64,
+    hash: Hash,
+    subject: Option<Vec<u8>>,
+}
+
+impl Leaf {
+    fn of(seq: i64, row: &AuditRow) -> Leaf {
+        Leaf {
+            seq,
+            hash: audit_event(seq, row).leaf_hash(),
+            subject: row.subject.clone(),
+        }
+    }
 }
 
 impl Handoff {
     /// The leaves of the events after `from`, in order, as far as they are known here without
     /// a gap (at most `max`).
-    fn after(&mut self, from: i64, max: usize) -> Vec<(i64, Hash)> {
+    fn after(&mut self, from: i64, max: usize) -> Vec<Leaf> {
         while let Ok((first, rows)) = self.committed.try_recv() {
             for (i, r) in rows.iter().enumerate() {
-                let seq = first + i as i64;
-                self.leaves
-                    .push_back((seq, audit_event(seq, r).leaf_hash()));
+                self.leaves.push_back(Leaf::of(first + i as i64, r));
             }
         }
-        while self.leaves.front().is_some_and(|(s, _)| *s <= from) {
+        while self.leaves.front().is_some_and(|l| l.seq <= from) {
             self.leaves.pop_front();
         }
         // Sealing failing for long: stop keeping leaves (the events are read back instead).
@@ -77,9 +94,9 @@ impl Handoff {
         self.leaves
             .iter()
             .zip(from + 1..)
-            .take_while(|((s, _), expected)| s == expected)
+            .take_while(|(l, expected)| l.seq == *expected)
             .take(max)
-            .map(|(l, _)| *l)
+            .map(|(l, _)| l.clone())
             .collect()
     }
 }
@@ -320,13 +337,13 @@ impl AuditLog {
             let mut leaves = handoff.after(from as i64, PAGE as usize);
             if leaves.is_empty() {
                 for (seq, row) in store.audit_events(from as i64, PAGE).await? {
-                    leaves.push((seq, audit_event(seq, &row).leaf_hash()));
+                    leaves.push(Leaf::of(seq, &row));
                 }
             }
             if leaves.is_empty() {
                 return Ok(signed);
             }
-            for (seq, leaf) in &leaves {
+            for Leaf { seq, hash, .. } in &leaves {
                 if *seq as u64 != frontier.size() + 1 {
                     tracing::error!(
                         expected = frontier.size() + 1,
@@ -338,7 +355,7 @@ impl AuditLog {
                         frontier.size() + 1
                     )));
                 }
-                frontier.push(*leaf);
+                frontier.push(*hash);
             }
             let c = Checkpoint {
                 origin: self.cfg.origin.clone(),
@@ -356,7 +373,13 @@ impl AuditLog {
                 note: note.clone(),
                 at: now,
             };
-            match store.integrate_audit(&leaves, &row).await {
+            let hashes: Vec<(i64, Hash)> = leaves.iter().map(|l| (l.seq, l.hash)).collect();
+            let mut subjects: Vec<(&[u8], i64)> = leaves
+                .iter()
+                .filter_map(|l| l.subject.as_deref().map(|s| (s, l.seq)))
+                .collect();
+            subjects.sort_unstable();
+            match store.integrate_audit(&hashes, &subjects, &row).await {
                 Ok(()) => {}
                 // Another node is sealing: it will seal these too.
                 Err(StoreError::Busy(_)) => return Ok(signed),

@@ -66,14 +66,15 @@ impl Store {
         })
     }
 
-    /// Records the leaves of events `previous size + 1 ..= checkpoint.size` and the checkpoint,
-    /// in one transaction. Another sequencer having recorded the same is a
+    /// Records the leaves of events `previous size + 1 ..= checkpoint.size`, the pseudonyms
+    /// they name (`audit_subjects`, sorted), and the checkpoint, in one transaction. Another sequencer having recorded the same is a
     /// [`StoreError::Conflict`], and nothing is written. On PostgreSQL the transaction first
     /// takes the sequencer's advisory lock (transaction-scoped): another node sealing right now
     /// is [`StoreError::Busy`], and nothing is written.
     pub async fn integrate_audit(
         &self,
         leaves: &[(i64, [u8; 32])],
+        subjects: &[(&[u8], i64)],
         checkpoint: &AuditCheckpointRow,
     ) -> Result<()> {
         let conflict = |e: StoreError| match e {
@@ -86,6 +87,17 @@ impl Store {
                     let mut q = sqlx::QueryBuilder::new("INSERT INTO audit_leaves (seq, hash) ");
                     q.push_values(chunk, |mut b, (seq, hash)| {
                         b.push_bind(*seq).push_bind(hash.as_slice());
+                    });
+                    q.build()
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|e| conflict(e.into()))?;
+                }
+                for chunk in subjects.chunks(crate::BATCH) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("INSERT INTO audit_subjects (subject, seq) ");
+                    q.push_values(chunk, |mut b, (subject, seq)| {
+                        b.push_bind(*subject).push_bind(*seq);
                     });
                     q.build()
                         .execute(&mut *$tx)

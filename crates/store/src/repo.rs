@@ -437,24 +437,54 @@ impl Store {
     }
 
     /// The audit events naming `subject` (a keyed pseudonym), newest first, numbered below
-    /// `before`: what "who read my data" lists.
+    /// `before`, `limit` at most: what "who read my data" lists. Sealed events are found through
+    /// `audit_subjects` (which the sequencer fills, off the request path); those not sealed yet
+    /// (normally the last second's) by reading the log's tail, up to `TAIL` of them.
     pub async fn audit_events_of_subject(
         &self,
         subject: &[u8],
         before: i64,
         limit: i64,
     ) -> Result<Vec<(i64, AuditRow)>> {
+        /// Unsealed events read at most (sealing normally keeps this to a second's worth).
+        const TAIL: i64 = 100_000;
         with_pool!(self, |p| {
-            let rows = sqlx::query(
-                "SELECT * FROM audit_events WHERE subject = $1 AND seq < $2 \
-                 ORDER BY subject DESC, seq DESC LIMIT $3",
-            )
-            .bind(subject)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(p)
-            .await?;
-            rows.iter().map(audit_row).collect()
+            let sealed: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_leaves")
+                .fetch_one(p)
+                .await?;
+            let mut out = Vec::new();
+            if before > sealed + 1 {
+                let rows = sqlx::query(
+                    "SELECT * FROM (SELECT * FROM audit_events WHERE seq > $1 AND seq < $2 \
+                     ORDER BY seq LIMIT $3) AS tail WHERE subject = $4 ORDER BY seq DESC LIMIT $5",
+                )
+                .bind(sealed)
+                .bind(before)
+                .bind(TAIL)
+                .bind(subject)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+                for r in &rows {
+                    out.push(audit_row(r)?);
+                }
+            }
+            let left = limit - out.len() as i64;
+            if left > 0 {
+                let rows = sqlx::query(
+                    "SELECT e.* FROM audit_subjects s JOIN audit_events e ON e.seq = s.seq \
+                     WHERE s.subject = $1 AND s.seq < $2 ORDER BY s.subject DESC, s.seq DESC LIMIT $3",
+                )
+                .bind(subject)
+                .bind(before.min(sealed + 1))
+                .bind(left)
+                .fetch_all(p)
+                .await?;
+                for r in &rows {
+                    out.push(audit_row(r)?);
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -53,6 +53,9 @@ async fn an_insured_person_sees_who_read_their_record(b: Backend) {
         )
         .await;
     assert_eq!(e1.status, 200, "{:?}", e1.json);
+    // What came so far is sealed (found through audit_subjects); the rest is still the log's
+    // unsealed tail: the list joins both.
+    w.t.app.checkpoint_audit().await.unwrap();
     let e2 = w
         .read(
             &w.employer2.token,

@@ -16,6 +16,7 @@ use vault::Keyring;
 
 on_both_backends!(
     rotation_re_encrypts_every_row_while_reads_go_on,
+    re_encryption_never_overwrites_a_concurrent_change,
     lockdown_ends_sessions_by_role_then_all
 );
 
@@ -242,6 +243,54 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     assert!(key_ids(&w.t).await.iter().all(|(_, k)| *k == 3));
     let after = w.read(&w.a.token, everything).await;
     assert_eq!(after.json["fields"], before.json["fields"]);
+}
+
+/// The write-back of a re-encryption is a compare-and-set: a row a request changed between
+/// the read and the write keeps the request's change, whole; the others take the new bytes.
+async fn re_encryption_never_overwrites_a_concurrent_change(b: Backend) {
+    let w = World::new(b).await;
+    let store = w.t.app.store();
+    let persons = store::sealed_tables()
+        .into_iter()
+        .find(|t| t.table == "persons")
+        .unwrap();
+    let rows = store.sealed_rows(&persons, None, 100).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    // New "ciphertexts" (the store sees only bytes): each old one with a byte added.
+    let new: Vec<store::Resealed> = rows
+        .iter()
+        .map(|r| {
+            let values = r
+                .values
+                .iter()
+                .map(|v| {
+                    v.clone().map(|mut b| {
+                        b.push(0);
+                        b
+                    })
+                })
+                .collect();
+            (r.clone(), values)
+        })
+        .collect();
+    // Meanwhile a request changes the first person's e-mail.
+    let first = rows[0].key[0];
+    w.t.raw_execute("UPDATE persons SET email = NULL WHERE id = $1", &[first])
+        .await
+        .unwrap();
+    let written = store.replace_sealed(&persons, &new).await.unwrap();
+    assert_eq!(written, 3);
+    let after = store.sealed_rows(&persons, None, 100).await.unwrap();
+    let email = persons.columns.iter().position(|c| *c == "email").unwrap();
+    let mut kept = rows[0].values.clone();
+    kept[email] = None;
+    assert_eq!(
+        after[0].values, kept,
+        "the request's change, and nothing of the rewrite"
+    );
+    for k in 1..4 {
+        assert_eq!(after[k].values, new[k].1);
+    }
 }
 
 async fn lockdown_ends_sessions_by_role_then_all(b: Backend) {
