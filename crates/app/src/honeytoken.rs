@@ -5,7 +5,9 @@
 //! per line, mode 0600). Reading one through the gate, or naming one in an e-BDS file, locks
 //! the principal and raises an alert.
 
+use crate::gate::Audit;
 use crate::{App, AppError, NewEmployer, NewPerson, Principal, Registrar};
+use domain::DenyReason;
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -65,12 +67,13 @@ fn file_of(app: &App) -> PathBuf {
 
 impl App {
     /// Registers decoy employers and persons (through the registry, like anyone) and records
-    /// their pseudonyms in the key directory. Returns how many of each.
+    /// their pseudonyms in the key directory. Returns what was registered (the command line
+    /// prints only how many: the list itself names no one).
     pub async fn seed_honeytokens(
         &self,
         employers: &[NewEmployer],
         persons: &[NewPerson],
-    ) -> Result<(usize, usize), AppError> {
+    ) -> Result<(Vec<crate::EmployerCreated>, Vec<crate::PersonCreated>), AppError> {
         let reg = Registrar::operator();
         let e = self.affiliate_employers(reg, employers, "load").await?;
         let p = self.immatriculate(reg, persons, "load").await?;
@@ -99,7 +102,31 @@ impl App {
         if let Ok(mut s) = self.inner.honeytokens.set.write() {
             s.extend(new);
         }
-        Ok((e.len(), p.len()))
+        Ok((e, p))
+    }
+
+    /// Refuses a registry command that names a decoy person or employer: the refusal is
+    /// audited, and `who` is locked with an alert, as at the gate.
+    pub(crate) async fn refuse_decoy(
+        &self,
+        who: &Principal,
+        person: Option<i64>,
+        employer: Option<i64>,
+        path: &'static str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        if !person.is_some_and(|p| self.is_decoy_person(p))
+            && !employer.is_some_and(|e| self.is_decoy_employer(e))
+        {
+            return Ok(());
+        }
+        let mut audit = Audit::command(who, path, person).denied(DenyReason::Honeytoken);
+        if let Some(e) = employer {
+            audit = audit.detail(format!("employer={e}"));
+        }
+        audit.write(self, request_id).await?;
+        self.decoy_touched(Some(who), path, request_id).await?;
+        Err(AppError::Denied(DenyReason::Honeytoken))
     }
 
     /// Whether the person with this keyed pseudonym is a decoy.

@@ -349,6 +349,14 @@ impl App {
             .resolve_record(&Subject::Immatriculation(immat))
             .await?;
         let person = record.as_ref().map(|(id, _)| *id);
+        self.refuse_decoy(
+            who,
+            person,
+            employer.as_ref().map(|e| e.id),
+            "link_employment",
+            request_id,
+        )
+        .await?;
         // Does the CIN given match the one on record? (Decrypted here, compared, never returned.)
         let cin_matches = match (&record, &cin) {
             (Some((id, cipher)), Some(cin)) => match cipher.get(PersonField::Cin) {
@@ -462,6 +470,8 @@ impl App {
         }
         c.finish()?;
         let person = self.resolve(subject).await?;
+        self.refuse_decoy(who, person, None, "update_contact", request_id)
+            .await?;
         let facts = self.facts(who, person, Purpose::SelfService).await?;
         let fields: Vec<PersonField> = [
             phone.as_ref().map(|_| PersonField::Phone),
@@ -557,6 +567,8 @@ impl App {
         };
         self.registrar(who, "open_case", request_id).await?;
         let person = self.resolve(&Subject::Immatriculation(immat)).await?;
+        self.refuse_decoy(who, person, None, "open_case", request_id)
+            .await?;
         let audit = Audit::command(who, "open_case", person);
         let Some(person) = person else {
             audit.not_found().write(self, request_id).await?;

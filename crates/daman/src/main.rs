@@ -560,7 +560,9 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                 .collect();
             let r = app.seed_honeytokens(&e, &p).await.map(|(e, p)| {
                 println!(
-                    "seeded {e} decoy employers and {p} decoy persons; their list is in {}",
+                    "seeded {} decoy employers and {} decoy persons; their list is in {}",
+                    e.len(),
+                    p.len(),
                     app.honeytoken_list().display()
                 );
             });

@@ -1406,13 +1406,12 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         "name": "ATLAS DECOR SARL", "activity": "Commerce", "city": "Fes", "ice": "001525480000077"
     }))
     .unwrap();
-    assert_eq!(
+    let (decoy_employers, decoys) =
         w.t.app
             .seed_honeytokens(&[decoy_employer], std::slice::from_ref(&decoy))
             .await
-            .unwrap(),
-        (1, 1)
-    );
+            .unwrap();
+    assert_eq!((decoy_employers.len(), decoys.len()), (1, 1));
     // No table or column says which records are decoys: the schema is the same, and the list
     // is in the key directory, as pseudonyms.
     assert_eq!(store.schema().await.unwrap(), schema_before);
@@ -1489,6 +1488,44 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     assert_eq!(counts(&w).await, before);
     assert_eq!(alerts(&w).await, 3);
     assert!(w.t.app.principal(p2.id).await.unwrap().unwrap().locked);
+
+    // The registry's commands too: an agent opening a case on the decoy, another linking it to
+    // an employer, a third linking someone to the decoy employer, a fourth changing the decoy's
+    // contact data: each refused like any refusal, locked, alerted.
+    let decoy_number = decoys[0].immatriculation.clone();
+    let decoy_affiliate = decoy_employers[0].affiliate_number.clone();
+    let calls: [(&str, serde_json::Value); 4] = [
+        (
+            "/api/v1/cases",
+            serde_json::json!({"immatriculation": decoy_number, "reason": "verification"}),
+        ),
+        (
+            "/api/v1/employments",
+            serde_json::json!({"affiliate_number": w.employer1.affiliate_number, "immatriculation": decoy_number, "start_date": "2026-01-01"}),
+        ),
+        (
+            "/api/v1/employments",
+            serde_json::json!({"affiliate_number": decoy_affiliate, "immatriculation": w.d.immatriculation, "start_date": "2026-01-01"}),
+        ),
+        (
+            "/api/v1/persons/contact",
+            serde_json::json!({"cin": "ZH7001", "email": "x@example.org"}),
+        ),
+    ];
+    for (k, (path, body)) in calls.into_iter().enumerate() {
+        let (agent, token) =
+            w.t.login(&format!("agent-decoy-{k}"), Role::Agent, Binding::None)
+                .await;
+        let r = w.t.post(path, &token, body).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json["error"]["code"].as_str()),
+            (403, Some("access_denied")),
+            "{path}"
+        );
+        assert_eq!(alerts(&w).await, 4 + k, "{path}");
+        assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+    }
+    assert_eq!(counts(&w).await, before);
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
