@@ -374,11 +374,10 @@ impl AuditLog {
                 at: now,
             };
             let hashes: Vec<(i64, Hash)> = leaves.iter().map(|l| (l.seq, l.hash)).collect();
-            let mut subjects: Vec<(&[u8], i64)> = leaves
+            let subjects: Vec<(&[u8], i64)> = leaves
                 .iter()
                 .filter_map(|l| l.subject.as_deref().map(|s| (s, l.seq)))
                 .collect();
-            subjects.sort_unstable();
             match store.integrate_audit(&hashes, &subjects, &row).await {
                 Ok(()) => {}
                 // Another node is sealing: it will seal these too.

@@ -67,7 +67,7 @@ impl Store {
     }
 
     /// Records the leaves of events `previous size + 1 ..= checkpoint.size`, the pseudonyms
-    /// they name (`audit_subjects`, sorted), and the checkpoint, in one transaction. Another sequencer having recorded the same is a
+    /// they name (`audit_subjects`), and the checkpoint, in one transaction. Another sequencer having recorded the same is a
     /// [`StoreError::Conflict`], and nothing is written. On PostgreSQL the transaction first
     /// takes the sequencer's advisory lock (transaction-scoped): another node sealing right now
     /// is [`StoreError::Busy`], and nothing is written.
@@ -77,6 +77,11 @@ impl Store {
         subjects: &[(&[u8], i64)],
         checkpoint: &AuditCheckpointRow,
     ) -> Result<()> {
+        let mut by_bucket: Vec<(i64, i64, &[u8])> = subjects
+            .iter()
+            .map(|(subject, seq)| (subject_bucket(subject), *seq, *subject))
+            .collect();
+        by_bucket.sort_unstable();
         let conflict = |e: StoreError| match e {
             StoreError::Conflict(_) => StoreError::Conflict("audit_checkpoint"),
             e => e,
@@ -93,11 +98,12 @@ impl Store {
                         .await
                         .map_err(|e| conflict(e.into()))?;
                 }
-                for chunk in subjects.chunks(crate::BATCH) {
-                    let mut q =
-                        sqlx::QueryBuilder::new("INSERT INTO audit_subjects (subject, seq) ");
-                    q.push_values(chunk, |mut b, (subject, seq)| {
-                        b.push_bind(*subject).push_bind(*seq);
+                for chunk in by_bucket.chunks(crate::BATCH) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_subjects (bucket, seq, subject) ",
+                    );
+                    q.push_values(chunk, |mut b, (bucket, seq, subject)| {
+                        b.push_bind(*bucket).push_bind(*seq).push_bind(*subject);
                     });
                     q.build()
                         .execute(&mut *$tx)
@@ -139,6 +145,19 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Buckets of `audit_subjects`: the events naming a pseudonym are in its bucket, in order.
+/// Sealing appends to the end of each bucket it touches (at most this many pages written per
+/// seal, whatever the size of the table), and a person's accesses are found by reading their
+/// bucket backwards from the newest: 1/1024th of the log at worst, stopping at a page's worth.
+pub const SUBJECT_BUCKETS: i64 = 1024;
+
+/// The bucket of a pseudonym (its first two bytes, modulo [`SUBJECT_BUCKETS`]).
+pub fn subject_bucket(subject: &[u8]) -> i64 {
+    let hi = i64::from(subject.first().copied().unwrap_or(0));
+    let lo = i64::from(subject.get(1).copied().unwrap_or(0));
+    ((hi << 8) | lo) % SUBJECT_BUCKETS
 }
 
 /// A person revealed to a principal on a day, and the last clock hour it was.

@@ -473,10 +473,12 @@ impl Store {
             if left > 0 {
                 let rows = sqlx::query(
                     "SELECT e.* FROM audit_subjects s JOIN audit_events e ON e.seq = s.seq \
-                     WHERE s.subject = $1 AND s.seq < $2 ORDER BY s.subject DESC, s.seq DESC LIMIT $3",
+                     WHERE s.bucket = $1 AND s.seq < $2 AND s.subject = $3 \
+                     ORDER BY s.bucket DESC, s.seq DESC LIMIT $4",
                 )
-                .bind(subject)
+                .bind(crate::audit_log::subject_bucket(subject))
                 .bind(before.min(sealed + 1))
+                .bind(subject)
                 .bind(left)
                 .fetch_all(p)
                 .await?;
