@@ -54,15 +54,22 @@ pub(crate) struct AuditLog {
 pub(crate) struct Handoff {
     committed: mpsc::Receiver<Committed>,
     leaves: VecDeque<Leaf>,
+    /// When this process last recorded the events' pseudonyms (`audit_subjects`).
+    subjects_at: std::time::Instant,
 }
 
-/// An event to seal: its number, its leaf hash, and the pseudonym it names (sealing also
-/// records it in `audit_subjects`, for "who read my data").
-#[derive(Debug, Clone)]
+/// Sealing records the pseudonyms the events name (`audit_subjects`, for "who read my data")
+/// when this many are waiting, or this long after it last did, or on an explicit checkpoint:
+/// in bulk, so that the gate does not pay for it (recording them every second cost a quarter of
+/// its reads; docs/performance.md). Until then, "who read my data" reads them from the log.
+const SUBJECTS_EVERY_ENTRIES: i64 = 100_000;
+const SUBJECTS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An event to seal: its number and its leaf hash.
+#[derive(Debug, Clone, Copy)]
 struct Leaf {
     seq: i64,
     hash: Hash,
-    subject: Option<Vec<u8>>,
 }
 
 impl Leaf {
@@ -70,7 +77,6 @@ impl Leaf {
         Leaf {
             seq,
             hash: audit_event(seq, row).leaf_hash(),
-            subject: row.subject.clone(),
         }
     }
 }
@@ -96,7 +102,7 @@ impl Handoff {
             .zip(from + 1..)
             .take_while(|(l, expected)| l.seq == *expected)
             .take(max)
-            .map(|(l, _)| l.clone())
+            .map(|(l, _)| *l)
             .collect()
     }
 }
@@ -303,6 +309,7 @@ impl AuditLog {
             sealing: Mutex::new(Handoff {
                 committed,
                 leaves: VecDeque::new(),
+                subjects_at: std::time::Instant::now(),
             }),
         })
     }
@@ -313,11 +320,13 @@ impl AuditLog {
     }
 
     /// Integrates every event appended since the last checkpoint and signs a checkpoint of
-    /// them; `None` when there was nothing new, or when another node is sealing.
+    /// them; `None` when there was nothing new, or when another node is sealing. `all_subjects`:
+    /// record every sealed event's pseudonym now (an explicit checkpoint), not only when due.
     pub(crate) async fn integrate(
         &self,
         store: &Store,
         now: i64,
+        all_subjects: bool,
     ) -> Result<Option<CheckpointInfo>, AppError> {
         let mut handoff = self.sealing.lock().await;
         let _lock = lock_witness(&self.cfg.witness).await?;
@@ -374,11 +383,21 @@ impl AuditLog {
                 at: now,
             };
             let hashes: Vec<(i64, Hash)> = leaves.iter().map(|l| (l.seq, l.hash)).collect();
-            let subjects: Vec<(&[u8], i64)> = leaves
-                .iter()
-                .filter_map(|l| l.subject.as_deref().map(|s| (s, l.seq)))
-                .collect();
-            match store.integrate_audit(&hashes, &subjects, &row).await {
+            // The pseudonyms of the events sealed so far, in bulk when due (at most a million
+            // at a time: a backlog goes in over several seals).
+            let size = c.size as i64;
+            let upto = store.audit_subjects_upto().await?;
+            let due = all_subjects
+                || size - upto >= SUBJECTS_EVERY_ENTRIES
+                || handoff.subjects_at.elapsed() >= SUBJECTS_EVERY;
+            let subjects = if due && size > upto {
+                let hi = size.min(upto + 1_000_000);
+                Some((store.audit_event_subjects(upto, hi).await?, hi))
+            } else {
+                None
+            };
+            let recorded = subjects.as_ref().map(|(s, hi)| (s.as_slice(), *hi));
+            match store.integrate_audit(&hashes, recorded, &row).await {
                 Ok(()) => {}
                 // Another node is sealing: it will seal these too.
                 Err(StoreError::Busy(_)) => return Ok(signed),
@@ -393,6 +412,9 @@ impl AuditLog {
                     continue;
                 }
                 Err(e) => return Err(e.into()),
+            }
+            if subjects.is_some() {
+                handoff.subjects_at = std::time::Instant::now();
             }
             append_witness(&self.cfg.witness, std::slice::from_ref(&note))?;
             signed = Some(CheckpointInfo {
@@ -549,7 +571,7 @@ impl App {
     pub async fn checkpoint_audit(&self) -> Result<Option<CheckpointInfo>, AppError> {
         self.inner
             .log
-            .integrate(&self.inner.store, self.now().0)
+            .integrate(&self.inner.store, self.now().0, true)
             .await
     }
 
@@ -901,7 +923,12 @@ impl App {
 /// ends).
 pub(crate) fn start_sequencer(app: &App) {
     crate::every(app, app.inner.log.cfg.interval, |app| async move {
-        if let Err(e) = app.checkpoint_audit().await {
+        let sealed = app
+            .inner
+            .log
+            .integrate(&app.inner.store, app.now().0, false)
+            .await;
+        if let Err(e) = sealed {
             tracing::error!(error = %e, "audit sequencer");
         }
     });

@@ -35,6 +35,29 @@ impl Store {
         }))
     }
 
+    /// The entry up to which `audit_subjects` records the events' pseudonyms.
+    pub async fn audit_subjects_upto(&self) -> Result<i64> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_subjects_upto")
+                .fetch_one(p)
+                .await?
+        }))
+    }
+
+    /// The pseudonyms named by events `after + 1 ..= upto` (those that name one), in order.
+    pub async fn audit_event_subjects(&self, after: i64, upto: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT seq, subject FROM audit_events \
+                 WHERE seq > $1 AND seq <= $2 AND subject IS NOT NULL ORDER BY seq",
+            )
+            .bind(after)
+            .bind(upto)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
     /// Checkpoints of more than `size` events, smallest first, at most `limit`.
     pub async fn audit_checkpoints_after(
         &self,
@@ -66,20 +89,23 @@ impl Store {
         })
     }
 
-    /// Records the leaves of events `previous size + 1 ..= checkpoint.size`, the pseudonyms
-    /// they name (`audit_subjects`), and the checkpoint, in one transaction. Another sequencer having recorded the same is a
+    /// Records the leaves of events `previous size + 1 ..= checkpoint.size`, the checkpoint,
+    /// and, when given, the pseudonyms events name (`audit_subjects`) up to an entry
+    /// (`audit_subjects_upto`), in one transaction. Another sequencer having recorded the same is a
     /// [`StoreError::Conflict`], and nothing is written. On PostgreSQL the transaction first
     /// takes the sequencer's advisory lock (transaction-scoped): another node sealing right now
     /// is [`StoreError::Busy`], and nothing is written.
     pub async fn integrate_audit(
         &self,
         leaves: &[(i64, [u8; 32])],
-        subjects: &[(&[u8], i64)],
+        subjects: Option<(&[(i64, Vec<u8>)], i64)>,
         checkpoint: &AuditCheckpointRow,
     ) -> Result<()> {
         let mut by_bucket: Vec<(i64, i64, &[u8])> = subjects
+            .map(|(s, _)| s)
+            .unwrap_or_default()
             .iter()
-            .map(|(subject, seq)| (subject_bucket(subject), *seq, *subject))
+            .map(|(seq, subject)| (subject_bucket(subject), *seq, subject.as_slice()))
             .collect();
         by_bucket.sort_unstable();
         let conflict = |e: StoreError| match e {
@@ -106,6 +132,13 @@ impl Store {
                         b.push_bind(*bucket).push_bind(*seq).push_bind(*subject);
                     });
                     q.build()
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|e| conflict(e.into()))?;
+                }
+                if let Some((_, upto)) = subjects {
+                    sqlx::query("INSERT INTO audit_subjects_upto (seq) VALUES ($1)")
+                        .bind(upto)
                         .execute(&mut *$tx)
                         .await
                         .map_err(|e| conflict(e.into()))?;

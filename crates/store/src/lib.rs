@@ -324,7 +324,7 @@ impl Store {
             "GRANT USAGE ON SCHEMA public TO {r}; \
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}; \
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}; \
-             REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, audit_subjects, \
+             REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, audit_subjects, audit_subjects_upto, \
                  ledger_entries, ledger_postings FROM {r}; \
              REVOKE UPDATE, DELETE, TRUNCATE ON declarations, declaration_line_blocks FROM {r}; \
              GRANT UPDATE (status, header) ON declarations TO {r}; \

@@ -437,21 +437,23 @@ impl Store {
     }
 
     /// The audit events naming `subject` (a keyed pseudonym), newest first, numbered below
-    /// `before`, `limit` at most: what "who read my data" lists. Sealed events are found through
-    /// `audit_subjects` (which the sequencer fills, off the request path); those not sealed yet
-    /// (normally the last second's) by reading the log's tail, up to `TAIL` of them.
+    /// `before`, `limit` at most: what "who read my data" lists. Events up to
+    /// `audit_subjects_upto` are found through `audit_subjects` (which the sequencer fills, off
+    /// the request path, every few seconds); later ones by reading the log's tail, up to `TAIL`
+    /// of them.
     pub async fn audit_events_of_subject(
         &self,
         subject: &[u8],
         before: i64,
         limit: i64,
     ) -> Result<Vec<(i64, AuditRow)>> {
-        /// Unsealed events read at most (sealing normally keeps this to a second's worth).
-        const TAIL: i64 = 100_000;
+        /// Tail events read at most (the sequencer normally keeps this to ten seconds' worth).
+        const TAIL: i64 = 200_000;
         with_pool!(self, |p| {
-            let sealed: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_leaves")
-                .fetch_one(p)
-                .await?;
+            let sealed: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_subjects_upto")
+                    .fetch_one(p)
+                    .await?;
             let mut out = Vec::new();
             if before > sealed + 1 {
                 let rows = sqlx::query(
