@@ -98,7 +98,7 @@ impl Store {
     pub async fn integrate_audit(
         &self,
         leaves: &[(i64, [u8; 32])],
-        subjects: Option<(&[(i64, Vec<u8>)], i64)>,
+        subjects: Option<SubjectsUpto<'_>>,
         checkpoint: &AuditCheckpointRow,
     ) -> Result<()> {
         let mut by_bucket: Vec<(i64, i64, &[u8])> = subjects
@@ -179,6 +179,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// The pseudonyms events name, as (entry, pseudonym), and the entry they are recorded up to.
+pub type SubjectsUpto<'a> = (&'a [(i64, Vec<u8>)], i64);
 
 /// Buckets of `audit_subjects`: the events naming a pseudonym are in its bucket, in order.
 /// Sealing appends to the end of each bucket it touches (at most this many pages written per
