@@ -69,6 +69,16 @@ pub struct BreachReport {
     pub per_category: BTreeMap<&'static str, u64>,
 }
 
+/// A breach question's principals, sorted without repeats, and as the audit log writes them
+/// (space-separated ids).
+pub(crate) fn principal_set(principals: &[i64]) -> (Vec<i64>, String) {
+    let mut ps = principals.to_vec();
+    ps.sort_unstable();
+    ps.dedup();
+    let list = ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+    (ps, list)
+}
+
 /// The category a field belongs to, for the report's totals (and a notification's wording).
 fn category(f: PersonField) -> &'static str {
     match f {
@@ -141,16 +151,9 @@ impl App {
                 principals.len(),
             ),
         };
-        let mut ps: Vec<i64> = principals.to_vec();
-        ps.sort_unstable();
-        ps.dedup();
+        let (ps, list) = principal_set(principals);
         audit
-            .detail(format!(
-                "principals={} from={} to={}",
-                ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" "),
-                from.0,
-                to.0
-            ))
+            .detail(format!("principals={list} from={} to={}", from.0, to.0))
             .write(self, request_id)
             .await?;
         self.exposure(ps, from, to).await

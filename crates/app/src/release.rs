@@ -4,6 +4,7 @@
 //! each person's contact data as it is decrypted (purpose `breach_notification`, so the persons
 //! see it in "who read my data").
 
+use crate::breach::principal_set;
 use crate::gate::Audit;
 use crate::{App, AppError, Principal};
 use domain::{DenyReason, PersonField, Purpose, Role, Timestamp};
@@ -38,15 +39,28 @@ pub struct ContactRelease {
     pub contacts: Vec<Contact>,
 }
 
-fn officer_only(who: &Principal) -> Result<(), AppError> {
-    if who.role == Role::SecurityOfficer && !who.locked {
-        Ok(())
-    } else {
-        Err(AppError::Denied(DenyReason::RoleHasNoAccess))
-    }
+fn is_officer(who: &Principal) -> bool {
+    who.role == Role::SecurityOfficer && !who.locked
 }
 
 impl App {
+    /// `audit`, if `who` is a security officer; otherwise the refusal is audited.
+    async fn officer_only(
+        &self,
+        who: &Principal,
+        audit: Audit,
+        request_id: &str,
+    ) -> Result<Audit, AppError> {
+        if is_officer(who) {
+            return Ok(audit);
+        }
+        audit
+            .denied(DenyReason::RoleHasNoAccess)
+            .write(self, request_id)
+            .await?;
+        Err(AppError::Denied(DenyReason::RoleHasNoAccess))
+    }
+
     /// A security officer asks for the contact data of the persons revealed to `principals`
     /// between `from` and `to` (the breach report's question). Returns the request's id, for a
     /// second officer to approve.
@@ -58,18 +72,14 @@ impl App {
         to: Timestamp,
         request_id: &str,
     ) -> Result<i64, AppError> {
-        let mut ps = principals.to_vec();
-        ps.sort_unstable();
-        ps.dedup();
-        let list = ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
-        let audit = Audit::command(who, "contact_release_request", None);
-        if let Err(e) = officer_only(who) {
-            audit
-                .denied(DenyReason::RoleHasNoAccess)
-                .write(self, request_id)
-                .await?;
-            return Err(e);
-        }
+        let (_, list) = principal_set(principals);
+        let audit = self
+            .officer_only(
+                who,
+                Audit::command(who, "contact_release_request", None),
+                request_id,
+            )
+            .await?;
         // A window that is over: the persons it exposed cannot change after the approval
         // (events are appended at the present time).
         if from.0 >= to.0 || to.0 > self.now().0 {
@@ -114,13 +124,7 @@ impl App {
     ) -> Result<(), AppError> {
         let audit = Audit::command(who, "contact_release_approve", None)
             .detail(format!("release={release}"));
-        if let Err(e) = officer_only(who) {
-            audit
-                .denied(DenyReason::RoleHasNoAccess)
-                .write(self, request_id)
-                .await?;
-            return Err(e);
-        }
+        let audit = self.officer_only(who, audit, request_id).await?;
         let r = self
             .inner
             .store
@@ -134,10 +138,7 @@ impl App {
                 .await?;
             return Err(AppError::Denied(DenyReason::FourEyes));
         }
-        let mut ps = principals.to_vec();
-        ps.sort_unstable();
-        ps.dedup();
-        let list = ps.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+        let (_, list) = principal_set(principals);
         if (list.as_str(), from.0, to.0) != (r.principals.as_str(), r.from_at, r.to_at) {
             return Err(AppError::Conflict("release_differs"));
         }
@@ -164,7 +165,7 @@ impl App {
         let audit =
             Audit::command(who, "contact_release", None).detail(format!("release={release}"));
         let r = match self.inner.store.contact_release(release).await? {
-            Some(r) if officer_only(who).is_ok() && r.requested_by == who.id => r,
+            Some(r) if is_officer(who) && r.requested_by == who.id => r,
             Some(_) => {
                 audit
                     .denied(DenyReason::RoleHasNoAccess)
