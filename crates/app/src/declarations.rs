@@ -1330,6 +1330,20 @@ impl App {
         let mut imma_keys = HashMap::new();
         let mut cin_keys = HashMap::new();
         for d in &decls {
+            // A B02 line for someone not on the préétabli is an error the sender is told; its
+            // number is still looked up, so that naming a decoy this way raises the alert too.
+            let known = ctx.employers.get(&d.identity.affiliate).and_then(|e| {
+                ctx.preetablis
+                    .get(&(e.id, period_number(d.identity.period)))
+            });
+            for l in &d.lines {
+                let i = l.employee.immatriculation;
+                if !known.is_some_and(|(_, k)| k.contains_key(&i)) {
+                    let k =
+                        ring.blind_index(IMMATRICULATION_INDEX, format!("{i:09}").as_bytes())?;
+                    imma_keys.insert(k.to_vec(), i);
+                }
+            }
             for e in &d.entrants {
                 match e.immatriculation {
                     Some(i) => {

@@ -1526,6 +1526,31 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
     }
     assert_eq!(counts(&w).await, before);
+
+    // A B02 line for the decoy (on no préétabli: an error for the sender anyway) raises the
+    // alert too; the operator's batch is refused whole.
+    let mut d = declaration_from(&pre);
+    let mut line = d.lines[0].clone();
+    line.employee.immatriculation = decoys[0].immatriculation.parse().unwrap();
+    d.lines.push(line);
+    let got =
+        w.t.app
+            .import_declarations(
+                Declarant::Operator,
+                vec![ImportFile {
+                    name: "DS.txt".into(),
+                    bytes: bytes_of(&d),
+                }],
+                Lang::Fr,
+                "t",
+            )
+            .await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(alerts(&w).await, 8);
+    assert_eq!(counts(&w).await, before);
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
