@@ -321,6 +321,16 @@ impl App {
         request_id: &str,
     ) -> Result<(), AppError> {
         let found = self.resolve_record(&Subject::Cin(cin.clone())).await?;
+        // Enrolling as a decoy: ignored like any enrolment that sends no code, and an alert.
+        if let Some((id, _)) = &found
+            && self.is_decoy_person(*id)
+        {
+            Audit::auth(None, "enrol_start", "ignored")
+                .subject(*id)
+                .write(self, request_id)
+                .await?;
+            return self.decoy_touched(None, "enrolment", request_id).await;
+        }
         let (person_id, cipher) = match found {
             Some((id, cipher))
                 if cipher.get(PersonField::Phone).is_some()

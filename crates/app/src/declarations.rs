@@ -754,6 +754,13 @@ impl App {
                 }
             });
         match found {
+            // A decoy employer's statement, préétabli or declarations: whoever asks is locked.
+            Some(e) if self.is_decoy_employer(e.id) => {
+                let sender = self.declarant_principal(who).await?;
+                self.decoy_touched(sender.as_ref(), "employer data", request_id)
+                    .await?;
+                Err(AppError::Denied(DenyReason::Honeytoken))
+            }
             Some(e) => Ok(e),
             None => {
                 Audit::registry(who.registrar(), "employer_access", 0)
@@ -1394,16 +1401,21 @@ impl App {
         if !decoy {
             return Ok(());
         }
-        let sender = match who {
-            Declarant::Operator => None,
-            Declarant::Agent(id)
-            | Declarant::Employer {
-                principal_id: id, ..
-            } => self.principal(id).await?,
-        };
+        let sender = self.declarant_principal(who).await?;
         self.decoy_touched(sender.as_ref(), "e-BDS", request_id)
             .await?;
         Err(AppError::Denied(DenyReason::Honeytoken))
+    }
+
+    /// The principal behind a declarant (none for the operator at the command line).
+    async fn declarant_principal(&self, who: Declarant) -> Result<Option<Principal>, AppError> {
+        match who {
+            Declarant::Operator => Ok(None),
+            Declarant::Agent(id)
+            | Declarant::Employer {
+                principal_id: id, ..
+            } => self.principal(id).await,
+        }
     }
 
     /// The lines of these préétablis: one range query when they are close together (issued

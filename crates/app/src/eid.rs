@@ -165,6 +165,12 @@ impl App {
         let Some(person) = self.resolve(&Subject::Cin(cin.clone())).await? else {
             return fail("not_registered").await;
         };
+        // A decoy's identity at the E-ID: the same answer as for someone not registered, and
+        // an alert.
+        if self.is_decoy_person(person) {
+            self.decoy_touched(None, "E-ID login", request_id).await?;
+            return fail("not_registered").await;
+        }
         let p = match self.inner.store.account_for_person(person).await? {
             Some(row) => Principal::from_row(row)?,
             None => self.create_eid_account(person, &cin, request_id).await?,

@@ -1551,6 +1551,40 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     ));
     assert_eq!(alerts(&w).await, 8);
     assert_eq!(counts(&w).await, before);
+
+    // An agent asking for the decoy employer's statement: locked, alerted.
+    let (agent, _) =
+        w.t.login("agent-statement", Role::Agent, Binding::None)
+            .await;
+    let got =
+        w.t.app
+            .statement(
+                Declarant::Agent(agent.id),
+                decoy_affiliate.parse().unwrap(),
+                "t",
+            )
+            .await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(alerts(&w).await, 9);
+    assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+    // Someone enrolling as the decoy gets the same answer as anyone (a token; no code is
+    // sent), and the alert is raised.
+    let token =
+        w.t.app
+            .enrol_insured("ZH7001", "correct horse battery staple 7", Lang::Fr, "t")
+            .await
+            .unwrap();
+    assert!(!token.is_empty());
+    for _ in 0..100 {
+        if alerts(&w).await == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(alerts(&w).await, 10);
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.

@@ -149,8 +149,39 @@ async fn eid_browser_logins_are_bound_to_their_browser(backend: Backend) {
 
 on_both_backends!(
     eid_logs_in_the_registered_person,
-    eid_browser_logins_are_bound_to_their_browser
+    eid_browser_logins_are_bound_to_their_browser,
+    an_eid_login_as_a_decoy_is_refused_with_an_alert
 );
+
+/// Someone logging in at the E-ID as a decoy (whose identity leaked with the database, say):
+/// the same answer as for someone not registered, and an alert.
+async fn an_eid_login_as_a_decoy_is_refused_with_an_alert(backend: Backend) {
+    let op = EidOp::start(&[]);
+    let cfg = op.config("daman");
+    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
+    let decoy: app::NewPerson =
+        serde_json::from_value(crate::person_json("ZA133", "BERRADA", "Ilyas")).unwrap();
+    t.app
+        .seed_honeytokens(&[], std::slice::from_ref(&decoy))
+        .await
+        .unwrap();
+    let query = log_in_at_provider(&start_url(&t).await, "za133").await;
+    let r = callback(&t, &query).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (401, Some("login_failed"))
+    );
+    let alerts = t
+        .app
+        .store()
+        .audit_events(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "alert" && e.outcome == "honeytoken")
+        .count();
+    assert_eq!(alerts, 1);
+}
 
 /// A login as ZA140 at `provider`: the authorization request and the code it brought back.
 async fn code_from(provider: &auth::eid::EidProvider) -> (auth::eid::EidStart, String) {
