@@ -2081,8 +2081,13 @@ impl App {
         if !bad.is_empty() {
             return Err(AppError::Invalid(bad));
         }
+        // As whoever records it: the agent is locked if the employer is a decoy.
+        let who = match reg.principal_id {
+            Some(id) => Declarant::Agent(id),
+            None => Declarant::Operator,
+        };
         let employer = self
-            .employer_for(Declarant::Operator, affiliate_number, false, request_id)
+            .employer_for(who, affiliate_number, false, request_id)
             .await?;
         if let Some(p) = self.inner.store.payment_by_reference(reference).await? {
             // The same payment again changes nothing; another payment under the same reference

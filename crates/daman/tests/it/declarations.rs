@@ -1585,6 +1585,29 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(alerts(&w).await, 10);
+    // An agent recording a payment for the decoy employer: locked, alerted, nothing recorded.
+    let (agent, _) = w.t.login("agent-payment", Role::Agent, Binding::None).await;
+    let got =
+        w.t.app
+            .record_payment(
+                agent.registrar().unwrap(),
+                &NewPayment {
+                    affiliate_number: decoy_affiliate.parse().unwrap(),
+                    period: period(),
+                    amount: Centimes(100_000),
+                    bank_reference: "VIR-2026-11-DECOY1".into(),
+                    paid_on: Date::new(2026, 11, 8).unwrap(),
+                },
+                "t",
+            )
+            .await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(alerts(&w).await, 11);
+    assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+    assert_eq!(counts(&w).await, before);
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
