@@ -211,8 +211,9 @@ impl App {
     }
 
     /// A field of a person's ciphertexts, in clear, for daman itself: to send a code or a
-    /// notice to the phone, to write the names on a préétabli. Never shown to an asker through
-    /// this path. The one place such system reads happen: the caller's audit event, written
+    /// notice to the phone, to write the names on a préétabli; and the contact data a breach
+    /// notification needs, released under four eyes (`release.rs`), the only case where it is
+    /// shown to someone. The one place such reads happen: the caller's audit event, written
     /// before, names the fields.
     pub(crate) fn system_text(
         &self,

@@ -177,7 +177,7 @@ pub struct RekeyPass {
     pub raced: u64,
     /// Declaration lines re-encrypted (inside blocks).
     pub lines: u64,
-    /// Rows found under an older key.
+    /// Rows found under an older key (counted by a read-only pass).
     #[serde(skip)]
     pub stale: u64,
 }
@@ -387,21 +387,24 @@ impl App {
                 after = Some(last.key);
                 let n = rows.len() as u64;
                 let ring = self.keyring();
+                out.rows += n;
+                progress(KeyProgress::Rows(n));
+                if !write {
+                    out.stale += stale_rows(&ring, t.blocks, &rows)?;
+                    continue;
+                }
                 let cols = columns.clone();
                 let blocks = t.blocks;
                 let (changed, lines) =
                     tokio::task::spawn_blocking(move || rekey_rows(&ring, &cols, blocks, rows))
                         .await
                         .map_err(|_| AppError::Internal("re-encryption task"))??;
-                out.stale += changed.len() as u64;
-                if write && !changed.is_empty() {
+                if !changed.is_empty() {
                     let written = self.inner.store.replace_sealed(&t, &changed).await?;
                     out.rekeyed += written;
                     out.raced += changed.len() as u64 - written;
                 }
-                out.rows += n;
                 out.lines += lines;
-                progress(KeyProgress::Rows(n));
             }
         }
         Ok(out)
@@ -448,6 +451,27 @@ fn sealed_columns(t: &SealedTable) -> Result<Vec<Column>, AppError> {
                 ))
         })
         .collect()
+}
+
+/// How many rows hold a ciphertext under an older key than the primary (read only: nothing is
+/// decrypted).
+fn stale_rows(ring: &Keyring, blocks: bool, rows: &[SealedRow]) -> Result<u64, AppError> {
+    let mut n = 0;
+    for row in rows {
+        let mut stale = false;
+        for blob in row.values.iter().flatten() {
+            if blocks {
+                store::rekey_block(blob, |_, ct| {
+                    stale |= !ring.is_current(ct);
+                    Ok::<_, AppError>(None)
+                })?;
+            } else {
+                stale |= !ring.is_current(blob);
+            }
+        }
+        n += u64::from(stale);
+    }
+    Ok(n)
 }
 
 /// The rows that need a new ciphertext, with it; and the declaration lines re-encrypted.

@@ -204,32 +204,33 @@ impl App {
             return Err(AppError::Conflict("release_already_used"));
         }
         audit.write(self, request_id).await?;
-        let mut contacts = Vec::with_capacity(persons.len());
-        for (subject, person) in persons {
-            Audit::command(who, "reveal", Some(person))
+        // Every read is recorded before anything is decrypted.
+        for (_, person) in &persons {
+            Audit::command(who, "reveal", Some(*person))
                 .fields(&CONTACT)
                 .purpose(Purpose::BreachNotification)
                 .detail(format!("release={release}"))
                 .write(self, request_id)
                 .await?;
-            let Some(cipher) = self.inner.store.person(person).await? else {
+        }
+        let ids: Vec<i64> = persons.iter().map(|(_, p)| *p).collect();
+        let ciphers: HashMap<i64, store::PersonCipher> = self
+            .inner
+            .store
+            .persons_by_id(&ids)
+            .await?
+            .into_iter()
+            .collect();
+        let mut contacts = Vec::with_capacity(persons.len());
+        for (subject, person) in persons {
+            let Some(cipher) = ciphers.get(&person) else {
                 continue;
-            };
-            let ring = self.keyring();
-            let open = |f: PersonField| -> Result<Option<String>, AppError> {
-                match cipher.get(f) {
-                    Some(ct) => {
-                        let plain = ring.decrypt(crate::person_column(f), person, ct)?;
-                        Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
-                    }
-                    None => Ok(None),
-                }
             };
             contacts.push(Contact {
                 subject,
-                phone: open(PersonField::Phone)?,
-                email: open(PersonField::Email)?,
-                address: open(PersonField::Address)?,
+                phone: self.system_text(person, cipher, PersonField::Phone)?,
+                email: self.system_text(person, cipher, PersonField::Email)?,
+                address: self.system_text(person, cipher, PersonField::Address)?,
             });
         }
         Ok(ContactRelease { release, contacts })

@@ -374,8 +374,8 @@ struct ReleaseInput {
     release: String,
 }
 
-fn release_id(ctx: &Ctx, r: &ReleaseInput) -> Result<i64, ApiError> {
-    r.release.parse().map_err(|_| {
+fn release_id(ctx: &Ctx, release: &str) -> Result<i64, ApiError> {
+    release.parse().map_err(|_| {
         ctx.err(domain::ValidationError::new("release", domain::Rule::Digits(19)).into())
     })
 }
@@ -400,7 +400,7 @@ async fn approve_contacts(
     State(s): State<AppState>,
     Body(a): Body<ApprovalInput>,
 ) -> Result<Json<ReleaseApproved>, ApiError> {
-    let id = release_id(&ctx, &ReleaseInput { release: a.release })?;
+    let id = release_id(&ctx, &a.release)?;
     let (principals, from, to) = breach_question(
         &ctx,
         &BreachQuery {
@@ -424,7 +424,7 @@ async fn release_contacts(
     State(s): State<AppState>,
     Body(r): Body<ReleaseInput>,
 ) -> Result<Json<app::ContactRelease>, ApiError> {
-    let id = release_id(&ctx, &r)?;
+    let id = release_id(&ctx, &r.release)?;
     let out = s
         .app
         .release_contacts(&ctx.principal, id, &ctx.request_id)

@@ -413,4 +413,19 @@ impl TestApp {
     pub async fn audit_count(&self) -> i64 {
         self.app.store().count_audit().await.unwrap()
     }
+
+    /// The audit events of one action, in order.
+    pub async fn audit_events_of(&self, action: &str) -> Vec<store::AuditRow> {
+        let all = self.app.store().audit_events(0, 1_000_000).await.unwrap();
+        all.into_iter()
+            .filter(|(_, e)| e.action == action)
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// How many alerts of this kind (`honeytoken`, `read_budget`…) were raised.
+    pub async fn alerts(&self, kind: &str) -> usize {
+        let alerts = self.audit_events_of("alert").await;
+        alerts.iter().filter(|e| e.outcome == kind).count()
+    }
 }

@@ -138,11 +138,16 @@ impl Keyring {
             .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
     }
 
+    /// Whether `blob` is under the primary key or a newer one: nothing for a rotation to do.
+    pub fn is_current(&self, blob: &[u8]) -> bool {
+        Self::key_id_of(blob).is_some_and(|k| k >= self.primary)
+    }
+
     /// `blob` re-encrypted under the primary key, bound to the same column and row, or `None`
     /// if it is under the primary key or a newer one (a rotation never moves a ciphertext back
     /// to an older key). The plaintext never leaves this function (and is wiped).
     pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
-        if Self::key_id_of(blob).is_some_and(|k| k >= self.primary) {
+        if self.is_current(blob) {
             return Ok(None);
         }
         let plain = zeroize::Zeroizing::new(self.decrypt(col, row, blob)?);

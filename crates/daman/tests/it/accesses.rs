@@ -11,6 +11,15 @@ on_both_backends!(
     contact_data_for_notification_needs_a_second_officer
 );
 
+/// (role, outcome) of each audit event of `action`.
+async fn outcomes(t: &testkit::TestApp, action: &str) -> Vec<String> {
+    let events = t.audit_events_of(action).await;
+    events
+        .iter()
+        .map(|e| format!("{} {}", e.role, e.outcome))
+        .collect()
+}
+
 async fn page(w: &World, token: &str, body: Value) -> testkit::Reply {
     w.t.post("/api/v1/me/accesses", token, body).await
 }
@@ -295,20 +304,12 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
         )
     );
     // Every step is in the audit log, the refused approval as a four-eyes refusal.
-    let events = w.t.app.store().audit_events(0, 100_000).await.unwrap();
-    let outcomes = |action: &str| -> Vec<String> {
-        events
-            .iter()
-            .filter(|(_, e)| e.action == action)
-            .map(|(_, e)| format!("{} {}", e.role, e.outcome))
-            .collect()
-    };
     assert_eq!(
-        outcomes("contact_release_request"),
+        outcomes(&w.t, "contact_release_request").await,
         ["agent deny:role_has_no_access", "security_officer allow"]
     );
     assert_eq!(
-        outcomes("contact_release_approve"),
+        outcomes(&w.t, "contact_release_approve").await,
         [
             "security_officer deny:four_eyes",
             "agent deny:role_has_no_access",
@@ -316,7 +317,7 @@ async fn contact_data_for_notification_needs_a_second_officer(b: Backend) {
         ]
     );
     assert_eq!(
-        outcomes("contact_release"),
+        outcomes(&w.t, "contact_release").await,
         [
             "security_officer deny:role_has_no_access",
             "security_officer allow"

@@ -124,20 +124,7 @@ pub(crate) fn bytes_of(d: &Declaration) -> Vec<u8> {
 }
 
 pub(crate) async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOutcome {
-    let mut out =
-        w.t.app
-            .import_declarations(
-                who,
-                vec![ImportFile {
-                    name: "DS.txt".into(),
-                    bytes: bytes.to_vec(),
-                }],
-                Lang::Fr,
-                "t",
-            )
-            .await
-            .unwrap();
-    out.pop().unwrap()
+    import_result(w, who, bytes).await.unwrap().pop().unwrap()
 }
 
 pub(crate) fn accepted(o: ImportOutcome) -> app::DeclarationSummary {
@@ -1418,18 +1405,6 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let list = std::fs::read_to_string(w.t.dir.path().join("keys/honeytokens")).unwrap();
     assert_eq!(list.lines().count(), 2);
     assert!(!list.contains("ZH7001") && !list.contains("BERRADA"));
-    let alerts = |w: &World| {
-        let store = w.t.app.store().clone();
-        async move {
-            store
-                .audit_events(0, 1_000_000)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|(_, e)| e.action == "alert" && e.outcome == "honeytoken")
-                .count()
-        }
-    };
 
     // An agent who looks the decoy up: refused like any refusal, and locked.
     let r = w
@@ -1442,7 +1417,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         (r.status.as_u16(), r.json["error"]["code"].as_str()),
         (403, Some("access_denied"))
     );
-    assert_eq!(alerts(&w).await, 1);
+    assert_eq!(w.t.alerts("honeytoken").await, 1);
     let r = w
         .read(
             &w.agent,
@@ -1457,24 +1432,13 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let mut d = declaration_from(&pre);
     d.entrants.push(decoy_entrant());
     let before = counts(&w).await;
-    let got =
-        w.t.app
-            .import_declarations(
-                who,
-                vec![ImportFile {
-                    name: "DS.txt".into(),
-                    bytes: bytes_of(&d),
-                }],
-                Lang::Fr,
-                "t",
-            )
-            .await;
+    let got = import_result(&w, who, &bytes_of(&d)).await;
     assert!(matches!(
         got,
         Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(counts(&w).await, before);
-    assert_eq!(alerts(&w).await, 2);
+    assert_eq!(w.t.alerts("honeytoken").await, 2);
     assert!(w.t.app.principal(p.id).await.unwrap().unwrap().locked);
 
     // A rectification naming the decoy: the same.
@@ -1486,7 +1450,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(counts(&w).await, before);
-    assert_eq!(alerts(&w).await, 3);
+    assert_eq!(w.t.alerts("honeytoken").await, 3);
     assert!(w.t.app.principal(p2.id).await.unwrap().unwrap().locked);
 
     // The registry's commands too: an agent opening a case on the decoy, another linking it to
@@ -1522,7 +1486,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
             (403, Some("access_denied")),
             "{path}"
         );
-        assert_eq!(alerts(&w).await, 4 + k, "{path}");
+        assert_eq!(w.t.alerts("honeytoken").await, 4 + k, "{path}");
         assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
     }
     assert_eq!(counts(&w).await, before);
@@ -1533,23 +1497,12 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let mut line = d.lines[0].clone();
     line.employee.immatriculation = decoys[0].immatriculation.parse().unwrap();
     d.lines.push(line);
-    let got =
-        w.t.app
-            .import_declarations(
-                Declarant::Operator,
-                vec![ImportFile {
-                    name: "DS.txt".into(),
-                    bytes: bytes_of(&d),
-                }],
-                Lang::Fr,
-                "t",
-            )
-            .await;
+    let got = import_result(&w, Declarant::Operator, &bytes_of(&d)).await;
     assert!(matches!(
         got,
         Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
-    assert_eq!(alerts(&w).await, 8);
+    assert_eq!(w.t.alerts("honeytoken").await, 8);
     assert_eq!(counts(&w).await, before);
 
     // An agent asking for the decoy employer's statement: locked, alerted.
@@ -1568,7 +1521,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         got,
         Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
-    assert_eq!(alerts(&w).await, 9);
+    assert_eq!(w.t.alerts("honeytoken").await, 9);
     assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
     // Someone enrolling as the decoy gets the same answer as anyone (a token; no code is
     // sent), and the alert is raised.
@@ -1579,12 +1532,12 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
             .unwrap();
     assert!(!token.is_empty());
     for _ in 0..100 {
-        if alerts(&w).await == 10 {
+        if w.t.alerts("honeytoken").await == 10 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(alerts(&w).await, 10);
+    assert_eq!(w.t.alerts("honeytoken").await, 10);
     // An agent recording a payment for the decoy employer: locked, alerted, nothing recorded.
     let (agent, _) = w.t.login("agent-payment", Role::Agent, Binding::None).await;
     let got =
@@ -1605,7 +1558,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
         got,
         Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
-    assert_eq!(alerts(&w).await, 11);
+    assert_eq!(w.t.alerts("honeytoken").await, 11);
     assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
     assert_eq!(counts(&w).await, before);
 }

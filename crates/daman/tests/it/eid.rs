@@ -171,16 +171,7 @@ async fn an_eid_login_as_a_decoy_is_refused_with_an_alert(backend: Backend) {
         (r.status.as_u16(), r.json["error"]["code"].as_str()),
         (401, Some("login_failed"))
     );
-    let alerts = t
-        .app
-        .store()
-        .audit_events(0, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(_, e)| e.action == "alert" && e.outcome == "honeytoken")
-        .count();
-    assert_eq!(alerts, 1);
+    assert_eq!(t.alerts("honeytoken").await, 1);
 }
 
 /// A login as ZA140 at `provider`: the authorization request and the code it brought back.

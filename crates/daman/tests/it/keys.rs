@@ -45,10 +45,10 @@ async fn key_ids(t: &TestApp) -> Vec<(String, u32)> {
 }
 
 async fn events(t: &TestApp, action: &str) -> Vec<String> {
-    let all = t.app.store().audit_events(0, 100_000).await.unwrap();
-    all.into_iter()
-        .filter(|(_, e)| e.action == action)
-        .map(|(_, e)| format!("{} {}", e.role, e.detail.unwrap_or_default()))
+    let events = t.audit_events_of(action).await;
+    events
+        .into_iter()
+        .map(|e| format!("{} {}", e.role, e.detail.unwrap_or_default()))
         .collect()
 }
 
