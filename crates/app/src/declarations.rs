@@ -15,8 +15,9 @@ use ebds::{
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use store::{
-    BlindColumn, DeclarationLineRow, DeclarationRow, EmployerRow, EmploymentRow, ImportBatch,
-    LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow, PreetabliRow,
+    BlindColumn, DeclarationLineRow, DeclarationRow, EmployerRef, EmployerRow, EmploymentRow,
+    ImportBatch, LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow,
+    PreetabliRow,
 };
 use vault::Column;
 
@@ -421,7 +422,7 @@ impl Journal {
 
 /// A checked declaration ready to be written.
 struct Accepted {
-    employer: EmployerRow,
+    employer: EmployerRef,
     preetabli_id: Option<i64>,
     decl: Declaration,
     digest: Vec<u8>,
@@ -441,14 +442,36 @@ type KnownEmployees = HashMap<u32, (i64, Employee)>;
 /// What the registry says, loaded once for a batch of files.
 #[derive(Default)]
 struct Context {
-    employers: HashMap<u32, EmployerRow>,
+    employers: HashMap<u32, EmployerRef>,
     preetablis: HashMap<(i64, i64), (PreetabliRow, KnownEmployees)>,
     accepted: HashSet<(i64, i64, i64)>,
+    /// The accepted declarations of the batch's employers and periods, by (employer, period,
+    /// form): a file equal to one of them (same keyed digest) is a duplicate.
+    accepted_rows: HashMap<(i64, i64, i64), DeclarationRow>,
     by_imma: HashMap<u32, i64>,
     by_cin: HashMap<String, i64>,
     employed: HashSet<(i64, i64)>,
     /// (employer, period, person) already declared: accepted before, or earlier in the import.
     declared: HashSet<(i64, i64, i64)>,
+}
+
+impl Context {
+    /// The accepted declaration this file is, byte for byte, if the declarant may see it.
+    /// Found by what the file declares (employer, period, form) and compared by keyed digest,
+    /// so no index of digests is needed: the same bytes always read the same way (a period's
+    /// parameters are never edited), so a file that does not read was never accepted.
+    fn already_accepted(&self, who: Declarant, p: &ParsedFile) -> Option<&DeclarationRow> {
+        let d = p.result.as_ref().ok()?;
+        let employer = self.employers.get(&d.identity.affiliate)?;
+        let key = (
+            employer.id,
+            period_number(d.identity.period),
+            form_number(d.form),
+        );
+        self.accepted_rows
+            .get(&key)
+            .filter(|row| row.digest == p.digest && who.may_see(row.employer_id))
+    }
 }
 
 /// Files imported per transaction by [`App::import_declarations`].
@@ -850,15 +873,7 @@ impl App {
         if matches!(who, Declarant::Agent(_)) {
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
-        let store = &self.inner.store;
         let started = std::time::Instant::now();
-        let digests: Vec<Vec<u8>> = parsed.iter().map(|p| p.digest.clone()).collect();
-        let done: HashMap<Vec<u8>, DeclarationRow> = store
-            .declarations_by_digest(&digests)
-            .await?
-            .into_iter()
-            .map(|d| (d.digest.clone(), d))
-            .collect();
         let mut ctx = self.context(&parsed).await?;
         self.refuse_decoys(who, &ctx, "import").await?;
         ctx.accepted.extend(previous.accepted.iter().copied());
@@ -881,9 +896,7 @@ impl App {
         let mut new_persons: Vec<(String, String)> = Vec::new();
         let mut new_by_cin: HashMap<String, usize> = HashMap::new();
         for (i, p) in parsed.into_iter().enumerate() {
-            if let Some(d) = done.get(&p.digest)
-                && who.may_see(d.employer_id)
-            {
+            if let Some(d) = ctx.already_accepted(who, &p) {
                 let affiliate = numbers.get(&d.employer_id).copied().unwrap_or(0);
                 outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
                 continue;
@@ -1076,14 +1089,11 @@ impl App {
             .await?
             .pop()
             .ok_or(AppError::Internal("parse"))?;
+        let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
+        self.refuse_decoys(who, &ctx, request_id).await?;
         // A file already accepted changes nothing, also when it is this very rectification
         // sent again (a retry after a lost answer).
-        if let Some(d) = store
-            .declarations_by_digest(std::slice::from_ref(&parsed.digest))
-            .await?
-            .first()
-            && who.may_see(d.employer_id)
-        {
+        if let Some(d) = ctx.already_accepted(who, &parsed) {
             audit("duplicate").write(self, request_id).await?;
             let affiliate = self.affiliate_of(d.employer_id).await?;
             return Ok(ImportOutcome::Duplicate(summary(d, affiliate)?));
@@ -1092,8 +1102,6 @@ impl App {
             audit("conflict:rectified").write(self, request_id).await?;
             return Err(AppError::Conflict("rectified"));
         }
-        let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
-        self.refuse_decoys(who, &ctx, request_id).await?;
         let decl = match parsed.result {
             Ok(d) => d,
             Err(errors) => {
@@ -1272,27 +1280,23 @@ impl App {
             .filter_map(|p| p.result.as_ref().ok())
             .collect();
         let mut ctx = Context::default();
-        let numbers: Vec<i64> = decls
-            .iter()
-            .map(|d| i64::from(d.identity.affiliate))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        for e in store.employers_where(true, &numbers).await? {
-            ctx.employers.insert(e.affiliate_number as u32, e);
-        }
+        // Affiliation numbers by period (an import is usually one period).
         let mut by_period: BTreeMap<i64, HashSet<i64>> = BTreeMap::new();
         for d in &decls {
-            if let Some(e) = ctx.employers.get(&d.identity.affiliate) {
-                by_period
-                    .entry(period_number(d.identity.period))
-                    .or_default()
-                    .insert(e.id);
-            }
+            by_period
+                .entry(period_number(d.identity.period))
+                .or_default()
+                .insert(i64::from(d.identity.affiliate));
         }
-        for (period, ids) in &by_period {
-            let ids: Vec<i64> = ids.iter().copied().collect();
-            let pres = store.preetablis(&ids, *period).await?;
+        for (period, numbers) in &by_period {
+            let numbers: Vec<i64> = numbers.iter().copied().collect();
+            let mut ids = Vec::with_capacity(numbers.len());
+            let mut pres = Vec::with_capacity(numbers.len());
+            for (e, pre) in store.declarants(&numbers, *period).await? {
+                ctx.employers.insert(e.affiliate_number as u32, e);
+                ids.push(e.id);
+                pres.extend(pre);
+            }
             let plines = self.preetabli_lines_of(&pres).await?;
             let by_id: HashMap<i64, &PreetabliRow> = pres.iter().map(|p| (p.id, p)).collect();
             for line in plines {
@@ -1313,6 +1317,8 @@ impl App {
             }
             for d in store.accepted_declarations(&ids, *period).await? {
                 ctx.accepted.insert((d.employer_id, d.period, d.form));
+                ctx.accepted_rows
+                    .insert((d.employer_id, d.period, d.form), d);
             }
             // Who was declared already: only for employers sending complementary declarations.
             let complementing: Vec<i64> = decls
@@ -1458,7 +1464,7 @@ impl App {
         ctx: &mut Context,
         new_persons: &mut Vec<(String, String)>,
         new_by_cin: &mut HashMap<String, usize>,
-    ) -> Result<(EmployerRow, Option<i64>, Vec<PersonRef>), Vec<EbdsError>> {
+    ) -> Result<(EmployerRef, Option<i64>, Vec<PersonRef>), Vec<EbdsError>> {
         let family = match d.form {
             Form::Main => ebds::Family::B,
             Form::Complementary(_) => ebds::Family::E,
@@ -1466,7 +1472,7 @@ impl App {
         let rt = |n| Some(RecordType::new(family, n));
         let mut errors = Vec::new();
         let employer = match ctx.employers.get(&d.identity.affiliate) {
-            Some(e) if who.may_see(e.id) => e.clone(),
+            Some(e) if who.may_see(e.id) => *e,
             _ => {
                 return Err(vec![err(
                     2,

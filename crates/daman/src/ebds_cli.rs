@@ -134,20 +134,34 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
 
 /// Every file under the paths (directories one level deep), sorted by name.
 fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    Ok(sized_files_under(paths)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// Every file under the paths with its size, sorted by name: one `stat` a file (a country's
+/// month is 500 000 files).
+fn sized_files_under(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, Failure> {
     let mut out = Vec::new();
     for p in paths {
-        if p.is_dir() {
+        let meta = std::fs::metadata(p)
+            .map_err(|_| bad(format!("{}: no such file or directory", p.display())))?;
+        if meta.is_dir() {
             let rd = std::fs::read_dir(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
             for entry in rd {
                 let path = entry.map_err(|e| bad(e.to_string()))?.path();
-                if path.is_file() {
-                    out.push(path);
+                // Follows links, as reading the file will.
+                if let Ok(m) = std::fs::metadata(&path)
+                    && m.is_file()
+                {
+                    out.push((path, m.len()));
                 }
             }
-        } else if p.is_file() {
-            out.push(p.clone());
+        } else if meta.is_file() {
+            out.push((p.clone(), meta.len()));
         } else {
-            return Err(bad(format!("{}: no such file or directory", p.display())));
+            return Err(bad(format!("{}: not a file or directory", p.display())));
         }
     }
     out.sort();
@@ -192,7 +206,10 @@ pub async fn import(
     quiet: bool,
 ) -> Result<ImportTotals, Failure> {
     let started = std::time::Instant::now();
-    let files = files_under(paths)?;
+    let sized = sized_files_under(paths)?;
+    // A file of B bytes holds fewer than B / 260 lines.
+    let bytes: u64 = sized.iter().map(|(_, len)| len).sum();
+    let files: Vec<PathBuf> = sized.into_iter().map(|(p, _)| p).collect();
     let pb = bar(files.len() as u64, "files", quiet);
     let mut t = ImportTotals {
         files: files.len(),
@@ -224,13 +241,7 @@ pub async fn import(
     // Batch k+1 is checked and encrypted while batch k is being written.
     let mut ids = app::IdPool::blocks(1 << 20);
     // Ids for the whole import, taken now: a batch being prepared then never waits for the
-    // write lock held by the batch being written. A file of B bytes holds fewer than B / 260
-    // lines; unused ids are gaps.
-    let bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
+    // write lock held by the batch being written. Unused ids are gaps.
     let n = files.len() as i64;
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
