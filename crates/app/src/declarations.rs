@@ -1694,9 +1694,11 @@ impl App {
         // declaration gives them); the registry completes them later.
         let mut new_ids = Vec::with_capacity(new_persons.len());
         // Their numbers are allocated when the batch is written (`commit_import`): allocating
-        // takes the database's write lock, which the batch before may still hold.
-        for (cin, name) in new_persons {
-            let id = self.new_id()?;
+        // takes the database's write lock, which the batch before may still hold. Their ids
+        // come from the pool (reserved in blocks).
+        let first_person = ids.take(store, "person", new_persons.len() as i64).await?;
+        for (k, (cin, name)) in new_persons.iter().enumerate() {
+            let id = first_person + k as i64;
             let cin = Cin::parse(cin)?;
             let (last, first) = name.split_once(' ').unwrap_or((name.as_str(), ""));
             let mut cipher = PersonCipher::default();
@@ -1763,7 +1765,7 @@ impl App {
                 {
                     in_flight.employed.insert((a.employer.id, person_id));
                     batch.employments.push(EmploymentRow {
-                        id: self.new_id()?,
+                        id: 0, // numbered below, once they are counted
                         employer_id: a.employer.id,
                         person_id,
                         start_date: first_day(period),
@@ -1844,6 +1846,14 @@ impl App {
             });
             summaries.push(summary(&row, a.employer.affiliate_number)?.with_control(t.control));
             batch.declarations.push(row);
+        }
+        if !batch.employments.is_empty() {
+            let first = ids
+                .take(store, "employment", batch.employments.len() as i64)
+                .await?;
+            for (k, e) in batch.employments.iter_mut().enumerate() {
+                e.id = first + k as i64;
+            }
         }
         Ok((batch, summaries))
     }

@@ -262,6 +262,11 @@ impl App {
             .store
             .allocate("immatriculation", valid.len() as i64)
             .await?;
+        let first_id = self
+            .inner
+            .store
+            .allocate("person", valid.len() as i64)
+            .await?;
         let now = self.now().0;
         let ring = &self.keyring();
         let mut rows = Vec::with_capacity(valid.len());
@@ -269,7 +274,7 @@ impl App {
         for (i, p) in valid.into_iter().enumerate() {
             let number =
                 Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
-            let id = self.new_id()?;
+            let id = first_id + i as i64;
             let number_text = number.to_string();
             let mut cipher = PersonCipher::default();
             cipher.set(
@@ -405,7 +410,7 @@ impl App {
             )]));
         }
         let row = EmploymentRow {
-            id: self.new_id()?,
+            id: self.inner.store.allocate("employment", 1).await?,
             employer_id: employer.id,
             person_id,
             start_date: start.to_string(),
@@ -429,10 +434,15 @@ impl App {
         request_id: &str,
     ) -> Result<(), AppError> {
         let now = self.now().0;
+        let first_id = self
+            .inner
+            .store
+            .allocate("employment", links.len() as i64)
+            .await?;
         let mut rows = Vec::with_capacity(links.len());
-        for (employer_id, person_id, start) in links {
+        for (k, (employer_id, person_id, start)) in links.iter().enumerate() {
             rows.push(EmploymentRow {
-                id: self.new_id()?,
+                id: first_id + k as i64,
                 employer_id: *employer_id,
                 person_id: *person_id,
                 start_date: start.clone(),

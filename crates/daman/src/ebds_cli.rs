@@ -247,6 +247,10 @@ pub async fn import(
     ids.reserve(app.store(), "ledger_entry", n).await?;
     ids.reserve(app.store(), "declaration_line", (bytes / 260) as i64 + n)
         .await?;
+    // Persons and employments created by entrants: a block each (a month brings tens of
+    // thousands); an import that needs more takes another block when it gets there.
+    ids.reserve(app.store(), "person", 1 << 20).await?;
+    ids.reserve(app.store(), "employment", 1 << 20).await?;
     let mut previous = app::InFlight::default();
     type Pending = (
         tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,
