@@ -458,8 +458,10 @@ struct Context {
 impl Context {
     /// The accepted declaration this file is, byte for byte, if the declarant may see it.
     /// Found by what the file declares (employer, period, form) and compared by keyed digest,
-    /// so no index of digests is needed: the same bytes always read the same way (a period's
-    /// parameters are never edited), so a file that does not read was never accepted.
+    /// so no index of digests is needed. This assumes the same bytes read the same way as when
+    /// they were accepted (a period's parameters are added to, not edited); a file accepted
+    /// before that no longer reads gets its errors instead of "duplicate", and nothing is
+    /// written either way.
     fn already_accepted(&self, who: Declarant, p: &ParsedFile) -> Option<&DeclarationRow> {
         let d = p.result.as_ref().ok()?;
         let employer = self.employers.get(&d.identity.affiliate)?;

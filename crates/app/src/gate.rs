@@ -13,7 +13,7 @@ use store::{AuditRow, Lookup, PersonCipher};
 /// Whom a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    /// By the opaque id returned at immatriculation.
+    /// By the id returned at immatriculation (a row id: knowing it grants nothing).
     Person(i64),
     /// By national identity card number (blind index, exact match).
     Cin(Cin),

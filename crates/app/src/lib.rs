@@ -236,7 +236,10 @@ impl App {
         self.inner.random.as_ref()
     }
 
-    /// A fresh random id in 1..2^63 (opaque, not sequential, not time-ordered).
+    /// A fresh random id in 1..2^63 (not sequential, not time-ordered), for rows created one at
+    /// a time. Persons and employments, préétablis, declarations and ledger entries are numbered
+    /// from counters instead (`Store::allocate`): rows created together are then neighbours in
+    /// their tables and indexes. No id is a secret: the gate decides who reads what.
     pub(crate) fn new_id(&self) -> Result<i64, AppError> {
         let mut b = [0u8; 8];
         self.inner.random.fill(&mut b)?;

@@ -207,7 +207,6 @@ pub async fn import(
 ) -> Result<ImportTotals, Failure> {
     let started = std::time::Instant::now();
     let sized = sized_files_under(paths)?;
-    // A file of B bytes holds fewer than B / 260 lines.
     let bytes: u64 = sized.iter().map(|(_, len)| len).sum();
     let files: Vec<PathBuf> = sized.into_iter().map(|(p, _)| p).collect();
     let pb = bar(files.len() as u64, "files", quiet);
@@ -245,12 +244,13 @@ pub async fn import(
     let n = files.len() as i64;
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
-    ids.reserve(app.store(), "declaration_line", (bytes / 260) as i64 + n)
+    // A file of B bytes holds fewer than B / 260 lines, and entrants create at most one
+    // person and one employment a line.
+    let most_lines = (bytes / 260) as i64 + n;
+    ids.reserve(app.store(), "declaration_line", most_lines)
         .await?;
-    // Persons and employments created by entrants: a block each (a month brings tens of
-    // thousands); an import that needs more takes another block when it gets there.
-    ids.reserve(app.store(), "person", 1 << 20).await?;
-    ids.reserve(app.store(), "employment", 1 << 20).await?;
+    ids.reserve(app.store(), "person", most_lines).await?;
+    ids.reserve(app.store(), "employment", most_lines).await?;
     let mut previous = app::InFlight::default();
     type Pending = (
         tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,

@@ -357,8 +357,8 @@ impl Store {
     }
 
     /// The employers with these affiliation numbers, each with its préétabli for `period` if
-    /// it has one: what an import needs of the declarants of a batch, in one query (10 000 of
-    /// them per batch), without the employers' other columns.
+    /// it has one: what an import needs of the declarants of a batch, one join per 500
+    /// numbers, without the employers' other columns.
     pub async fn declarants(
         &self,
         numbers: &[i64],
