@@ -277,23 +277,22 @@ impl Store {
                             sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d))
                                 if d.code().as_deref() == Some("42501")
                         );
+                        if !denied {
+                            return Err(StoreError::Migrate(e));
+                        }
                         let want: Vec<(i64, Vec<u8>)> = migrator
                             .iter()
                             .filter(|m| !m.migration_type.is_down_migration())
                             .map(|m| (m.version, m.checksum.to_vec()))
                             .collect();
-                        let applied: Vec<(i64, Vec<u8>)> = if denied {
-                            sqlx::query_as(
-                                "SELECT version, checksum FROM _sqlx_migrations \
-                                 WHERE success ORDER BY version",
-                            )
-                            .fetch_all(p)
-                            .await
-                            .unwrap_or_default()
-                        } else {
-                            Vec::new()
-                        };
-                        if denied && applied == want {
+                        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                            "SELECT version, checksum FROM _sqlx_migrations \
+                             WHERE success ORDER BY version",
+                        )
+                        .fetch_all(p)
+                        .await
+                        .unwrap_or_default();
+                        if applied == want {
                             Ok(())
                         } else {
                             Err(StoreError::Migrate(e))

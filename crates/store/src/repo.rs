@@ -449,11 +449,8 @@ impl Store {
     ) -> Result<Vec<(i64, AuditRow)>> {
         /// Tail events read at most (the sequencer normally keeps this to ten seconds' worth).
         const TAIL: i64 = 200_000;
+        let sealed = self.audit_subjects_upto().await?;
         with_pool!(self, |p| {
-            let sealed: i64 =
-                sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_subjects_upto")
-                    .fetch_one(p)
-                    .await?;
             let mut out = Vec::new();
             if before > sealed + 1 {
                 let rows = sqlx::query(
