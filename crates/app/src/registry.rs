@@ -212,13 +212,20 @@ impl App {
             .store
             .allocate("affiliate_number", valid.len() as i64)
             .await?;
+        // Ids counted in affiliation order: an employer's rows in other tables are neighbours
+        // of the employers affiliated with it (migration 0014).
+        let first_id = self
+            .inner
+            .store
+            .allocate("employer", valid.len() as i64)
+            .await?;
         let now = self.now().0;
         let mut rows = Vec::with_capacity(valid.len());
         for (i, (name, activity, city, ice)) in valid.into_iter().enumerate() {
             let number =
                 AffiliateNumber::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
             rows.push(EmployerRow {
-                id: self.new_id()?,
+                id: first_id + i as i64,
                 affiliate_number: i64::from(number.value()),
                 ice: ice.as_str().to_string(),
                 name,

@@ -17,7 +17,7 @@ mod token;
 
 pub use keyfile::{KeyDir, KeyFileKek};
 pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
-pub use secret::{OsRandom, Random, Secret32};
+pub use secret::{OsRandom, Random, Secret32, ThreadRandom};
 pub use token::MacKey;
 
 /// The bytes of a hexadecimal string (either case); `None` if it is not one.
