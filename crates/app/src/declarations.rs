@@ -25,9 +25,15 @@ pub(crate) const PREETABLI_HEADER: Column = Column {
     table: "preetablis",
     column: "header",
 };
+/// The employees of a préétabli issued before migration 0015, one ciphertext each.
 pub(crate) const PREETABLI_LINE: Column = Column {
     table: "preetabli_lines",
     column: "data",
+};
+/// A préétabli's employees, sealed in one value ([`employees_payload`]).
+pub(crate) const PREETABLI_EMPLOYEES: Column = Column {
+    table: "preetablis",
+    column: "employees",
 };
 pub(crate) const DECLARATION_HEADER: Column = Column {
     table: "declarations",
@@ -279,6 +285,83 @@ fn employee_parts(e: &Employee) -> Vec<String> {
         e.af_deductible.0.to_string(),
         e.af_net.0.to_string(),
     ]
+}
+
+/// A préétabli's employees as sealed in `preetablis.employees`, in the order issued (by
+/// immatriculation); integers little-endian:
+///
+/// ```text
+/// version: u8 = 1
+/// n: u32
+/// n × (person: i64, immatriculation: u32, children: u8, af_payable: i64,
+///      af_deductible: i64, af_net: i64, name length: u16, name: bytes)
+/// ```
+fn employees_payload(employees: &[(i64, Employee)]) -> Vec<u8> {
+    let names: usize = employees.iter().map(|(_, e)| e.name.len()).sum();
+    let mut b = Vec::with_capacity(5 + employees.len() * 39 + names);
+    b.push(1);
+    b.extend_from_slice(&(employees.len() as u32).to_le_bytes());
+    for (person, e) in employees {
+        b.extend_from_slice(&person.to_le_bytes());
+        b.extend_from_slice(&e.immatriculation.to_le_bytes());
+        b.push(e.children);
+        for amount in [e.af_payable, e.af_deductible, e.af_net] {
+            b.extend_from_slice(&amount.0.to_le_bytes());
+        }
+        let name = &e.name.as_bytes()[..e.name.len().min(usize::from(u16::MAX))];
+        b.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        b.extend_from_slice(name);
+    }
+    b
+}
+
+/// The reverse of [`employees_payload`]; anything else is corrupt.
+fn parse_employees(b: &[u8]) -> Result<Vec<(i64, Employee)>, AppError> {
+    struct Cursor<'a>(&'a [u8]);
+    impl<'a> Cursor<'a> {
+        fn take<const N: usize>(&mut self) -> Result<[u8; N], AppError> {
+            let (head, rest) = self.0.split_first_chunk::<N>().ok_or_else(corrupt)?;
+            self.0 = rest;
+            Ok(*head)
+        }
+        fn bytes(&mut self, n: usize) -> Result<&'a [u8], AppError> {
+            let (head, rest) = self.0.split_at_checked(n).ok_or_else(corrupt)?;
+            self.0 = rest;
+            Ok(head)
+        }
+        fn i64(&mut self) -> Result<i64, AppError> {
+            Ok(i64::from_le_bytes(self.take()?))
+        }
+    }
+    let mut c = Cursor(b);
+    if c.take::<1>()? != [1] {
+        return Err(corrupt());
+    }
+    let n = u32::from_le_bytes(c.take()?) as usize;
+    let mut out = Vec::with_capacity(n.min(b.len() / 39));
+    for _ in 0..n {
+        let person = c.i64()?;
+        let immatriculation = u32::from_le_bytes(c.take()?);
+        let [children] = c.take()?;
+        let (af_payable, af_deductible, af_net) = (c.i64()?, c.i64()?, c.i64()?);
+        let len = usize::from(u16::from_le_bytes(c.take()?));
+        let name = std::str::from_utf8(c.bytes(len)?).map_err(|_| corrupt())?;
+        out.push((
+            person,
+            Employee {
+                immatriculation,
+                name: name.to_string(),
+                children,
+                af_payable: Centimes(af_payable),
+                af_deductible: Centimes(af_deductible),
+                af_net: Centimes(af_net),
+            },
+        ));
+    }
+    if !c.0.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(out)
 }
 
 fn parse_employee(f: &[String]) -> Result<Employee, AppError> {
@@ -553,18 +636,12 @@ impl App {
                 .store
                 .allocate("preetabli", employers.len() as i64)
                 .await?;
-            let first_line = self
-                .inner
-                .store
-                .allocate("preetabli_line", staff.len() as i64)
-                .await?;
             let mut by_employer: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
             for (e, p) in &staff {
                 by_employer.entry(*e).or_default().push(*p);
             }
             let now = self.now();
-            let (mut rows, mut lines) = (Vec::new(), Vec::new());
-            let mut next_line = first_line;
+            let mut rows = Vec::with_capacity(employers.len());
             for (k, e) in employers.iter().enumerate() {
                 let id = first_pre + k as i64;
                 let mut employees = Vec::new();
@@ -596,19 +673,6 @@ impl App {
                     ));
                 }
                 employees.sort_by_key(|(_, e)| e.immatriculation);
-                for (pid, emp) in &employees {
-                    lines.push(PreetabliLineRow {
-                        id: next_line,
-                        preetabli_id: id,
-                        person_id: *pid,
-                        data: self.keyring().encrypt(
-                            PREETABLI_LINE,
-                            next_line,
-                            &join(&employee_parts(emp)),
-                        )?,
-                    });
-                    next_line += 1;
-                }
                 let identity = self.identity_of(e, period, now.date())?;
                 let transfer = transfer_id(period, id);
                 rows.push(PreetabliRow {
@@ -616,7 +680,7 @@ impl App {
                     employer_id: e.id,
                     period: pn,
                     transfer_id: transfer as i64,
-                    first_line: next_line - employees.len() as i64,
+                    first_line: 0,
                     lines: employees.len() as i64,
                     header: self.keyring().encrypt(
                         PREETABLI_HEADER,
@@ -624,9 +688,14 @@ impl App {
                         &header_payload(transfer, 0, &identity, Layout::default()),
                     )?,
                     issued_at: now.0,
+                    employees: Some(self.keyring().encrypt(
+                        PREETABLI_EMPLOYEES,
+                        id,
+                        &employees_payload(&employees),
+                    )?),
                 });
             }
-            self.inner.store.insert_preetablis(&rows, &lines).await?;
+            self.inner.store.insert_preetablis(&rows).await?;
             issued += rows.len();
         }
         Ok(issued)
@@ -670,17 +739,14 @@ impl App {
             .await?
             .pop()
             .ok_or(AppError::NotFound("preetabli"))?;
-        let lines = self
-            .inner
-            .store
-            .preetabli_lines(pre.first_line, pre.lines)
-            .await?;
-        Audit::registry(who.registrar(), "download_preetabli", lines.len())
+        // The names, numbers and children about to be read are in the audit log first.
+        Audit::registry(who.registrar(), "download_preetabli", pre.lines as usize)
             .fields(&PREETABLI_FIELDS)
             .detail(format!("affiliate={affiliate_number:07} period={period}"))
             .write(self, request_id)
             .await?;
-        self.preetabli_of(&pre, &lines)
+        let mut employees = self.employees_of(&[&pre]).await?;
+        self.preetabli_of(&pre, employees.remove(&pre.id).unwrap_or_default())
     }
 
     /// Every préétabli of a period (operator), in affiliation order, `chunk` employers at a
@@ -714,15 +780,9 @@ impl App {
                 .preetablis(chunk, period_number(period))
                 .await?;
             pres.sort_by_key(|p| numbers.get(&p.employer_id).copied().unwrap_or(0));
-            let lines = self.preetabli_lines_of(&pres).await?;
-            let mut by_pre: HashMap<i64, Vec<PreetabliLineRow>> = HashMap::new();
-            for l in lines {
-                by_pre.entry(l.preetabli_id).or_default().push(l);
-            }
+            let mut employees = self.employees_of(&pres.iter().collect::<Vec<_>>()).await?;
             for p in &pres {
-                let mut ls = by_pre.remove(&p.id).unwrap_or_default();
-                ls.sort_by_key(|l| l.id);
-                let bytes = self.preetabli_of(p, &ls)?;
+                let bytes = self.preetabli_of(p, employees.remove(&p.id).unwrap_or_default())?;
                 let number = numbers.get(&p.employer_id).copied().unwrap_or(0);
                 each(u32::try_from(number).unwrap_or(0), bytes)?;
                 written += 1;
@@ -734,22 +794,17 @@ impl App {
     fn preetabli_of(
         &self,
         pre: &PreetabliRow,
-        lines: &[PreetabliLineRow],
+        employees: Vec<(i64, Employee)>,
     ) -> Result<Vec<u8>, AppError> {
         let (transfer_id, _, identity, layout) = parse_header(&self.keyring().decrypt(
             PREETABLI_HEADER,
             pre.id,
             &pre.header,
         )?)?;
-        let mut employees = Vec::with_capacity(lines.len());
-        for l in lines {
-            let plain = self.keyring().decrypt(PREETABLI_LINE, l.id, &l.data)?;
-            employees.push(parse_employee(&split(&plain)?)?);
-        }
         ebds::preetabli_bytes(&Preetabli {
             transfer_id,
             identity,
-            employees,
+            employees: employees.into_iter().map(|(_, e)| e).collect(),
             layout,
         })
         .map_err(|_| AppError::Internal("préétabli not writable"))
@@ -1299,23 +1354,16 @@ impl App {
                 ids.push(e.id);
                 pres.extend(pre);
             }
-            let plines = self.preetabli_lines_of(&pres).await?;
-            let by_id: HashMap<i64, &PreetabliRow> = pres.iter().map(|p| (p.id, p)).collect();
-            for line in plines {
-                let plain = ring.decrypt(PREETABLI_LINE, line.id, &line.data)?;
-                let emp = parse_employee(&split(&plain)?)?;
-                if let Some(pre) = by_id.get(&line.preetabli_id) {
-                    ctx.preetablis
-                        .entry((pre.employer_id, *period))
-                        .or_insert_with(|| ((*pre).clone(), HashMap::new()))
-                        .1
-                        .insert(emp.immatriculation, (line.person_id, emp));
-                }
-            }
+            let mut employees = self.employees_of(&pres.iter().collect::<Vec<_>>()).await?;
             for pre in pres {
+                let known: KnownEmployees = employees
+                    .remove(&pre.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(person, e)| (e.immatriculation, (person, e)))
+                    .collect();
                 ctx.preetablis
-                    .entry((pre.employer_id, *period))
-                    .or_insert_with(|| (pre, HashMap::new()));
+                    .insert((pre.employer_id, *period), (pre, known));
             }
             for d in store.accepted_declarations(&ids, *period).await? {
                 ctx.accepted.insert((d.employer_id, d.period, d.form));
@@ -1426,11 +1474,38 @@ impl App {
         }
     }
 
-    /// The lines of these préétablis: one range query when they are close together (issued
-    /// in one run, in employer order), else one query each.
+    /// The employees of these préétablis (person, A02 content), by préétabli, in the order
+    /// issued: one decryption each, or their lines for préétablis issued before migration 0015.
+    async fn employees_of(
+        &self,
+        pres: &[&PreetabliRow],
+    ) -> Result<HashMap<i64, Vec<(i64, Employee)>>, AppError> {
+        let ring = &self.keyring();
+        let mut out = HashMap::with_capacity(pres.len());
+        let mut legacy = Vec::new();
+        for p in pres {
+            match &p.employees {
+                Some(sealed) => {
+                    let plain = ring.decrypt(PREETABLI_EMPLOYEES, p.id, sealed)?;
+                    out.insert(p.id, parse_employees(&plain)?);
+                }
+                None => legacy.push(*p),
+            }
+        }
+        for l in self.preetabli_lines_of(&legacy).await? {
+            let plain = ring.decrypt(PREETABLI_LINE, l.id, &l.data)?;
+            out.entry(l.preetabli_id)
+                .or_insert_with(Vec::new)
+                .push((l.person_id, parse_employee(&split(&plain)?)?));
+        }
+        Ok(out)
+    }
+
+    /// The lines of préétablis issued before migration 0015, in order: one range query when
+    /// they are close together (issued in one run, in employer order), else one query each.
     async fn preetabli_lines_of(
         &self,
-        pres: &[PreetabliRow],
+        pres: &[&PreetabliRow],
     ) -> Result<Vec<PreetabliLineRow>, AppError> {
         let needed: i64 = pres.iter().map(|p| p.lines).sum();
         let (Some(lo), Some(hi)) = (

@@ -277,6 +277,7 @@ pub(crate) fn encrypted_columns() -> Vec<Column> {
         eid::EID_SECRET,
         declarations::PREETABLI_HEADER,
         declarations::PREETABLI_LINE,
+        declarations::PREETABLI_EMPLOYEES,
         declarations::DECLARATION_HEADER,
         declarations::DECLARATION_LINE,
     ]);

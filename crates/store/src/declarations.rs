@@ -18,10 +18,16 @@ pub struct PreetabliRow {
     pub employer_id: i64,
     pub period: i64,
     pub transfer_id: i64,
+    /// Its first line in `preetabli_lines` if it was issued before migration 0015 (0 after).
     pub first_line: i64,
+    /// How many employees it lists.
     pub lines: i64,
     pub header: Vec<u8>,
     pub issued_at: i64,
+    /// Its employees, sealed in one value (migration 0015). `None` for a préétabli issued
+    /// before: its employees are lines `first_line .. first_line + lines` of
+    /// `preetabli_lines`.
+    pub employees: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -121,9 +127,6 @@ pub struct ReceivableRow {
     pub kind: String,
     pub amount: i64,
 }
-
-/// Rows of a large INSERT of narrow rows (still under SQLite's 32 766 bound parameters).
-const WIDE_BATCH: usize = 2_000;
 
 macro_rules! insert_declarations {
     ($tx:ident, $rows:expr) => {
@@ -428,17 +431,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Records préétablis and their lines.
-    pub async fn insert_preetablis(
-        &self,
-        rows: &[PreetabliRow],
-        lines: &[PreetabliLineRow],
-    ) -> Result<()> {
+    /// Records préétablis, their employees inside them.
+    pub async fn insert_preetablis(&self, rows: &[PreetabliRow]) -> Result<()> {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
             for chunk in rows.chunks(crate::BATCH) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO preetablis (id, employer_id, period, transfer_id, first_line, lines, header, issued_at) ",
+                    "INSERT INTO preetablis (id, employer_id, period, transfer_id, first_line, lines, header, issued_at, employees) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.id)
@@ -447,20 +446,9 @@ impl Store {
                         .push_bind(r.transfer_id)
                         .push_bind(r.first_line)
                         .push_bind(r.lines)
-                        .push_bind(r.header.clone())
-                        .push_bind(r.issued_at);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in lines.chunks(WIDE_BATCH / 2) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO preetabli_lines (id, preetabli_id, person_id, data) ",
-                );
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.id)
-                        .push_bind(r.preetabli_id)
-                        .push_bind(r.person_id)
-                        .push_bind(r.data.clone());
+                        .push_bind(r.header.as_slice())
+                        .push_bind(r.issued_at)
+                        .push_bind(r.employees.as_deref());
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -487,7 +475,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Lines `first .. first + n` of a préétabli.
+    /// Lines `first .. first + n` of préétablis issued before their employees were sealed
+    /// inside them ([`PreetabliRow::employees`]).
     pub async fn preetabli_lines(&self, first: i64, n: i64) -> Result<Vec<PreetabliLineRow>> {
         Ok(with_pool!(self, |p| sqlx::query_as::<_, PreetabliLineRow>(
             "SELECT * FROM preetabli_lines WHERE id >= $1 AND id < $2 ORDER BY id"

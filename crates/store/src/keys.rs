@@ -59,7 +59,7 @@ pub fn sealed_tables() -> Vec<SealedTable> {
         by_id("enrolments", &["phone"]),
         by_id("rib_changes", &["rib"]),
         by_id("eid_flows", &["secret"]),
-        by_id("preetablis", &["header"]),
+        by_id("preetablis", &["header", "employees"]),
         by_id("preetabli_lines", &["data"]),
         by_id("declarations", &["header"]),
         SealedTable {

@@ -74,7 +74,6 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     for t in [
         "persons",
         "preetablis",
-        "preetabli_lines",
         "declarations",
         "declaration_line_blocks",
     ] {
