@@ -2670,3 +2670,40 @@ pub struct FundView {
     pub unbalanced_entries: usize,
     pub accounts: Vec<AccountBalance>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preetabli_employees_round_trip_and_refuse_anything_else() {
+        let employees: Vec<(i64, Employee)> = (0..3u32)
+            .map(|k| {
+                (
+                    1_000 + i64::from(k),
+                    Employee {
+                        immatriculation: 100_000_001 + k,
+                        name: format!("EL ALAMI FATIMA {k}"),
+                        children: k as u8,
+                        af_payable: Centimes(30_000 * i64::from(k)),
+                        af_deductible: Centimes(0),
+                        af_net: Centimes(30_000 * i64::from(k)),
+                    },
+                )
+            })
+            .collect();
+        let b = employees_payload(&employees);
+        assert_eq!(parse_employees(&b).unwrap(), employees);
+        assert_eq!(parse_employees(&employees_payload(&[])).unwrap(), vec![]);
+        // Cut anywhere, lengthened, or of another version: corrupt, never a shorter list.
+        for cut in 0..b.len() {
+            assert!(parse_employees(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(parse_employees(&longer).is_err());
+        let mut other = b;
+        other[0] = 2;
+        assert!(parse_employees(&other).is_err());
+    }
+}
