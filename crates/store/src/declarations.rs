@@ -218,12 +218,77 @@ macro_rules! mark_rectified {
     };
 }
 
+/// The ids of the ledger accounts the postings of `$entries` name, in transaction `$tx`
+/// (either backend): an account not seen before is added.
+macro_rules! account_ids {
+    ($tx:ident, $entries:expr) => {{
+        let mut names: Vec<&str> = $entries
+            .iter()
+            .flat_map(|x| x.postings.iter().map(|(a, _)| a.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for attempt in 0..2 {
+            ids.clear();
+            for chunk in names.chunks(crate::BATCH) {
+                let mut q =
+                    sqlx::QueryBuilder::new("SELECT id, name FROM ledger_accounts WHERE name IN (");
+                let mut sep = q.separated(", ");
+                for n in chunk {
+                    sep.push_bind(*n);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(&mut **$tx).await? {
+                    ids.insert(r.try_get("name")?, r.try_get("id")?);
+                }
+            }
+            let missing: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| !ids.contains_key(*n))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            if attempt == 1 {
+                return Err(crate::StoreError::Corrupt("ledger account"));
+            }
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO ledger_accounts (name) ");
+            q.push_values(&missing, |mut b, n| {
+                b.push_bind(*n);
+            });
+            q.push(" ON CONFLICT (name) DO NOTHING");
+            q.build().execute(&mut **$tx).await?;
+        }
+        ids
+    }};
+}
+
+/// The (entry, account id, amount) rows of the postings of `entries`.
+fn posting_rows(
+    entries: &[LedgerEntryRow],
+    ids: &std::collections::HashMap<String, i64>,
+) -> Result<Vec<(i64, i64, i64)>> {
+    entries
+        .iter()
+        .flat_map(|x| x.postings.iter().map(move |(a, v)| (x.id, a, *v)))
+        .map(|(entry, account, amount)| {
+            let id = ids
+                .get(account)
+                .ok_or(crate::StoreError::Corrupt("ledger account"))?;
+            Ok((entry, *id, amount))
+        })
+        .collect()
+}
+
 /// Ledger entries and their postings (SQLite): multi-row inserts with bound values (twice as
 /// fast as expanding a JSON array with `json_each`, measured).
 async fn sqlite_entries(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     entries: &[LedgerEntryRow],
 ) -> Result<()> {
+    let ids = account_ids!(tx, entries);
     for chunk in entries.chunks(crate::BATCH) {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) ",
@@ -238,13 +303,9 @@ async fn sqlite_entries(
         });
         q.build().execute(&mut **tx).await?;
     }
-    let postings: Vec<(i64, &str, i64)> = entries
-        .iter()
-        .flat_map(|x| x.postings.iter().map(|(a, v)| (x.id, a.as_str(), *v)))
-        .collect();
-    for chunk in postings.chunks(crate::BATCH * 4) {
+    for chunk in posting_rows(entries, &ids)?.chunks(crate::BATCH * 4) {
         let mut q =
-            sqlx::QueryBuilder::new("INSERT INTO ledger_postings (entry_id, account, amount) ");
+            sqlx::QueryBuilder::new("INSERT INTO ledger_postings (entry_id, account_id, amount) ");
         q.push_values(chunk, |mut b, (id, account, amount)| {
             b.push_bind(*id).push_bind(*account).push_bind(*amount);
         });
@@ -282,6 +343,7 @@ async fn pg_entries(
     if entries.is_empty() {
         return Ok(());
     }
+    let ids = account_ids!(tx, entries);
     sqlx::query(
         "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
          SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])",
@@ -294,16 +356,13 @@ async fn pg_entries(
     .bind(entries.iter().map(|x| x.at).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
-    let postings: Vec<(i64, &str, i64)> = entries
-        .iter()
-        .flat_map(|e| e.postings.iter().map(move |(a, v)| (e.id, a.as_str(), *v)))
-        .collect();
+    let postings = posting_rows(entries, &ids)?;
     sqlx::query(
-        "INSERT INTO ledger_postings (entry_id, account, amount) \
-         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[])",
+        "INSERT INTO ledger_postings (entry_id, account_id, amount) \
+         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[])",
     )
     .bind(postings.iter().map(|p| p.0).collect::<Vec<_>>())
-    .bind(postings.iter().map(|p| p.1.to_string()).collect::<Vec<_>>())
+    .bind(postings.iter().map(|p| p.1).collect::<Vec<_>>())
     .bind(postings.iter().map(|p| p.2).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
@@ -778,8 +837,9 @@ impl Store {
     pub async fn entry_postings(&self, key: &str) -> Result<Vec<(String, i64)>> {
         with_pool!(self, |p| {
             let rows = sqlx::query(
-                "SELECT p.account, p.amount FROM ledger_entries e \
-                 JOIN ledger_postings p ON p.entry_id = e.id WHERE e.key = $1 ORDER BY p.account",
+                "SELECT a.name AS account, p.amount FROM ledger_entries e \
+                 JOIN ledger_postings p ON p.entry_id = e.id \
+                 JOIN ledger_accounts a ON a.id = p.account_id WHERE e.key = $1 ORDER BY a.name",
             )
             .bind(key)
             .fetch_all(p)
@@ -796,7 +856,8 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT e.period, e.kind, CAST(SUM(p.amount) AS BIGINT) AS amount \
                  FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id \
-                 WHERE e.employer_id = $1 AND p.account = 'receivable' \
+                 WHERE e.employer_id = $1 AND p.account_id = \
+                   (SELECT id FROM ledger_accounts WHERE name = 'receivable') \
                  GROUP BY e.period, e.kind ORDER BY e.period, e.kind",
             )
             .bind(employer_id)
@@ -821,7 +882,8 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT e.employer_id, e.period, e.kind, CAST(SUM(p.amount) AS BIGINT) AS amount \
                  FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.id \
-                 WHERE e.period <= $1 AND p.account = 'receivable' \
+                 WHERE e.period <= $1 AND p.account_id = \
+                   (SELECT id FROM ledger_accounts WHERE name = 'receivable') \
                  GROUP BY e.employer_id, e.period, e.kind ORDER BY e.employer_id, e.period, e.kind",
             )
             .bind(period)
@@ -846,9 +908,10 @@ impl Store {
     pub async fn account_balances(&self, period: Option<i64>) -> Result<Vec<(String, i64)>> {
         with_pool!(self, |p| {
             let rows = sqlx::query(
-                "SELECT p.account, CAST(SUM(p.amount) AS BIGINT) AS amount \
+                "SELECT a.name AS account, CAST(SUM(p.amount) AS BIGINT) AS amount \
                  FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
-                 WHERE $1 IS NULL OR e.period = $1 GROUP BY p.account ORDER BY p.account",
+                 JOIN ledger_accounts a ON a.id = p.account_id \
+                 WHERE $1 IS NULL OR e.period = $1 GROUP BY a.name ORDER BY a.name",
             )
             .bind(period)
             .fetch_all(p)

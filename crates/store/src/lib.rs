@@ -327,7 +327,7 @@ impl Store {
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}; \
              GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}; \
              REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_leaves, audit_checkpoints, audit_subjects, audit_subjects_upto, \
-                 ledger_entries, ledger_postings FROM {r}; \
+                 ledger_entries, ledger_postings, ledger_accounts FROM {r}; \
              REVOKE UPDATE, DELETE, TRUNCATE ON declarations, declaration_line_blocks FROM {r}; \
              GRANT UPDATE (status, header) ON declarations TO {r}; \
              GRANT UPDATE (data) ON declaration_line_blocks TO {r}; \

@@ -504,6 +504,7 @@ async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
             "DELETE FROM audit_leaves",
             "UPDATE audit_checkpoints SET size = 0",
             "UPDATE ledger_postings SET amount = 0",
+            "UPDATE ledger_accounts SET name = 'bank'",
             "DELETE FROM ledger_entries",
             "DELETE FROM declarations",
             "UPDATE declarations SET gross = 0",

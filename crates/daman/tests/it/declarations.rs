@@ -190,6 +190,17 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
         bal("contribution:long_term:employer"),
         Some(Centimes(-(47_580 + 27_142)))
     );
+    // Postings, and the accounts they name, are never changed or removed (the triggers refuse,
+    // even to the database's owner).
+    for sql in [
+        "UPDATE ledger_postings SET amount = 0",
+        "DELETE FROM ledger_postings",
+        "UPDATE ledger_accounts SET name = 'bank' WHERE name = 'receivable'",
+        "DELETE FROM ledger_accounts",
+    ] {
+        let e = w.t.raw_execute(sql, &[]).await.unwrap_err();
+        assert!(e.contains("append-only"), "{sql}: {e}");
+    }
     // The file comes back byte for byte (CRLF kept).
     let back =
         w.t.app
