@@ -561,6 +561,30 @@ impl Context {
 
 /// Files imported per transaction by [`App::import_declarations`].
 pub const IMPORT_BATCH_FILES: usize = 10_000;
+/// Bytes of files imported per transaction, at most (a larger file is a batch of its own): a
+/// batch of the largest employers' files is then no longer than one of small ones, so the
+/// pipeline fills and drains quickly and memory is bounded by the bytes, not the files.
+pub const IMPORT_BATCH_BYTES: u64 = 32 << 20;
+
+/// The batches of an import of files of these sizes, in order: consecutive runs of at most
+/// [`IMPORT_BATCH_FILES`] files and [`IMPORT_BATCH_BYTES`] bytes.
+pub fn import_batches(sizes: &[u64]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start
+            && (i - start == IMPORT_BATCH_FILES || bytes.saturating_add(*size) > IMPORT_BATCH_BYTES)
+        {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(*size);
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
 
 impl App {
     // ---- préétablis ------------------------------------------------------------------------
@@ -855,7 +879,7 @@ impl App {
     // ---- import ------------------------------------------------------------------------------
 
     /// Imports declaration files (main or complementary), in batches of
-    /// [`IMPORT_BATCH_FILES`], one transaction each. Each file is accepted whole or rejected
+    /// [`import_batches`], one transaction each. Each file is accepted whole or rejected
     /// whole with all its errors; a file already accepted is a duplicate and changes nothing.
     pub async fn import_declarations(
         &self,
@@ -865,12 +889,13 @@ impl App {
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
         let mut out = Vec::with_capacity(files.len());
-        let mut files = files;
-        while !files.is_empty() {
-            let rest = files.split_off(files.len().min(IMPORT_BATCH_FILES));
-            let parsed = self.parse_files(files).await?;
+        let sizes: Vec<u64> = files.iter().map(|f| f.bytes.len() as u64).collect();
+        let mut files = files.into_iter();
+        for batch in import_batches(&sizes) {
+            let parsed = self
+                .parse_files(files.by_ref().take(batch.len()).collect())
+                .await?;
             out.extend(self.import_parsed(who, parsed, lang, request_id).await?);
-            files = rest;
         }
         Ok(out)
     }
@@ -2674,6 +2699,26 @@ pub struct FundView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_batches_are_bounded_by_files_and_bytes_and_cover_every_file_once() {
+        let big = IMPORT_BATCH_BYTES / 2 + 1;
+        // Two large files never share a batch; a file larger than the bound is alone.
+        assert_eq!(
+            import_batches(&[big, big, IMPORT_BATCH_BYTES * 3, 1, 1]),
+            vec![0..1, 1..2, 2..3, 3..5]
+        );
+        let small = vec![100u64; IMPORT_BATCH_FILES * 2 + 5];
+        assert_eq!(
+            import_batches(&small),
+            vec![
+                0..IMPORT_BATCH_FILES,
+                IMPORT_BATCH_FILES..IMPORT_BATCH_FILES * 2,
+                IMPORT_BATCH_FILES * 2..IMPORT_BATCH_FILES * 2 + 5
+            ]
+        );
+        assert!(import_batches(&[]).is_empty());
+    }
 
     #[test]
     fn preetabli_employees_round_trip_and_refuse_anything_else() {

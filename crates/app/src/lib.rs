@@ -33,8 +33,9 @@ pub use breach::{BreachReport, ExposedPerson, Investigator};
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
     AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
-    IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight, NewPayment, ParsedFile,
-    PaymentOutcome, PaymentView, PreparedImport, Statement, StatementPeriod, due_date,
+    IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
+    NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, Statement,
+    StatementPeriod, due_date, import_batches,
 };
 pub use eid::EidCallback;
 pub use error::AppError;

@@ -208,6 +208,7 @@ pub async fn import(
     let started = std::time::Instant::now();
     let sized = sized_files_under(paths)?;
     let bytes: u64 = sized.iter().map(|(_, len)| len).sum();
+    let batches = app::import_batches(&sized.iter().map(|(_, len)| *len).collect::<Vec<_>>());
     let files: Vec<PathBuf> = sized.into_iter().map(|(p, _)| p).collect();
     let pb = bar(files.len() as u64, "files", quiet);
     let mut t = ImportTotals {
@@ -219,8 +220,8 @@ pub async fn import(
         let app = app.clone();
         let files = files.clone();
         tokio::spawn(async move {
-            for chunk in files.chunks(app::IMPORT_BATCH_FILES) {
-                let chunk = chunk.to_vec();
+            for batch in batches {
+                let chunk = files[batch].to_vec();
                 let read = tokio::task::spawn_blocking(move || read_batch(&chunk))
                     .await
                     .map_err(|_| Failure::Run("reader task".into()))?;
