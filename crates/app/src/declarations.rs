@@ -1404,16 +1404,6 @@ impl App {
             for (e, p) in store.declared_persons(&complementing, *period).await? {
                 ctx.declared.insert((e, *period, p));
             }
-            // Who is employed already: only for employers declaring entrants.
-            let with_entrants: Vec<i64> = decls
-                .iter()
-                .filter(|d| !d.entrants.is_empty() && period_number(d.identity.period) == *period)
-                .filter_map(|d| ctx.employers.get(&d.identity.affiliate).map(|e| e.id))
-                .collect();
-            let date = first_day(period_of(*period)?);
-            for pair in store.employees_on(&with_entrants, &date).await? {
-                ctx.employed.insert(pair);
-            }
         }
         let mut imma_keys = HashMap::new();
         let mut cin_keys = HashMap::new();
@@ -1459,6 +1449,30 @@ impl App {
         for (k, id) in store.person_ids_by_index(BlindColumn::Cin, &keys).await? {
             if let Some(c) = cin_keys.get(&k) {
                 ctx.by_cin.insert(c.clone(), id);
+            }
+        }
+        // Which entrants already in the registry are employed by their declarant already (the
+        // others get an employment when their file is accepted).
+        for period in by_period.keys() {
+            let pairs: Vec<(i64, i64)> = decls
+                .iter()
+                .filter(|d| period_number(d.identity.period) == *period)
+                .filter_map(|d| {
+                    let employer = ctx.employers.get(&d.identity.affiliate)?.id;
+                    Some(d.entrants.iter().map(move |e| (employer, e)))
+                })
+                .flatten()
+                .filter_map(|(employer, e)| {
+                    let person = match e.immatriculation {
+                        Some(i) => ctx.by_imma.get(&i),
+                        None => ctx.by_cin.get(&e.cin),
+                    };
+                    person.map(|p| (employer, *p))
+                })
+                .collect();
+            let date = first_day(period_of(*period)?);
+            for pair in store.employed_among(&pairs, &date).await? {
+                ctx.employed.insert(pair);
             }
         }
         Ok(ctx)

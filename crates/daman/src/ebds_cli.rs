@@ -168,17 +168,25 @@ fn sized_files_under(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, Failure> 
     Ok(out)
 }
 
-fn read_batch(paths: &[PathBuf]) -> Result<Vec<ImportFile>, Failure> {
-    paths
+/// Reads files whose sizes are known (from [`sized_files_under`]): into a buffer of that size,
+/// without asking the system for it again (a file that changed size meanwhile is still read
+/// whole).
+fn read_batch(files: &[(PathBuf, u64)]) -> Result<Vec<ImportFile>, Failure> {
+    use std::io::Read;
+    files
         .iter()
-        .map(|p| {
+        .map(|(p, size)| {
+            let failed = |e: std::io::Error| Failure::Run(format!("{}: {e}", p.display()));
+            let mut bytes = Vec::with_capacity(usize::try_from(*size).unwrap_or(0) + 1);
+            std::fs::File::open(p)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(failed)?;
             Ok(ImportFile {
                 name: p
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default(),
-                bytes: std::fs::read(p)
-                    .map_err(|e| Failure::Run(format!("{}: {e}", p.display())))?,
+                bytes,
             })
         })
         .collect()
@@ -209,19 +217,18 @@ pub async fn import(
     let sized = sized_files_under(paths)?;
     let bytes: u64 = sized.iter().map(|(_, len)| len).sum();
     let batches = app::import_batches(&sized.iter().map(|(_, len)| *len).collect::<Vec<_>>());
-    let files: Vec<PathBuf> = sized.into_iter().map(|(p, _)| p).collect();
-    let pb = bar(files.len() as u64, "files", quiet);
+    let n = sized.len() as i64;
+    let pb = bar(sized.len() as u64, "files", quiet);
     let mut t = ImportTotals {
-        files: files.len(),
+        files: sized.len(),
         ..Default::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let producer = {
         let app = app.clone();
-        let files = files.clone();
         tokio::spawn(async move {
             for batch in batches {
-                let chunk = files[batch].to_vec();
+                let chunk = sized[batch].to_vec();
                 let read = tokio::task::spawn_blocking(move || read_batch(&chunk))
                     .await
                     .map_err(|_| Failure::Run("reader task".into()))?;
@@ -242,7 +249,6 @@ pub async fn import(
     let mut ids = app::IdPool::blocks(1 << 20);
     // Ids for the whole import, taken now: a batch being prepared then never waits for the
     // write lock held by the batch being written. Unused ids are gaps.
-    let n = files.len() as i64;
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
     // A file of B bytes holds fewer than B / 260 lines, and entrants create at most one

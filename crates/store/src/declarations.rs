@@ -575,6 +575,42 @@ impl Store {
             .collect())
     }
 
+    /// Which of these (employer, person) pairs are employed on `date` (YYYY-MM-DD): found by
+    /// person, so only the pairs asked about are read.
+    pub async fn employed_among(
+        &self,
+        pairs: &[(i64, i64)],
+        date: &str,
+    ) -> Result<Vec<(i64, i64)>> {
+        let wanted: std::collections::BTreeSet<(i64, i64)> = pairs.iter().copied().collect();
+        let persons: std::collections::BTreeSet<i64> = pairs.iter().map(|(_, p)| *p).collect();
+        let persons: Vec<i64> = persons.into_iter().collect();
+        let mut out = std::collections::BTreeSet::new();
+        for chunk in persons.chunks(crate::BATCH) {
+            with_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT employer_id, person_id FROM employments WHERE start_date <= ",
+                );
+                q.push_bind(date.to_string())
+                    .push(" AND (end_date IS NULL OR end_date >= ")
+                    .push_bind(date.to_string())
+                    .push(") AND person_id IN (");
+                let mut sep = q.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                q.push(")");
+                for r in q.build().fetch_all(p).await? {
+                    let pair = (r.try_get("employer_id")?, r.try_get("person_id")?);
+                    if wanted.contains(&pair) {
+                        out.insert(pair);
+                    }
+                }
+            });
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// The ciphertexts of these persons (in no particular order).
     pub async fn persons_by_id(&self, ids: &[i64]) -> Result<Vec<(i64, PersonCipher)>> {
         let mut out = Vec::with_capacity(ids.len());

@@ -1310,10 +1310,18 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
         }],
         ..e1_file.clone()
     };
+    let before_r1 = counts(&w).await;
     let r1 = accepted(rectify(&w, who, e1.declaration_id, &bytes_of(&e1_fixed)).await);
     assert_eq!(
         (r1.form, r1.employer_share, r1.employee_share),
         (1, Centimes(52_725), Centimes(16_850))
+    );
+    // The entrant, immatriculated and employed by the original, is neither immatriculated nor
+    // employed a second time.
+    let after_r1 = counts(&w).await;
+    assert_eq!(
+        (after_r1.persons, after_r1.employments),
+        (before_r1.persons, before_r1.employments)
     );
     let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + r1.total.0));
