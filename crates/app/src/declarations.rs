@@ -561,24 +561,27 @@ impl Context {
 
 /// Files imported per transaction by [`App::import_declarations`].
 pub const IMPORT_BATCH_FILES: usize = 10_000;
-/// Bytes of files imported per transaction, at most (a larger file is a batch of its own): a
+/// Bytes of files per transaction: a batch closes with the file that reaches this many. A
 /// batch of the largest employers' files is then no longer than one of small ones, so the
 /// pipeline fills and drains quickly and memory is bounded by the bytes, not the files.
 pub const IMPORT_BATCH_BYTES: u64 = 32 << 20;
 
-/// The batches of an import of files of these sizes, in order: consecutive runs of at most
-/// [`IMPORT_BATCH_FILES`] files and [`IMPORT_BATCH_BYTES`] bytes.
+/// Whether a batch of `files` files and `bytes` bytes is full: it closes with the file that
+/// makes it [`IMPORT_BATCH_FILES`] files or [`IMPORT_BATCH_BYTES`] bytes.
+pub fn batch_full(files: usize, bytes: u64) -> bool {
+    files >= IMPORT_BATCH_FILES || bytes >= IMPORT_BATCH_BYTES
+}
+
+/// The batches of an import of files of these sizes, in order ([`batch_full`]).
 pub fn import_batches(sizes: &[u64]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0u64);
     for (i, size) in sizes.iter().enumerate() {
-        if i > start
-            && (i - start == IMPORT_BATCH_FILES || bytes.saturating_add(*size) > IMPORT_BATCH_BYTES)
-        {
-            out.push(start..i);
-            (start, bytes) = (i, 0);
-        }
         bytes = bytes.saturating_add(*size);
+        if batch_full(i + 1 - start, bytes) {
+            out.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
     }
     if start < sizes.len() {
         out.push(start..sizes.len());
@@ -2716,11 +2719,12 @@ mod tests {
 
     #[test]
     fn import_batches_are_bounded_by_files_and_bytes_and_cover_every_file_once() {
-        let big = IMPORT_BATCH_BYTES / 2 + 1;
-        // Two large files never share a batch; a file larger than the bound is alone.
+        let half = IMPORT_BATCH_BYTES / 2;
+        // A batch closes with the file that reaches the bound in bytes: a file larger than the
+        // bound is alone.
         assert_eq!(
-            import_batches(&[big, big, IMPORT_BATCH_BYTES * 3, 1, 1]),
-            vec![0..1, 1..2, 2..3, 3..5]
+            import_batches(&[half, half - 1, 1, IMPORT_BATCH_BYTES * 3, 1, 1]),
+            vec![0..3, 3..4, 4..6]
         );
         let small = vec![100u64; IMPORT_BATCH_FILES * 2 + 5];
         assert_eq!(

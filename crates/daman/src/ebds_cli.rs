@@ -132,17 +132,10 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     }
 }
 
-/// Every file under the paths (directories one level deep), sorted by name.
+/// Every file under the paths (directories one level deep), sorted by name. A directory's
+/// regular files are known from the directory itself, without a `stat` each (a country's month
+/// is 500 000 files); a link is followed, as reading the file will.
 fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    Ok(sized_files_under(paths)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect())
-}
-
-/// Every file under the paths with its size, sorted by name: one `stat` a file (a country's
-/// month is 500 000 files).
-fn sized_files_under(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, Failure> {
     let mut out = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p)
@@ -150,16 +143,20 @@ fn sized_files_under(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, Failure> 
         if meta.is_dir() {
             let rd = std::fs::read_dir(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
             for entry in rd {
-                let path = entry.map_err(|e| bad(e.to_string()))?.path();
-                // Follows links, as reading the file will.
-                if let Ok(m) = std::fs::metadata(&path)
-                    && m.is_file()
-                {
-                    out.push((path, m.len()));
+                let entry = entry.map_err(|e| bad(e.to_string()))?;
+                let is_file = match entry.file_type() {
+                    Ok(t) if t.is_file() => true,
+                    Ok(t) if t.is_symlink() => {
+                        std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file())
+                    }
+                    _ => false,
+                };
+                if is_file {
+                    out.push(entry.path());
                 }
             }
         } else if meta.is_file() {
-            out.push((p.clone(), meta.len()));
+            out.push(p.clone());
         } else {
             return Err(bad(format!("{}: not a file or directory", p.display())));
         }
@@ -168,28 +165,25 @@ fn sized_files_under(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, Failure> 
     Ok(out)
 }
 
-/// Reads files whose sizes are known (from [`sized_files_under`]): into a buffer of that size,
-/// without asking the system for it again (a file that changed size meanwhile is still read
-/// whole).
-fn read_batch(files: &[(PathBuf, u64)]) -> Result<Vec<ImportFile>, Failure> {
-    use std::io::Read;
-    files
-        .iter()
-        .map(|(p, size)| {
-            let failed = |e: std::io::Error| Failure::Run(format!("{}: {e}", p.display()));
-            let mut bytes = Vec::with_capacity(usize::try_from(*size).unwrap_or(0) + 1);
-            std::fs::File::open(p)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(failed)?;
-            Ok(ImportFile {
-                name: p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-                bytes,
-            })
-        })
-        .collect()
+/// Reads the next batch of an import from `files`: until it is full ([`app::batch_full`]) or
+/// the files run out.
+fn read_batch(files: &mut std::slice::Iter<'_, PathBuf>) -> Result<Vec<ImportFile>, Failure> {
+    let (mut out, mut bytes) = (Vec::new(), 0u64);
+    for p in files.by_ref() {
+        let read = std::fs::read(p).map_err(|e| Failure::Run(format!("{}: {e}", p.display())))?;
+        bytes += read.len() as u64;
+        out.push(ImportFile {
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            bytes: read,
+        });
+        if app::batch_full(out.len(), bytes) {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// What an import did, in numbers.
@@ -214,24 +208,31 @@ pub async fn import(
     quiet: bool,
 ) -> Result<ImportTotals, Failure> {
     let started = std::time::Instant::now();
-    let sized = sized_files_under(paths)?;
-    let bytes: u64 = sized.iter().map(|(_, len)| len).sum();
-    let batches = app::import_batches(&sized.iter().map(|(_, len)| *len).collect::<Vec<_>>());
-    let n = sized.len() as i64;
-    let pb = bar(sized.len() as u64, "files", quiet);
+    let files = files_under(paths)?;
+    let n = files.len() as i64;
+    let pb = bar(files.len() as u64, "files", quiet);
     let mut t = ImportTotals {
-        files: sized.len(),
+        files: files.len(),
         ..Default::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let producer = {
         let app = app.clone();
         tokio::spawn(async move {
-            for batch in batches {
-                let chunk = sized[batch].to_vec();
-                let read = tokio::task::spawn_blocking(move || read_batch(&chunk))
+            let files = std::sync::Arc::new(files);
+            let mut next = 0;
+            while next < files.len() {
+                let (read, done) = {
+                    let files = files.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut it = files[next..].iter();
+                        let read = read_batch(&mut it);
+                        (read, files.len() - it.len())
+                    })
                     .await
-                    .map_err(|_| Failure::Run("reader task".into()))?;
+                    .map_err(|_| Failure::Run("reader task".into()))?
+                };
+                next = done;
                 let parsed = match read {
                     Ok(files) => app.parse_files(files).await.map_err(Failure::from),
                     Err(e) => Err(e),
@@ -247,17 +248,12 @@ pub async fn import(
     let who = Declarant::Operator;
     // Batch k+1 is checked and encrypted while batch k is being written.
     let mut ids = app::IdPool::blocks(1 << 20);
-    // Ids for the whole import, taken now: a batch being prepared then never waits for the
-    // write lock held by the batch being written. Unused ids are gaps.
+    // Ids of the declarations and ledger entries of the whole import (at most one each a
+    // file), taken now; lines, persons and employments in blocks of 2^20 as they are needed.
+    // Taking a block needs the write lock: a batch being prepared then waits, at most, for
+    // the batch being written (one transaction of at most a batch's bytes). Unused ids are gaps.
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
-    // A file of B bytes holds fewer than B / 260 lines, and entrants create at most one
-    // person and one employment a line.
-    let most_lines = (bytes / 260) as i64 + n;
-    ids.reserve(app.store(), "declaration_line", most_lines)
-        .await?;
-    ids.reserve(app.store(), "person", most_lines).await?;
-    ids.reserve(app.store(), "employment", most_lines).await?;
     let mut previous = app::InFlight::default();
     type Pending = (
         tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,
