@@ -296,7 +296,7 @@ fn employee_parts(e: &Employee) -> Vec<String> {
 /// n × (person: i64, immatriculation: u32, children: u8, af_payable: i64,
 ///      af_deductible: i64, af_net: i64, name length: u16, name: bytes)
 /// ```
-fn employees_payload(employees: &[(i64, Employee)]) -> Vec<u8> {
+fn employees_payload(employees: &[(i64, Employee)]) -> Result<Vec<u8>, AppError> {
     let names: usize = employees.iter().map(|(_, e)| e.name.len()).sum();
     let mut b = Vec::with_capacity(5 + employees.len() * 39 + names);
     b.push(1);
@@ -308,11 +308,12 @@ fn employees_payload(employees: &[(i64, Employee)]) -> Vec<u8> {
         for amount in [e.af_payable, e.af_deductible, e.af_net] {
             b.extend_from_slice(&amount.0.to_le_bytes());
         }
-        let name = &e.name.as_bytes()[..e.name.len().min(usize::from(u16::MAX))];
-        b.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        b.extend_from_slice(name);
+        // Names are fitted to 60 characters before they get here.
+        let len = u16::try_from(e.name.len()).map_err(|_| AppError::Internal("name length"))?;
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(e.name.as_bytes());
     }
-    b
+    Ok(b)
 }
 
 /// The reverse of [`employees_payload`]; anything else is corrupt.
@@ -566,21 +567,37 @@ pub const IMPORT_BATCH_FILES: usize = 10_000;
 /// pipeline fills and drains quickly and memory is bounded by the bytes, not the files.
 pub const IMPORT_BATCH_BYTES: u64 = 32 << 20;
 
-/// Whether a batch of `files` files and `bytes` bytes is full: it closes with the file that
+/// Where an import's batches end, seen one file at a time: a batch closes with the file that
 /// makes it [`IMPORT_BATCH_FILES`] files or [`IMPORT_BATCH_BYTES`] bytes.
-pub fn batch_full(files: usize, bytes: u64) -> bool {
-    files >= IMPORT_BATCH_FILES || bytes >= IMPORT_BATCH_BYTES
+#[derive(Debug, Default)]
+pub struct BatchCut {
+    files: usize,
+    bytes: u64,
 }
 
-/// The batches of an import of files of these sizes, in order ([`batch_full`]).
+impl BatchCut {
+    /// Counts a file of `size` bytes into the open batch; true if the batch closes with it
+    /// (the next file opens another).
+    pub fn add(&mut self, size: u64) -> bool {
+        self.files += 1;
+        self.bytes = self.bytes.saturating_add(size);
+        let full = self.files >= IMPORT_BATCH_FILES || self.bytes >= IMPORT_BATCH_BYTES;
+        if full {
+            *self = BatchCut::default();
+        }
+        full
+    }
+}
+
+/// The batches of an import of files of these sizes, in order ([`BatchCut`]).
 pub fn import_batches(sizes: &[u64]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0u64);
+    let mut cut = BatchCut::default();
+    let mut start = 0;
     for (i, size) in sizes.iter().enumerate() {
-        bytes = bytes.saturating_add(*size);
-        if batch_full(i + 1 - start, bytes) {
+        if cut.add(*size) {
             out.push(start..i + 1);
-            (start, bytes) = (i + 1, 0);
+            start = i + 1;
         }
     }
     if start < sizes.len() {
@@ -636,7 +653,7 @@ impl App {
                 continue;
             }
             // In the order of affiliation numbers: the préétablis of employers whose files sort
-            // together have neighbouring lines, which an import reads in one range.
+            // together are neighbours, which an import reads in one range.
             let mut employers = self.inner.store.employers_where(false, &todo).await?;
             employers.sort_by_key(|e| e.affiliate_number);
             let staff = self
@@ -718,7 +735,7 @@ impl App {
                     employees: Some(self.keyring().encrypt(
                         PREETABLI_EMPLOYEES,
                         id,
-                        &employees_payload(&employees),
+                        &employees_payload(&employees)?,
                     )?),
                 });
             }
@@ -1355,7 +1372,7 @@ impl App {
         Ok(rejected(errors, lang))
     }
 
-    /// Loads what the files refer to: employers, préétablis and their lines, the forms already
+    /// Loads what the files refer to: employers, préétablis and their employees, the forms already
     /// accepted, the persons named by number or CIN, current employments.
     async fn context(&self, parsed: &[ParsedFile]) -> Result<Context, AppError> {
         let store = &self.inner.store;
@@ -1540,6 +1557,12 @@ impl App {
                 .or_insert_with(Vec::new)
                 .push((l.person_id, parse_employee(&split(&plain)?)?));
         }
+        // Every préétabli has all the employees it lists, or it is corrupt.
+        for p in pres {
+            if out.get(&p.id).map_or(0, Vec::len) as i64 != p.lines {
+                return Err(store::StoreError::Corrupt("préétabli employees").into());
+            }
+        }
         Ok(out)
     }
 
@@ -1557,7 +1580,7 @@ impl App {
             return Ok(Vec::new());
         };
         let store = &self.inner.store;
-        if hi - lo <= needed * 2 + 1_000 {
+        if store::worth_a_range(needed, hi - lo) {
             let wanted: HashSet<i64> = pres.iter().map(|p| p.id).collect();
             Ok(store
                 .preetabli_lines(lo, hi - lo)
@@ -2451,8 +2474,9 @@ impl PreparedImport {
     }
 }
 
-/// Ids taken from the database's counters in blocks, so that preparing a batch does not need
-/// the write lock while the previous batch is being written. Unused ids are gaps, never reused.
+/// Ids taken from the database's counters in blocks, so that preparing a batch rarely needs the
+/// write lock (taking a block does: it then waits for the batch being written, if any). Unused
+/// ids are gaps, never reused.
 pub struct IdPool {
     block: i64,
     ranges: HashMap<&'static str, (i64, i64)>,
@@ -2476,7 +2500,7 @@ impl IdPool {
     }
 
     /// Reserves `n` ids of counter `name` now (before a pipeline starts, so that preparing a
-    /// batch never waits for the write lock).
+    /// batch does not wait for the write lock to take them).
     pub async fn reserve(
         &mut self,
         store: &store::Store,
@@ -2755,9 +2779,12 @@ mod tests {
                 )
             })
             .collect();
-        let b = employees_payload(&employees);
+        let b = employees_payload(&employees).unwrap();
         assert_eq!(parse_employees(&b).unwrap(), employees);
-        assert_eq!(parse_employees(&employees_payload(&[])).unwrap(), vec![]);
+        assert_eq!(
+            parse_employees(&employees_payload(&[]).unwrap()).unwrap(),
+            vec![]
+        );
         // Cut anywhere, lengthened, or of another version: corrupt, never a shorter list.
         for cut in 0..b.len() {
             assert!(parse_employees(&b[..cut]).is_err(), "cut at {cut}");

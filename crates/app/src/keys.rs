@@ -35,7 +35,8 @@ pub(crate) struct Keys {
     kek: KeyFileKek,
     encrypted: Vec<Column>,
     indexed: Vec<Column>,
-    random: Arc<dyn Random>,
+    /// The keyring's source of nonces ([`crate::AppConfig::nonces`]).
+    nonces: Arc<dyn Random>,
     /// The key ids and the primary of the keyring in `ring`.
     loaded: Mutex<(Vec<u32>, u32)>,
     /// This process's name in `key_nodes`: host, process id and a random tag.
@@ -56,11 +57,11 @@ impl Keys {
         rows: &[DataKeyRow],
         encrypted: Vec<Column>,
         indexed: Vec<Column>,
-        random: Arc<dyn Random>,
+        nonces: Arc<dyn Random>,
     ) -> Result<Keys, AppError> {
-        let (ring, loaded) = Self::build(&kek, rows, &encrypted, &indexed, &random)?;
+        let (ring, loaded) = Self::build(&kek, rows, &encrypted, &indexed, &nonces)?;
         let mut tag = [0u8; 4];
-        random.fill(&mut tag)?;
+        nonces.fill(&mut tag)?;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let node = format!(
             "{}:{}:{}",
@@ -73,7 +74,7 @@ impl Keys {
             kek,
             encrypted,
             indexed,
-            random,
+            nonces,
             loaded: Mutex::new(loaded),
             node,
         })
@@ -84,7 +85,7 @@ impl Keys {
         rows: &[DataKeyRow],
         encrypted: &[Column],
         indexed: &[Column],
-        random: &Arc<dyn Random>,
+        nonces: &Arc<dyn Random>,
     ) -> Result<(Keyring, (Vec<u32>, u32)), AppError> {
         let primary = primary_of(rows).ok_or(AppError::Internal("no primary data key"))?;
         let wrapped: Vec<WrappedKey> = rows
@@ -94,7 +95,7 @@ impl Keys {
                 wrapped: k.wrapped.clone(),
             })
             .collect();
-        let ring = Keyring::open(kek, &wrapped, primary, encrypted, indexed, random.clone())?;
+        let ring = Keyring::open(kek, &wrapped, primary, encrypted, indexed, nonces.clone())?;
         Ok((ring, (rows.iter().map(|k| k.id).collect(), primary)))
     }
 
@@ -120,7 +121,7 @@ impl Keys {
             rows,
             &self.encrypted,
             &self.indexed,
-            &self.random,
+            &self.nonces,
         )?;
         *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
         *loaded = now_loaded;

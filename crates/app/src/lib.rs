@@ -32,10 +32,10 @@ pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, au
 pub use breach::{BreachReport, ExposedPerson, Investigator};
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
-    AccountBalance, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
+    AccountBalance, BatchCut, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
     IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
     NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, Statement,
-    StatementPeriod, batch_full, due_date, import_batches,
+    StatementPeriod, due_date, import_batches,
 };
 pub use eid::EidCallback;
 pub use error::AppError;
@@ -101,6 +101,10 @@ pub struct AppConfig {
     pub params: Parameters,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// The source of the nonces of field encryption (public values, millions per import):
+    /// the binary gives `vault::ThreadRandom`; every secret (keys, tokens, codes, salts) comes
+    /// from `random`.
+    pub nonces: Arc<dyn Random>,
     /// Connections serving the gate's batched lookups (each its own batch at a time); 0 means
     /// half the processor cores, at least one.
     pub lookup_connections: usize,
@@ -164,7 +168,7 @@ impl App {
                 account::SMS_PHONE_INDEX,
                 declarations::DECLARATION_DIGEST,
             ],
-            cfg.random.clone(),
+            cfg.nonces.clone(),
         )?;
         let auth = account::AuthState::open(cfg.auth, &key_dir, cfg.random.as_ref())?;
         let (committed, to_seal) = tokio::sync::mpsc::channel(4_096);

@@ -165,13 +165,13 @@ fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(out)
 }
 
-/// Reads the next batch of an import from `files`: until it is full ([`app::batch_full`]) or
-/// the files run out.
+/// Reads the next batch of an import from `files`: until it closes ([`app::BatchCut`]) or the
+/// files run out.
 fn read_batch(files: &mut std::slice::Iter<'_, PathBuf>) -> Result<Vec<ImportFile>, Failure> {
-    let (mut out, mut bytes) = (Vec::new(), 0u64);
+    let (mut out, mut cut) = (Vec::new(), app::BatchCut::default());
     for p in files.by_ref() {
         let read = std::fs::read(p).map_err(|e| Failure::Run(format!("{}: {e}", p.display())))?;
-        bytes += read.len() as u64;
+        let full = cut.add(read.len() as u64);
         out.push(ImportFile {
             name: p
                 .file_name()
@@ -179,7 +179,7 @@ fn read_batch(files: &mut std::slice::Iter<'_, PathBuf>) -> Result<Vec<ImportFil
                 .unwrap_or_default(),
             bytes: read,
         });
-        if app::batch_full(out.len(), bytes) {
+        if full {
             break;
         }
     }

@@ -385,7 +385,8 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         key_dir: cfg.key_dir(),
         params,
         clock: Arc::new(SystemClock),
-        random: Arc::new(ThreadRandom),
+        random: Arc::new(vault::OsRandom),
+        nonces: Arc::new(ThreadRandom),
         lookup_connections: cfg.lookup_connections,
         auth,
         audit_log: app::AuditLogConfig {

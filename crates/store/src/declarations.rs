@@ -369,6 +369,12 @@ async fn pg_entries(
     Ok(())
 }
 
+/// Whether `wanted` keys spread over `span` consecutive ones are better read as one range
+/// (filtered afterwards) than looked up one by one: when they fill at least about half of it.
+pub fn worth_a_range(wanted: i64, span: i64) -> bool {
+    span <= wanted.saturating_mul(2).saturating_add(1_000)
+}
+
 /// An employer and its préétabli, from a row of [`Store::declarants`]' join.
 fn declarant<R>(r: &R) -> Result<(EmployerRef, Option<PreetabliRow>)>
 where
@@ -455,7 +461,7 @@ impl Store {
         let (Some(lo), Some(hi)) = (numbers.iter().min(), numbers.iter().max()) else {
             return Ok(out);
         };
-        if hi - lo <= numbers.len() as i64 * 2 + 1_000 {
+        if worth_a_range(numbers.len() as i64, hi - lo) {
             let wanted: std::collections::HashSet<i64> = numbers.iter().copied().collect();
             with_pool!(self, |p| {
                 let mut q = sqlx::QueryBuilder::new(SELECT);

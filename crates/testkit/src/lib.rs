@@ -106,6 +106,8 @@ fn app_config(
         params: Parameters::morocco().unwrap(),
         clock,
         random: Arc::new(OsRandom),
+        // As in the binary, so that every test encrypts with it.
+        nonces: Arc::new(vault::ThreadRandom),
         lookup_connections: 2,
         auth,
         // Tests seal the audit log themselves (App::checkpoint_audit).

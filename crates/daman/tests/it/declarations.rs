@@ -22,6 +22,7 @@ on_both_backends!(
     a_rectification_replaces_a_declaration_and_keeps_the_history,
     a_person_who_left_is_not_on_the_next_preetabli,
     a_decoy_read_or_declared_locks_the_principal,
+    a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read,
 );
 
 const PERIOD: &str = "202610";
@@ -1592,4 +1593,117 @@ fn decoy_entrant() -> Entrant {
         gross: Centimes(400_000),
         capped: Centimes(400_000),
     }
+}
+
+/// A préétabli as issued before migration 0015 (employees NULL, one ciphertext per employee in
+/// `preetabli_lines`) still downloads byte for byte and takes declarations; one missing line
+/// makes it corrupt, not shorter.
+async fn a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, number) = employer(&w, 1).await;
+    let issued =
+        w.t.app
+            .preetabli_file(who, number, period(), "t")
+            .await
+            .unwrap();
+    let store = w.t.app.store();
+    let employer_id = store
+        .employers_where(true, &[i64::from(number)])
+        .await
+        .unwrap()[0]
+        .id;
+    let row = store
+        .preetablis(&[employer_id], 202610)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(row.employees.is_some());
+    // The old format, written as the previous version did: a keyring of the test's own,
+    // from the key directory and the wrapped data keys.
+    let kek = vault::KeyFileKek::open(
+        &vault::KeyDir::open(&w.t.dir.path().join("keys")).unwrap(),
+        std::sync::Arc::new(vault::OsRandom),
+    )
+    .unwrap();
+    let keys = store.data_keys().await.unwrap();
+    let wrapped: Vec<vault::WrappedKey> = keys
+        .iter()
+        .map(|k| vault::WrappedKey {
+            id: k.id,
+            wrapped: k.wrapped.clone(),
+        })
+        .collect();
+    let line_column = vault::Column {
+        table: "preetabli_lines",
+        column: "data",
+    };
+    let ring = vault::Keyring::open(
+        &kek,
+        &wrapped,
+        keys.iter()
+            .filter(|k| k.primary_since.is_some())
+            .map(|k| k.id)
+            .max()
+            .unwrap(),
+        &[line_column],
+        &[],
+        std::sync::Arc::new(vault::OsRandom),
+    )
+    .unwrap();
+    let person_of = |imma: u32| {
+        [&w.a, &w.b, &w.c, &w.d]
+            .into_iter()
+            .find(|p| p.immatriculation.parse::<u32>().unwrap() == imma)
+            .map(|p| p.id.parse::<i64>().unwrap())
+            .unwrap()
+    };
+    let first_line = 900_000i64;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for (k, e) in pre.employees.iter().enumerate() {
+        let id = first_line + k as i64;
+        let text = [
+            e.immatriculation.to_string(),
+            e.name.clone(),
+            e.children.to_string(),
+            e.af_payable.0.to_string(),
+            e.af_deductible.0.to_string(),
+            e.af_net.0.to_string(),
+        ]
+        .join("\u{1f}");
+        let data = ring.encrypt(line_column, id, text.as_bytes()).unwrap();
+        let blob = match b {
+            Backend::Sqlite => format!("X'{}'", hex(&data)),
+            Backend::Postgres => format!("'\\x{}'::bytea", hex(&data)),
+        };
+        let sql = format!(
+            "INSERT INTO preetabli_lines (id, preetabli_id, person_id, data) VALUES ($1, $2, $3, {blob})"
+        );
+        w.t.raw_execute(&sql, &[id, row.id, person_of(e.immatriculation)])
+            .await
+            .unwrap();
+    }
+    w.t.raw_execute(
+        "UPDATE preetablis SET employees = NULL, first_line = $1 WHERE id = $2",
+        &[first_line, row.id],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.t.app
+            .preetabli_file(who, number, period(), "t")
+            .await
+            .unwrap(),
+        issued
+    );
+    accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    // A line lost: the préétabli is corrupt, not shorter.
+    w.t.raw_execute("DELETE FROM preetabli_lines WHERE id = $1", &[first_line])
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.t.app.preetabli_file(who, number, period(), "t").await,
+        Err(app::AppError::Store(store::StoreError::Corrupt(_)))
+    ));
 }
