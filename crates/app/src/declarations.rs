@@ -276,17 +276,6 @@ fn parse_header(b: &[u8]) -> Result<(u64, i64, Identity, Layout), AppError> {
     Ok((num(&f[0])?, num(&f[1])?, identity, layout))
 }
 
-fn employee_parts(e: &Employee) -> Vec<String> {
-    vec![
-        e.immatriculation.to_string(),
-        e.name.clone(),
-        e.children.to_string(),
-        e.af_payable.0.to_string(),
-        e.af_deductible.0.to_string(),
-        e.af_net.0.to_string(),
-    ]
-}
-
 /// A préétabli's employees as sealed in `preetablis.employees`, in the order issued (by
 /// immatriculation); integers little-endian:
 ///
@@ -387,32 +376,47 @@ pub(crate) enum StoredLine {
 }
 
 fn line_payload(l: &StoredLine, employer: Centimes, employee: Centimes) -> Vec<u8> {
-    let mut parts = match l {
-        StoredLine::Known(l) => {
-            let mut p = vec!["B".to_string()];
-            p.extend(employee_parts(&l.employee));
-            p.extend([
-                l.af_repayable.0.to_string(),
-                l.days.to_string(),
-                l.gross.0.to_string(),
-                l.capped.0.to_string(),
-                l.situation.code().trim().to_string(),
-            ]);
-            p
+    // The fields joined by SEP, as `join` would, written straight into one buffer (four
+    // million lines a month).
+    use std::io::Write;
+    let mut b = Vec::with_capacity(128);
+    let field = |b: &mut Vec<u8>, v: &dyn std::fmt::Display| {
+        if !b.is_empty() {
+            let mut sep = [0u8; 4];
+            b.extend_from_slice(SEP.encode_utf8(&mut sep).as_bytes());
         }
-        StoredLine::Entrant(e) => vec![
-            "E".to_string(),
-            e.immatriculation.unwrap_or(0).to_string(),
-            e.name.clone(),
-            e.cin.clone(),
-            e.days.to_string(),
-            e.gross.0.to_string(),
-            e.capped.0.to_string(),
-        ],
+        // Writing to a Vec cannot fail.
+        let _ = write!(b, "{v}");
     };
-    parts.push(employer.0.to_string());
-    parts.push(employee.0.to_string());
-    join(&parts)
+    match l {
+        StoredLine::Known(l) => {
+            let e = &l.employee;
+            field(&mut b, &"B");
+            field(&mut b, &e.immatriculation);
+            field(&mut b, &e.name);
+            field(&mut b, &e.children);
+            field(&mut b, &e.af_payable.0);
+            field(&mut b, &e.af_deductible.0);
+            field(&mut b, &e.af_net.0);
+            field(&mut b, &l.af_repayable.0);
+            field(&mut b, &l.days);
+            field(&mut b, &l.gross.0);
+            field(&mut b, &l.capped.0);
+            field(&mut b, &l.situation.code().trim());
+        }
+        StoredLine::Entrant(e) => {
+            field(&mut b, &"E");
+            field(&mut b, &e.immatriculation.unwrap_or(0));
+            field(&mut b, &e.name);
+            field(&mut b, &e.cin);
+            field(&mut b, &e.days);
+            field(&mut b, &e.gross.0);
+            field(&mut b, &e.capped.0);
+        }
+    }
+    field(&mut b, &employer.0);
+    field(&mut b, &employee.0);
+    b
 }
 
 fn parse_line(b: &[u8]) -> Result<(StoredLine, Centimes, Centimes), AppError> {
@@ -2740,6 +2744,65 @@ pub struct FundView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_stored_as_its_fields_joined_and_reads_back() {
+        let known = StoredLine::Known(Line {
+            employee: Employee {
+                immatriculation: 100_000_007,
+                name: "EL ALAMI FATIMA".into(),
+                children: 2,
+                af_payable: Centimes(60_000),
+                af_deductible: Centimes(0),
+                af_net: Centimes(60_000),
+            },
+            af_repayable: Centimes(0),
+            days: 26,
+            gross: Centimes(800_000),
+            capped: Centimes(600_000),
+            situation: Situation::Normal,
+        });
+        let entrant = StoredLine::Entrant(Entrant {
+            immatriculation: None,
+            name: "NOUVEAU SALARIE".into(),
+            cin: "QE100001".into(),
+            days: 13,
+            gross: Centimes(200_000),
+            capped: Centimes(200_000),
+        });
+        let b = line_payload(&known, Centimes(126_540), Centimes(40_440));
+        assert_eq!(
+            b,
+            join(
+                &[
+                    "B",
+                    "100000007",
+                    "EL ALAMI FATIMA",
+                    "2",
+                    "60000",
+                    "0",
+                    "60000",
+                    "0",
+                    "26",
+                    "800000",
+                    "600000",
+                    "",
+                    "126540",
+                    "40440"
+                ]
+                .map(String::from)
+            )
+        );
+        assert_eq!(
+            parse_line(&b).unwrap(),
+            (known, Centimes(126_540), Centimes(40_440))
+        );
+        let b = line_payload(&entrant, Centimes(42_180), Centimes(13_480));
+        assert_eq!(
+            parse_line(&b).unwrap(),
+            (entrant, Centimes(42_180), Centimes(13_480))
+        );
+    }
 
     #[test]
     fn import_batches_are_bounded_by_files_and_bytes_and_cover_every_file_once() {
