@@ -139,8 +139,8 @@ macro_rules! insert_declarations {
                     .push_bind(d.employer_id)
                     .push_bind(d.period)
                     .push_bind(d.form)
-                    .push_bind(d.status.clone())
-                    .push_bind(d.digest.clone())
+                    .push_bind(d.status.as_str())
+                    .push_bind(d.digest.as_slice())
                     .push_bind(d.preetabli_id)
                     .push_bind(d.first_line)
                     .push_bind(d.lines)
@@ -150,7 +150,7 @@ macro_rules! insert_declarations {
                     .push_bind(d.capped)
                     .push_bind(d.employer_share)
                     .push_bind(d.employee_share)
-                    .push_bind(d.header.clone())
+                    .push_bind(d.header.as_slice())
                     .push_bind(d.received_at)
                     .push_bind(d.rectifies);
             });
@@ -219,7 +219,10 @@ macro_rules! mark_rectified {
 }
 
 /// The ids of the ledger accounts the postings of `$entries` name, in transaction `$tx`
-/// (either backend): an account not seen before is added.
+/// (either backend): an account not seen before is added. The insert comes first: on SQLite a
+/// deferred transaction that reads and then writes fails at once ("database is locked") if
+/// another connection wrote in between, while one that writes first waits for the lock. (On
+/// PostgreSQL each name already there uses up a number of the identity: gaps, never reused.)
 macro_rules! account_ids {
     ($tx:ident, $entries:expr) => {{
         let mut names: Vec<&str> = $entries
@@ -229,37 +232,23 @@ macro_rules! account_ids {
         names.sort_unstable();
         names.dedup();
         let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for attempt in 0..2 {
-            ids.clear();
-            for chunk in names.chunks(crate::BATCH) {
-                let mut q =
-                    sqlx::QueryBuilder::new("SELECT id, name FROM ledger_accounts WHERE name IN (");
-                let mut sep = q.separated(", ");
-                for n in chunk {
-                    sep.push_bind(*n);
-                }
-                q.push(")");
-                for r in q.build().fetch_all(&mut **$tx).await? {
-                    ids.insert(r.try_get("name")?, r.try_get("id")?);
-                }
-            }
-            let missing: Vec<&str> = names
-                .iter()
-                .copied()
-                .filter(|n| !ids.contains_key(*n))
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            if attempt == 1 {
-                return Err(crate::StoreError::Corrupt("ledger account"));
-            }
+        for chunk in names.chunks(crate::BATCH) {
             let mut q = sqlx::QueryBuilder::new("INSERT INTO ledger_accounts (name) ");
-            q.push_values(&missing, |mut b, n| {
+            q.push_values(chunk, |mut b, n| {
                 b.push_bind(*n);
             });
             q.push(" ON CONFLICT (name) DO NOTHING");
             q.build().execute(&mut **$tx).await?;
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT id, name FROM ledger_accounts WHERE name IN (");
+            let mut sep = q.separated(", ");
+            for n in chunk {
+                sep.push_bind(*n);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&mut **$tx).await? {
+                ids.insert(r.try_get("name")?, r.try_get("id")?);
+            }
         }
         ids
     }};

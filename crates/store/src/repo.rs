@@ -23,10 +23,10 @@ macro_rules! insert_persons {
             ));
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id)
-                    .push_bind(r.immatriculation_bidx.clone())
-                    .push_bind(r.cin_bidx.clone());
+                    .push_bind(r.immatriculation_bidx.as_slice())
+                    .push_bind(r.cin_bidx.as_slice());
                 for f in domain::PersonField::ALL {
-                    b.push_bind(r.cipher.0[f.index()].clone());
+                    b.push_bind(r.cipher.0[f.index()].as_deref());
                 }
                 b.push_bind(r.created_at).push_bind(r.created_at);
             });
