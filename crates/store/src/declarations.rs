@@ -364,6 +364,13 @@ pub fn worth_a_range(wanted: i64, span: i64) -> bool {
     span <= wanted.saturating_mul(2).saturating_add(1_000)
 }
 
+/// Which column [`Store::employments_on`] selects by.
+#[derive(Clone, Copy)]
+enum EmploymentsBy {
+    Employer,
+    Person,
+}
+
 /// An employer and its préétabli, from a row of [`Store::declarants`]' join.
 fn declarant<R>(r: &R) -> Result<(EmployerRef, Option<PreetabliRow>)>
 where
@@ -543,29 +550,9 @@ impl Store {
 
     /// The persons employed by these employers on `date` (YYYY-MM-DD): (employer, person).
     pub async fn employees_on(&self, employer_ids: &[i64], date: &str) -> Result<Vec<(i64, i64)>> {
-        let mut out = Vec::new();
-        for chunk in employer_ids.chunks(crate::BATCH) {
-            with_pool!(self, |p| {
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT employer_id, person_id FROM employments WHERE start_date <= ",
-                );
-                q.push_bind(date.to_string())
-                    .push(" AND (end_date IS NULL OR end_date >= ")
-                    .push_bind(date.to_string())
-                    .push(") AND employer_id IN (");
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
-                }
-                q.push(") ORDER BY employer_id, person_id");
-                for r in q.build().fetch_all(p).await? {
-                    out.push((r.try_get("employer_id")?, r.try_get("person_id")?));
-                }
-            });
-        }
-        Ok(out
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>()
+        Ok(self
+            .employments_on(EmploymentsBy::Employer, employer_ids, date)
+            .await?
             .into_iter()
             .collect())
     }
@@ -577,11 +564,31 @@ impl Store {
         pairs: &[(i64, i64)],
         date: &str,
     ) -> Result<Vec<(i64, i64)>> {
-        let wanted: std::collections::BTreeSet<(i64, i64)> = pairs.iter().copied().collect();
         let persons: std::collections::BTreeSet<i64> = pairs.iter().map(|(_, p)| *p).collect();
         let persons: Vec<i64> = persons.into_iter().collect();
+        let employed = self
+            .employments_on(EmploymentsBy::Person, &persons, date)
+            .await?;
+        Ok(employed
+            .into_iter()
+            .filter(|pair| pairs.contains(pair))
+            .collect())
+    }
+
+    /// The (employer, person) of the employments current on `date` of these employers or
+    /// persons.
+    async fn employments_on(
+        &self,
+        by: EmploymentsBy,
+        ids: &[i64],
+        date: &str,
+    ) -> Result<std::collections::BTreeSet<(i64, i64)>> {
+        let column = match by {
+            EmploymentsBy::Employer => "employer_id",
+            EmploymentsBy::Person => "person_id",
+        };
         let mut out = std::collections::BTreeSet::new();
-        for chunk in persons.chunks(crate::BATCH) {
+        for chunk in ids.chunks(crate::BATCH) {
             with_pool!(self, |p| {
                 let mut q = sqlx::QueryBuilder::new(
                     "SELECT employer_id, person_id FROM employments WHERE start_date <= ",
@@ -589,21 +596,20 @@ impl Store {
                 q.push_bind(date.to_string())
                     .push(" AND (end_date IS NULL OR end_date >= ")
                     .push_bind(date.to_string())
-                    .push(") AND person_id IN (");
+                    .push(") AND ")
+                    .push(column)
+                    .push(" IN (");
                 let mut sep = q.separated(", ");
                 for id in chunk {
                     sep.push_bind(*id);
                 }
                 q.push(")");
                 for r in q.build().fetch_all(p).await? {
-                    let pair = (r.try_get("employer_id")?, r.try_get("person_id")?);
-                    if wanted.contains(&pair) {
-                        out.insert(pair);
-                    }
+                    out.insert((r.try_get("employer_id")?, r.try_get("person_id")?));
                 }
             });
         }
-        Ok(out.into_iter().collect())
+        Ok(out)
     }
 
     /// The ciphertexts of these persons (in no particular order).
