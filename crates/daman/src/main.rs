@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use store::Store;
-use vault::ThreadRandom;
+use vault::{OsRandom, ThreadRandom};
 
 /// mimalloc: the gate allocates many small buffers (ciphertexts, plaintexts, JSON) per request;
 /// it serves them faster than the system allocator (see docs/performance.md). Built without
@@ -385,7 +385,7 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         key_dir: cfg.key_dir(),
         params,
         clock: Arc::new(SystemClock),
-        random: Arc::new(vault::OsRandom),
+        random: Arc::new(OsRandom),
         nonces: Arc::new(ThreadRandom),
         lookup_connections: cfg.lookup_connections,
         auth,
@@ -540,7 +540,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                 Some(s) => s,
                 None => {
                     let mut b = [0u8; 8];
-                    vault::Random::fill(&vault::OsRandom, &mut b)
+                    vault::Random::fill(&OsRandom, &mut b)
                         .map_err(|e| Failure::Run(e.to_string()))?;
                     u64::from_le_bytes(b)
                 }

@@ -564,15 +564,13 @@ impl Store {
         pairs: &[(i64, i64)],
         date: &str,
     ) -> Result<Vec<(i64, i64)>> {
-        let persons: std::collections::BTreeSet<i64> = pairs.iter().map(|(_, p)| *p).collect();
+        let wanted: std::collections::BTreeSet<(i64, i64)> = pairs.iter().copied().collect();
+        let persons: std::collections::BTreeSet<i64> = wanted.iter().map(|(_, p)| *p).collect();
         let persons: Vec<i64> = persons.into_iter().collect();
         let employed = self
             .employments_on(EmploymentsBy::Person, &persons, date)
             .await?;
-        Ok(employed
-            .into_iter()
-            .filter(|pair| pairs.contains(pair))
-            .collect())
+        Ok(employed.intersection(&wanted).copied().collect())
     }
 
     /// The (employer, person) of the employments current on `date` of these employers or
