@@ -132,7 +132,7 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     }
 }
 
-/// Every file under the paths (directories one level deep), sorted by name. A directory's
+/// Every file under the paths (directories one level deep), sorted by path. A directory's
 /// regular files are known from the directory itself, without a `stat` each (a country's month
 /// is 500 000 files); a link is followed, as reading the file will.
 fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
@@ -161,7 +161,9 @@ fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
             return Err(bad(format!("{}: not a file or directory", p.display())));
         }
     }
-    out.sort();
+    // Byte by byte: comparing paths component by component took most of a second for
+    // 500 000 files, before anything else could start.
+    out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
     Ok(out)
 }
 

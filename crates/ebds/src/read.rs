@@ -168,13 +168,13 @@ struct RawLine<'a> {
     len: usize,
 }
 
-/// A parsed field value.
+/// A parsed field value; text borrows the line it was read from.
 #[derive(Debug, Clone)]
-enum Value {
+enum Value<'a> {
     Num(u64),
     /// An N field of spaces where a blank line is allowed.
     Blank,
-    Text(String),
+    Text(&'a str),
     Date(Date),
     Period(Period),
     Situation(Situation),
@@ -182,7 +182,7 @@ enum Value {
     None,
 }
 
-impl Value {
+impl Value<'_> {
     fn num(&self) -> Option<u64> {
         match self {
             Value::Num(n) => Some(*n),
@@ -421,7 +421,7 @@ impl<'p> Checker<'p> {
     }
 
     /// Checks every field's shape; returns the values in layout order.
-    fn fields(&mut self, n: u64, rt: RecordType, b: &[u8]) -> Vec<Value> {
+    fn fields<'a>(&mut self, n: u64, rt: RecordType, b: &'a [u8]) -> Vec<Value<'a>> {
         let layout = rt.layout();
         let mut out = Vec::with_capacity(layout.len());
         for (start, field) in offsets(layout) {
@@ -443,7 +443,7 @@ impl<'p> Checker<'p> {
         }
     }
 
-    fn field(&mut self, n: u64, rt: RecordType, field: &Field, raw: &[u8]) -> Value {
+    fn field<'a>(&mut self, n: u64, rt: RecordType, field: &Field, raw: &'a [u8]) -> Value<'a> {
         let shown = || String::from_utf8_lossy(raw).to_string();
         match field.kind {
             Kind::Type => Value::None,
@@ -463,7 +463,7 @@ impl<'p> Checker<'p> {
             Kind::An => {
                 if raw.iter().all(|b| allowed(*b)) {
                     let t = std::str::from_utf8(raw).unwrap_or("");
-                    Value::Text(t.trim_end_matches(' ').to_string())
+                    Value::Text(t.trim_end_matches(' '))
                 } else {
                     self.err(n, Some(rt), field.name, shown(), Problem::NotAllowedChar);
                     Value::None
@@ -1070,7 +1070,7 @@ fn text_of(v: &Value) -> String {
     match v {
         Value::Num(n) => format!("{n:09}"),
         Value::Blank => " ".repeat(9),
-        Value::Text(t) => t.clone(),
+        Value::Text(t) => (*t).to_string(),
         _ => String::new(),
     }
 }

@@ -1,8 +1,7 @@
 //! The embedded key store: a directory of 32-byte key files, apart from the database.
 
+use crate::xchacha::{self, NONCE_LEN};
 use crate::{KeyEncryptionKey, Random, Secret32, VaultError};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -91,7 +90,7 @@ impl KeyDir {
 
 /// The key-encryption key kept in a [`KeyDir`] (`kek.key`), with the index root (`index.key`).
 pub struct KeyFileKek {
-    kek: XChaCha20Poly1305,
+    kek: Secret32,
     index_root: Secret32,
     random: Arc<dyn Random>,
 }
@@ -100,8 +99,6 @@ impl KeyFileKek {
     pub fn open(dir: &KeyDir, random: Arc<dyn Random>) -> Result<KeyFileKek, VaultError> {
         let kek = dir.secret("kek", random.as_ref())?;
         let index_root = dir.secret("index", random.as_ref())?;
-        let kek =
-            XChaCha20Poly1305::new_from_slice(kek.expose()).map_err(|_| VaultError::Format)?;
         Ok(KeyFileKek {
             kek,
             index_root,
@@ -118,32 +115,23 @@ fn wrap_aad(key_id: u32) -> Vec<u8> {
 
 impl KeyEncryptionKey for KeyFileKek {
     fn wrap(&self, key_id: u32, dek: &Secret32) -> Result<Vec<u8>, VaultError> {
-        let mut nonce = [0u8; 24];
+        let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce)?;
         let aad = wrap_aad(key_id);
-        let ct = self
-            .kek
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: dek.expose(),
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Format)?;
         let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(dek.expose());
+        let tag = xchacha::seal_in_place(self.kek.expose(), &nonce, &aad, &mut out[NONCE_LEN..])?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
     fn unwrap(&self, key_id: u32, wrapped: &[u8]) -> Result<Secret32, VaultError> {
-        let (nonce, ct) = wrapped.split_at_checked(24).ok_or(VaultError::Format)?;
-        let nonce: [u8; 24] = nonce.try_into().map_err(|_| VaultError::Format)?;
+        let (nonce, ct) = wrapped
+            .split_at_checked(NONCE_LEN)
+            .ok_or(VaultError::Format)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Format)?;
         let aad = wrap_aad(key_id);
-        let mut plain = self
-            .kek
-            .decrypt(&XNonce::from(nonce), Payload { msg: ct, aad: &aad })
-            .map_err(|_| VaultError::Decrypt)?;
+        let mut plain = xchacha::open(self.kek.expose(), &nonce, &aad, ct)?;
         if plain.len() != 32 {
             zeroize::Zeroize::zeroize(&mut plain);
             return Err(VaultError::Format);

@@ -1,8 +1,7 @@
 //! Versioned data keys, field encryption bound to its place, blind indexes and pseudonyms.
 
+use crate::xchacha::{self, NONCE_LEN, TAG_LEN};
 use crate::{KeyEncryptionKey, Random, Secret32, VaultError};
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use hmac::KeyInit;
 use hmac::{Hmac, Mac};
@@ -15,7 +14,7 @@ use std::sync::Arc;
 pub const BLIND_INDEX_LEN: usize = 16;
 
 const FORMAT_V1: u8 = 0x01;
-const HEADER_LEN: usize = 1 + 4 + 24;
+const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 
 /// An encrypted column: the table and column names are bound into every ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,11 +41,11 @@ fn derive(root: &Secret32, salt: &str, label: &str, column: &str) -> Result<Secr
     Ok(s)
 }
 
-/// The unwrapped keys, with a cipher per (data key, column) and an HMAC per indexed column,
+/// The unwrapped keys, with a subkey per (data key, column) and an HMAC per indexed column,
 /// all derived once at start.
 pub struct Keyring {
     primary: u32,
-    ciphers: HashMap<(u32, Column), XChaCha20Poly1305>,
+    ciphers: HashMap<(u32, Column), Secret32>,
     indexes: HashMap<Column, Hmac<Sha256>>,
     pseudonyms: Hmac<Sha256>,
     random: Arc<dyn Random>,
@@ -91,10 +90,7 @@ impl Keyring {
         for k in keys {
             let dek = kek.unwrap(k.id, &k.wrapped)?;
             for c in encrypted {
-                let sub = derive(&dek, c.table, "daman:fenc:v1", c.column)?;
-                let cipher = XChaCha20Poly1305::new_from_slice(sub.expose())
-                    .map_err(|_| VaultError::Format)?;
-                ciphers.insert((k.id, *c), cipher);
+                ciphers.insert((k.id, *c), derive(&dek, c.table, "daman:fenc:v1", c.column)?);
             }
         }
         let root = kek.index_root()?;
@@ -134,7 +130,7 @@ impl Keyring {
 
     /// The key id a ciphertext names (`None` if it is not one).
     pub fn key_id_of(blob: &[u8]) -> Option<u32> {
-        (blob.len() >= HEADER_LEN + 16 && blob[0] == FORMAT_V1)
+        (blob.len() >= HEADER_LEN + TAG_LEN && blob[0] == FORMAT_V1)
             .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
     }
 
@@ -170,41 +166,35 @@ impl Keyring {
     /// `0x01 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`.
     pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
         let key_id = self.primary;
-        let cipher = self
+        let key = self
             .ciphers
             .get(&(key_id, col))
             .ok_or(VaultError::UnknownColumn(col.table, col.column))?;
-        let mut nonce = [0u8; 24];
+        let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce)?;
         let aad = Self::aad(col, row, key_id);
-        let ct = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Format)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + ct.len());
+        // Sealed in place, in the one buffer returned.
+        let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
         out.push(FORMAT_V1);
         out.extend_from_slice(&key_id.to_be_bytes());
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(plain);
+        let tag = xchacha::seal_in_place(key.expose(), &nonce, &aad, &mut out[HEADER_LEN..])?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
     /// Decrypts what [`Keyring::encrypt`] produced for the same column and row, under whichever
     /// key id the ciphertext names.
     pub fn decrypt(&self, col: Column, row: i64, blob: &[u8]) -> Result<Vec<u8>, VaultError> {
-        if blob.len() < HEADER_LEN + 16 || blob[0] != FORMAT_V1 {
+        if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
             return Err(VaultError::Format);
         }
         let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
-        let nonce: [u8; 24] = blob[5..HEADER_LEN]
+        let nonce: [u8; NONCE_LEN] = blob[5..HEADER_LEN]
             .try_into()
             .map_err(|_| VaultError::Format)?;
-        let cipher = match self.ciphers.get(&(key_id, col)) {
+        let key = match self.ciphers.get(&(key_id, col)) {
             Some(c) => c,
             None if self.ciphers.keys().any(|(k, _)| *k == key_id) => {
                 return Err(VaultError::UnknownColumn(col.table, col.column));
@@ -212,15 +202,7 @@ impl Keyring {
             None => return Err(VaultError::UnknownKey(key_id)),
         };
         let aad = Self::aad(col, row, key_id);
-        cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &blob[HEADER_LEN..],
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Decrypt)
+        xchacha::open(key.expose(), &nonce, &aad, &blob[HEADER_LEN..])
     }
 
     /// The blind index of `value` in `col`: HMAC-SHA-256 under the column's index key, truncated.

@@ -14,6 +14,7 @@ mod keyfile;
 mod keyring;
 mod secret;
 mod token;
+mod xchacha;
 
 pub use keyfile::{KeyDir, KeyFileKek};
 pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, WrappedKey};
