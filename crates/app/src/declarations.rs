@@ -2831,7 +2831,19 @@ mod tests {
     #[test]
     fn numbers_are_written_as_display_writes_them() {
         let mut x: i64 = 0x2545_F491_4F6C_DD1D;
-        let mut values = vec![0, 1, 9, 10, 99, 100, -1, -10, i64::MAX, i64::MIN, i64::MIN + 1];
+        let mut values = vec![
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            -1,
+            -10,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ];
         for _ in 0..1000 {
             x ^= x << 13;
             x ^= x >> 7;

@@ -90,7 +90,10 @@ impl Keyring {
         for k in keys {
             let dek = kek.unwrap(k.id, &k.wrapped)?;
             for c in encrypted {
-                ciphers.insert((k.id, *c), derive(&dek, c.table, "daman:fenc:v1", c.column)?);
+                ciphers.insert(
+                    (k.id, *c),
+                    derive(&dek, c.table, "daman:fenc:v1", c.column)?,
+                );
             }
         }
         let root = kek.index_root()?;
