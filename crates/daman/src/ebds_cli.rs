@@ -201,8 +201,9 @@ pub struct ImportTotals {
     pub seconds: f64,
 }
 
-/// Imports files in batches: the next batch is read and parsed while the previous one is
-/// checked and written.
+/// Imports files in batches, in three stages running at once: reading and parsing, checking
+/// and encrypting, writing. Each hands its batches to the next through a queue of one, so the
+/// stages before the writer keep working while it waits on the disk.
 pub async fn import(
     app: &App,
     paths: &[PathBuf],
@@ -213,10 +214,6 @@ pub async fn import(
     let files = files_under(paths)?;
     let n = files.len() as i64;
     let pb = bar(files.len() as u64, "files", quiet);
-    let mut t = ImportTotals {
-        files: files.len(),
-        ..Default::default()
-    };
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let producer = {
         let app = app.clone();
@@ -248,7 +245,23 @@ pub async fn import(
         })
     };
     let who = Declarant::Operator;
-    // Batch k+1 is checked and encrypted while batch k is being written.
+    // The writer commits the prepared batches in order and counts their outcomes.
+    let (to_writer, mut batches) =
+        tokio::sync::mpsc::channel::<(app::PreparedImport, Vec<String>)>(1);
+    let writer = {
+        let (app, pb) = (app.clone(), pb.clone());
+        let mut t = ImportTotals {
+            files: n as usize,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            while let Some((prepared, names)) = batches.recv().await {
+                let outcomes = app.commit_import(who, prepared, "cli").await?;
+                report(&mut t, &pb, lang, &names, &outcomes);
+            }
+            Ok::<ImportTotals, Failure>(t)
+        })
+    };
     let mut ids = app::IdPool::blocks(1 << 20);
     // Ids of the declarations and ledger entries of the whole import (at most one each a
     // file), taken now; lines, persons and employments in blocks of 2^20 as they are needed.
@@ -257,55 +270,22 @@ pub async fn import(
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
     let mut previous = app::InFlight::default();
-    type Pending = (
-        tokio::task::JoinHandle<Result<Vec<ImportOutcome>, app::AppError>>,
-        Vec<String>,
-    );
-    let mut pending: Option<Pending> = None;
-    let mut report = |names: &[String], outcomes: &[ImportOutcome]| {
-        for (name, o) in names.iter().zip(outcomes) {
-            match o {
-                ImportOutcome::Accepted(s) => {
-                    t.accepted += 1;
-                    t.lines += s.lines + s.entrants;
-                    t.employer_share += s.employer_share.0;
-                    t.employee_share += s.employee_share.0;
-                }
-                ImportOutcome::Duplicate(_) => t.duplicates += 1,
-                ImportOutcome::Rejected { errors } => {
-                    t.rejected += 1;
-                    pb.suspend(|| {
-                        eprintln!("{name}: {}", rejected_label(lang));
-                        for e in errors {
-                            eprintln!("  {}", e.message_line(lang));
-                        }
-                    });
-                }
-            }
-        }
-        pb.inc(outcomes.len() as u64);
-    };
     while let Some(parsed) = rx.recv().await {
         let parsed = parsed?;
         let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
         let prepared = app
             .prepare_import(who, parsed, lang, &previous, &mut ids)
             .await?;
-        if let Some((h, names)) = pending.take() {
-            let outcomes = h.await.map_err(|_| Failure::Run("writer task".into()))??;
-            report(&names, &outcomes);
-        }
         previous = prepared.in_flight.clone();
-        let writer = app.clone();
-        pending = Some((
-            tokio::spawn(async move { writer.commit_import(who, prepared, "cli").await }),
-            names,
-        ));
+        if to_writer.send((prepared, names)).await.is_err() {
+            // The writer stopped on an error, which it returns below.
+            break;
+        }
     }
-    if let Some((h, names)) = pending.take() {
-        let outcomes = h.await.map_err(|_| Failure::Run("writer task".into()))??;
-        report(&names, &outcomes);
-    }
+    drop((to_writer, rx));
+    let mut t = writer
+        .await
+        .map_err(|_| Failure::Run("writer task".into()))??;
     producer
         .await
         .map_err(|_| Failure::Run("reader task".into()))??;
@@ -314,6 +294,37 @@ pub async fn import(
     app.store().checkpoint().await?;
     t.seconds = started.elapsed().as_secs_f64();
     Ok(t)
+}
+
+/// Counts the outcomes of a batch and reports its rejected files with their errors.
+fn report(
+    t: &mut ImportTotals,
+    pb: &ProgressBar,
+    lang: Lang,
+    names: &[String],
+    outcomes: &[ImportOutcome],
+) {
+    for (name, o) in names.iter().zip(outcomes) {
+        match o {
+            ImportOutcome::Accepted(s) => {
+                t.accepted += 1;
+                t.lines += s.lines + s.entrants;
+                t.employer_share += s.employer_share.0;
+                t.employee_share += s.employee_share.0;
+            }
+            ImportOutcome::Duplicate(_) => t.duplicates += 1,
+            ImportOutcome::Rejected { errors } => {
+                t.rejected += 1;
+                pb.suspend(|| {
+                    eprintln!("{name}: {}", rejected_label(lang));
+                    for e in errors {
+                        eprintln!("  {}", e.message_line(lang));
+                    }
+                });
+            }
+        }
+    }
+    pb.inc(outcomes.len() as u64);
 }
 
 fn rejected_label(lang: Lang) -> &'static str {
