@@ -13,7 +13,7 @@ use ebds::{
     Problem, RecordType, Situation,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use store::{
     BlindColumn, DeclarationLineRow, DeclarationRow, EmployerRef, EmployerRow, EmploymentRow,
     ImportBatch, LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow,
@@ -984,20 +984,20 @@ impl App {
     ) -> Result<Vec<ImportOutcome>, AppError> {
         let mut ids = IdPool::exact();
         let prepared = self
-            .prepare_import(who, parsed, lang, &InFlight::default(), &mut ids)
+            .prepare_import(who, parsed, lang, &Unwritten::default(), &mut ids)
             .await?;
         self.commit_import(who, prepared, request_id).await
     }
 
     /// Checks a batch against the registry and encrypts what it will write, without writing.
-    /// `previous` is what the batch before it (not yet committed, perhaps) accepted: forms,
+    /// `unwritten` is what the batches before it that may not be committed yet accepted: forms,
     /// files, new persons, employments; the batch is checked against them too.
     pub async fn prepare_import(
         &self,
         who: Declarant,
         parsed: Vec<ParsedFile>,
         lang: Lang,
-        previous: &InFlight,
+        unwritten: &Unwritten,
         ids: &mut IdPool,
     ) -> Result<PreparedImport, AppError> {
         if matches!(who, Declarant::Agent(_)) {
@@ -1006,11 +1006,13 @@ impl App {
         let started = std::time::Instant::now();
         let mut ctx = self.context(&parsed).await?;
         self.refuse_decoys(who, &ctx, "import").await?;
-        ctx.accepted.extend(previous.accepted.iter().copied());
-        ctx.employed.extend(previous.employed.iter().copied());
-        ctx.declared.extend(previous.declared.iter().copied());
-        for (k, v) in &previous.by_cin {
-            ctx.by_cin.entry(k.clone()).or_insert(*v);
+        for previous in &unwritten.0 {
+            ctx.accepted.extend(previous.accepted.iter().copied());
+            ctx.employed.extend(previous.employed.iter().copied());
+            ctx.declared.extend(previous.declared.iter().copied());
+            for (k, v) in &previous.by_cin {
+                ctx.by_cin.entry(k.clone()).or_insert(*v);
+            }
         }
         let numbers: HashMap<i64, i64> = ctx
             .employers
@@ -1031,7 +1033,7 @@ impl App {
                 outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
                 continue;
             }
-            if let Some(s) = previous.digests.get(&p.digest) {
+            if let Some(s) = unwritten.0.iter().find_map(|f| f.digests.get(&p.digest)) {
                 outcomes[i] = Some(ImportOutcome::Duplicate(s.clone()));
                 continue;
             }
@@ -2486,6 +2488,27 @@ pub struct InFlight {
     by_cin: HashMap<String, i64>,
     employed: HashSet<(i64, i64)>,
     declared: HashSet<(i64, i64, i64)>,
+}
+
+/// What the batches of an import that may not be committed yet accepted, oldest first: at most
+/// [`Unwritten::DEPTH`] of them. The next batch is checked against them as against the
+/// database ([`App::prepare_import`]).
+#[derive(Debug, Default)]
+pub struct Unwritten(VecDeque<InFlight>);
+
+impl Unwritten {
+    /// Batches an import may have prepared and not committed when it prepares the next: the one
+    /// being written and the one in the writer's queue of one (`daman ebds import`).
+    pub const DEPTH: usize = 2;
+
+    /// Adds the batch just prepared. The oldest beyond [`Unwritten::DEPTH`] is forgotten: it
+    /// was committed before the writer took the batches after it.
+    pub fn push(&mut self, batch: InFlight) {
+        self.0.push_back(batch);
+        while self.0.len() > Self::DEPTH {
+            self.0.pop_front();
+        }
+    }
 }
 
 /// A batch checked and encrypted, ready to be written by [`App::commit_import`].

@@ -35,7 +35,7 @@ pub use declarations::{
     AccountBalance, BatchCut, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
     IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
     NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, Statement,
-    StatementPeriod, due_date, import_batches,
+    StatementPeriod, Unwritten, due_date, import_batches,
 };
 pub use eid::EidCallback;
 pub use error::AppError;

@@ -269,23 +269,46 @@ pub async fn import(
     // the batch being written (one transaction of at most a batch's bytes). Unused ids are gaps.
     ids.reserve(app.store(), "declaration", n).await?;
     ids.reserve(app.store(), "ledger_entry", n).await?;
-    let mut previous = app::InFlight::default();
+    // What the batches the writer has not committed yet accepted: the next batch is checked
+    // against them (as many as `Unwritten::DEPTH`: the writer's and the one in its queue).
+    let mut unwritten = app::Unwritten::default();
+    let mut failed = None;
     while let Some(parsed) = rx.recv().await {
-        let parsed = parsed?;
-        let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
-        let prepared = app
-            .prepare_import(who, parsed, lang, &previous, &mut ids)
-            .await?;
-        previous = prepared.in_flight.clone();
-        if to_writer.send((prepared, names)).await.is_err() {
+        if to_writer.is_closed() {
             // The writer stopped on an error, which it returns below.
             break;
         }
+        let prepared = match parsed {
+            Ok(parsed) => {
+                let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
+                app.prepare_import(who, parsed, lang, &unwritten, &mut ids)
+                    .await
+                    .map(|p| (p, names))
+                    .map_err(Failure::from)
+            }
+            Err(e) => Err(e),
+        };
+        let (mut prepared, names) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        unwritten.push(std::mem::take(&mut prepared.in_flight));
+        if to_writer.send((prepared, names)).await.is_err() {
+            break;
+        }
     }
+    // On an error the batches already handed to the writer are still written and counted
+    // before the error is returned: nothing is left half done behind it.
     drop((to_writer, rx));
-    let mut t = writer
-        .await
-        .map_err(|_| Failure::Run("writer task".into()))??;
+    let written = writer.await.map_err(|_| Failure::Run("writer task".into()));
+    if let Some(e) = failed {
+        pb.finish_and_clear();
+        return Err(e);
+    }
+    let mut t = written??;
     producer
         .await
         .map_err(|_| Failure::Run("reader task".into()))??;

@@ -196,7 +196,8 @@ impl Store {
                 // Statement journals (the undo of one statement inside a transaction: every
                 // multi-row insert of an import) stay in memory instead of spilling to a
                 // temporary file past 64 KiB (1 s of an import at 4 million lines, measured).
-                // Temporary tables and sorts then stay in memory too.
+                // Temporary tables, large sorts (a migration's CREATE INDEX) and a VACUUM's
+                // copy then stay in memory too; daman runs no VACUUM.
                 .pragma("temp_store", "memory")
                 // No commit copies the write-ahead log into the database file (SQLite's default
                 // makes the commit that crosses 1 000 pages do it, inside the writer's time):

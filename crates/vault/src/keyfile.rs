@@ -120,9 +120,16 @@ impl KeyEncryptionKey for KeyFileKek {
         let aad = wrap_aad(key_id);
         let mut out = nonce.to_vec();
         out.extend_from_slice(dek.expose());
-        let tag = xchacha::seal_in_place(self.kek.expose(), &nonce, &aad, &mut out[NONCE_LEN..])?;
-        out.extend_from_slice(&tag);
-        Ok(out)
+        match xchacha::seal_in_place(self.kek.expose(), &nonce, &aad, &mut out[NONCE_LEN..]) {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(out)
+            }
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut out);
+                Err(e)
+            }
+        }
     }
 
     fn unwrap(&self, key_id: u32, wrapped: &[u8]) -> Result<Secret32, VaultError> {

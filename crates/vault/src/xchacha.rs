@@ -4,9 +4,10 @@
 //! the first 16 bytes of the 24-byte nonce, then ChaCha20-Poly1305 (RFC 8439) seals under that
 //! subkey with the nonce `0⁴ ‖ nonce[16..24]`. The bytes are those of
 //! `chacha20poly1305::XChaCha20Poly1305` (a test compares them); HChaCha20 comes from the
-//! `chacha20` crate and ChaCha20-Poly1305 from `ring`, whose assembly seals a short field about
-//! five times faster (docs/performance.md: 330–400 ns against 1 830–1 880 ns for 70 bytes, and
-//! an import seals four million lines a month).
+//! `chacha20` crate and ChaCha20-Poly1305 from `ring`, whose assembly seals a 70-byte field in
+//! 430–475 ns against 650–850 ns for the RustCrypto crates' portable backends (their AVX2
+//! backends: 1 830–1 880 ns), and an import seals four million lines a month
+//! (docs/performance.md).
 
 use crate::VaultError;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
@@ -19,7 +20,10 @@ pub(crate) const TAG_LEN: usize = 16;
 fn ietf(key: &[u8; 32], nonce: &[u8; NONCE_LEN]) -> Result<(LessSafeKey, Nonce), VaultError> {
     let mut prefix = [0u8; 16];
     prefix.copy_from_slice(&nonce[..16]);
-    let mut sub = chacha20::hchacha::<chacha20::R20>(&(*key).into(), &prefix.into());
+    let mut k: chacha20::Key = (*key).into();
+    let mut sub = chacha20::hchacha::<chacha20::R20>(&k, &prefix.into());
+    k.as_mut_slice().zeroize();
+    // ring keeps its own copy of the subkey and does not wipe it (docs/architecture.md).
     let unbound = UnboundKey::new(&CHACHA20_POLY1305, sub.as_slice());
     sub.as_mut_slice().zeroize();
     let mut short = [0u8; 12];
@@ -47,7 +51,7 @@ pub(crate) fn seal_in_place(
 }
 
 /// Decrypts `sealed` (ciphertext then tag) into a new vector. Nothing of a ciphertext that
-/// fails to authenticate is returned or left behind.
+/// fails to authenticate is returned or left behind; one too short to hold a tag fails the same.
 pub(crate) fn open(
     key: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
@@ -55,7 +59,7 @@ pub(crate) fn open(
     sealed: &[u8],
 ) -> Result<Vec<u8>, VaultError> {
     if sealed.len() < TAG_LEN {
-        return Err(VaultError::Format);
+        return Err(VaultError::Decrypt);
     }
     let (k, n) = ietf(key, nonce)?;
     let mut buf = sealed.to_vec();
@@ -160,7 +164,7 @@ mod tests {
         }
         assert!(matches!(
             open(&key, &nonce, b"row 1", &sealed[..15]),
-            Err(VaultError::Format)
+            Err(VaultError::Decrypt)
         ));
     }
 }

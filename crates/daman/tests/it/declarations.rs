@@ -23,6 +23,7 @@ on_both_backends!(
     a_person_who_left_is_not_on_the_next_preetabli,
     a_decoy_read_or_declared_locks_the_principal,
     a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read,
+    a_batch_is_checked_against_every_batch_not_yet_written,
 );
 
 const PERIOD: &str = "202610";
@@ -1706,4 +1707,123 @@ async fn a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read
         w.t.app.preetabli_file(who, number, period(), "t").await,
         Err(app::AppError::Store(store::StoreError::Corrupt(_)))
     ));
+}
+
+/// `daman ebds import` prepares a batch while the two before it may not be committed yet (one
+/// being written, one waiting for the writer). Someone new, declared by employer 1 in the first
+/// batch and by employer 2 in the third, is created once and employed by both; checked against
+/// the batch just before alone, the third batch would create them again and fail to commit.
+async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
+    let w = World::new(b).await;
+    let pre1 = preetabli(&w).await;
+    let (_, who2, n2) = employer(&w, 2).await;
+    let pre2 = ebds::read_preetabli(
+        w.t.app
+            .preetabli_file(who2, n2, period(), "t")
+            .await
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    let newcomer = |cin: &str| Entrant {
+        immatriculation: None,
+        name: "NOUVELLE RECRUE".into(),
+        cin: cin.into(),
+        days: 10,
+        gross: Centimes(300_000),
+        capped: Centimes(300_000),
+    };
+    let mut first = declaration_from(&pre1);
+    first.entrants.push(newcomer("QE777001"));
+    let mut second = declaration_from(&pre1);
+    second.form = Form::Complementary(1);
+    second.lines.clear();
+    second.entrants.push(newcomer("QE777002"));
+    let mut third = declaration_from(&pre2);
+    third.entrants.push(newcomer("QE777001"));
+    let app = &w.t.app;
+    let parsed = |d: &Declaration, name: &str| {
+        app.parse_files(vec![ImportFile {
+            name: name.into(),
+            bytes: bytes_of(d),
+        }])
+    };
+    let before = counts(&w).await;
+    let who = Declarant::Operator;
+    let mut ids = app::IdPool::blocks(1 << 20);
+    let mut unwritten = app::Unwritten::default();
+    let mut prepared = Vec::new();
+    for (d, name) in [(&first, "1"), (&second, "2"), (&third, "3")] {
+        let mut p = app
+            .prepare_import(
+                who,
+                parsed(d, name).await.unwrap(),
+                Lang::Fr,
+                &unwritten,
+                &mut ids,
+            )
+            .await
+            .unwrap();
+        unwritten.push(std::mem::take(&mut p.in_flight));
+        prepared.push(p);
+    }
+    // The third file, checked against the second batch alone.
+    let mut only_second = app::Unwritten::default();
+    only_second.push(unwritten_of(app, &second, &mut ids).await);
+    let stale = app
+        .prepare_import(
+            who,
+            parsed(&third, "3").await.unwrap(),
+            Lang::Fr,
+            &only_second,
+            &mut ids,
+        )
+        .await
+        .unwrap();
+    let mut outcomes = Vec::new();
+    for p in prepared.drain(..2) {
+        outcomes.extend(app.commit_import(who, p, "t").await.unwrap());
+    }
+    assert!(
+        app.commit_import(who, stale, "t").await.is_err(),
+        "the newcomer created twice"
+    );
+    outcomes.extend(
+        app.commit_import(who, prepared.remove(0), "t")
+            .await
+            .unwrap(),
+    );
+    assert!(
+        outcomes.iter().all(ImportOutcome::is_accepted),
+        "{outcomes:#?}"
+    );
+    let after = counts(&w).await;
+    assert_eq!(
+        after.persons,
+        before.persons + 2,
+        "two newcomers, each once"
+    );
+    // The newcomer of the first batch is employed by both employers; the other by employer 1.
+    assert_eq!(after.employments, before.employments + 3);
+}
+
+/// What a batch of `d` alone would have accepted (prepared, not committed).
+async fn unwritten_of(app: &app::App, d: &Declaration, ids: &mut app::IdPool) -> app::InFlight {
+    let parsed = app
+        .parse_files(vec![ImportFile {
+            name: "2".into(),
+            bytes: bytes_of(d),
+        }])
+        .await
+        .unwrap();
+    app.prepare_import(
+        Declarant::Operator,
+        parsed,
+        Lang::Fr,
+        &app::Unwritten::default(),
+        ids,
+    )
+    .await
+    .unwrap()
+    .in_flight
 }
