@@ -278,17 +278,15 @@ pub async fn import(
             // The writer stopped on an error, which it returns below.
             break;
         }
-        let prepared = match parsed {
-            Ok(parsed) => {
-                let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
-                app.prepare_import(who, parsed, lang, &unwritten, &mut ids)
-                    .await
-                    .map(|p| (p, names))
-                    .map_err(Failure::from)
-            }
-            Err(e) => Err(e),
+        let prepared = async {
+            let parsed = parsed?;
+            let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
+            let prepared = app
+                .prepare_import(who, parsed, lang, &unwritten, &mut ids)
+                .await?;
+            Ok::<_, Failure>((prepared, names))
         };
-        let (mut prepared, names) = match prepared {
+        let (mut prepared, names) = match prepared.await {
             Ok(p) => p,
             Err(e) => {
                 failed = Some(e);
