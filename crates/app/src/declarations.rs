@@ -15,9 +15,8 @@ use ebds::{
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use store::{
-    BlindColumn, DeclarationLineRow, DeclarationRow, EmployerRef, EmployerRow, EmploymentRow,
-    ImportBatch, LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow,
-    PreetabliRow,
+    BlindColumn, DeclarationRow, EmployerRef, EmployerRow, EmploymentRow, ImportBatch,
+    LedgerEntryRow, PaymentRow, PersonCipher, PersonRow, PreetabliLineRow, PreetabliRow,
 };
 use vault::Column;
 
@@ -39,10 +38,10 @@ pub(crate) const DECLARATION_HEADER: Column = Column {
     table: "declarations",
     column: "header",
 };
-/// Each line's ciphertext is bound to this name (not the table's, `declaration_line_blocks`):
-/// changing it would make every stored line unreadable.
-pub(crate) const DECLARATION_LINE: Column = Column {
-    table: "declaration_lines",
+/// The sealed part of a block of declaration lines ([`store::blocks`]), bound to the
+/// declaration's id and to the block's directory.
+pub(crate) const DECLARATION_LINE_BLOCK: Column = Column {
+    table: "declaration_line_blocks",
     column: "data",
 };
 /// Blind index of a declaration file's bytes.
@@ -375,12 +374,13 @@ pub(crate) enum StoredLine {
     Entrant(Entrant),
 }
 
-fn line_payload(l: &StoredLine, employer: Centimes, employee: Centimes) -> Vec<u8> {
-    // The fields joined by SEP, as `join` of their `Display` would, written straight into one
-    // buffer (four million lines a month; numbers without the formatting machinery).
-    let mut b = Vec::with_capacity(128);
+/// Appends a line's payload to `b`: its fields joined by SEP, as `join` of their `Display`
+/// would, written straight into the buffer (four million lines a month; numbers without the
+/// formatting machinery).
+fn line_payload(b: &mut Vec<u8>, l: &StoredLine, employer: Centimes, employee: Centimes) {
+    let start = b.len();
     let sep = |b: &mut Vec<u8>| {
-        if !b.is_empty() {
+        if b.len() > start {
             let mut sep = [0u8; 4];
             b.extend_from_slice(SEP.encode_utf8(&mut sep).as_bytes());
         }
@@ -396,32 +396,31 @@ fn line_payload(l: &StoredLine, employer: Centimes, employee: Centimes) -> Vec<u
     match l {
         StoredLine::Known(l) => {
             let e = &l.employee;
-            text(&mut b, "B");
-            int(&mut b, e.immatriculation.into());
-            text(&mut b, &e.name);
-            int(&mut b, e.children.into());
-            int(&mut b, e.af_payable.0);
-            int(&mut b, e.af_deductible.0);
-            int(&mut b, e.af_net.0);
-            int(&mut b, l.af_repayable.0);
-            int(&mut b, l.days.into());
-            int(&mut b, l.gross.0);
-            int(&mut b, l.capped.0);
-            text(&mut b, l.situation.code().trim());
+            text(b, "B");
+            int(b, e.immatriculation.into());
+            text(b, &e.name);
+            int(b, e.children.into());
+            int(b, e.af_payable.0);
+            int(b, e.af_deductible.0);
+            int(b, e.af_net.0);
+            int(b, l.af_repayable.0);
+            int(b, l.days.into());
+            int(b, l.gross.0);
+            int(b, l.capped.0);
+            text(b, l.situation.code().trim());
         }
         StoredLine::Entrant(e) => {
-            text(&mut b, "E");
-            int(&mut b, e.immatriculation.unwrap_or(0).into());
-            text(&mut b, &e.name);
-            text(&mut b, &e.cin);
-            int(&mut b, e.days.into());
-            int(&mut b, e.gross.0);
-            int(&mut b, e.capped.0);
+            text(b, "E");
+            int(b, e.immatriculation.unwrap_or(0).into());
+            text(b, &e.name);
+            text(b, &e.cin);
+            int(b, e.days.into());
+            int(b, e.gross.0);
+            int(b, e.capped.0);
         }
     }
-    int(&mut b, employer.0);
-    int(&mut b, employee.0);
-    b
+    int(b, employer.0);
+    int(b, employee.0);
 }
 
 /// `v` in decimal, as `Display` writes it.
@@ -1165,7 +1164,7 @@ impl App {
                 e => AppError::Store(e),
             })?;
         tracing::debug!(
-            lines = prepared.batch.lines.len(),
+            lines = prepared.lines(),
             insert_ms = started.elapsed().as_millis() as u64,
             "import committed"
         );
@@ -1293,10 +1292,9 @@ impl App {
         ctx.accepted
             .remove(&(target.employer_id, target.period, target.form));
         let replaced: HashSet<i64> = store
-            .declaration_lines(target.id)
+            .declaration_persons(target.id)
             .await?
-            .iter()
-            .map(|l| l.person_id)
+            .into_iter()
             .collect();
         for (e, p) in store
             .declared_persons(&[target.employer_id], target.period)
@@ -1900,6 +1898,7 @@ impl App {
         let mut employed = HashSet::new();
         let mut summaries = Vec::with_capacity(accepted.len());
         let mut next_line = first_line;
+        let mut blocks = store::LineBlocks::default();
         for (k, (_, a)) in accepted.iter().enumerate() {
             let id = first_decl + k as i64;
             let d = &a.decl;
@@ -1960,19 +1959,25 @@ impl App {
                     });
                 }
                 in_flight.declared.insert((a.employer.id, pn, person_id));
-                batch.lines.push(DeclarationLineRow {
-                    id: next_line,
-                    declaration_id: id,
-                    person_id,
-                    period: pn,
-                    data: ring.encrypt(
-                        DECLARATION_LINE,
-                        next_line,
-                        &line_payload(&line, c.employer, c.employee),
-                    )?,
+                blocks.push(person_id, next_line, |b| {
+                    line_payload(b, &line, c.employer, c.employee)
                 });
                 next_line += 1;
             }
+            // A person twice in one declaration is a conflict, as the database's key once made
+            // it (the checks refuse it before).
+            let sealed = blocks
+                .seal(id, pn, |context, plain| {
+                    ring.encrypt_bound(DECLARATION_LINE_BLOCK, id, context, plain)
+                        .map_err(AppError::from)
+                })
+                .map_err(|e| match e {
+                    AppError::Store(store::StoreError::Conflict(_)) => {
+                        AppError::Conflict("declaration")
+                    }
+                    e => e,
+                })?;
+            batch.blocks.extend(sealed);
             let t = d.totals();
             let row = DeclarationRow {
                 id,
@@ -2060,17 +2065,28 @@ impl App {
         }
     }
 
+    /// A declaration's lines, decrypted, in the order of its file.
     async fn stored_lines(
         &self,
         d: &DeclarationRow,
-    ) -> Result<Vec<(DeclarationLineRow, StoredLine, Centimes, Centimes)>, AppError> {
+    ) -> Result<Vec<(StoredLine, Centimes, Centimes)>, AppError> {
         let mut out = Vec::with_capacity(d.lines as usize);
-        for l in self.inner.store.declaration_lines(d.id).await? {
-            let plain = self.keyring().decrypt(DECLARATION_LINE, l.id, &l.data)?;
-            let (line, er, ee) = parse_line(&plain)?;
-            out.push((l, line, er, ee));
+        for b in self.inner.store.declaration_blocks(d.id).await? {
+            for (_, line, payload) in self.open_block(&b)?.lines() {
+                out.push((line, parse_line(payload)?));
+            }
         }
-        Ok(out)
+        out.sort_unstable_by_key(|(line, _)| *line);
+        Ok(out.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Decrypts a block of declaration lines.
+    fn open_block(&self, b: &store::LineBlock) -> Result<store::OpenedBlock, AppError> {
+        store::blocks::open_block(&b.data, |context, sealed| {
+            self.keyring()
+                .decrypt_bound(DECLARATION_LINE_BLOCK, b.declaration_id, context, sealed)
+                .map_err(AppError::from)
+        })
     }
 
     /// The declaration as the e-BDS file that was accepted, byte for byte.
@@ -2092,7 +2108,7 @@ impl App {
             &d.header,
         )?)?;
         let (mut lines, mut entrants) = (Vec::new(), Vec::new());
-        for (_, l, _, _) in self.stored_lines(&d).await? {
+        for (l, _, _) in self.stored_lines(&d).await? {
             match l {
                 StoredLine::Known(l) => lines.push(l),
                 StoredLine::Entrant(e) => entrants.push(e),
@@ -2156,7 +2172,7 @@ impl App {
         let lines = self.stored_lines(&d).await?;
         lines
             .into_iter()
-            .map(|(l, s, er, ee)| career_line(&l, &s, er, ee, affiliate, d.form))
+            .map(|(s, er, ee)| career_line(d.period, &s, er, ee, affiliate, d.form))
             .collect::<Result<_, _>>()
     }
 
@@ -2201,20 +2217,21 @@ impl App {
             .into_iter()
             .map(|e| (e.id, e.affiliate_number))
             .collect();
-        rows.iter()
-            .map(|(l, employer, form)| {
-                let plain = self.keyring().decrypt(DECLARATION_LINE, l.id, &l.data)?;
-                let (s, er, ee) = parse_line(&plain)?;
-                career_line(
-                    l,
-                    &s,
-                    er,
-                    ee,
-                    numbers.get(employer).copied().unwrap_or(0),
-                    *form,
-                )
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for (b, employer, form) in &rows {
+            let opened = self.open_block(b)?;
+            let Some((line, payload)) = opened.line_of(subject) else {
+                continue;
+            };
+            let (s, er, ee) = parse_line(payload)?;
+            let affiliate = numbers.get(employer).copied().unwrap_or(0);
+            out.push((
+                (b.period, line),
+                career_line(b.period, &s, er, ee, affiliate, *form)?,
+            ));
+        }
+        out.sort_unstable_by_key(|(order, _)| *order);
+        Ok(out.into_iter().map(|(_, l)| l).collect())
     }
 
     async fn agent_has_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
@@ -2521,7 +2538,7 @@ pub struct PreparedImport {
 impl PreparedImport {
     /// Declaration lines the batch will write.
     pub fn lines(&self) -> usize {
-        self.batch.lines.len()
+        self.batch.blocks.iter().map(|b| b.lines as usize).sum()
     }
 }
 
@@ -2661,7 +2678,7 @@ pub struct CareerLine {
 }
 
 fn career_line(
-    l: &DeclarationLineRow,
+    period: i64,
     s: &StoredLine,
     er: Centimes,
     ee: Centimes,
@@ -2688,7 +2705,7 @@ fn career_line(
         ),
     };
     Ok(CareerLine {
-        period: period_of(l.period)?,
+        period: period_of(period)?,
         affiliate_number: format!("{affiliate:07}"),
         record,
         immatriculation: format!("{imma:09}"),
@@ -2817,7 +2834,8 @@ mod tests {
             gross: Centimes(200_000),
             capped: Centimes(200_000),
         });
-        let b = line_payload(&known, Centimes(126_540), Centimes(40_440));
+        let mut b = Vec::new();
+        line_payload(&mut b, &known, Centimes(126_540), Centimes(40_440));
         assert_eq!(
             b,
             join(
@@ -2844,9 +2862,13 @@ mod tests {
             parse_line(&b).unwrap(),
             (known, Centimes(126_540), Centimes(40_440))
         );
-        let b = line_payload(&entrant, Centimes(42_180), Centimes(13_480));
+        // Appended after another line's payload: the same bytes as on its own.
+        let mut two = b.clone();
+        line_payload(&mut two, &entrant, Centimes(42_180), Centimes(13_480));
+        let alone = two.split_off(b.len());
+        assert_eq!(two, b);
         assert_eq!(
-            parse_line(&b).unwrap(),
+            parse_line(&alone).unwrap(),
             (entrant, Centimes(42_180), Centimes(13_480))
         );
     }

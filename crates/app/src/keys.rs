@@ -440,13 +440,7 @@ fn sealed_columns(t: &SealedTable) -> Result<Vec<Column>, AppError> {
         .map(|c| {
             crate::encrypted_columns()
                 .into_iter()
-                .find(|e| {
-                    if t.blocks {
-                        *e == crate::declarations::DECLARATION_LINE
-                    } else {
-                        e.table == t.table && e.column == *c
-                    }
-                })
+                .find(|e| e.table == t.table && e.column == *c)
                 .ok_or(AppError::Internal(
                     "a sealed column the keyring does not know",
                 ))
@@ -461,14 +455,12 @@ fn stale_rows(ring: &Keyring, blocks: bool, rows: &[SealedRow]) -> Result<u64, A
     for row in rows {
         let mut stale = false;
         for blob in row.values.iter().flatten() {
-            if blocks {
-                store::rekey_block(blob, |_, ct| {
-                    stale |= !ring.is_current(ct);
-                    Ok::<_, AppError>(None)
-                })?;
+            let sealed = if blocks {
+                store::blocks::sealed_part(blob)?.1
             } else {
-                stale |= !ring.is_current(blob);
-            }
+                blob
+            };
+            stale |= !ring.is_current(sealed);
         }
         n += u64::from(stale);
     }
@@ -490,13 +482,17 @@ fn rekey_rows(
         for (col, v) in columns.iter().zip(&row.values) {
             let new = match v {
                 None => None,
-                Some(blob) if blocks => store::rekey_block(blob, |line, ct| {
-                    let r = ring.rekey(*col, line, ct).map_err(AppError::from);
-                    if matches!(r, Ok(Some(_))) {
-                        lines += 1;
+                Some(blob) if blocks => {
+                    // The block's sealed part, bound to its declaration and directory.
+                    let (context, sealed) = store::blocks::sealed_part(blob)?;
+                    match ring.rekey_bound(*col, row.key[0], context, sealed)? {
+                        Some(new) => {
+                            lines += store::blocks::persons(blob)?.len() as u64;
+                            Some(store::blocks::with_sealed(blob, &new)?)
+                        }
+                        None => None,
                     }
-                    r
-                })?,
+                }
                 Some(blob) => ring.rekey(*col, row.key[0], blob)?,
             };
             changed |= new.is_some();

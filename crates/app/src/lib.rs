@@ -284,7 +284,7 @@ pub(crate) fn encrypted_columns() -> Vec<Column> {
         declarations::PREETABLI_LINE,
         declarations::PREETABLI_EMPLOYEES,
         declarations::DECLARATION_HEADER,
-        declarations::DECLARATION_LINE,
+        declarations::DECLARATION_LINE_BLOCK,
     ]);
     encrypted
 }

@@ -2,7 +2,7 @@
 //! records a batch of imported declarations.
 
 use crate::repo::{insert_employments, insert_persons};
-use crate::{EmploymentRow, PersonCipher, PersonRow, Result, Store, with_pool};
+use crate::{EmploymentRow, LineBlock, PersonCipher, PersonRow, Result, Store, with_pool};
 use sqlx::{FromRow, Row};
 
 /// An employer as a declaration names it: its id and affiliation number.
@@ -61,15 +61,6 @@ pub struct DeclarationRow {
     pub rectifies: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DeclarationLineRow {
-    pub id: i64,
-    pub declaration_id: i64,
-    pub person_id: i64,
-    pub period: i64,
-    pub data: Vec<u8>,
-}
-
 /// One balanced ledger movement and its postings (account, amount: debit > 0, credit < 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntryRow {
@@ -100,7 +91,8 @@ pub struct ImportBatch {
     pub persons: Vec<PersonRow>,
     pub employments: Vec<EmploymentRow>,
     pub declarations: Vec<DeclarationRow>,
-    pub lines: Vec<DeclarationLineRow>,
+    /// The declarations' lines, sealed in blocks ([`crate::blocks`]).
+    pub blocks: Vec<LineBlock>,
     pub entries: Vec<LedgerEntryRow>,
     /// Employments that end (a line declared the person left or died): their current
     /// employment with the employer ends on this date (the period's last day).
@@ -736,36 +728,55 @@ impl Store {
         .await?))
     }
 
-    /// The lines of a declaration, in the order of its file.
-    pub async fn declaration_lines(&self, declaration_id: i64) -> Result<Vec<DeclarationLineRow>> {
-        let blocks: Vec<(i64, Vec<u8>)> = with_pool!(self, |p| {
+    /// The blocks of a declaration's lines ([`crate::blocks`]).
+    pub async fn declaration_blocks(&self, declaration_id: i64) -> Result<Vec<LineBlock>> {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = with_pool!(self, |p| {
             sqlx::query_as(
-                "SELECT period, data FROM declaration_line_blocks WHERE declaration_id = $1",
+                "SELECT last_person, period, lines, data FROM declaration_line_blocks \
+                 WHERE declaration_id = $1 ORDER BY last_person",
             )
             .bind(declaration_id)
             .fetch_all(p)
             .await?
         });
+        Ok(rows
+            .into_iter()
+            .map(|(last_person, period, lines, data)| LineBlock {
+                declaration_id,
+                last_person,
+                period,
+                lines,
+                data,
+            })
+            .collect())
+    }
+
+    /// The persons a declaration declares, read from its blocks' directories (nothing is
+    /// decrypted).
+    pub async fn declaration_persons(&self, declaration_id: i64) -> Result<Vec<i64>> {
         let mut out = Vec::new();
-        for (period, data) in blocks {
-            out.extend(crate::blocks::decode(declaration_id, period, &data)?);
+        for b in self.declaration_blocks(declaration_id).await? {
+            out.extend(crate::blocks::persons(&b.data)?);
         }
-        out.sort_unstable_by_key(|l| l.id);
         Ok(out)
     }
 
-    /// A person's career lines with the employer and form of their declaration, by period.
-    /// Lines are stored in blocks keyed by declaration (so imports append): the career is
-    /// every declaration, from the month the person's first employment with it began, of every
-    /// employer the person was ever employed by, one block lookup each (the first block whose
-    /// last person is at or after them). Every declared person has an employment with the
+    /// The blocks that hold a person's career lines, with the employer and form of their
+    /// declaration. Lines are stored in blocks keyed by declaration (so imports append): the
+    /// career is every declaration, from the month the person's first employment with it
+    /// began, of every employer the person was ever employed by, one block lookup each (the
+    /// first block whose last person is at or after them; the caller opens it and takes the
+    /// person's line, if it holds one). Every declared person has an employment with the
     /// declaring employer begun by the first day of the period (the préétabli is drawn from the
     /// employments on that day; an entrant's employment begins with the period), and
     /// employments are never deleted.
-    pub async fn career(&self, person_id: i64) -> Result<Vec<(DeclarationLineRow, i64, i64)>> {
-        let rows: Vec<(i64, i64, Vec<u8>, i64, i64)> = with_pool!(self, |p| {
+    pub async fn career(&self, person_id: i64) -> Result<Vec<(LineBlock, i64, i64)>> {
+        /// A block's key, period, line count and data; its declaration's employer and form.
+        type Found = (i64, i64, i64, i64, Vec<u8>, i64, i64);
+        let rows: Vec<Found> = with_pool!(self, |p| {
             sqlx::query_as(
-                "SELECT b.declaration_id, b.period, b.data, d.employer_id, d.form \
+                "SELECT b.declaration_id, b.last_person, b.period, b.lines, b.data, \
+                 d.employer_id, d.form \
                  FROM (SELECT employer_id, MIN(start_date) AS since FROM employments \
                        WHERE person_id = $1 GROUP BY employer_id) e \
                  JOIN declarations d ON d.employer_id = e.employer_id \
@@ -779,14 +790,21 @@ impl Store {
             .fetch_all(p)
             .await?
         });
-        let mut out = Vec::new();
-        for (declaration_id, period, data, employer_id, form) in rows {
-            if let Some(line) = crate::blocks::line_of(declaration_id, period, &data, person_id)? {
-                out.push((line, employer_id, form));
-            }
-        }
-        out.sort_unstable_by_key(|(l, _, _)| (l.period, l.id));
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(
+                |(declaration_id, last_person, period, lines, data, employer, form)| {
+                    let block = LineBlock {
+                        declaration_id,
+                        last_person,
+                        period,
+                        lines,
+                        data,
+                    };
+                    (block, employer, form)
+                },
+            )
+            .collect())
     }
 
     /// Writes an import batch in one transaction: new persons and their employments, the
@@ -794,7 +812,6 @@ impl Store {
     /// many narrow ledger rows (entries, postings) go in as multi-row inserts on SQLite and as
     /// arrays expanded by `UNNEST` on PostgreSQL.
     pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
-        let blocks = crate::blocks::blocks_of(&b.lines)?;
         match &self.pool {
             crate::Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
@@ -803,7 +820,7 @@ impl Store {
                 insert_employments!(tx, b.employments);
                 end_employments!(tx, b.employment_ends);
                 insert_declarations!(tx, b.declarations);
-                insert_blocks!(tx, blocks);
+                insert_blocks!(tx, b.blocks);
                 sqlite_entries(&mut tx, &b.entries).await?;
                 tx.commit().await?;
             }
@@ -814,7 +831,7 @@ impl Store {
                 insert_employments!(tx, b.employments);
                 end_employments!(tx, b.employment_ends);
                 insert_declarations!(tx, b.declarations);
-                insert_blocks!(tx, blocks);
+                insert_blocks!(tx, b.blocks);
                 pg_entries(&mut tx, &b.entries).await?;
                 tx.commit().await?;
             }

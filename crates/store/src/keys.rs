@@ -38,8 +38,9 @@ pub struct SealedTable {
     pub key: &'static [&'static str],
     /// Its encrypted columns.
     pub columns: Vec<&'static str>,
-    /// Rows hold blocks of line ciphertexts, each bound to its own line number
-    /// ([`rekey_block`]).
+    /// Rows hold blocks of declaration lines: the column's ciphertext is the block's sealed
+    /// part, bound to the declaration (`key[0]`) and to the block's directory
+    /// ([`crate::blocks::sealed_part`]).
     pub blocks: bool,
 }
 
@@ -81,25 +82,6 @@ pub struct SealedRow {
 
 /// A row as read, and the ciphertexts to write in its place (in [`SealedTable::columns`] order).
 pub type Resealed = (SealedRow, Vec<Option<Vec<u8>>>);
-
-/// Re-encrypts each line ciphertext of a block with `f(line number, ciphertext)` (`None`:
-/// keep it). Returns the new block, or `None` if no line changed. A new ciphertext must have
-/// the length of the old one: the block's directory, in plaintext, does not change.
-pub fn rekey_block<E: From<StoreError>>(
-    data: &[u8],
-    mut f: impl FnMut(i64, &[u8]) -> std::result::Result<Option<Vec<u8>>, E>,
-) -> std::result::Result<Option<Vec<u8>>, E> {
-    let mut out: Option<Vec<u8>> = None;
-    for (_, line, range) in crate::blocks::entries(data)? {
-        if let Some(new) = f(line, &data[range.clone()])? {
-            if new.len() != range.len() {
-                return Err(StoreError::Corrupt("re-encrypted line of another length").into());
-            }
-            out.get_or_insert_with(|| data.to_vec())[range].copy_from_slice(&new);
-        }
-    }
-    Ok(out)
-}
 
 impl Store {
     // ---- data keys -------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 
 mod audit_log;
 mod auth;
-mod blocks;
+pub mod blocks;
 mod declarations;
 mod keys;
 mod releases;
@@ -17,6 +17,7 @@ mod session;
 
 pub use audit_log::{AuditCheckpointRow, ReadRow};
 pub use auth::*;
+pub use blocks::{LineBlock, LineBlocks, OpenedBlock};
 pub use declarations::*;
 pub use keys::*;
 pub use releases::ContactReleaseRow;

@@ -146,15 +146,29 @@ impl Keyring {
     /// if it is under the primary key or a newer one (a rotation never moves a ciphertext back
     /// to an older key). The plaintext never leaves this function (and is wiped).
     pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
+        self.rekey_bound(col, row, &[], blob)
+    }
+
+    /// [`Keyring::rekey`] of a ciphertext made by [`Keyring::encrypt_bound`] with `context`.
+    pub fn rekey_bound(
+        &self,
+        col: Column,
+        row: i64,
+        context: &[u8],
+        blob: &[u8],
+    ) -> Result<Option<Vec<u8>>, VaultError> {
         if self.is_current(blob) {
             return Ok(None);
         }
-        let plain = zeroize::Zeroizing::new(self.decrypt(col, row, blob)?);
-        self.encrypt(col, row, &plain).map(Some)
+        let plain = zeroize::Zeroizing::new(self.decrypt_bound(col, row, context, blob)?);
+        self.encrypt_bound(col, row, context, &plain).map(Some)
     }
 
-    fn aad(col: Column, row: i64, key_id: u32) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(32 + col.table.len() + col.column.len());
+    /// The associated data: format, table, column, row and key id, then the caller's
+    /// `context` (empty for a plain field). A column is always sealed with a context or
+    /// always without, so the fixed-length fields before it keep the encoding unambiguous.
+    fn aad(col: Column, row: i64, key_id: u32, context: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(32 + col.table.len() + col.column.len() + context.len());
         aad.extend_from_slice(b"daman.v1\0");
         aad.extend_from_slice(col.table.as_bytes());
         aad.push(0);
@@ -162,12 +176,26 @@ impl Keyring {
         aad.push(0);
         aad.extend_from_slice(&row.to_be_bytes());
         aad.extend_from_slice(&key_id.to_be_bytes());
+        aad.extend_from_slice(context);
         aad
     }
 
     /// Encrypts `plain` for `col` of row `row` under the primary key:
     /// `0x01 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`.
     pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.encrypt_bound(col, row, &[], plain)
+    }
+
+    /// [`Keyring::encrypt`], the ciphertext also bound to `context`: bytes stored beside it in
+    /// plaintext (a block's directory of persons and line numbers) that must not be changed
+    /// without the ciphertext failing to decrypt.
+    pub fn encrypt_bound(
+        &self,
+        col: Column,
+        row: i64,
+        context: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
         let key_id = self.primary;
         let key = self
             .ciphers
@@ -175,7 +203,7 @@ impl Keyring {
             .ok_or(VaultError::UnknownColumn(col.table, col.column))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce)?;
-        let aad = Self::aad(col, row, key_id);
+        let aad = Self::aad(col, row, key_id, context);
         // Sealed in place, in the one buffer returned.
         let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
         out.push(FORMAT_V1);
@@ -190,6 +218,17 @@ impl Keyring {
     /// Decrypts what [`Keyring::encrypt`] produced for the same column and row, under whichever
     /// key id the ciphertext names.
     pub fn decrypt(&self, col: Column, row: i64, blob: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.decrypt_bound(col, row, &[], blob)
+    }
+
+    /// Decrypts what [`Keyring::encrypt_bound`] produced for the same column, row and context.
+    pub fn decrypt_bound(
+        &self,
+        col: Column,
+        row: i64,
+        context: &[u8],
+        blob: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
         if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
             return Err(VaultError::Format);
         }
@@ -204,7 +243,7 @@ impl Keyring {
             }
             None => return Err(VaultError::UnknownKey(key_id)),
         };
-        let aad = Self::aad(col, row, key_id);
+        let aad = Self::aad(col, row, key_id, context);
         xchacha::open(key.expose(), &nonce, &aad, &blob[HEADER_LEN..])
     }
 
@@ -320,6 +359,24 @@ mod tests {
             Err(VaultError::UnknownKey(9))
         );
         assert!(!ct.windows(8).any(|w| w == b"AB123456"));
+        // Bound to a context: that context and no other, and never without one.
+        let bound = r.encrypt_bound(CIN, 42, b"directory", b"AB123456").unwrap();
+        assert_eq!(
+            r.decrypt_bound(CIN, 42, b"directory", &bound).unwrap(),
+            b"AB123456"
+        );
+        for other in [&b"directorz"[..], b"director", b""] {
+            assert_eq!(
+                r.decrypt_bound(CIN, 42, other, &bound),
+                Err(VaultError::Decrypt)
+            );
+        }
+        assert_eq!(r.decrypt(CIN, 42, &bound), Err(VaultError::Decrypt));
+        assert_eq!(
+            r.decrypt_bound(CIN, 42, &[], &ct).unwrap(),
+            b"AB123456",
+            "an empty context is no context"
+        );
         assert_ne!(
             r.encrypt(CIN, 42, b"AB123456").unwrap(),
             ct,

@@ -20,8 +20,8 @@ on_both_backends!(
     lockdown_ends_sessions_by_role_then_all
 );
 
-/// The key id of every ciphertext in the database: each sealed column of each row, and each
-/// line inside the blocks of declaration lines. Read straight from the database.
+/// The key id of every ciphertext in the database: each sealed column of each row (of a block
+/// of declaration lines, its sealed part). Read straight from the database.
 async fn key_ids(t: &TestApp) -> Vec<(String, u32)> {
     let mut out = Vec::new();
     for table in store::sealed_tables() {
@@ -29,15 +29,12 @@ async fn key_ids(t: &TestApp) -> Vec<(String, u32)> {
             let sql = format!("SELECT {c} FROM {} WHERE {c} IS NOT NULL", table.table);
             for blob in t.raw_blobs(&sql).await {
                 let name = format!("{}.{c}", table.table);
-                if table.blocks {
-                    store::rekey_block(&blob, |_, ct| {
-                        out.push((name.clone(), Keyring::key_id_of(ct).unwrap()));
-                        Ok::<_, store::StoreError>(None)
-                    })
-                    .unwrap();
+                let sealed = if table.blocks {
+                    store::blocks::sealed_part(&blob).unwrap().1
                 } else {
-                    out.push((name, Keyring::key_id_of(&blob).unwrap()));
-                }
+                    &blob
+                };
+                out.push((name, Keyring::key_id_of(sealed).unwrap()));
             }
         }
     }
@@ -179,6 +176,8 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         "UPDATE declarations SET gross = gross + 1",
         "UPDATE declaration_line_blocks SET period = period + 1",
         "UPDATE declaration_line_blocks SET lines = lines + 1",
+        // The same ciphertext again is not a re-encryption to the primary key.
+        "UPDATE declaration_line_blocks SET data = data",
         "DELETE FROM declaration_line_blocks",
     ] {
         let e = w.t.raw_execute(sql, &[]).await.unwrap_err();
