@@ -8,7 +8,7 @@ use crate::layout::{Family, Field, Kind, RECORD_LEN, RecordType, offsets};
 use crate::model::*;
 use crate::text::allowed;
 use domain::{Centimes, Cin, Date, Parameters, Period};
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::io::BufRead;
 
 /// A file of any family.
