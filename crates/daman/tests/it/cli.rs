@@ -51,6 +51,49 @@ fn exit_codes_and_messages() {
     assert_eq!((code, out.lines().count()), (0, 3));
 }
 
+/// `daman ebds import` of a synthetic month, as the benchmark runs it: every file accepted;
+/// imported again, every file is a duplicate and nothing changes.
+#[test]
+fn a_month_imported_from_the_command_line_then_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = daman(d, args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    ok(&["load", "--persons", "300", "--employers", "30", "--quiet"]);
+    ok(&["ebds", "preetabli", "--period", "202610", "--out", "pre"]);
+    ok(&[
+        "synth",
+        "month",
+        "--persons",
+        "300",
+        "--employers",
+        "30",
+        "--preetablis",
+        "pre",
+        "--out",
+        "ds",
+    ]);
+    let files = std::fs::read_dir(d.join("ds")).unwrap().count();
+    assert!(files > 20, "{files} files");
+    let first = ok(&["ebds", "import", "ds", "--quiet"]);
+    assert!(
+        first.starts_with(&format!(
+            "{files} files: {files} accepted, 0 duplicates, 0 rejected"
+        )),
+        "{first}"
+    );
+    let again = ok(&["ebds", "import", "ds", "--quiet"]);
+    assert!(
+        again.starts_with(&format!(
+            "{files} files: 0 accepted, {files} duplicates, 0 rejected; 0 lines"
+        )),
+        "{again}"
+    );
+}
+
 #[test]
 fn the_audit_log_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
