@@ -2097,16 +2097,29 @@ impl App {
             }
         }
         out.sort_unstable_by_key(|(line, _)| *line);
+        // Every line of the declaration, each once: no block missing, none twice.
+        if !out
+            .iter()
+            .map(|(line, _)| *line)
+            .eq(d.first_line..d.first_line + d.lines)
+        {
+            return Err(store::StoreError::Corrupt("declaration lines").into());
+        }
         Ok(out.into_iter().map(|(_, l)| l).collect())
     }
 
-    /// Decrypts a block of declaration lines.
+    /// Decrypts a block of declaration lines, and checks its row against what it holds.
     fn open_block(&self, b: &store::LineBlock) -> Result<store::OpenedBlock, AppError> {
-        store::blocks::open_block(&b.data, |context, sealed| {
+        let opened = store::blocks::open_block(&b.data, |context, sealed| {
             self.keyring()
                 .decrypt_bound(DECLARATION_LINE_BLOCK, b.declaration_id, context, sealed)
                 .map_err(AppError::from)
-        })
+        })?;
+        let last = opened.lines().last().map(|(person, _, _)| person);
+        if opened.lines().count() as i64 != b.lines || last != Some(b.last_person) {
+            return Err(store::StoreError::Corrupt("declaration line block").into());
+        }
+        Ok(opened)
     }
 
     /// The declaration as the e-BDS file that was accepted, byte for byte.
@@ -2239,6 +2252,14 @@ impl App {
             .collect();
         let mut out = Vec::with_capacity(rows.len());
         for (b, employer, form) in &rows {
+            // Only a block holding the person's line is decrypted (the lookup also finds the
+            // declarations of an employer after the person left it).
+            if store::blocks::persons(&b.data)?
+                .binary_search(&subject)
+                .is_err()
+            {
+                continue;
+            }
             let opened = self.open_block(b)?;
             let Some((line, payload)) = opened.line_of(subject) else {
                 continue;

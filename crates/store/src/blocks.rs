@@ -23,7 +23,7 @@
 
 use crate::{Result, StoreError};
 use std::ops::Range;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Most lines in one block.
 /// 64 lines of about 100 bytes: a career lookup reads and opens about 6 KiB per declaration of
@@ -31,6 +31,8 @@ use zeroize::Zeroizing;
 pub const BLOCK_LINES: usize = 64;
 
 const VERSION: u8 = 2;
+/// Room made for a line's payload before it is written (an e-BDS record is 260 characters).
+const LINE_ROOM: usize = 1024;
 const ENTRY: usize = 8 + 8;
 const HEAD: usize = 1 + 4;
 
@@ -57,6 +59,7 @@ impl LineBlocks {
     /// Adds line number `line` of `person`, its payload written by `write` (appending to the
     /// buffer it is given).
     pub fn push(&mut self, person: i64, line: i64, write: impl FnOnce(&mut Vec<u8>)) {
+        reserve_wiped(&mut self.payloads, LINE_ROOM);
         let start = self.payloads.len();
         write(&mut self.payloads);
         self.entries
@@ -73,18 +76,29 @@ impl LineBlocks {
         period: i64,
         mut seal: impl FnMut(&[u8], &[u8]) -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<Vec<LineBlock>, E> {
+        let sealed = self.seal_all(declaration_id, period, &mut seal);
+        self.clear();
+        sealed
+    }
+
+    fn seal_all<E: From<StoreError>>(
+        &mut self,
+        declaration_id: i64,
+        period: i64,
+        seal: &mut impl FnMut(&[u8], &[u8]) -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Vec<LineBlock>, E> {
         self.entries.sort_unstable_by_key(|e| e.0);
         if self.entries.windows(2).any(|w| w[0].0 == w[1].0) {
-            self.clear();
             return Err(StoreError::Conflict("declared_twice").into());
         }
         let mut out = Vec::with_capacity(self.entries.len().div_ceil(BLOCK_LINES));
         let mut plain = Zeroizing::new(Vec::new());
         for part in self.entries.chunks(BLOCK_LINES) {
+            plain.zeroize();
+            reserve_wiped(&mut plain, part.iter().map(|e| 2 + e.2.len()).sum());
             let mut data = Vec::with_capacity(HEAD + part.len() * ENTRY);
             data.push(VERSION);
             data.extend_from_slice(&(part.len() as u32).to_le_bytes());
-            plain.clear();
             for (person, line, range) in part {
                 data.extend_from_slice(&person.to_le_bytes());
                 data.extend_from_slice(&line.to_le_bytes());
@@ -103,13 +117,25 @@ impl LineBlocks {
                 data,
             });
         }
-        self.clear();
         Ok(out)
     }
 
     fn clear(&mut self) {
         self.entries.clear();
-        self.payloads.clear();
+        self.payloads.zeroize();
+    }
+}
+
+/// Makes room for `extra` more bytes in a plaintext buffer without leaving a copy behind:
+/// when it must grow, a larger buffer is allocated and the old one is wiped as it is dropped
+/// (a `Vec` growing by itself frees its old buffer as it is).
+fn reserve_wiped(buf: &mut Zeroizing<Vec<u8>>, extra: usize) {
+    if buf.capacity() - buf.len() < extra {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(
+            (buf.len() + extra).max(2 * buf.capacity()),
+        ));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
     }
 }
 

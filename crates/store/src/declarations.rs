@@ -775,7 +775,7 @@ impl Store {
         type Found = (i64, i64, i64, i64, Vec<u8>, i64, i64);
         let rows: Vec<Found> = with_pool!(self, |p| {
             sqlx::query_as(
-                "SELECT b.declaration_id, b.last_person, b.period, b.lines, b.data, \
+                "SELECT b.declaration_id, b.last_person, d.period, b.lines, b.data, \
                  d.employer_id, d.form \
                  FROM (SELECT employer_id, MIN(start_date) AS since FROM employments \
                        WHERE person_id = $1 GROUP BY employer_id) e \

@@ -195,6 +195,16 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
             .await
             .unwrap_err();
         assert!(e.contains("a declaration is immutable"), "{e}");
+        // So is a block of lines, its one ciphertext's key id forged the same way.
+        let e = w
+            .t
+            .raw_execute(
+                "UPDATE declaration_line_blocks SET data = overlay(data PLACING '\\x000000ff'::bytea FROM (7 + 16 * lines)::int FOR 4)",
+                &[],
+            )
+            .await
+            .unwrap_err();
+        assert!(e.contains("a declaration is immutable"), "{e}");
     }
 
     // A node that does not load the new key stops the rotation before the key is primary
