@@ -169,17 +169,21 @@ fn read_i64(b: &[u8]) -> Result<i64> {
     Ok(i64::from_le_bytes(b.try_into().map_err(|_| corrupt())?))
 }
 
-/// A block's directory, (person, line number) in order, and where its ciphertext begins.
-fn directory(data: &[u8]) -> Result<(Vec<(i64, i64)>, usize)> {
+/// Where a block's ciphertext begins (after its directory), checked against its length.
+fn directory_end(data: &[u8]) -> Result<usize> {
     if data.len() < HEAD || data[0] != VERSION {
         return Err(corrupt());
     }
     let n = u32::from_le_bytes(data[1..HEAD].try_into().map_err(|_| corrupt())?) as usize;
-    let end = n
-        .checked_mul(ENTRY)
+    n.checked_mul(ENTRY)
         .and_then(|t| t.checked_add(HEAD))
         .filter(|end| *end < data.len())
-        .ok_or_else(corrupt)?;
+        .ok_or_else(corrupt)
+}
+
+/// A block's directory, (person, line number) in order, and where its ciphertext begins.
+fn directory(data: &[u8]) -> Result<(Vec<(i64, i64)>, usize)> {
+    let end = directory_end(data)?;
     let dir = data[HEAD..end]
         .chunks_exact(ENTRY)
         .map(|e| Ok((read_i64(&e[..8])?, read_i64(&e[8..])?)))
@@ -189,8 +193,7 @@ fn directory(data: &[u8]) -> Result<(Vec<(i64, i64)>, usize)> {
 
 /// A block's context (everything its ciphertext is bound to) and its ciphertext.
 pub fn sealed_part(data: &[u8]) -> Result<(&[u8], &[u8])> {
-    let (_, end) = directory(data)?;
-    Ok(data.split_at(end))
+    Ok(data.split_at(directory_end(data)?))
 }
 
 /// The block with its ciphertext replaced (a rotation's re-encryption).

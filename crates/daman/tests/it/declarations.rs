@@ -78,9 +78,19 @@ pub(crate) async fn preetabli(w: &World) -> ebds::Preetabli {
             .unwrap();
     assert_eq!(n, 2);
     let (_, who, number) = employer(w, 1).await;
+    preetabli_of(w, who, number, period()).await
+}
+
+/// An employer's préétabli for a period, as it downloads it, read back.
+pub(crate) async fn preetabli_of(
+    w: &World,
+    who: Declarant,
+    number: u32,
+    period: Period,
+) -> ebds::Preetabli {
     let bytes =
         w.t.app
-            .preetabli_file(who, number, period(), "t")
+            .preetabli_file(who, number, period, "t")
             .await
             .unwrap();
     ebds::read_preetabli(bytes.as_slice()).unwrap()
@@ -429,12 +439,7 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
         )
         .await
         .unwrap();
-    let next =
-        w.t.app
-            .preetabli_file(who, number, Period::parse("202611").unwrap(), "t")
-            .await
-            .unwrap();
-    let next = ebds::read_preetabli(next.as_slice()).unwrap();
+    let next = preetabli_of(&w, who, number, Period::parse("202611").unwrap()).await;
     assert_eq!(next.employees.len(), 4);
     assert!(next.employees.iter().any(|e| e.name == "NOUVEAU SALARIE"));
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
@@ -647,12 +652,7 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     let (mut files, mut expected, mut lines) = (Vec::new(), (0i64, 0i64), 0usize);
     let mut per_employer = Vec::new();
     for n in numbers {
-        let bytes =
-            w.t.app
-                .preetabli_file(Declarant::Operator, n as u32, period(), "t")
-                .await
-                .unwrap();
-        let pre = ebds::read_preetabli(bytes.as_slice()).unwrap();
+        let pre = preetabli_of(&w, Declarant::Operator, n as u32, period()).await;
         let d = synth::month::declaration(&pop, &pre, plan);
         let gross: Vec<i64> = d
             .lines
@@ -1364,13 +1364,8 @@ async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
         .issue_preetablis(app::Registrar::operator(), next, &[], "t")
         .await
         .unwrap();
-    let bytes =
-        w.t.app
-            .preetabli_file(who, number, next, "t")
-            .await
-            .unwrap();
-    let listed: Vec<String> = ebds::read_preetabli(bytes.as_slice())
-        .unwrap()
+    let listed: Vec<String> = preetabli_of(&w, who, number, next)
+        .await
         .employees
         .iter()
         .map(|e| format!("{:09}", e.immatriculation))
@@ -1397,14 +1392,7 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let pre = preetabli(&w).await;
     // Employer 2's main declaration, accepted before any decoy exists (rectified below).
     let (p2, who2, number2) = employer(&w, 2).await;
-    let pre2 = ebds::read_preetabli(
-        w.t.app
-            .preetabli_file(who2, number2, period(), "t")
-            .await
-            .unwrap()
-            .as_slice(),
-    )
-    .unwrap();
+    let pre2 = preetabli_of(&w, who2, number2, period()).await;
     let original = accepted(import(&w, who2, &bytes_of(&declaration_from(&pre2))).await);
     let store = w.t.app.store().clone();
     let schema_before = store.schema().await.unwrap();
@@ -1717,14 +1705,7 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
     let w = World::new(b).await;
     let pre1 = preetabli(&w).await;
     let (_, who2, n2) = employer(&w, 2).await;
-    let pre2 = ebds::read_preetabli(
-        w.t.app
-            .preetabli_file(who2, n2, period(), "t")
-            .await
-            .unwrap()
-            .as_slice(),
-    )
-    .unwrap();
+    let pre2 = preetabli_of(&w, who2, n2, period()).await;
     let newcomer = |cin: &str| Entrant {
         immatriculation: None,
         name: "NOUVELLE RECRUE".into(),
