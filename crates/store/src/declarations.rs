@@ -350,6 +350,51 @@ async fn pg_entries(
     Ok(())
 }
 
+/// The time each step of an import batch's transaction took, logged at debug level
+/// (`DAMAN_LOG=store=debug`) with the batch's row counts: where the writer's time goes
+/// (docs/performance.md).
+struct Laps {
+    last: std::time::Instant,
+    steps: Vec<(&'static str, u128)>,
+}
+
+impl Laps {
+    fn start() -> Laps {
+        Laps {
+            last: std::time::Instant::now(),
+            steps: Vec::with_capacity(8),
+        }
+    }
+
+    /// Ends step `name`: the time since the previous step ended (or since the start).
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps
+            .push((name, now.duration_since(self.last).as_micros()));
+        self.last = now;
+    }
+
+    fn report(&self, b: &ImportBatch) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let steps: Vec<String> = self
+                .steps
+                .iter()
+                .map(|(name, us)| format!("{name}={us}"))
+                .collect();
+            tracing::debug!(
+                persons = b.persons.len(),
+                employments = b.employments.len(),
+                ends = b.employment_ends.len(),
+                declarations = b.declarations.len(),
+                blocks = b.blocks.len(),
+                entries = b.entries.len(),
+                steps_us = %steps.join(" "),
+                "import batch written"
+            );
+        }
+    }
+}
+
 /// Whether `wanted` keys spread over `span` consecutive ones are better read as one range
 /// (filtered afterwards) than looked up one by one: when they fill at least about half of it.
 pub fn worth_a_range(wanted: i64, span: i64) -> bool {
@@ -814,26 +859,44 @@ impl Store {
     pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
         match &self.pool {
             crate::Pool::Sqlite(p) => {
+                let mut laps = Laps::start();
                 let mut tx = p.begin().await?;
                 mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
+                laps.lap("persons");
                 insert_employments!(tx, b.employments);
+                laps.lap("employments");
                 end_employments!(tx, b.employment_ends);
+                laps.lap("ends");
                 insert_declarations!(tx, b.declarations);
+                laps.lap("declarations");
                 insert_blocks!(tx, b.blocks);
+                laps.lap("blocks");
                 sqlite_entries(&mut tx, &b.entries).await?;
+                laps.lap("ledger");
                 tx.commit().await?;
+                laps.lap("commit");
+                laps.report(b);
             }
             crate::Pool::Postgres(p) => {
+                let mut laps = Laps::start();
                 let mut tx = p.begin().await?;
                 mark_rectified!(tx, b.rectified);
                 insert_persons!(tx, b.persons);
+                laps.lap("persons");
                 insert_employments!(tx, b.employments);
+                laps.lap("employments");
                 end_employments!(tx, b.employment_ends);
+                laps.lap("ends");
                 insert_declarations!(tx, b.declarations);
+                laps.lap("declarations");
                 insert_blocks!(tx, b.blocks);
+                laps.lap("blocks");
                 pg_entries(&mut tx, &b.entries).await?;
+                laps.lap("ledger");
                 tx.commit().await?;
+                laps.lap("commit");
+                laps.report(b);
             }
         }
         Ok(())
