@@ -857,48 +857,26 @@ impl Store {
     /// many narrow ledger rows (entries, postings) go in as multi-row inserts on SQLite and as
     /// arrays expanded by `UNNEST` on PostgreSQL.
     pub async fn insert_import(&self, b: &ImportBatch) -> Result<()> {
-        match &self.pool {
-            crate::Pool::Sqlite(p) => {
-                let mut laps = Laps::start();
-                let mut tx = p.begin().await?;
-                mark_rectified!(tx, b.rectified);
-                insert_persons!(tx, b.persons);
-                laps.lap("persons");
-                insert_employments!(tx, b.employments);
-                laps.lap("employments");
-                end_employments!(tx, b.employment_ends);
-                laps.lap("ends");
-                insert_declarations!(tx, b.declarations);
-                laps.lap("declarations");
-                insert_blocks!(tx, b.blocks);
-                laps.lap("blocks");
-                sqlite_entries(&mut tx, &b.entries).await?;
-                laps.lap("ledger");
-                tx.commit().await?;
-                laps.lap("commit");
-                laps.report(b);
-            }
-            crate::Pool::Postgres(p) => {
-                let mut laps = Laps::start();
-                let mut tx = p.begin().await?;
-                mark_rectified!(tx, b.rectified);
-                insert_persons!(tx, b.persons);
-                laps.lap("persons");
-                insert_employments!(tx, b.employments);
-                laps.lap("employments");
-                end_employments!(tx, b.employment_ends);
-                laps.lap("ends");
-                insert_declarations!(tx, b.declarations);
-                laps.lap("declarations");
-                insert_blocks!(tx, b.blocks);
-                laps.lap("blocks");
-                pg_entries(&mut tx, &b.entries).await?;
-                laps.lap("ledger");
-                tx.commit().await?;
-                laps.lap("commit");
-                laps.report(b);
-            }
-        }
+        with_pool!(self, |p| {
+            let mut laps = Laps::start();
+            let mut tx = p.begin().await?;
+            mark_rectified!(tx, b.rectified);
+            insert_persons!(tx, b.persons);
+            laps.lap("persons");
+            insert_employments!(tx, b.employments);
+            laps.lap("employments");
+            end_employments!(tx, b.employment_ends);
+            laps.lap("ends");
+            insert_declarations!(tx, b.declarations);
+            laps.lap("declarations");
+            insert_blocks!(tx, b.blocks);
+            laps.lap("blocks");
+            entries_in(&mut tx, &b.entries).await?;
+            laps.lap("ledger");
+            tx.commit().await?;
+            laps.lap("commit");
+            laps.report(b);
+        });
         Ok(())
     }
 
