@@ -114,6 +114,9 @@ pub struct Store {
 /// How often the background checkpointer copies the write-ahead logs into the database files.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// How much of the registry's file SQLite reads through a memory map: 16 GiB.
+const MMAP_SIZE: &str = "17179869184";
+
 /// Frames (4 KiB pages) in a write-ahead log beyond which the checkpointer also rewinds it.
 const WAL_FOLD_FRAMES: i64 = 16_384;
 
@@ -188,12 +191,13 @@ impl Store {
                 .log_statements(log::LevelFilter::Trace)
                 .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
                 // A larger page cache per connection (32 MiB) keeps the indexes the gate searches
-                // in memory, and the registry is read through a memory map (no read() call per
-                // page). The audit log, which grows all the time, is not mapped.
+                // in memory, and the registry is read through a memory map of up to 16 GiB (no
+                // read() call per page; SQLite's compile-time cap is raised to allow it in
+                // .cargo/config.toml). The audit log, which grows all the time, is not mapped.
                 .pragma("cache_size", "-32768")
                 // After a checkpoint, the write-ahead log shrinks back to 64 MiB at most.
                 .pragma("journal_size_limit", "67108864")
-                .pragma("mmap_size", "17179869184")
+                .pragma("mmap_size", MMAP_SIZE)
                 // Statement journals (the undo of one statement inside a transaction: every
                 // multi-row insert of an import) stay in memory instead of spilling to a
                 // temporary file past 64 KiB (1 s of an import at 4 million lines, measured).
@@ -381,5 +385,31 @@ impl Store {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite keeps the smaller of `mmap_size` and the cap it was compiled with (2 GiB by
+    /// default on Linux): a build without the raised cap (.cargo/config.toml) would read a
+    /// registry past its first 2 GiB one read() call a page.
+    #[tokio::test]
+    async fn the_registry_is_mapped_up_to_16_gib() {
+        let dir = std::env::temp_dir().join(format!("daman-store-mmap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("daman.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let Pool::Sqlite(p) = &store.pool else {
+            panic!("a SQLite store")
+        };
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert_eq!(mapped.to_string(), MMAP_SIZE);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
