@@ -397,9 +397,8 @@ mod tests {
     /// registry past its first 2 GiB one read() call a page.
     #[tokio::test]
     async fn the_registry_is_mapped_up_to_16_gib() {
-        let dir = std::env::temp_dir().join(format!("daman-store-mmap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("daman.db").display());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
         let store = Store::connect(&url, 1).await.unwrap();
         let Pool::Sqlite(p) = &store.pool else {
             panic!("a SQLite store")
@@ -409,7 +408,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mapped.to_string(), MMAP_SIZE);
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
