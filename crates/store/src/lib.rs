@@ -409,4 +409,29 @@ mod tests {
             .unwrap();
         assert_eq!(mapped.to_string(), MMAP_SIZE);
     }
+
+    /// SQLite is built without its two process-wide locks (.cargo/config.toml): memory
+    /// statistics (a global mutex around every allocation) and memory management (one page
+    /// cache group, behind one mutex, for every connection).
+    #[tokio::test]
+    async fn sqlite_takes_no_global_lock_to_allocate() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let Pool::Sqlite(p) = &store.pool else {
+            panic!("a SQLite store")
+        };
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(p)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
 }
