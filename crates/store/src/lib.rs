@@ -410,6 +410,90 @@ mod tests {
         assert_eq!(mapped.to_string(), MMAP_SIZE);
     }
 
+    /// Migration 0019 rebuilds SQLite's employments in the order of their key: every row and
+    /// value is kept, `id` stays unique, and the table has no rowid left.
+    #[tokio::test]
+    async fn migration_0019_keeps_every_employment() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            panic!("a SQLite store")
+        };
+        // One connection: employments without their employers and persons.
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(pool)
+            .await
+            .unwrap();
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 18)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(pool).await.unwrap();
+        // Created in person order, as `daman load` registers them: employers interleaved.
+        /// id, employer, person, start, end, created.
+        type Given = (i64, i64, i64, &'static str, Option<&'static str>, i64);
+        let rows: Vec<Given> = vec![
+            (7, 30, 1, "2020-01-01", Some("2021-06-30"), 100),
+            (3, 10, 1, "2022-03-01", None, 101),
+            (9, 30, 2, "2019-05-01", None, 102),
+            (4, 10, 3, "2018-01-01", Some("2019-01-01"), 103),
+            (5, 10, 3, "2023-02-01", None, 104),
+            (8, 20, 4, "2024-07-01", None, 105),
+        ];
+        for (id, employer, person, start, end, at) in &rows {
+            sqlx::query(
+                "INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(employer)
+            .bind(person)
+            .bind(start)
+            .bind(end)
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::migrate!("./migrations/sqlite")
+            .run(pool)
+            .await
+            .unwrap();
+        type Row = (i64, i64, i64, String, Option<String>, i64);
+        let after: Vec<Row> = sqlx::query_as(
+            "SELECT id, employer_id, person_id, start_date, end_date, created_at FROM employments",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        // Read back in key order, which is now the table's own order.
+        let mut expected: Vec<Row> = rows
+            .iter()
+            .map(|(i, e, p, s, x, a)| (*i, *e, *p, s.to_string(), x.map(str::to_string), *a))
+            .collect();
+        expected.sort_by(|a, b| (a.1, a.2, &a.3).cmp(&(b.1, b.2, &b.3)));
+        assert_eq!(after, expected);
+        let no_rowid = sqlx::query("SELECT rowid FROM employments")
+            .fetch_all(pool)
+            .await;
+        assert!(no_rowid.is_err(), "employments still has a rowid");
+        let same_id = sqlx::query(
+            "INSERT INTO employments (id, employer_id, person_id, start_date, end_date, created_at) \
+             VALUES (5, 99, 99, '2025-01-01', NULL, 1)",
+        )
+        .execute(pool)
+        .await;
+        assert!(
+            same_id.is_err(),
+            "a second employment with id 5 was accepted"
+        );
+    }
+
     /// SQLite is built without its two process-wide locks (.cargo/config.toml): memory
     /// statistics (a global mutex around every allocation) and memory management (one page
     /// cache group, behind one mutex, for every connection).

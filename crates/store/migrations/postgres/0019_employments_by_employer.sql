@@ -1,0 +1,4 @@
+-- Nothing to change on PostgreSQL: ../sqlite/0019_employments_by_employer.sql stores SQLite's
+-- employments in the order of their key (employer_id, person_id, start_date), which the unique
+-- index already is here; a PostgreSQL table is a heap either way. This file keeps the two
+-- migration sets numbered alike.
