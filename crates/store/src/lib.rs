@@ -182,6 +182,8 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
+                // A new registry gets 8 KiB pages (one already created keeps its own).
+                .page_size(8192)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 // A query's rows reach the caller in runs of up to 4 096, not 50: a bulk read
@@ -394,7 +396,7 @@ mod tests {
 
     /// SQLite keeps the smaller of `mmap_size` and the cap it was compiled with (2 GiB by
     /// default on Linux): a build without the raised cap (.cargo/config.toml) would read a
-    /// registry past its first 2 GiB one read() call a page.
+    /// registry past its first 2 GiB one read() call a page. A new registry has 8 KiB pages.
     #[tokio::test]
     async fn the_registry_is_mapped_up_to_16_gib() {
         let dir = tempfile::tempdir().unwrap();
@@ -408,6 +410,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mapped.to_string(), MMAP_SIZE);
+        let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert_eq!(page, 8192, "a new registry's page size");
     }
 
     /// Migration 0019 rebuilds SQLite's employments in the order of their key: every row and
