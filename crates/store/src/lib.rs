@@ -394,17 +394,29 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A new SQLite store on one connection, in a temporary directory that lives as long as
+    /// the returned guard.
+    async fn new_sqlite_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
+        let store = Store::connect(&url, 1).await.unwrap();
+        (dir, store)
+    }
+
+    fn sqlite_pool(store: &Store) -> &SqlitePool {
+        let Pool::Sqlite(p) = &store.pool else {
+            panic!("a SQLite store")
+        };
+        p
+    }
+
     /// SQLite keeps the smaller of `mmap_size` and the cap it was compiled with (2 GiB by
     /// default on Linux): a build without the raised cap (.cargo/config.toml) would read a
     /// registry past its first 2 GiB one read() call a page. A new registry has 8 KiB pages.
     #[tokio::test]
     async fn the_registry_is_mapped_up_to_16_gib() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
-        let store = Store::connect(&url, 1).await.unwrap();
-        let Pool::Sqlite(p) = &store.pool else {
-            panic!("a SQLite store")
-        };
+        let (_dir, store) = new_sqlite_store().await;
+        let p = sqlite_pool(&store);
         let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
             .fetch_one(p)
             .await
@@ -421,12 +433,8 @@ mod tests {
     /// value is kept, `id` stays unique, and the table has no rowid left.
     #[tokio::test]
     async fn migration_0019_keeps_every_employment() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
-        let store = Store::connect(&url, 1).await.unwrap();
-        let Pool::Sqlite(pool) = &store.pool else {
-            panic!("a SQLite store")
-        };
+        let (_dir, store) = new_sqlite_store().await;
+        let pool = sqlite_pool(&store);
         // One connection: employments without their employers and persons.
         sqlx::query("PRAGMA foreign_keys = OFF")
             .execute(pool)
@@ -506,12 +514,8 @@ mod tests {
     /// cache group, behind one mutex, for every connection).
     #[tokio::test]
     async fn sqlite_takes_no_global_lock_to_allocate() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("daman.db").display());
-        let store = Store::connect(&url, 1).await.unwrap();
-        let Pool::Sqlite(p) = &store.pool else {
-            panic!("a SQLite store")
-        };
+        let (_dir, store) = new_sqlite_store().await;
+        let p = sqlite_pool(&store);
         let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
             .fetch_all(p)
             .await
