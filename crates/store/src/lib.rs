@@ -475,10 +475,7 @@ mod tests {
             .await
             .unwrap();
         }
-        sqlx::migrate!("./migrations/sqlite")
-            .run(pool)
-            .await
-            .unwrap();
+        store.migrate().await.unwrap();
         type Row = (i64, i64, i64, String, Option<String>, i64);
         let after: Vec<Row> = sqlx::query_as(
             "SELECT id, employer_id, person_id, start_date, end_date, created_at FROM employments",
