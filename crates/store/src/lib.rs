@@ -117,8 +117,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// How much of the registry's file SQLite reads through a memory map: 16 GiB.
 const MMAP_SIZE: &str = "17179869184";
 
-/// Frames (4 KiB pages) in a write-ahead log beyond which the checkpointer also rewinds it.
+/// Frames in a write-ahead log beyond which the checkpointer also rewinds it (128 MiB of
+/// 8 KiB pages).
 const WAL_FOLD_FRAMES: i64 = 16_384;
+
+/// The most disk a registry's write-ahead log keeps once rewound: 512 MiB. The log is rewound,
+/// not emptied, so the next frames overwrite blocks the file already has (see `checkpointer`);
+/// an import's log peaks at 340–470 MiB at 4 million persons, so it keeps all of them.
+const WAL_KEEP_BYTES: &str = "536870912";
 
 /// SQLite: copies what was committed to the write-ahead logs (the registry's and the audit
 /// log's) into the database files, every [`CHECKPOINT_EVERY`], on a connection of its own
@@ -129,8 +135,13 @@ const WAL_FOLD_FRAMES: i64 = 16_384;
 /// A log is rewound only when a write starts after all of it was copied; a writer that
 /// starts its next transaction right after committing (a bulk import) never gives it that
 /// moment. So once a log holds more than [`WAL_FOLD_FRAMES`], the checkpointer runs a
-/// TRUNCATE checkpoint: it waits for the current writer (the busy timeout), holds the next
-/// one back while it copies the little that PASSIVE checkpoints left, and empties the log.
+/// RESTART checkpoint: it waits for the current writer (the busy timeout), holds the next
+/// one back while it copies the little that PASSIVE checkpoints left, and rewinds the log.
+/// The file keeps its size (up to [`WAL_KEEP_BYTES`]): emptying it (TRUNCATE) made every
+/// frame after it grow the file again, and ext4 then allocates each new block and zeroes the
+/// part of it a frame (24 + 8 192 bytes) does not cover, on the writer's thread: two fifths
+/// of the time the kernel spent in an import's `pwrite`s (docs/performance.md). The end of an import
+/// still empties the log ([`Store::checkpoint`]).
 /// Stops when the last clone of the store is dropped.
 async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -145,7 +156,7 @@ async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Re
         }
         let frames = wal_checkpoint(&pool, "PASSIVE").await;
         if frames.is_ok_and(|(_, log)| log > WAL_FOLD_FRAMES) {
-            let _ = wal_checkpoint(&pool, "TRUNCATE").await;
+            let _ = wal_checkpoint(&pool, "RESTART").await;
         }
     }
 }
@@ -197,8 +208,8 @@ impl Store {
                 // read() call per page; SQLite's compile-time cap is raised to allow it in
                 // .cargo/config.toml). The audit log, which grows all the time, is not mapped.
                 .pragma("cache_size", "-32768")
-                // After a checkpoint, the write-ahead log shrinks back to 64 MiB at most.
-                .pragma("journal_size_limit", "67108864")
+                // A rewound write-ahead log keeps at most this much of its file.
+                .pragma("journal_size_limit", WAL_KEEP_BYTES)
                 .pragma("mmap_size", MMAP_SIZE)
                 // Statement journals (the undo of one statement inside a transaction: every
                 // multi-row insert of an import) stay in memory instead of spilling to a
@@ -427,6 +438,55 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page, 8192, "a new registry's page size");
+    }
+
+    /// Once a write-ahead log passes [`WAL_FOLD_FRAMES`], the background checkpointer rewinds
+    /// it without emptying its file: the next commit writes over the start of the file, which
+    /// keeps its size (and its blocks on disk).
+    #[tokio::test]
+    async fn a_long_log_is_rewound_and_keeps_its_file() {
+        let (dir, store) = new_sqlite_store().await;
+        let p = sqlite_pool(&store);
+        let wal = dir.path().join("daman.db-wal");
+        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
+            .execute(p)
+            .await
+            .unwrap();
+        // One page a row: more frames than WAL_FOLD_FRAMES in one commit.
+        let rows = WAL_FOLD_FRAMES + 1_000;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO filler SELECT zeroblob(7000) FROM n",
+        )
+        .bind(rows)
+        .execute(p)
+        .await
+        .unwrap();
+        let grown = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            grown > WAL_FOLD_FRAMES as u64 * 8192,
+            "the log holds the commit"
+        );
+        // Small commits until one lands at the start of a rewound log.
+        let mut rewound = false;
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sqlx::query("INSERT INTO filler VALUES (x'00')")
+                .execute(p)
+                .await
+                .unwrap();
+            let (_, frames) = wal_checkpoint(p, "PASSIVE").await.unwrap();
+            if frames < 100 {
+                rewound = true;
+                break;
+            }
+        }
+        assert!(rewound, "the checkpointer rewound the log");
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            grown,
+            "a rewound log keeps its file"
+        );
     }
 
     /// Migration 0019 rebuilds SQLite's employments in the order of their key: every row and
