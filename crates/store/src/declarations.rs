@@ -122,7 +122,7 @@ pub struct ReceivableRow {
 
 macro_rules! insert_declarations {
     ($tx:ident, $rows:expr) => {
-        for chunk in $rows.chunks(crate::BATCH) {
+        crate::repo::each_chunk!($tx, $rows, crate::BATCH, |chunk| {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at, rectifies) ",
             );
@@ -146,15 +146,15 @@ macro_rules! insert_declarations {
                     .push_bind(d.received_at)
                     .push_bind(d.rectifies);
             });
-            q.build().execute(&mut *$tx).await?;
-        }
+            q
+        })
     };
 }
 
 /// Inserts line blocks in transaction `$tx`, in key order (they append).
 macro_rules! insert_blocks {
     ($tx:ident, $rows:expr) => {
-        for chunk in $rows.chunks(crate::BATCH) {
+        crate::repo::each_chunk!($tx, $rows, crate::BATCH, |chunk| {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO declaration_line_blocks (declaration_id, last_person, period, lines, data) ",
             );
@@ -165,8 +165,8 @@ macro_rules! insert_blocks {
                     .push_bind(b.lines)
                     .push_bind(b.data.as_slice());
             });
-            q.build().execute(&mut *$tx).await?;
-        }
+            q
+        })
     };
 }
 
@@ -174,7 +174,7 @@ macro_rules! insert_blocks {
 /// the end date and not ended yet).
 macro_rules! end_employments {
     ($tx:ident, $rows:expr) => {
-        for chunk in $rows.chunks(crate::BATCH) {
+        crate::repo::each_chunk!($tx, $rows, crate::BATCH, |chunk| {
             let mut q =
                 sqlx::QueryBuilder::new("UPDATE employments SET end_date = v.column3 FROM (");
             q.push_values(chunk, |mut x, e| {
@@ -187,8 +187,8 @@ macro_rules! end_employments {
                  AND employments.person_id = v.column2 AND employments.end_date IS NULL \
                  AND employments.start_date <= v.column3",
             );
-            q.build().execute(&mut *$tx).await?;
-        }
+            q
+        })
     };
 }
 
@@ -270,7 +270,8 @@ async fn sqlite_entries(
     entries: &[LedgerEntryRow],
 ) -> Result<()> {
     let ids = account_ids!(tx, entries);
-    for chunk in entries.chunks(crate::BATCH) {
+    let tx = &mut **tx;
+    crate::repo::each_chunk!(tx, entries, crate::BATCH, |chunk| {
         let mut q = sqlx::QueryBuilder::new(
             "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) ",
         );
@@ -282,16 +283,17 @@ async fn sqlite_entries(
                 .push_bind(x.period)
                 .push_bind(x.at);
         });
-        q.build().execute(&mut **tx).await?;
-    }
-    for chunk in posting_rows(entries, &ids)?.chunks(crate::BATCH * 4) {
+        q
+    });
+    let postings = posting_rows(entries, &ids)?;
+    crate::repo::each_chunk!(tx, postings, crate::BATCH * 4, |chunk| {
         let mut q =
             sqlx::QueryBuilder::new("INSERT INTO ledger_postings (entry_id, account_id, amount) ");
         q.push_values(chunk, |mut b, (id, account, amount)| {
             b.push_bind(*id).push_bind(*account).push_bind(*amount);
         });
-        q.build().execute(&mut **tx).await?;
-    }
+        q
+    });
     Ok(())
 }
 

@@ -136,7 +136,8 @@ const WAL_KEEP_BYTES: &str = "536870912";
 /// starts its next transaction right after committing (a bulk import) never gives it that
 /// moment. So once a log holds more than [`WAL_FOLD_FRAMES`], the checkpointer runs a
 /// RESTART checkpoint: it waits for the current writer (the busy timeout), holds the next
-/// one back while it copies the little that PASSIVE checkpoints left, and rewinds the log.
+/// one back while it copies what PASSIVE checkpoints left and readers leave the log, and
+/// rewinds it (its time is logged at debug level).
 /// The file keeps its size (up to [`WAL_KEEP_BYTES`]): emptying it (TRUNCATE) made every
 /// frame after it grow the file again, and ext4 then allocates each new block and zeroes the
 /// part of it a frame (24 + 8 192 bytes) does not cover, on the writer's thread: two fifths
@@ -155,8 +156,17 @@ async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Re
             return;
         }
         let frames = wal_checkpoint(&pool, "PASSIVE").await;
-        if frames.is_ok_and(|(_, log)| log > WAL_FOLD_FRAMES) {
-            let _ = wal_checkpoint(&pool, "RESTART").await;
+        if let Ok((_, log)) = frames
+            && log > WAL_FOLD_FRAMES
+        {
+            let started = std::time::Instant::now();
+            let rewound = wal_checkpoint(&pool, "RESTART").await;
+            tracing::debug!(
+                frames = log,
+                busy = rewound.is_ok_and(|(busy, _)| busy),
+                ms = started.elapsed().as_millis() as u64,
+                "write-ahead log rewound"
+            );
         }
     }
 }
