@@ -699,7 +699,7 @@ fn arb_entrant() -> impl Strategy<Value = (String, bool, u32, u8, i64)> {
     (
         name(),
         any::<bool>(),
-        0u32..1_000_000,
+        0u32..250_000,
         0u8..=26,
         0i64..5_000_000,
     )
@@ -747,7 +747,8 @@ prop_compose! {
         let entrants = entrants.into_iter().enumerate().map(|(i, (name, numbered, cin, days, gross))| Entrant {
             immatriculation: numbered.then_some(200_000_001 + i as u32),
             name,
-            cin: if numbered && cin % 2 == 0 { String::new() } else { format!("QZ{cin}") },
+            // Distinct for each entrant (at most 3): two alike are a file the writer refuses.
+            cin: if numbered && cin % 2 == 0 { String::new() } else { format!("QZ{}", cin * 4 + i as u32) },
             days,
             gross: Centimes(gross),
             capped: Centimes(gross.min(600_000)),
@@ -766,8 +767,9 @@ prop_compose! {
     }
 }
 
-/// The fields whose content no sum covers: free text, dates and the transfer id. A corruption
-/// there may give another valid file; anywhere else it must be caught.
+/// The fields whose content no sum covers: free text, dates, the transfer id, and the number
+/// of a complementary declaration (the digit of `E1`…`E9`). A corruption there may give
+/// another valid file; anywhere else it must be caught.
 fn free_field(bytes: &[u8], at: usize) -> bool {
     let line_start = bytes[..at]
         .iter()
@@ -783,9 +785,12 @@ fn free_field(bytes: &[u8], at: usize) -> bool {
     let mut start = 0;
     for field in rt.layout() {
         if col >= start && col < start + field.len {
+            let complementary_number =
+                field.name == "L_Cat" && col == start + 1 && bytes[line_start] == b'E';
             return matches!(field.kind, ebds::layout::Kind::An | ebds::layout::Kind::D)
                 && field.name != "L_Cat"
-                || field.name == "N_Identif_Transfert";
+                || field.name == "N_Identif_Transfert"
+                || complementary_number;
         }
         start += field.len;
     }
