@@ -207,7 +207,7 @@ impl RecordType {
         (number <= max).then_some(RecordType { family, number })
     }
 
-    pub fn layout(self) -> &'static [Field] {
+    pub const fn layout(self) -> &'static [Field] {
         match (self.family, self.number) {
             (_, 0) => NATURE,
             (_, 1) => IDENTITY,

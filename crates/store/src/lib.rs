@@ -141,8 +141,8 @@ const WAL_KEEP_BYTES: &str = "536870912";
 /// The file keeps its size (up to [`WAL_KEEP_BYTES`]): emptying it (TRUNCATE) made every
 /// frame after it grow the file again, and ext4 then allocates each new block and zeroes the
 /// part of it a frame (24 + 8 192 bytes) does not cover, on the writer's thread: two fifths
-/// of the time the kernel spent in an import's `pwrite`s (docs/performance.md). The end of an import
-/// still empties the log ([`Store::checkpoint`]).
+/// of the time the kernel spent in an import's `pwrite`s (docs/performance.md). The end of an
+/// import still empties the log ([`Store::checkpoint`]).
 /// Stops when the last clone of the store is dropped.
 async fn checkpointer(pool: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
