@@ -24,6 +24,17 @@ impl Centimes {
 
     /// `self × bp / 10 000`, rounded half away from zero to the centime.
     pub fn apply_basis_points(self, bp: u32) -> Result<Centimes, ValidationError> {
+        // Every salary's product fits 64 bits, and a 64-bit division is several times cheaper
+        // than a 128-bit one (four million lines a month, nine branches each): the same
+        // rounding either way.
+        let half64 = if self.0 >= 0 { 5_000 } else { -5_000 };
+        if let Some(sum) = self
+            .0
+            .checked_mul(i64::from(bp))
+            .and_then(|p| p.checked_add(half64))
+        {
+            return Ok(Centimes(sum / 10_000));
+        }
         let product = i128::from(self.0) * i128::from(bp);
         let half = if product >= 0 { 5_000 } else { -5_000 };
         let rounded = (product + half) / 10_000;
@@ -64,6 +75,37 @@ mod tests {
         assert_eq!(Centimes(333).apply_basis_points(5_000), Ok(Centimes(167)));
         assert_eq!(Centimes(-333).apply_basis_points(5_000), Ok(Centimes(-167)));
         assert_eq!(Centimes(1).apply_basis_points(4_999), Ok(Centimes(0)));
+    }
+
+    #[test]
+    fn basis_points_agree_with_128_bit_arithmetic_at_the_edges_of_64_bits() {
+        let exact = |v: i64, bp: u32| {
+            let product = i128::from(v) * i128::from(bp);
+            let half = if product >= 0 { 5_000 } else { -5_000 };
+            i64::try_from((product + half) / 10_000).ok()
+        };
+        for v in [
+            0,
+            1,
+            -1,
+            4_999,
+            -5_000,
+            i64::MAX,
+            i64::MIN,
+            i64::MAX / 10_000,
+            -(i64::MAX / 10_000),
+            i64::MAX / 4_999 + 1,
+            i64::MAX - 4_999,
+            i64::MIN + 5_000,
+        ] {
+            for bp in [0, 1, 105, 4_999, 5_000, 10_000, 1_000_000, u32::MAX] {
+                assert_eq!(
+                    Centimes(v).apply_basis_points(bp).ok(),
+                    exact(v, bp).map(Centimes),
+                    "{v} x {bp}"
+                );
+            }
+        }
     }
 
     #[test]
