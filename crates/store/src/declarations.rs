@@ -220,7 +220,7 @@ macro_rules! mark_rectified {
 macro_rules! account_ids {
     ($tx:ident, $entries:expr) => {{
         let names = account_names($entries);
-        let mut ids: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for chunk in names.chunks(crate::BATCH) {
             let mut q = sqlx::QueryBuilder::new("INSERT INTO ledger_accounts (name) ");
             q.push_values(chunk, |mut b, n| {
@@ -236,12 +236,7 @@ macro_rules! account_ids {
             }
             q.push(")");
             for r in q.build().fetch_all(&mut **$tx).await? {
-                let name: String = r.try_get("name")?;
-                let name = chunk
-                    .iter()
-                    .find(|n| **n == name)
-                    .ok_or(crate::StoreError::Corrupt("ledger account"))?;
-                ids.insert(*name, r.try_get("id")?);
+                ids.insert(r.try_get("name")?, r.try_get("id")?);
             }
         }
         ids
@@ -263,7 +258,7 @@ fn account_names(entries: &[LedgerEntryRow]) -> Vec<&str> {
 /// The (entry, account id, amount) rows of the postings of `entries`.
 fn posting_rows(
     entries: &[LedgerEntryRow],
-    ids: &std::collections::HashMap<&str, i64>,
+    ids: &std::collections::HashMap<String, i64>,
 ) -> Result<Vec<(i64, i64, i64)>> {
     entries
         .iter()
