@@ -596,4 +596,24 @@ mod tests {
             "{options:?}"
         );
     }
+
+    /// SQLite takes each connection's page cache from the allocator in one block the size of
+    /// the cache (.cargo/config.toml), not page by page: freed and taken again a page at a
+    /// time, it made the allocator give memory back and fault it in again at every import
+    /// batch (docs/performance.md).
+    #[tokio::test]
+    async fn sqlite_allocates_a_page_cache_whole() {
+        let (_dir, store) = new_sqlite_store().await;
+        let p = sqlite_pool(&store);
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(p)
+            .await
+            .unwrap();
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(p)
+            .await
+            .unwrap();
+        let whole = format!("DEFAULT_PCACHE_INITSZ={cache}");
+        assert!(options.contains(&whole), "{whole} not in {options:?}");
+    }
 }
