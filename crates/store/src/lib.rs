@@ -438,15 +438,9 @@ mod tests {
     async fn the_registry_is_mapped_up_to_16_gib() {
         let (_dir, store) = new_sqlite_store().await;
         let p = sqlite_pool(&store);
-        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
-            .fetch_one(p)
-            .await
-            .unwrap();
+        let mapped = pragma_number(p, "mmap_size").await;
         assert_eq!(mapped.to_string(), MMAP_SIZE);
-        let page: i64 = sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(p)
-            .await
-            .unwrap();
+        let page = pragma_number(p, "page_size").await;
         assert_eq!(page, 8192, "a new registry's page size");
     }
 
@@ -576,17 +570,29 @@ mod tests {
         );
     }
 
+    /// The value of a numeric pragma on one of the pool's connections.
+    async fn pragma_number(p: &sqlx::SqlitePool, name: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+            .fetch_one(p)
+            .await
+            .unwrap()
+    }
+
+    /// The options the bundled SQLite was compiled with (`PRAGMA compile_options`).
+    async fn compile_options(p: &sqlx::SqlitePool) -> Vec<String> {
+        sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(p)
+            .await
+            .unwrap()
+    }
+
     /// SQLite is built without its two process-wide locks (.cargo/config.toml): memory
     /// statistics (a global mutex around every allocation) and memory management (one page
     /// cache group, behind one mutex, for every connection).
     #[tokio::test]
     async fn sqlite_takes_no_global_lock_to_allocate() {
         let (_dir, store) = new_sqlite_store().await;
-        let p = sqlite_pool(&store);
-        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
-            .fetch_all(p)
-            .await
-            .unwrap();
+        let options = compile_options(sqlite_pool(&store)).await;
         assert!(
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "{options:?}"
@@ -605,15 +611,9 @@ mod tests {
     async fn sqlite_allocates_a_page_cache_whole() {
         let (_dir, store) = new_sqlite_store().await;
         let p = sqlite_pool(&store);
-        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
-            .fetch_all(p)
-            .await
-            .unwrap();
-        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(p)
-            .await
-            .unwrap();
+        let cache = pragma_number(p, "cache_size").await;
         let whole = format!("DEFAULT_PCACHE_INITSZ={cache}");
+        let options = compile_options(p).await;
         assert!(options.contains(&whole), "{whole} not in {options:?}");
     }
 }
