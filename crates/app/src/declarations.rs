@@ -552,35 +552,19 @@ impl Journal {
     }
 }
 
-/// The ledger accounts a branch's contributions are credited to: the employer's share, then
-/// the employee's (`contribution:<branch>:employer|employee`).
-fn contribution_accounts(b: Branch) -> [&'static str; 2] {
-    match b {
-        Branch::FamilyAllowances => [
-            "contribution:family_allowances:employer",
-            "contribution:family_allowances:employee",
-        ],
-        Branch::ShortTerm => [
-            "contribution:short_term:employer",
-            "contribution:short_term:employee",
-        ],
-        Branch::LongTerm => [
-            "contribution:long_term:employer",
-            "contribution:long_term:employee",
-        ],
-        Branch::AmoBase => [
-            "contribution:amo_base:employer",
-            "contribution:amo_base:employee",
-        ],
-        Branch::AmoSolidarity => [
-            "contribution:amo_solidarity:employer",
-            "contribution:amo_solidarity:employee",
-        ],
-        Branch::VocationalTraining => [
-            "contribution:vocational_training:employer",
-            "contribution:vocational_training:employee",
-        ],
-    }
+/// The ledger accounts each branch's contributions are credited to, in [`Branch::ALL`] order:
+/// the employer's share, then the employee's (`contribution:<branch>:employer|employee`). Named
+/// once, so that the twelve credits of every declaration borrow them.
+fn contribution_accounts() -> &'static [[String; 2]; 6] {
+    static ACCOUNTS: std::sync::LazyLock<[[String; 2]; 6]> = std::sync::LazyLock::new(|| {
+        Branch::ALL.map(|b| {
+            [
+                format!("contribution:{}:employer", b.as_str()),
+                format!("contribution:{}:employee", b.as_str()),
+            ]
+        })
+    });
+    &ACCOUNTS
 }
 
 /// A checked declaration ready to be written.
@@ -2061,10 +2045,9 @@ impl App {
                 rectifies: None,
             };
             let mut credits = Vec::with_capacity(12);
-            for (b, (er, ee)) in Branch::ALL.into_iter().zip(branches) {
-                let [employer, employee] = contribution_accounts(b);
-                credits.push((Cow::Borrowed(employer), -er));
-                credits.push((Cow::Borrowed(employee), -ee));
+            for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(branches) {
+                credits.push((Cow::Borrowed(employer.as_str()), -er));
+                credits.push((Cow::Borrowed(employee.as_str()), -ee));
             }
             batch.entries.push(LedgerEntryRow {
                 id: first_entry + k as i64,
@@ -2928,9 +2911,9 @@ mod tests {
 
     #[test]
     fn each_branch_is_credited_to_its_named_accounts() {
-        for b in Branch::ALL {
+        for (b, accounts) in Branch::ALL.into_iter().zip(contribution_accounts()) {
             assert_eq!(
-                contribution_accounts(b),
+                *accounts,
                 [
                     format!("contribution:{}:employer", b.as_str()),
                     format!("contribution:{}:employee", b.as_str()),
