@@ -502,6 +502,23 @@ mod tests {
         p
     }
 
+    /// Commits `rows` rows of a table `filler` (created if need be), one page each: as many
+    /// frames in the write-ahead log.
+    async fn fill(p: &SqlitePool, rows: i64) {
+        sqlx::query("CREATE TABLE IF NOT EXISTS filler (data BLOB NOT NULL)")
+            .execute(p)
+            .await
+            .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO filler SELECT zeroblob(7000) FROM n",
+        )
+        .bind(rows)
+        .execute(p)
+        .await
+        .unwrap();
+    }
+
     /// SQLite keeps the smaller of `mmap_size` and the cap it was compiled with (2 GiB by
     /// default on Linux): a build without the raised cap (.cargo/config.toml) would read a
     /// registry past its first 2 GiB one read() call a page. A new registry has 8 KiB pages.
@@ -523,20 +540,9 @@ mod tests {
         let (dir, store) = new_sqlite_store().await;
         let p = sqlite_pool(&store);
         let wal = dir.path().join("daman.db-wal");
-        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
-            .execute(p)
-            .await
-            .unwrap();
-        // One page a row: 17 384 frames (136 MiB) in one commit.
+        // 17 384 frames (136 MiB) in one commit.
         let rows = 17_384;
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
-             INSERT INTO filler SELECT zeroblob(7000) FROM n",
-        )
-        .bind(rows)
-        .execute(p)
-        .await
-        .unwrap();
+        fill(p, rows).await;
         let grown = std::fs::metadata(&wal).unwrap().len();
         assert!(grown > rows as u64 * 8192, "the log holds the commit");
         // Small commits until one lands at the start of a rewound log.
@@ -568,21 +574,7 @@ mod tests {
     async fn a_bulk_writer_folds_a_long_log_between_its_transactions() {
         let (_dir, store) = new_sqlite_store().await;
         let p = sqlite_pool(&store);
-        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
-            .execute(p)
-            .await
-            .unwrap();
-        let commit = async |rows: i64| {
-            sqlx::query(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
-                 INSERT INTO filler SELECT zeroblob(7000) FROM n",
-            )
-            .bind(rows)
-            .execute(p)
-            .await
-            .unwrap();
-        };
-        commit(2_000).await;
+        fill(p, 2_000).await;
         // As the checkpointer would have seen a log past the threshold.
         store
             .log_frames
@@ -593,14 +585,14 @@ mod tests {
             0,
             "the fold rewound the log"
         );
-        commit(10).await;
+        fill(p, 10).await;
         let frames = wal_checkpoint(p, "PASSIVE").await.unwrap().registry;
         assert!(
             frames < 100,
             "the next commit starts the log again: {frames} frames in it"
         );
         // Below the threshold, nothing is done.
-        commit(2_000).await;
+        fill(p, 2_000).await;
         store.log_frames.store(WAL_FOLD_FRAMES, Ordering::Relaxed);
         store.fold_long_log().await.unwrap();
         assert_eq!(store.log_frames.load(Ordering::Relaxed), WAL_FOLD_FRAMES);
