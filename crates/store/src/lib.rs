@@ -169,15 +169,13 @@ async fn checkpointer(
         if pool.is_closed() {
             return;
         }
-        let passive = wal_checkpoint(&pool, "PASSIVE").await;
-        if let Ok(c) = &passive {
-            frames.store(c.registry, Ordering::Relaxed);
-        }
-        if let Ok(c) = passive
-            && c.longest > WAL_RESTART_FRAMES
-        {
+        let Ok(c) = wal_checkpoint(&pool, LOGS, "PASSIVE").await else {
+            continue;
+        };
+        frames.store(c.registry, Ordering::Relaxed);
+        if c.longest > WAL_RESTART_FRAMES {
             let started = std::time::Instant::now();
-            let rewound = wal_checkpoint(&pool, "RESTART").await;
+            let rewound = wal_checkpoint(&pool, LOGS, "RESTART").await;
             tracing::debug!(
                 frames = c.longest,
                 busy = rewound.is_ok_and(|r| r.busy),
@@ -198,15 +196,23 @@ struct Checkpointed {
     registry: i64,
 }
 
-/// One checkpoint of every attached database.
-async fn wal_checkpoint(pool: &sqlx::SqlitePool, mode: &str) -> Result<Checkpointed> {
+/// The write-ahead logs of a connection: the registry's and those of the attached audit log
+/// and its tree.
+const LOGS: &[&str] = &["main", "audit", "tree"];
+
+/// One checkpoint of each of `schemas` (`registry` is 0 unless `main` is one of them).
+async fn wal_checkpoint(
+    pool: &sqlx::SqlitePool,
+    schemas: &[&str],
+    mode: &str,
+) -> Result<Checkpointed> {
     use sqlx::Row;
     let mut out = Checkpointed {
         busy: false,
         longest: 0,
         registry: 0,
     };
-    for schema in ["main", "audit", "tree"] {
+    for &schema in schemas {
         let sql = format!("PRAGMA {schema}.wal_checkpoint({mode})");
         match sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await {
             Ok(r) => {
@@ -444,14 +450,10 @@ impl Store {
         if log <= WAL_FOLD_FRAMES {
             return Ok(());
         }
-        use sqlx::Row;
         let started = std::time::Instant::now();
-        let r = sqlx::query("PRAGMA main.wal_checkpoint(RESTART)")
-            .fetch_one(p)
-            .await?;
-        let busy: i64 = r.try_get(0)?;
-        if busy == 0 {
-            // The checkpointer's next look sees the log started again.
+        let busy = wal_checkpoint(p, &["main"], "RESTART").await?.busy;
+        if !busy {
+            // Rewound: no batch folds it again before the checkpointer has counted anew.
             self.log_frames.store(0, Ordering::Relaxed);
         }
         tracing::debug!(
@@ -469,7 +471,7 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<()> {
         if let Pool::Sqlite(p) = &self.pool {
             for _ in 0..200 {
-                if !wal_checkpoint(p, "TRUNCATE").await?.busy {
+                if !wal_checkpoint(p, LOGS, "TRUNCATE").await?.busy {
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -553,7 +555,7 @@ mod tests {
                 .execute(p)
                 .await
                 .unwrap();
-            let frames = wal_checkpoint(p, "PASSIVE").await.unwrap().registry;
+            let frames = wal_checkpoint(p, LOGS, "PASSIVE").await.unwrap().registry;
             if frames < 100 {
                 rewound = true;
                 break;
@@ -586,7 +588,7 @@ mod tests {
             "the fold rewound the log"
         );
         fill(p, 10).await;
-        let frames = wal_checkpoint(p, "PASSIVE").await.unwrap().registry;
+        let frames = wal_checkpoint(p, LOGS, "PASSIVE").await.unwrap().registry;
         assert!(
             frames < 100,
             "the next commit starts the log again: {frames} frames in it"
