@@ -567,6 +567,53 @@ fn contribution_accounts() -> &'static [[String; 2]; 6] {
     &ACCOUNTS
 }
 
+/// The account a declaration's entry credits with its total: contributions declared and not yet
+/// allocated to a branch. Its transaction's allocation entry brings it back to zero.
+const DECLARED: &str = "contribution:declared";
+
+/// The employer and employee shares of each branch, in [`Branch::ALL`] order.
+type BranchShares = [(i64, i64); 6];
+
+/// The postings that allocate `shares` to the branches: `contribution:declared` debited with
+/// their sum, each branch's shares credited to its accounts. Negated shares take an allocation
+/// back.
+fn allocation(shares: &BranchShares) -> Vec<(Cow<'static, str>, i64)> {
+    let mut credits = Vec::with_capacity(12);
+    for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(shares) {
+        credits.push((Cow::Borrowed(employer.as_str()), -er));
+        credits.push((Cow::Borrowed(employee.as_str()), -ee));
+    }
+    Journal {
+        debit_account: DECLARED,
+        credits,
+    }
+    .into_postings()
+}
+
+/// A declaration's branch shares as stored (`declarations.branch_shares`): 12 little-endian
+/// i64, each branch's employer share then its employee share.
+fn shares_bytes(shares: &BranchShares) -> Vec<u8> {
+    shares
+        .iter()
+        .flat_map(|(er, ee)| [er.to_le_bytes(), ee.to_le_bytes()])
+        .flatten()
+        .collect()
+}
+
+/// The inverse of [`shares_bytes`].
+fn shares_of(bytes: &[u8]) -> Result<BranchShares, AppError> {
+    if bytes.len() != 96 {
+        return Err(AppError::Internal("branch shares"));
+    }
+    let value = |i: usize| {
+        bytes
+            .get(8 * i..8 * i + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i64::from_le_bytes)
+    };
+    Ok(std::array::from_fn(|b| (value(2 * b), value(2 * b + 1))))
+}
+
 /// A checked declaration ready to be written.
 struct Accepted {
     employer: EmployerRef,
@@ -1379,15 +1426,40 @@ impl App {
             .into_iter()
             .map(|(account, amount)| (Cow::Owned(account), -amount))
             .collect();
+        // An entry that credits `contribution:declared` had its shares allocated to the
+        // branches by its transaction: taken back as exactly those shares. An older entry
+        // credits the branches itself, and its reversal takes them back.
+        let deallocation = if reversed.iter().any(|(account, _)| account == DECLARED) {
+            let stored = target
+                .branch_shares
+                .as_deref()
+                .ok_or(AppError::Internal("branch shares"))?;
+            Some(allocation(&shares_of(stored)?.map(|(er, ee)| (-er, -ee))))
+        } else {
+            None
+        };
+        let reversal = ids.take(store, "ledger_entry", 1).await?;
         batch.entries.push(LedgerEntryRow {
-            id: ids.take(store, "ledger_entry", 1).await?,
+            id: reversal,
             key: format!("reversal:{}", target.id),
             kind: "reversal".into(),
-            employer_id: target.employer_id,
+            employer_id: Some(target.employer_id),
             period: target.period,
             at: self.now().0,
             postings: reversed,
         });
+        if let Some(postings) = deallocation {
+            let id = ids.take(store, "ledger_entry", 1).await?;
+            batch.entries.push(LedgerEntryRow {
+                id,
+                key: format!("allocation:{id}"),
+                kind: "allocation".into(),
+                employer_id: None,
+                period: target.period,
+                at: self.now().0,
+                postings,
+            });
+        }
         let outcomes = summaries
             .into_iter()
             .map(|mut s| {
@@ -1936,6 +2008,8 @@ impl App {
         }
         let mut employed = HashSet::new();
         let mut summaries = Vec::with_capacity(accepted.len());
+        // What the batch's declarations allocate to the branches, by period.
+        let mut allocations: BTreeMap<i64, BranchShares> = BTreeMap::new();
         let mut next_line = first_line;
         let mut blocks = store::LineBlocks::default();
         for (k, (_, a)) in accepted.iter().enumerate() {
@@ -2043,27 +2117,43 @@ impl App {
                 )?,
                 received_at: now.0,
                 rectifies: None,
+                branch_shares: Some(shares_bytes(&branches)),
             };
-            let mut credits = Vec::with_capacity(12);
-            for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(branches) {
-                credits.push((Cow::Borrowed(employer.as_str()), -er));
-                credits.push((Cow::Borrowed(employee.as_str()), -ee));
+            let allocated = allocations.entry(pn).or_insert([(0, 0); 6]);
+            for (sum, (er, ee)) in allocated.iter_mut().zip(branches) {
+                sum.0 += er;
+                sum.1 += ee;
             }
             batch.entries.push(LedgerEntryRow {
                 id: first_entry + k as i64,
                 key: format!("declaration:{id}"),
                 kind: "declaration".into(),
-                employer_id: a.employer.id,
+                employer_id: Some(a.employer.id),
                 period: pn,
                 at: now.0,
                 postings: Journal {
                     debit_account: "receivable",
-                    credits,
+                    credits: vec![(Cow::Borrowed(DECLARED), -(er_total + ee_total))],
                 }
                 .into_postings(),
             });
             summaries.push(summary(&row, a.employer.affiliate_number)?.with_control(t.control));
             batch.declarations.push(row);
+        }
+        let first_allocation = ids
+            .take(store, "ledger_entry", allocations.len() as i64)
+            .await?;
+        for (k, (pn, shares)) in allocations.iter().enumerate() {
+            let id = first_allocation + k as i64;
+            batch.entries.push(LedgerEntryRow {
+                id,
+                key: format!("allocation:{id}"),
+                kind: "allocation".into(),
+                employer_id: None,
+                period: *pn,
+                at: now.0,
+                postings: allocation(shares),
+            });
         }
         if !batch.employments.is_empty() {
             let first = ids
@@ -2384,7 +2474,7 @@ impl App {
             id: entry_id,
             key: format!("payment:{reference}"),
             kind: "payment".into(),
-            employer_id: employer.id,
+            employer_id: Some(employer.id),
             period: pay.period,
             at: now.0,
             postings: Journal {
@@ -2453,7 +2543,7 @@ impl App {
                 id: 0,
                 key: format!("surcharge:{employer}:{pn}:{months}:{at}"),
                 kind: "surcharge".into(),
-                employer_id: employer,
+                employer_id: Some(employer),
                 period: pn,
                 at: now.0,
                 postings: Journal {
@@ -2545,8 +2635,11 @@ impl App {
             .await?;
         let unbalanced = self.inner.store.unbalanced_entries().await?;
         let total: i64 = accounts.iter().map(|(_, v)| *v).sum();
+        // Every transaction allocates what its declarations declared: nothing is left in
+        // `contribution:declared`, for the whole fund or any period.
+        let unallocated = accounts.iter().any(|(a, v)| a == DECLARED && *v != 0);
         Ok(FundView {
-            balanced: unbalanced.is_empty() && (period.is_some() || total == 0),
+            balanced: unbalanced.is_empty() && !unallocated && (period.is_some() || total == 0),
             unbalanced_entries: unbalanced.len(),
             accounts: accounts
                 .into_iter()
@@ -2920,6 +3013,48 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn branch_shares_are_stored_as_twelve_numbers_and_read_back() {
+        let shares: BranchShares = [
+            (1, 2),
+            (0, 0),
+            (i64::MAX, i64::MIN),
+            (-5, 7),
+            (123_456_789, 0),
+            (0, 42),
+        ];
+        let b = shares_bytes(&shares);
+        assert_eq!(b.len(), 96);
+        assert_eq!(&b[..16], &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(shares_of(&b).unwrap(), shares);
+        assert!(shares_of(&b[..88]).is_err());
+        assert!(shares_of(&[b.as_slice(), &[0u8; 8]].concat()).is_err());
+    }
+
+    #[test]
+    fn an_allocation_balances_and_takes_back_what_it_gave() {
+        let shares: BranchShares = [
+            (640, 0),
+            (105, 52),
+            (793, 396),
+            (226, 226),
+            (185, 0),
+            (160, 0),
+        ];
+        let given = allocation(&shares);
+        // contribution:declared debited with the total, nine non-zero shares credited.
+        assert_eq!(given.len(), 10);
+        assert_eq!(given[0], (Cow::Borrowed(DECLARED), 2783));
+        assert_eq!(given.iter().map(|(_, v)| v).sum::<i64>(), 0);
+        assert!(given.contains(&(Cow::Borrowed("contribution:long_term:employee"), -396)));
+        let back = allocation(&shares.map(|(er, ee)| (-er, -ee)));
+        let mut net: HashMap<&str, i64> = HashMap::new();
+        for (a, v) in given.iter().chain(&back) {
+            *net.entry(a.as_ref()).or_default() += v;
+        }
+        assert!(net.values().all(|v| *v == 0), "{net:?}");
     }
 
     #[test]

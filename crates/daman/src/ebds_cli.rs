@@ -263,12 +263,12 @@ pub async fn import(
         })
     };
     let mut ids = app::IdPool::blocks(1 << 20);
-    // Ids of the declarations and ledger entries of the whole import (at most one each a
-    // file), taken now; lines, persons and employments in blocks of 2^20 as they are needed.
+    // Ids of the declarations and ledger entries of the whole import (at most one
+    // declaration a file, and for each its entry and at most one allocation), taken now; lines, persons and employments in blocks of 2^20 as they are needed.
     // Taking a block needs the write lock: a batch being prepared then waits, at most, for
     // the batch being written (one transaction of at most a batch's bytes). Unused ids are gaps.
     ids.reserve(app.store(), "declaration", n).await?;
-    ids.reserve(app.store(), "ledger_entry", n).await?;
+    ids.reserve(app.store(), "ledger_entry", 2 * n).await?;
     // What the batches the writer has not committed yet accepted: the next batch is checked
     // against them (as many as `Unwritten::DEPTH`: the writer's and the one in its queue).
     let mut unwritten = app::Unwritten::default();

@@ -59,6 +59,10 @@ pub struct DeclarationRow {
     pub received_at: i64,
     /// The declaration this one replaces (a rectification), if any.
     pub rectifies: Option<i64>,
+    /// Its employer and employee shares by branch, as its transaction allocated them to the
+    /// branches' ledger accounts (12 little-endian i64); `None` for a declaration accepted
+    /// before allocations (migration 0020), whose ledger entry credits the branches itself.
+    pub branch_shares: Option<Vec<u8>>,
 }
 
 /// One balanced ledger movement and its postings (account, amount: debit > 0, credit < 0).
@@ -69,7 +73,8 @@ pub struct LedgerEntryRow {
     pub id: i64,
     pub key: String,
     pub kind: String,
-    pub employer_id: i64,
+    /// `None` for an entry of the whole fund (an allocation to the branches).
+    pub employer_id: Option<i64>,
     pub period: i64,
     pub at: i64,
     pub postings: Vec<(std::borrow::Cow<'static, str>, i64)>,
@@ -126,7 +131,7 @@ macro_rules! insert_declarations {
     ($tx:ident, $rows:expr) => {
         crate::repo::each_chunk!($tx, $rows, crate::BATCH, |chunk| {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at, rectifies) ",
+                "INSERT INTO declarations (id, employer_id, period, form, status, digest, preetabli_id, first_line, lines, entrants, days, gross, capped, employer_share, employee_share, header, received_at, rectifies, branch_shares) ",
             );
             q.push_values(chunk, |mut x, d| {
                 x.push_bind(d.id)
@@ -146,7 +151,8 @@ macro_rules! insert_declarations {
                     .push_bind(d.employee_share)
                     .push_bind(d.header.as_slice())
                     .push_bind(d.received_at)
-                    .push_bind(d.rectifies);
+                    .push_bind(d.rectifies)
+                    .push_bind(d.branch_shares.as_deref());
             });
             q
         })

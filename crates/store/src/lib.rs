@@ -677,6 +677,113 @@ mod tests {
         );
     }
 
+    /// Migration 0020 rebuilds SQLite's ledger entries so that an entry of the whole fund (an
+    /// allocation) has no employer: every entry is kept, postings and payments still refer to
+    /// them, the ledger stays append-only, and foreign keys are on again after it.
+    #[tokio::test]
+    async fn migration_0020_keeps_the_ledger_and_lets_an_entry_have_no_employer() {
+        let (_dir, store) = new_sqlite_store().await;
+        let pool = sqlite_pool(&store);
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 19)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(pool).await.unwrap();
+        let exec = |sql: &'static str| sqlx::query(sql).execute(pool);
+        exec("INSERT INTO employers (id, affiliate_number, ice, name, activity, city, created_at) VALUES (1, 1000001, '001', 'E', 'A', 'C', 0)")
+            .await
+            .unwrap();
+        exec("INSERT INTO ledger_accounts (id, name) VALUES (1, 'receivable'), (2, 'bank')")
+            .await
+            .unwrap();
+        exec(
+            "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) VALUES \
+             (7, 'declaration:3', 'declaration', 1, 202610, 100), \
+             (9, 'payment:REF-1', 'payment', 1, 202610, 101)",
+        )
+        .await
+        .unwrap();
+        exec(
+            "INSERT INTO ledger_postings (entry_id, account_id, amount) VALUES \
+             (7, 1, 500), (7, 2, -500), (9, 2, 500), (9, 1, -500)",
+        )
+        .await
+        .unwrap();
+        exec(
+            "INSERT INTO payments (id, employer_id, period, bank_reference, amount, paid_on, entry_id, received_at) \
+             VALUES (1, 1, 202610, 'REF-1', 500, '2026-11-05', 9, 101)",
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        type Entry = (i64, String, String, Option<i64>, i64, i64);
+        let entries: Vec<Entry> = sqlx::query_as(
+            "SELECT id, key, kind, employer_id, period, at FROM ledger_entries ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                (
+                    7,
+                    "declaration:3".into(),
+                    "declaration".into(),
+                    Some(1),
+                    202610,
+                    100
+                ),
+                (
+                    9,
+                    "payment:REF-1".into(),
+                    "payment".into(),
+                    Some(1),
+                    202610,
+                    101
+                ),
+            ]
+        );
+        let joined: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
+             JOIN payments y ON y.entry_id = e.id",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(joined, 2);
+        assert_eq!(pragma_number(pool, "foreign_keys").await, 1);
+        // An allocation has no employer; an entry still cannot name an unknown one, nor be
+        // changed or removed, and its key is still unique.
+        exec(
+            "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+             VALUES (10, 'allocation:10', 'allocation', NULL, 202610, 102)",
+        )
+        .await
+        .unwrap();
+        for (sql, why) in [
+            (
+                "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+                 VALUES (11, 'allocation:11', 'allocation', 2, 202610, 102)",
+                "FOREIGN KEY",
+            ),
+            (
+                "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+                 VALUES (12, 'allocation:10', 'allocation', NULL, 202610, 102)",
+                "UNIQUE",
+            ),
+            ("UPDATE ledger_entries SET period = 1", "append-only"),
+            ("DELETE FROM ledger_entries", "append-only"),
+        ] {
+            let e = exec(sql).await.unwrap_err().to_string();
+            assert!(e.contains(why), "{sql}: {e}");
+        }
+    }
+
     /// The value of a numeric pragma on one of the pool's connections.
     async fn pragma_number(p: &sqlx::SqlitePool, name: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))

@@ -202,6 +202,32 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
         bal("contribution:long_term:employer"),
         Some(Centimes(-(47_580 + 27_142)))
     );
+    // Employees: 3.96 % of the same.
+    assert_eq!(
+        bal("contribution:long_term:employee"),
+        Some(Centimes(-(23_760 + 13_554)))
+    );
+    // The declaration's own entry is two postings: the employer owes the total, declared; its
+    // transaction allocated that to the branches, so nothing is left unallocated.
+    assert_eq!(
+        w.t.app
+            .store()
+            .entry_postings(&format!("declaration:{}", s.declaration_id))
+            .await
+            .unwrap(),
+        vec![
+            ("contribution:declared".to_string(), -s.total.0),
+            ("receivable".to_string(), s.total.0),
+        ]
+    );
+    assert_eq!(bal("contribution:declared"), Some(Centimes(0)));
+    let branches: i64 = check
+        .accounts
+        .iter()
+        .filter(|a| a.account.starts_with("contribution:") && a.account.matches(':').count() == 2)
+        .map(|a| a.balance.0)
+        .sum();
+    assert_eq!(branches, -s.total.0);
     // Postings, and the accounts they name, are never changed or removed (the triggers refuse,
     // even to the database's owner).
     for sql in [
@@ -1327,11 +1353,36 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     );
     let st = w.t.app.statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + r1.total.0));
-    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert!(check.balanced, "{check:?}");
+    // The branches hold what the declarations in force declared, to the centime: each
+    // rectification took back exactly what its original's transaction had allocated. The
+    // employers' share of long-term benefits: 7.93 % of 6 000.00 and 3 422.72 (the main
+    // declaration, as first sent) and of 2 500.00 (the rectified complementary one).
+    let bal = |name: &str| {
+        check
+            .accounts
+            .iter()
+            .find(|a| a.account == name)
+            .map(|a| a.balance)
+    };
+    assert_eq!(bal("contribution:declared"), Some(Centimes(0)));
+    assert_eq!(
+        bal("contribution:long_term:employer"),
+        Some(Centimes(-(47_580 + 27_142 + 19_825)))
+    );
+    let shares: i64 = check
+        .accounts
+        .iter()
+        .filter(|a| a.account.starts_with("contribution:") && a.account.matches(':').count() == 2)
+        .map(|a| a.balance.0)
+        .sum();
+    assert_eq!(shares, -(main.total.0 + r1.total.0));
     // In the database, a declaration and its lines cannot be changed or removed, except the
     // one move from accepted to rectified (and a re-encryption to a newer key: keys.rs).
     for sql in [
         "UPDATE declarations SET gross = gross + 1",
+        "UPDATE declarations SET branch_shares = NULL",
         "UPDATE declarations SET status = 'accepted'",
         "DELETE FROM declarations",
         "UPDATE declaration_line_blocks SET data = substr(data, 2)",
