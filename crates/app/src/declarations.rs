@@ -554,7 +554,7 @@ impl Journal {
 
 /// The ledger accounts each branch's contributions are credited to, in [`Branch::ALL`] order:
 /// the employer's share, then the employee's (`contribution:<branch>:employer|employee`). Named
-/// once, so that the twelve credits of every declaration borrow them.
+/// once, so that the twelve credits of every allocation borrow them.
 fn contribution_accounts() -> &'static [[String; 2]; 6] {
     static ACCOUNTS: std::sync::LazyLock<[[String; 2]; 6]> = std::sync::LazyLock::new(|| {
         Branch::ALL.map(|b| {
@@ -612,6 +612,23 @@ fn shares_of(bytes: &[u8]) -> Result<BranchShares, AppError> {
             .map_or(0, i64::from_le_bytes)
     };
     Ok(std::array::from_fn(|b| (value(2 * b), value(2 * b + 1))))
+}
+
+/// What a rectification's transaction posts to take back the branch shares of the
+/// declaration it replaces, given the reversal of that declaration's entry and its stored
+/// shares. An entry that credited `contribution:declared` had its shares allocated by its
+/// transaction: they are taken back, exactly as stored. An entry from before allocations
+/// (migration 0020) credited the branches itself, and its reversal gives them back: nothing
+/// more to post.
+fn taking_back(
+    reversed: &[(Cow<'static, str>, i64)],
+    stored: Option<&[u8]>,
+) -> Result<Option<Vec<(Cow<'static, str>, i64)>>, AppError> {
+    if !reversed.iter().any(|(account, _)| account == DECLARED) {
+        return Ok(None);
+    }
+    let shares = shares_of(stored.ok_or(AppError::Internal("branch shares"))?)?;
+    Ok(Some(allocation(&shares.map(|(er, ee)| (-er, -ee)))))
 }
 
 /// A checked declaration ready to be written.
@@ -1274,7 +1291,9 @@ impl App {
     /// On acceptance, in one transaction: the new declaration and its lines are written, naming
     /// what they rectify; the original becomes `rectified` and keeps every byte and line (it can
     /// still be read and written back); the ledger reverses the original's entry (`reversal`)
-    /// and posts the new one, so the period owes the corrected amount. Careers show the
+    /// and posts the new one, so the period owes the corrected amount, and the branches give
+    /// back what the original's transaction allocated to them ([`taking_back`]) and are
+    /// allocated the new one's shares. Careers show the
     /// rectified lines. The same file as the original changes nothing (a duplicate); a
     /// declaration already rectified is a conflict (rectify its rectification).
     pub async fn rectify_declaration(
@@ -1426,18 +1445,7 @@ impl App {
             .into_iter()
             .map(|(account, amount)| (Cow::Owned(account), -amount))
             .collect();
-        // An entry that credits `contribution:declared` had its shares allocated to the
-        // branches by its transaction: taken back as exactly those shares. An older entry
-        // credits the branches itself, and its reversal takes them back.
-        let deallocation = if reversed.iter().any(|(account, _)| account == DECLARED) {
-            let stored = target
-                .branch_shares
-                .as_deref()
-                .ok_or(AppError::Internal("branch shares"))?;
-            Some(allocation(&shares_of(stored)?.map(|(er, ee)| (-er, -ee))))
-        } else {
-            None
-        };
+        let deallocation = taking_back(&reversed, target.branch_shares.as_deref())?;
         let reversal = ids.take(store, "ledger_entry", 1).await?;
         batch.entries.push(LedgerEntryRow {
             id: reversal,
@@ -3055,6 +3063,56 @@ mod tests {
             *net.entry(a.as_ref()).or_default() += v;
         }
         assert!(net.values().all(|v| *v == 0), "{net:?}");
+    }
+
+    #[test]
+    fn a_rectification_takes_back_what_the_original_allocated_and_no_more() {
+        let shares: BranchShares = [
+            (640, 0),
+            (105, 52),
+            (793, 396),
+            (226, 226),
+            (185, 0),
+            (160, 0),
+        ];
+        let negated = |p: Vec<(Cow<'static, str>, i64)>| -> Vec<(Cow<'static, str>, i64)> {
+            p.into_iter().map(|(a, v)| (a, -v)).collect()
+        };
+        // An allocated declaration's entry, reversed: its shares come back from the branches.
+        let entry = Journal {
+            debit_account: "receivable",
+            credits: vec![(Cow::Borrowed(DECLARED), -2783)],
+        }
+        .into_postings();
+        let back = taking_back(&negated(entry.clone()), Some(&shares_bytes(&shares)))
+            .unwrap()
+            .unwrap();
+        let mut net: HashMap<String, i64> = HashMap::new();
+        for (a, v) in entry
+            .iter()
+            .chain(&allocation(&shares))
+            .chain(&negated(entry.clone()))
+            .chain(&back)
+        {
+            *net.entry(a.to_string()).or_default() += v;
+        }
+        assert!(net.values().all(|v| *v == 0), "{net:?}");
+        // Without its stored shares it cannot be taken back: an error, not a guess.
+        assert!(taking_back(&negated(entry), None).is_err());
+        // An entry from before allocations credits the branches itself: its reversal is enough,
+        // whatever is stored.
+        let mut credits = Vec::new();
+        for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(&shares) {
+            credits.push((Cow::Borrowed(employer.as_str()), -er));
+            credits.push((Cow::Borrowed(employee.as_str()), -ee));
+        }
+        let old = Journal {
+            debit_account: "receivable",
+            credits,
+        }
+        .into_postings();
+        assert_eq!(old.len(), 10);
+        assert!(taking_back(&negated(old), None).unwrap().is_none());
     }
 
     #[test]

@@ -757,6 +757,14 @@ mod tests {
         .unwrap();
         assert_eq!(joined, 2);
         assert_eq!(pragma_number(pool, "foreign_keys").await, 1);
+        let index: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' \
+             AND name = 'ledger_entries_employer' AND tbl_name = 'ledger_entries'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(index, 1);
         // An allocation has no employer; an entry still cannot name an unknown one, nor be
         // changed or removed, and its key is still unique.
         exec(
