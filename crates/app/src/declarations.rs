@@ -539,11 +539,11 @@ fn err(
 /// the credits.
 struct Journal {
     debit_account: &'static str,
-    credits: Vec<(Cow<'static, str>, i64)>,
+    credits: Postings,
 }
 
 impl Journal {
-    fn into_postings(self) -> Vec<(Cow<'static, str>, i64)> {
+    fn into_postings(self) -> Postings {
         let total: i64 = self.credits.iter().map(|(_, v)| *v).sum();
         let mut p = Vec::with_capacity(1 + self.credits.len());
         p.push((Cow::Borrowed(self.debit_account), -total));
@@ -574,10 +574,13 @@ const DECLARED: &str = "contribution:declared";
 /// The employer and employee shares of each branch, in [`Branch::ALL`] order.
 type BranchShares = [(i64, i64); 6];
 
+/// An entry's postings: account, amount (debit > 0, credit < 0).
+type Postings = Vec<(Cow<'static, str>, i64)>;
+
 /// The postings that allocate `shares` to the branches: `contribution:declared` debited with
 /// their sum, each branch's shares credited to its accounts. Negated shares take an allocation
 /// back.
-fn allocation(shares: &BranchShares) -> Vec<(Cow<'static, str>, i64)> {
+fn allocation(shares: &BranchShares) -> Postings {
     let mut credits = Vec::with_capacity(12);
     for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(shares) {
         credits.push((Cow::Borrowed(employer.as_str()), -er));
@@ -623,7 +626,7 @@ fn shares_of(bytes: &[u8]) -> Result<BranchShares, AppError> {
 fn taking_back(
     reversed: &[(Cow<'static, str>, i64)],
     stored: Option<&[u8]>,
-) -> Result<Option<Vec<(Cow<'static, str>, i64)>>, AppError> {
+) -> Result<Option<Postings>, AppError> {
     if !reversed.iter().any(|(account, _)| account == DECLARED) {
         return Ok(None);
     }
@@ -1439,7 +1442,7 @@ impl App {
         new.rectifies = Some(target.id);
         let new_id = new.id;
         batch.rectified = Some(target.id);
-        let reversed: Vec<(Cow<'static, str>, i64)> = store
+        let reversed: Postings = store
             .entry_postings(&format!("declaration:{}", target.id))
             .await?
             .into_iter()
@@ -3075,9 +3078,7 @@ mod tests {
             (185, 0),
             (160, 0),
         ];
-        let negated = |p: Vec<(Cow<'static, str>, i64)>| -> Vec<(Cow<'static, str>, i64)> {
-            p.into_iter().map(|(a, v)| (a, -v)).collect()
-        };
+        let negated = |p: Postings| -> Postings { p.into_iter().map(|(a, v)| (a, -v)).collect() };
         // An allocated declaration's entry, reversed: its shares come back from the branches.
         let entry = Journal {
             debit_account: "receivable",
