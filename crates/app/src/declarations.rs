@@ -3044,16 +3044,19 @@ mod tests {
         assert!(shares_of(&[b.as_slice(), &[0u8; 8]].concat()).is_err());
     }
 
+    /// A declaration's shares by branch, in centimes: one salary of 100.00 at the current rates.
+    const SHARES: BranchShares = [
+        (640, 0),
+        (105, 52),
+        (793, 396),
+        (226, 226),
+        (185, 0),
+        (160, 0),
+    ];
+
     #[test]
     fn an_allocation_balances_and_takes_back_what_it_gave() {
-        let shares: BranchShares = [
-            (640, 0),
-            (105, 52),
-            (793, 396),
-            (226, 226),
-            (185, 0),
-            (160, 0),
-        ];
+        let shares = SHARES;
         let given = allocation(&shares);
         // contribution:declared debited with the total, nine non-zero shares credited.
         assert_eq!(given.len(), 10);
@@ -3070,14 +3073,7 @@ mod tests {
 
     #[test]
     fn a_rectification_takes_back_what_the_original_allocated_and_no_more() {
-        let shares: BranchShares = [
-            (640, 0),
-            (105, 52),
-            (793, 396),
-            (226, 226),
-            (185, 0),
-            (160, 0),
-        ];
+        let shares = SHARES;
         let negated = |p: Postings| -> Postings { p.into_iter().map(|(a, v)| (a, -v)).collect() };
         // An allocated declaration's entry, reversed: its shares come back from the branches.
         let entry = Journal {

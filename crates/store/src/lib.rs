@@ -611,15 +611,7 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
-        let mut before = sqlx::migrate!("./migrations/sqlite");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 18)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        before.run(pool).await.unwrap();
+        migrate_up_to(pool, 18).await;
         // Created in person order, as `daman load` registers them: employers interleaved.
         /// id, employer, person, start, end, created.
         type Given = (i64, i64, i64, &'static str, Option<&'static str>, i64);
@@ -684,15 +676,7 @@ mod tests {
     async fn migration_0020_keeps_the_ledger_and_lets_an_entry_have_no_employer() {
         let (_dir, store) = new_sqlite_store().await;
         let pool = sqlite_pool(&store);
-        let mut before = sqlx::migrate!("./migrations/sqlite");
-        before.migrations = before
-            .migrations
-            .iter()
-            .filter(|m| m.version <= 19)
-            .cloned()
-            .collect::<Vec<_>>()
-            .into();
-        before.run(pool).await.unwrap();
+        migrate_up_to(pool, 19).await;
         let exec = |sql: &'static str| sqlx::query(sql).execute(pool);
         exec("INSERT INTO employers (id, affiliate_number, ice, name, activity, city, created_at) VALUES (1, 1000001, '001', 'E', 'A', 'C', 0)")
             .await
@@ -790,6 +774,19 @@ mod tests {
             let e = exec(sql).await.unwrap_err().to_string();
             assert!(e.contains(why), "{sql}: {e}");
         }
+    }
+
+    /// Applies SQLite's migrations up to `version` (the database as it was before a later one).
+    async fn migrate_up_to(pool: &SqlitePool, version: i64) {
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        before.run(pool).await.unwrap();
     }
 
     /// The value of a numeric pragma on one of the pool's connections.

@@ -189,13 +189,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     assert_eq!(st.periods[0].due_date, "2026-11-10");
     let check = w.t.app.ledger_check(None).await.unwrap();
     assert!(check.balanced, "{check:?}");
-    let bal = |name: &str| {
-        check
-            .accounts
-            .iter()
-            .find(|a| a.account == name)
-            .map(|a| a.balance)
-    };
+    let bal = |name: &str| balance(&check, name);
     assert_eq!(bal("receivable"), Some(s.total));
     // Long term on 6 000.00 + 3 422.72 capped: 7.93 % → 475.80 + 271.42.
     assert_eq!(
@@ -221,13 +215,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
         ]
     );
     assert_eq!(bal("contribution:declared"), Some(Centimes(0)));
-    let branches: i64 = check
-        .accounts
-        .iter()
-        .filter(|a| a.account.starts_with("contribution:") && a.account.matches(':').count() == 2)
-        .map(|a| a.balance.0)
-        .sum();
-    assert_eq!(branches, -s.total.0);
+    assert_eq!(branches_total(&check), -s.total.0);
     // Postings, and the accounts they name, are never changed or removed (the triggers refuse,
     // even to the database's owner).
     for sql in [
@@ -261,6 +249,25 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
 
 async fn counts(w: &World) -> store::DeclarationCounts {
     w.t.app.store().declaration_counts().await.unwrap()
+}
+
+/// An account's balance in a ledger check, if the account has postings.
+fn balance(check: &app::FundView, account: &str) -> Option<Centimes> {
+    check
+        .accounts
+        .iter()
+        .find(|a| a.account == account)
+        .map(|a| a.balance)
+}
+
+/// What the branches' accounts (`contribution:<branch>:<share>`) hold together.
+fn branches_total(check: &app::FundView) -> i64 {
+    check
+        .accounts
+        .iter()
+        .filter(|a| a.account.starts_with("contribution:") && a.account.matches(':').count() == 2)
+        .map(|a| a.balance.0)
+        .sum()
 }
 
 async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
@@ -1274,9 +1281,8 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     assert_eq!(st.periods[0].owed, Centimes(r.total.0 + e1.total.0));
     let check = w.t.app.ledger_check(None).await.unwrap();
     assert!(check.balanced, "{check:?}");
-    let receivable = check.accounts.iter().find(|a| a.account == "receivable");
     assert_eq!(
-        receivable.map(|a| a.balance),
+        balance(&check, "receivable"),
         Some(Centimes(r.total.0 + e1.total.0))
     );
     // The history: the original is listed as rectified, and comes back byte for byte.
@@ -1359,25 +1365,12 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     // rectification took back exactly what its original's transaction had allocated. The
     // employers' share of long-term benefits: 7.93 % of 6 000.00 and 3 422.72 (the main
     // declaration, as first sent) and of 2 500.00 (the rectified complementary one).
-    let bal = |name: &str| {
-        check
-            .accounts
-            .iter()
-            .find(|a| a.account == name)
-            .map(|a| a.balance)
-    };
-    assert_eq!(bal("contribution:declared"), Some(Centimes(0)));
+    assert_eq!(balance(&check, "contribution:declared"), Some(Centimes(0)));
     assert_eq!(
-        bal("contribution:long_term:employer"),
+        balance(&check, "contribution:long_term:employer"),
         Some(Centimes(-(47_580 + 27_142 + 19_825)))
     );
-    let shares: i64 = check
-        .accounts
-        .iter()
-        .filter(|a| a.account.starts_with("contribution:") && a.account.matches(':').count() == 2)
-        .map(|a| a.balance.0)
-        .sum();
-    assert_eq!(shares, -(main.total.0 + r1.total.0));
+    assert_eq!(branches_total(&check), -(main.total.0 + r1.total.0));
     // In the database, a declaration and its lines cannot be changed or removed, except the
     // one move from accepted to rectified (and a re-encryption to a newer key: keys.rs).
     for sql in [
