@@ -264,7 +264,8 @@ pub async fn import(
     };
     let mut ids = app::IdPool::blocks(1 << 20);
     // Ids of the declarations and ledger entries of the whole import (at most one
-    // declaration a file, and for each its entry and at most one allocation), taken now; lines, persons and employments in blocks of 2^20 as they are needed.
+    // declaration a file, and for each its entry and at most one allocation), taken now;
+    // lines, persons and employments in blocks of 2^20 as they are needed.
     // Taking a block needs the write lock: a batch being prepared then waits, at most, for
     // the batch being written (one transaction of at most a batch's bytes). Unused ids are gaps.
     ids.reserve(app.store(), "declaration", n).await?;
