@@ -593,6 +593,19 @@ fn allocation(shares: &BranchShares) -> Postings {
     .into_postings()
 }
 
+/// An allocation's ledger entry: the whole fund's (no employer), keyed by its own id.
+fn allocation_entry(id: i64, period: i64, at: i64, postings: Postings) -> LedgerEntryRow {
+    LedgerEntryRow {
+        id,
+        key: format!("allocation:{id}"),
+        kind: "allocation".into(),
+        employer_id: None,
+        period,
+        at,
+        postings,
+    }
+}
+
 /// A declaration's branch shares as stored (`declarations.branch_shares`): 12 little-endian
 /// i64, each branch's employer share then its employee share.
 fn shares_bytes(shares: &BranchShares) -> Vec<u8> {
@@ -1461,15 +1474,9 @@ impl App {
         });
         if let Some(postings) = deallocation {
             let id = ids.take(store, "ledger_entry", 1).await?;
-            batch.entries.push(LedgerEntryRow {
-                id,
-                key: format!("allocation:{id}"),
-                kind: "allocation".into(),
-                employer_id: None,
-                period: target.period,
-                at: self.now().0,
-                postings,
-            });
+            batch
+                .entries
+                .push(allocation_entry(id, target.period, self.now().0, postings));
         }
         let outcomes = summaries
             .into_iter()
@@ -2156,15 +2163,9 @@ impl App {
             .await?;
         for (k, (pn, shares)) in allocations.iter().enumerate() {
             let id = first_allocation + k as i64;
-            batch.entries.push(LedgerEntryRow {
-                id,
-                key: format!("allocation:{id}"),
-                kind: "allocation".into(),
-                employer_id: None,
-                period: *pn,
-                at: now.0,
-                postings: allocation(shares),
-            });
+            batch
+                .entries
+                .push(allocation_entry(id, *pn, now.0, allocation(shares)));
         }
         if !batch.employments.is_empty() {
             let first = ids
