@@ -61,7 +61,15 @@ pub fn read_file(
             Ok(Some(raw)) => c.line(raw),
             Ok(None) => break,
             Err(()) => {
-                c.err(lines.number, None, "", String::new(), Problem::Unreadable);
+                // The line that could not be read is the one after the last one read.
+                c.err(
+                    lines.number + 1,
+                    None,
+                    "",
+                    String::new(),
+                    Problem::Unreadable,
+                );
+                c.cut_short = true;
                 break;
             }
         }
@@ -264,6 +272,8 @@ struct Checker<'p> {
     lines_tainted: bool,
     /// The same for B04 lines.
     entrants_tainted: bool,
+    /// The source failed before its end: no record is reported missing.
+    cut_short: bool,
 }
 
 impl<'p> Checker<'p> {
@@ -291,6 +301,7 @@ impl<'p> Checker<'p> {
             last_line: 0,
             lines_tainted: false,
             entrants_tainted: false,
+            cut_short: false,
         }
     }
 
@@ -1005,7 +1016,13 @@ impl<'p> Checker<'p> {
         let family = self.family.unwrap_or(self.families[0]);
         let from = self.last.map_or(0, |l| l + 1);
         let at = self.last_line + 1;
-        for missing in from..=self.last_number() {
+        // A file cut short by its source: which records the rest held is not known.
+        let last = if self.cut_short {
+            None
+        } else {
+            Some(self.last_number())
+        };
+        for missing in last.map_or(1..=0, |last| from..=last) {
             if missing != 2 || family == Family::E {
                 self.err(
                     at,

@@ -196,15 +196,7 @@ fn a_complementary_declaration_has_only_entrants() {
 
 #[test]
 fn a_preetabli_round_trips_and_sums_immatriculations() {
-    let p = Preetabli {
-        transfer_id: 7,
-        identity: identity(),
-        employees: vec![
-            employee(100_000_011, "BENANI MOHAMED", 2),
-            employee(100_000_012, "ALAOUI SARA", 4),
-        ],
-        layout: Layout::default(),
-    };
+    let p = preetabli_sample();
     let bytes = preetabli_bytes(&p).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     let a03 = text.lines().nth(4).unwrap();
@@ -488,6 +480,289 @@ fn rule_entrants_need_a_cin_and_a_name_and_no_duplicates() {
     );
 }
 
+/// Each error as (line, field, value found, problem).
+fn listed(e: &[EbdsError]) -> Vec<(u64, &'static str, String, Problem)> {
+    e.iter()
+        .map(|e| (e.line, e.field, e.found.clone(), e.problem.clone()))
+        .collect()
+}
+
+fn entrant(immatriculation: Option<u32>, name: &str, cin: &str) -> Entrant {
+    Entrant {
+        immatriculation,
+        name: name.into(),
+        cin: cin.into(),
+        days: 10,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    }
+}
+
+#[test]
+fn rule_every_employee_has_a_number_and_only_one_line() {
+    // A B02 line numbered 000000000, and a B02 line repeating the one before it.
+    let mut d = sample();
+    d.lines[0].employee.immatriculation = 0;
+    d.lines[2].employee.immatriculation = 100_000_012;
+    let e = read_declaration(raw_bytes_of(&d).as_slice(), None).unwrap_err();
+    assert_eq!(
+        listed(&e),
+        vec![
+            (
+                3,
+                "N_Num_Assure",
+                "000000000".into(),
+                Problem::ImmatriculationRequired
+            ),
+            (
+                5,
+                "N_Num_Assure",
+                "100000012".into(),
+                Problem::DuplicateEmployee
+            ),
+        ]
+    );
+    // A blank number: required, and the line's control sum and the recaps no longer add up.
+    let e = errors(&patch(&sample_bytes(), 3, 17, "         "));
+    assert_eq!(
+        listed(&e)[0],
+        (
+            3,
+            "N_Num_Assure",
+            "         ".into(),
+            Problem::ImmatriculationRequired
+        )
+    );
+    assert!(
+        e[1..]
+            .iter()
+            .all(|e| matches!(e.problem, Problem::Total(_) | Problem::ControlSum(_))),
+        "{e:#?}"
+    );
+    // Two entrants with one CIN, and two entrants with one number: each repeat is reported.
+    let mut d = sample();
+    d.entrants = vec![
+        entrant(None, "ZAHRA AMINA", "ZA123456"),
+        entrant(None, "ZAHRA AMINA", "ZA123456"),
+        entrant(Some(100_000_099), "IDRISSI KARIM", ""),
+        entrant(Some(100_000_099), "IDRISSI KARIM", ""),
+    ];
+    let e = read_declaration(raw_bytes_of(&d).as_slice(), None).unwrap_err();
+    assert_eq!(
+        listed(&e),
+        vec![
+            (
+                8,
+                "L_Num_CIN",
+                "ZA123456".into(),
+                Problem::DuplicateEmployee
+            ),
+            (
+                10,
+                "N_Num_Assure",
+                "100000099".into(),
+                Problem::DuplicateEmployee
+            ),
+        ]
+    );
+}
+
+#[test]
+fn rule_an_entrant_line_has_its_control_sum_and_a_number_or_nothing() {
+    // The first entrant's S_Ctr (columns 118–136) off by one: the line, then B05 and B06,
+    // whose totals no longer equal the sums found above them.
+    let d = sample();
+    let (first, second) = (d.entrants[0].control_sum(), d.entrants[1].control_sum());
+    let all = d.lines.iter().map(Line::control_sum).sum::<u64>() + first + second;
+    let e = errors(&patch(
+        &sample_bytes(),
+        7,
+        118,
+        &format!("{:019}", first + 1),
+    ));
+    assert_eq!(
+        listed(&e),
+        vec![
+            (
+                7,
+                "S_Ctr",
+                format!("{:019}", first + 1),
+                Problem::ControlSum(first)
+            ),
+            (
+                9,
+                "N_T_Ctr",
+                format!("{:019}", first + second),
+                Problem::Total(first + second + 1)
+            ),
+            (10, "N_T_Ctr", format!("{all:019}"), Problem::Total(all + 1)),
+        ]
+    );
+    // A blank number on a line that has a name and a CIN is not the empty entrant line.
+    let mut one_entrant = sample();
+    one_entrant.entrants.truncate(1);
+    let b = declaration_bytes(&one_entrant, None).unwrap();
+    let e = errors(&patch(&b, 7, 17, "         "));
+    assert_eq!(
+        listed(&e)[0],
+        (7, "N_Num_Assure", "         ".into(), Problem::NotDigits)
+    );
+}
+
+#[test]
+fn rule_the_empty_entrant_line_stands_alone() {
+    // The empty B04 line (no entrants) in place of the first or the second of two entrants.
+    let mut none = sample();
+    none.entrants.clear();
+    let empty = declaration_bytes(&none, None).unwrap()[261 * 6..261 * 7].to_vec();
+    let b = sample_bytes();
+    for (at, found) in [(7usize, "100000099"), (8, "")] {
+        let mut recs: Vec<Vec<u8>> = b.chunks(261).map(<[u8]>::to_vec).collect();
+        recs[at - 1] = empty.clone();
+        let e = errors(&recs.concat());
+        assert_eq!(
+            listed(&e)[0],
+            (
+                8,
+                "N_Num_Assure",
+                found.to_string(),
+                Problem::PlaceholderNotAlone
+            ),
+            "empty line at {at}: {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn rule_the_category_of_each_family() {
+    // A complementary declaration is numbered E1 to E9: E0 and EX are refused.
+    let mut d = sample();
+    d.form = Form::Complementary(3);
+    d.lines.clear();
+    let b = declaration_bytes(&d, None).unwrap();
+    for cat in ["E0", "EX"] {
+        let (line, _, f, found, p) = one(&patch(&b, 1, 18, cat));
+        assert_eq!(
+            (line, f, found.as_str(), p),
+            (1, "L_Cat", cat, Problem::BadCategory("E1…E9".into()))
+        );
+    }
+    let e9 = patch(&b, 1, 18, "E9");
+    assert_eq!(
+        read_declaration(e9.as_slice(), None).unwrap().form,
+        Form::Complementary(9)
+    );
+    // A préétabli is A0.
+    let e = read_preetabli(patch(&preetabli_sample_bytes(), 1, 18, "A1").as_slice()).unwrap_err();
+    assert_eq!(
+        listed(&e),
+        vec![(1, "L_Cat", "A1".into(), Problem::BadCategory("A0".into()))]
+    );
+}
+
+fn preetabli_sample() -> Preetabli {
+    Preetabli {
+        transfer_id: 7,
+        identity: identity(),
+        employees: vec![
+            employee(100_000_011, "BENANI MOHAMED", 2),
+            employee(100_000_012, "ALAOUI SARA", 4),
+        ],
+        layout: Layout::default(),
+    }
+}
+
+fn preetabli_sample_bytes() -> Vec<u8> {
+    preetabli_bytes(&preetabli_sample()).unwrap()
+}
+
+#[test]
+fn rule_a_preetabli_checks_its_lines_and_its_recap() {
+    let b = preetabli_sample_bytes();
+    let read = |b: &[u8]| listed(&read_preetabli(b).unwrap_err());
+    // A03's N_T_Num_Imma (columns 65–79) one more than the sum of the numbers.
+    assert_eq!(
+        read(&patch(&b, 5, 65, &format!("{:015}", 200_000_024u64))),
+        vec![(
+            5,
+            "N_T_Num_Imma",
+            format!("{:015}", 200_000_024u64),
+            Problem::Total(200_000_023)
+        )]
+    );
+    // A02 with no number, then with the number of the line before, then without a name.
+    assert_eq!(
+        read(&patch(&b, 3, 17, "000000000"))[0],
+        (
+            3,
+            "N_Num_Assure",
+            "000000000".into(),
+            Problem::ImmatriculationRequired
+        )
+    );
+    assert_eq!(
+        read(&patch(&b, 4, 17, "100000011"))[0],
+        (
+            4,
+            "N_Num_Assure",
+            "100000011".into(),
+            Problem::DuplicateEmployee
+        )
+    );
+    assert_eq!(
+        read(&patch(&b, 4, 26, &" ".repeat(60))),
+        vec![(4, "L_Nom_Prenom", String::new(), Problem::NameRequired)]
+    );
+    // Children (columns 86–87) that A03 does not count.
+    assert_eq!(
+        read(&patch(&b, 3, 86, "03")),
+        vec![(5, "N_T_Enfants", "000006".into(), Problem::Total(7))]
+    );
+}
+
+/// A source that fails once its bytes are read.
+struct FailsAfter {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.bytes.len() {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.bytes.len() - self.at).min(100);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn rule_an_unreadable_file_is_refused_whole_and_too_long_text_is_not_written() {
+    // Four valid records, then the source fails: nothing of the file is returned.
+    let b = sample_bytes();
+    let r = std::io::BufReader::new(FailsAfter {
+        bytes: b[..261 * 4].to_vec(),
+        at: 0,
+    });
+    let e = read_declaration(r, None).unwrap_err();
+    assert_eq!(
+        e.iter()
+            .map(|e| (e.line, e.problem.clone()))
+            .collect::<Vec<_>>(),
+        vec![(5, Problem::Unreadable)]
+    );
+    // The writer refuses a name longer than its 60 columns rather than cutting it.
+    let mut d = sample();
+    d.entrants[0].name = "A".repeat(61);
+    let e = declaration_bytes(&d, None).unwrap_err();
+    assert_eq!(
+        (e[0].field, e[0].problem.clone()),
+        ("L_Nom_Prenom", Problem::TooLong(60))
+    );
+}
+
 #[test]
 fn rule_line_endings_and_empty_lines() {
     let mut b = sample_bytes();
@@ -566,6 +841,19 @@ fn raw_bytes_of(d: &Declaration) -> Vec<u8> {
             e.cin = "ZZ2".into();
         }
     }
+    // Numbers and CINs the broken file repeats or leaves out are made distinct in the neighbour.
+    let mut numbers = std::collections::HashSet::new();
+    for (i, l) in valid.lines.iter_mut().enumerate() {
+        if l.employee.immatriculation == 0 || !numbers.insert(l.employee.immatriculation) {
+            l.employee.immatriculation = 190_000_000 + i as u32;
+        }
+    }
+    let mut cins = std::collections::HashSet::new();
+    for (i, e) in valid.entrants.iter_mut().enumerate() {
+        if !e.cin.is_empty() && !cins.insert(e.cin.clone()) {
+            e.cin = format!("ZY{i}");
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for e in &mut valid.entrants {
         if let Some(i) = e.immatriculation
@@ -584,6 +872,12 @@ fn raw_bytes_of(d: &Declaration) -> Vec<u8> {
     let (mut days3, mut gross3, mut capped3) = (0u64, 0u64, 0u64);
     for (i, l) in d.lines.iter().enumerate() {
         let rec = 2 + i;
+        set(
+            &mut out,
+            rec,
+            17,
+            format!("{:09}", l.employee.immatriculation),
+        );
         set(&mut out, rec, 112, format!("{:02}", l.days));
         set(&mut out, rec, 114, format!("{:013}", l.gross.0));
         set(&mut out, rec, 127, format!("{:09}", l.capped.0));
@@ -593,7 +887,13 @@ fn raw_bytes_of(d: &Declaration) -> Vec<u8> {
         gross3 += l.gross.0 as u64;
         capped3 += l.capped.0 as u64;
     }
+    let imma3: u64 = d
+        .lines
+        .iter()
+        .map(|l| u64::from(l.employee.immatriculation))
+        .sum();
     let b03 = 2 + d.lines.len();
+    set(&mut out, b03, 65, format!("{imma3:015}"));
     set(&mut out, b03, 92, format!("{days3:06}"));
     set(&mut out, b03, 98, format!("{gross3:015}"));
     set(&mut out, b03, 113, format!("{capped3:013}"));
@@ -619,11 +919,6 @@ fn raw_bytes_of(d: &Declaration) -> Vec<u8> {
     let b05 = b03 + 1 + d.entrants.len().max(1);
     set(&mut out, b05, 23, format!("{:015}", t.0));
     set(&mut out, b05, 72, format!("{:019}", t.4));
-    let imma3: u64 = d
-        .lines
-        .iter()
-        .map(|l| u64::from(l.employee.immatriculation))
-        .sum();
     set(&mut out, b05 + 1, 23, format!("{:015}", imma3 + t.0));
     set(&mut out, b05 + 1, 38, format!("{:06}", days3 + t.1));
     set(&mut out, b05 + 1, 44, format!("{:015}", gross3 + t.2));
@@ -767,6 +1062,37 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn arb_preetabli()(
+        affiliate in 1_000_000u32..9_999_999,
+        month in 1u8..=12,
+        transfer in 0u64..99_999_999_999_999,
+        employees in proptest::collection::vec((name(), 0u8..=12, 0i64..100_000, 0i64..100_000), 0..12),
+        crlf in any::<bool>(),
+        final_newline in any::<bool>(),
+    ) -> Preetabli {
+        let mut id = identity();
+        id.affiliate = affiliate;
+        id.period = Period::new(2026, month).unwrap();
+        Preetabli {
+            transfer_id: transfer,
+            identity: id,
+            employees: employees.into_iter().enumerate().map(|(i, (name, children, pay, ded))| Employee {
+                immatriculation: 100_000_001 + i as u32 * 13,
+                name,
+                children,
+                af_payable: Centimes(pay),
+                af_deductible: Centimes(ded.min(pay)),
+                af_net: Centimes(pay - ded.min(pay)),
+            }).collect(),
+            layout: Layout {
+                ending: if crlf { Ending::CrLf } else { Ending::Lf },
+                final_newline,
+            },
+        }
+    }
+}
+
 /// The fields whose content no sum covers: free text, dates, the transfer id, and the number
 /// of a complementary declaration (the digit of `E1`…`E9`). A corruption there may give
 /// another valid file; anywhere else it must be caught.
@@ -827,6 +1153,33 @@ proptest! {
                 prop_assert!(free_field(&bytes, at), "accepted a corruption at byte {} ({:?})", at, with as char);
                 prop_assert_ne!(&back, &d);
                 prop_assert_eq!(declaration_bytes(&back, Some(&p)).unwrap(), bad);
+            }
+        }
+    }
+
+    #[test]
+    fn a_preetabli_written_then_read_is_the_same(p in arb_preetabli()) {
+        let bytes = preetabli_bytes(&p).unwrap();
+        prop_assert_eq!(&read_preetabli(bytes.as_slice()).unwrap(), &p);
+    }
+
+    #[test]
+    fn any_single_character_corruption_of_a_preetabli_is_caught_or_only_changes_free_text(
+        p in arb_preetabli(),
+        pos in any::<prop::sample::Index>(),
+        with in prop::sample::select(b"0123456789 AZaz\r\n\t-\xc3\x00".to_vec()),
+    ) {
+        let bytes = preetabli_bytes(&p).unwrap();
+        let at = pos.index(bytes.len());
+        prop_assume!(bytes[at] != with);
+        let mut bad = bytes.clone();
+        bad[at] = with;
+        match read_preetabli(bad.as_slice()) {
+            Err(e) => prop_assert!(!e.is_empty()),
+            Ok(back) => {
+                prop_assert!(free_field(&bytes, at), "accepted a corruption at byte {} ({:?})", at, with as char);
+                prop_assert_ne!(&back, &p);
+                prop_assert_eq!(preetabli_bytes(&back).unwrap(), bad);
             }
         }
     }

@@ -322,6 +322,30 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
         ],
         "missing {b_missing}"
     );
+    // The préétabli's transfer id is repeated in B00 (or left at zero); another one is refused.
+    let mut d = declaration_from(&pre);
+    d.transfer_id = pre.transfer_id + 1;
+    assert_eq!(
+        errors(import(&w, who, &bytes_of(&d)).await),
+        vec![(
+            1,
+            "B00".into(),
+            "N_Identif_Transfert".into(),
+            "transfer_id".into()
+        )]
+    );
+    // A month for which no préétabli was issued.
+    let mut d = declaration_from(&pre);
+    d.identity.period = Period::parse("202611").unwrap();
+    assert_eq!(
+        errors(import(&w, who, &bytes_of(&d)).await),
+        vec![(
+            1,
+            "B00".into(),
+            "N_Identif_Transfert".into(),
+            "no_preetabli".into()
+        )]
+    );
     // A file broken in its format: every error, in Arabic when asked.
     let mut bytes = bytes_of(&declaration_from(&pre));
     bytes[2 * 262 + 111] = b'9'; // days of A: 96
