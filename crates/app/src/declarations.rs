@@ -3,10 +3,10 @@
 //! posted to the double-entry ledger, payments, statements, careers, and every file written
 //! back byte for byte. Design: docs/declarations.md.
 
-use crate::gate::Audit;
+use crate::gate::{Asking, Audit};
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
 use domain::{
-    Branch, Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Role, compute_line,
+    Branch, Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Purpose, Role, compute_line,
 };
 use ebds::{
     Declaration, EbdsError, Employee, Ending, Entrant, Form, Identity, Layout, Line, Preetabli,
@@ -2332,19 +2332,20 @@ impl App {
             .collect::<Result<_, _>>()
     }
 
-    /// A person's career (days and salaries by month and employer). The insured person reads
-    /// their own; an agent only within an open case. Audited with the subject's pseudonym.
+    /// A person's career (days and salaries by month and employer), through the gate: the
+    /// insured person reads their own; an agent only within an open case, and from its read
+    /// budget. An employer reads the lines it declared itself ([`App::declaration_lines`]), never
+    /// a career.
     pub async fn career(
         &self,
         who: &Principal,
         person_id: Option<i64>,
         request_id: &str,
     ) -> Result<Vec<CareerLine>, AppError> {
-        let subject = match (who.role, who.person_id, person_id) {
-            (Role::Insured, Some(own), None) => own,
-            (Role::Insured, Some(own), Some(p)) if p == own => own,
-            (Role::Agent, _, Some(p)) if !who.locked && self.agent_has_case(who.id, p).await? => p,
-            _ => {
+        let purpose = match who.role {
+            Role::Insured => Purpose::SelfService,
+            Role::Agent => Purpose::CaseReview,
+            Role::EmployerUser | Role::SecurityOfficer => {
                 let mut a =
                     Audit::command(who, "read_career", None).denied(DenyReason::RoleHasNoAccess);
                 if let Some(p) = person_id {
@@ -2354,10 +2355,15 @@ impl App {
                 return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
             }
         };
-        Audit::command(who, "read_career", Some(subject))
-            .fields(&[PersonField::Immatriculation])
-            .write(self, request_id)
-            .await?;
+        // An insured person who names nobody reads their own.
+        let person = person_id.or(who.person_id.filter(|_| who.role == Role::Insured));
+        let asking = Asking {
+            action: "read_career",
+            purpose,
+            fields: &[PersonField::Immatriculation],
+            full: false,
+        };
+        let subject = self.admit(who, person, asking, request_id).await?;
         let rows = self.inner.store.career(subject).await?;
         let ids: Vec<i64> = rows
             .iter()
@@ -2396,11 +2402,6 @@ impl App {
         }
         out.sort_unstable_by_key(|(order, _)| *order);
         Ok(out.into_iter().map(|(_, l)| l).collect())
-    }
-
-    async fn agent_has_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
-        let since = self.now().0 - crate::CASE_DAYS * 86_400_000_000;
-        Ok(self.inner.store.has_open_case(agent, person, since).await?)
     }
 
     // ---- money ---------------------------------------------------------------------------------

@@ -61,6 +61,15 @@ pub mod id_string {
     }
 }
 
+/// What a read asks the gate: the audit entry's action, the purpose, the fields, and whether
+/// unmasked.
+pub(crate) struct Asking<'a> {
+    pub(crate) action: &'static str,
+    pub(crate) purpose: Purpose,
+    pub(crate) fields: &'a [PersonField],
+    pub(crate) full: bool,
+}
+
 /// An audit event being put together.
 pub(crate) struct Audit {
     principal_id: Option<i64>,
@@ -277,11 +286,75 @@ impl App {
         Ok(f)
     }
 
-    /// The gate. Resolves the subject, decides, makes the audit entry durable (for denials too),
-    /// then decrypts the requested fields and masks them unless a full reveal was allowed.
+    /// The gate's decision, made durable before anything is decrypted: the policy for `who`
+    /// and what it is asking about `person` (`None`: no such person), the decoys, the read
+    /// budget, then the audit entry, for a denial too. Returns the person admitted.
     ///
     /// To anyone but an agent, "no such person" and "not yours" are the same denial, so the gate
     /// cannot be used to learn whether a CIN or number is registered.
+    pub(crate) async fn admit(
+        &self,
+        who: &Principal,
+        person: Option<i64>,
+        asking: Asking<'_>,
+        request_id: &str,
+    ) -> Result<i64, AppError> {
+        let Asking {
+            action,
+            purpose,
+            fields,
+            full,
+        } = asking;
+        // The keyed pseudonym the decoy list and the read budgets know the person by.
+        let subject = person.map(|p| self.keyring().pseudonym("person", p));
+        let facts = self.facts(who, person, purpose).await?;
+        let decision = match person {
+            // A decoy: whoever looks it up is locked, whatever the policy would say.
+            Some(_) if subject.is_some_and(|s| self.is_decoy_subject(&s)) => {
+                self.decoy_touched(Some(who), "read", request_id).await?;
+                Decision::Deny(DenyReason::Honeytoken)
+            }
+            Some(_) => decide(who.role, purpose, facts, fields, full),
+            None if who.locked => Decision::Deny(DenyReason::Locked),
+            None => Decision::Deny(DenyReason::NotSelf),
+        };
+        // The policy allows it: the read budget must allow it too.
+        let decision = match (decision, subject) {
+            (Decision::Allow, Some(s)) => {
+                match self.spend_read_budget(who, &s, request_id).await? {
+                    Some(reason) => Decision::Deny(reason),
+                    None => Decision::Allow,
+                }
+            }
+            (d, _) => d,
+        };
+        let audit = Audit::command(who, action, person)
+            .fields(fields)
+            .purpose(purpose);
+        let reason = match (decision, person) {
+            (Decision::Allow, Some(id)) => {
+                audit.write(self, request_id).await?;
+                return Ok(id);
+            }
+            (Decision::Deny(r), _) => r,
+            (Decision::Allow, None) => DenyReason::NotSelf,
+        };
+        let not_found = person.is_none() && reason != DenyReason::Locked;
+        let audit = if not_found {
+            audit.not_found()
+        } else {
+            audit.denied(reason)
+        };
+        audit.write(self, request_id).await?;
+        Err(if not_found && who.role == Role::Agent {
+            AppError::NotFound("person")
+        } else {
+            AppError::Denied(reason)
+        })
+    }
+
+    /// The gate. Resolves the subject, decides, makes the audit entry durable (for denials too),
+    /// then decrypts the requested fields and masks them unless a full reveal was allowed.
     pub async fn reveal(
         &self,
         who: &Principal,
@@ -303,56 +376,15 @@ impl App {
         };
         let record = self.resolve_record(&req.subject).await?;
         let person = record.as_ref().map(|(id, _)| *id);
-        // The keyed pseudonym the decoy list and the read budgets know the person by.
-        let subject = person.map(|p| self.keyring().pseudonym("person", p));
-        let facts = self.facts(who, person, req.purpose).await?;
-        let decision = match person {
-            // A decoy: whoever looks it up is locked, whatever the policy would say.
-            Some(_) if subject.is_some_and(|s| self.is_decoy_subject(&s)) => {
-                self.decoy_touched(Some(who), "read", request_id).await?;
-                Decision::Deny(DenyReason::Honeytoken)
-            }
-            Some(_) => decide(who.role, req.purpose, facts, &fields, req.full),
-            None if who.locked => Decision::Deny(DenyReason::Locked),
-            None => Decision::Deny(DenyReason::NotSelf),
+        let asking = Asking {
+            action: if req.full { "reveal" } else { "read" },
+            purpose: req.purpose,
+            fields: &fields,
+            full: req.full,
         };
-        // The policy allows it: the read budget must allow it too.
-        let decision = match (decision, subject) {
-            (Decision::Allow, Some(s)) => {
-                match self.spend_read_budget(who, &s, request_id).await? {
-                    Some(reason) => Decision::Deny(reason),
-                    None => Decision::Allow,
-                }
-            }
-            (d, _) => d,
-        };
-        let action = if req.full { "reveal" } else { "read" };
-        let audit = Audit::command(who, action, person)
-            .fields(&fields)
-            .purpose(req.purpose);
-        let (id, cipher) = match (decision, record) {
-            (Decision::Allow, Some(found)) => {
-                audit.write(self, request_id).await?;
-                found
-            }
-            (decision, record) => {
-                let reason = match decision {
-                    Decision::Deny(r) => r,
-                    Decision::Allow => DenyReason::NotSelf,
-                };
-                let not_found = record.is_none() && reason != DenyReason::Locked;
-                let audit = if not_found {
-                    audit.not_found()
-                } else {
-                    audit.denied(reason)
-                };
-                audit.write(self, request_id).await?;
-                return Err(if not_found && who.role == Role::Agent {
-                    AppError::NotFound("person")
-                } else {
-                    AppError::Denied(reason)
-                });
-            }
+        let admitted = self.admit(who, person, asking, request_id).await?;
+        let Some((id, cipher)) = record.filter(|(id, _)| *id == admitted) else {
+            return Err(AppError::NotFound("person"));
         };
         // The identifier the person was found by was just decrypted and compared equal: it is
         // not decrypted a second time.

@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 use store::Backend;
 use testkit::{TEST_NOW, TestApp};
 
-crate::on_both_backends!(a_scripted_extraction_is_stopped_locked_alerted_and_reported);
+crate::on_both_backends!(
+    a_scripted_extraction_is_stopped_locked_alerted_and_reported,
+    careers_are_read_from_the_same_budget,
+);
 
 type Received = Arc<Mutex<Vec<Value>>>;
 
@@ -247,4 +250,70 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
     assert_eq!(r.json["error"]["code"], "read_budget_exceeded");
     let last = arrived(&received, 3).await[2].clone();
     assert_eq!(last["detail"], "9 persons today, budget 8");
+}
+
+/// A career is read through the gate: an agent's career reads and reveals share one budget of
+/// distinct persons, and the read that crosses it locks the agent.
+async fn careers_are_read_from_the_same_budget(b: Backend) {
+    let t = TestApp::start_full(
+        b,
+        |_| {},
+        1_000,
+        ReadBudgets {
+            agent: Some((2, 10)),
+            employer_user: Some((500, 5_000)),
+        },
+        Vec::new(),
+    )
+    .await;
+    let (_, registrar) = t.login("registrar", Role::Agent, Binding::None).await;
+    let (agent, token) = t.login("caseworker", Role::Agent, Binding::None).await;
+    let mut persons = Vec::new();
+    for i in 0..3 {
+        let cin = format!("ZS{i:04}");
+        let r = t
+            .post(
+                "/api/v1/persons",
+                &registrar,
+                person_json(&cin, "EL IDRISSI", "Nadia"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let id: i64 = r.json["person_id"].as_str().unwrap().parse().unwrap();
+        let imma = r.json["immatriculation"].as_str().unwrap().to_string();
+        let r = t
+            .post(
+                "/api/v1/cases",
+                &token,
+                json!({"immatriculation": imma, "reason": "AMO claim 2026-3"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        persons.push((cin, id));
+    }
+    // The first person's career, twice (one person), then the second person revealed: two.
+    for _ in 0..2 {
+        assert!(t.app.career(&agent, Some(persons[0].1), "t").await.is_ok());
+    }
+    let r = t
+        .post(
+            "/api/v1/persons/read",
+            &token,
+            json!({"cin": persons[1].0, "purpose": "case_review"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // The third person's career crosses the budget: refused, locked, alerted.
+    assert!(matches!(
+        t.app.career(&agent, Some(persons[2].1), "t").await,
+        Err(app::AppError::Denied(domain::DenyReason::ReadBudget))
+    ));
+    let agent = t.app.principal(agent.id).await.unwrap().unwrap();
+    assert!(agent.locked);
+    assert_eq!(t.alerts("read_budget_exceeded").await, 1);
+    // Locked: not even the person read before.
+    assert!(matches!(
+        t.app.career(&agent, Some(persons[0].1), "t").await,
+        Err(app::AppError::Denied(domain::DenyReason::Locked))
+    ));
 }

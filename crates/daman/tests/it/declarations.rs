@@ -616,16 +616,45 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     let (p1, _, _) = employer(&w, 1).await;
     assert!(w.t.app.career(&p1, Some(a_id), "t").await.is_err());
     let agent = principal(&w, "agent-1", Role::Agent, Binding::None).await;
-    assert!(w.t.app.career(&agent, Some(a_id), "t").await.is_err());
-    // Every read and refusal is in the audit log.
+    assert!(matches!(
+        w.t.app.career(&agent, Some(a_id), "t").await,
+        Err(app::AppError::Denied(domain::DenyReason::NoOpenCase))
+    ));
+    // With a case about A, the agent reads A's career (and no one else's).
+    let r =
+        w.t.post(
+            "/api/v1/cases",
+            &w.agent,
+            serde_json::json!({"immatriculation": w.a.immatriculation, "reason": "AMO claim 2026-211"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(
+        mine(w.t.app.career(&agent, Some(a_id), "t").await.unwrap()),
+        vec![w.a.immatriculation.clone()]
+    );
+    let b_id: i64 = w.b.id.parse().unwrap();
+    assert!(w.t.app.career(&agent, Some(b_id), "t").await.is_err());
+    // Every read and refusal is in the audit log, with its purpose.
     let events = w.t.app.store().audit_events(0, 10_000).await.unwrap();
-    let careers: Vec<&str> = events
+    let careers: Vec<(&str, Option<&str>)> = events
         .iter()
         .filter(|(_, e)| e.action == "read_career")
-        .map(|(_, e)| e.outcome.as_str())
+        .map(|(_, e)| (e.outcome.as_str(), e.purpose.as_deref()))
         .collect();
-    assert_eq!(careers.iter().filter(|o| **o == "allow").count(), 3);
-    assert_eq!(careers.iter().filter(|o| o.starts_with("deny")).count(), 3);
+    assert_eq!(
+        careers,
+        vec![
+            ("allow", Some("self_service")),
+            ("allow", Some("self_service")),
+            ("allow", Some("self_service")),
+            ("deny:not_self", Some("self_service")),
+            ("deny:role_has_no_access", None),
+            ("deny:no_open_case", Some("case_review")),
+            ("allow", Some("case_review")),
+            ("deny:no_open_case", Some("case_review")),
+        ]
+    );
 }
 
 /// Registers a synthetic population through the registry commands (as `daman load` does).
@@ -1638,6 +1667,16 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     assert_eq!(w.t.alerts("honeytoken").await, 11);
     assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
     assert_eq!(counts(&w).await, before);
+    // An insured person asking for the decoy's career: careers go through the gate, so the
+    // same.
+    let c = insured(&w, 2, &w.c.immatriculation).await;
+    let got = w.t.app.career(&c, Some(decoys[0].person_id), "t").await;
+    assert!(matches!(
+        got,
+        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+    ));
+    assert_eq!(w.t.alerts("honeytoken").await, 12);
+    assert!(w.t.app.principal(c.id).await.unwrap().unwrap().locked);
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
