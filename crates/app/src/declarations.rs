@@ -170,13 +170,47 @@ pub struct DeclarationSummary {
     pub employer_share: Centimes,
     pub employee_share: Centimes,
     pub total: Centimes,
-    /// The B06 control total: Σ of the lines' S_Ctr.
-    pub control_sum: String,
+    /// The control sums its recaps state: in the answer to an upload and in a receipt
+    /// ([`App::declaration_receipt`]); `None` in a list of receipts.
+    pub control_sums: Option<ControlSums>,
     pub received_at: i64,
     /// The declaration this one replaced, when it is a rectification.
     pub rectifies: Option<String>,
     /// The rectification that replaced this one: it no longer counts, and is kept as it was.
     pub rectified_by: Option<String>,
+}
+
+/// A declaration's control sums, as its recaps state them (zero-padded like the file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlSums {
+    /// B03 `N_T_Ctr`: Σ of the known employees' `S_Ctr`.
+    pub employees: String,
+    /// B05 `N_T_Ctr`: Σ of the entrants' `S_Ctr`.
+    pub entrants: String,
+    /// B06 `N_T_Ctr`: both.
+    pub total: String,
+    /// B06 `N_T_Num_Imma`: Σ of the immatriculation numbers.
+    pub immatriculations: String,
+}
+
+impl ControlSums {
+    pub fn of(d: &Declaration) -> ControlSums {
+        let employees = d
+            .lines
+            .iter()
+            .fold(0u64, |s, l| s.saturating_add(l.control_sum()));
+        let entrants = d
+            .entrants
+            .iter()
+            .fold(0u64, |s, e| s.saturating_add(e.control_sum()));
+        let t = d.totals();
+        ControlSums {
+            employees: format!("{employees:019}"),
+            entrants: format!("{entrants:019}"),
+            total: format!("{:019}", t.control),
+            immatriculations: format!("{:015}", t.immatriculations),
+        }
+    }
 }
 
 /// What became of one imported file.
@@ -1145,7 +1179,7 @@ impl App {
         for (i, p) in parsed.into_iter().enumerate() {
             if let Some(d) = ctx.already_accepted(who, &p) {
                 let affiliate = numbers.get(&d.employer_id).copied().unwrap_or(0);
-                outcomes[i] = Some(ImportOutcome::Duplicate(summary(d, affiliate)?));
+                outcomes[i] = Some(ImportOutcome::Duplicate(duplicate(d, affiliate, &p)?));
                 continue;
             }
             if let Some(s) = unwritten.0.iter().find_map(|f| f.digests.get(&p.digest)) {
@@ -1345,7 +1379,7 @@ impl App {
         if let Some(d) = ctx.already_accepted(who, &parsed) {
             audit("duplicate").write(self, request_id).await?;
             let affiliate = self.affiliate_of(d.employer_id).await?;
-            return Ok(ImportOutcome::Duplicate(summary(d, affiliate)?));
+            return Ok(ImportOutcome::Duplicate(duplicate(d, affiliate, &parsed)?));
         }
         if target.status != "accepted" {
             audit("conflict:rectified").write(self, request_id).await?;
@@ -2155,7 +2189,7 @@ impl App {
                 }
                 .into_postings(),
             });
-            summaries.push(summary(&row, a.employer.affiliate_number)?.with_control(t.control));
+            summaries.push(summary(&row, a.employer.affiliate_number)?.with_control_sums(d));
             batch.declarations.push(row);
         }
         let first_allocation = ids
@@ -2258,34 +2292,69 @@ impl App {
             .detail(format!("declaration={id}"))
             .write(self, request_id)
             .await?;
+        ebds::declaration_bytes(&self.stored_declaration(&d).await?, None)
+            .map_err(|_| AppError::Internal("declaration not writable"))
+    }
+
+    /// The receipt of one of the employer's own declarations: its totals and the control sums
+    /// of the file accepted, computed again from the lines it holds (so only those who may
+    /// download the file get it).
+    pub async fn declaration_receipt(
+        &self,
+        who: Declarant,
+        id: i64,
+        request_id: &str,
+    ) -> Result<DeclarationSummary, AppError> {
+        let d = self.declaration_row(who, id, request_id).await?;
+        Audit::registry(
+            who.registrar(),
+            "read_declaration_receipt",
+            d.lines as usize,
+        )
+        .detail(format!("declaration={id}"))
+        .write(self, request_id)
+        .await?;
+        let decl = self.stored_declaration(&d).await?;
+        let affiliate = self.affiliate_of(d.employer_id).await?;
+        let mut s = summary(&d, affiliate)?.with_control_sums(&decl);
+        s.rectified_by = self
+            .inner
+            .store
+            .employer_declarations(d.employer_id)
+            .await?
+            .iter()
+            .find(|r| r.rectifies == Some(d.id))
+            .map(|r| r.id.to_string());
+        Ok(s)
+    }
+
+    /// A declaration as it was accepted, from its encrypted header and lines. The caller's audit
+    /// event is written before.
+    async fn stored_declaration(&self, d: &DeclarationRow) -> Result<Declaration, AppError> {
         let (transfer_id, form, identity, layout) = parse_header(&self.keyring().decrypt(
             DECLARATION_HEADER,
             d.id,
             &d.header,
         )?)?;
         let (mut lines, mut entrants) = (Vec::new(), Vec::new());
-        for (l, _, _) in self.stored_lines(&d).await? {
+        for (l, _, _) in self.stored_lines(d).await? {
             match l {
                 StoredLine::Known(l) => lines.push(l),
                 StoredLine::Entrant(e) => entrants.push(e),
             }
         }
-        ebds::declaration_bytes(
-            &Declaration {
-                form: if form == 0 {
-                    Form::Main
-                } else {
-                    Form::Complementary(form as u8)
-                },
-                transfer_id,
-                identity,
-                lines,
-                entrants,
-                layout,
+        Ok(Declaration {
+            form: if form == 0 {
+                Form::Main
+            } else {
+                Form::Complementary(form as u8)
             },
-            None,
-        )
-        .map_err(|_| AppError::Internal("declaration not writable"))
+            transfer_id,
+            identity,
+            lines,
+            entrants,
+            layout,
+        })
     }
 
     /// An employer's declarations (receipts), oldest first.
@@ -2852,16 +2921,30 @@ fn summary(d: &DeclarationRow, affiliate: i64) -> Result<DeclarationSummary, App
         employer_share: Centimes(d.employer_share),
         employee_share: Centimes(d.employee_share),
         total: Centimes(d.employer_share + d.employee_share),
-        control_sum: String::new(),
+        control_sums: None,
         received_at: d.received_at,
         rectifies: d.rectifies.map(|r| r.to_string()),
         rectified_by: None,
     })
 }
 
+/// The receipt of a file already accepted and sent again: the stored totals, and the control
+/// sums of the file in hand (the same bytes).
+fn duplicate(
+    d: &DeclarationRow,
+    affiliate: i64,
+    p: &ParsedFile,
+) -> Result<DeclarationSummary, AppError> {
+    let s = summary(d, affiliate)?;
+    Ok(match &p.result {
+        Ok(decl) => s.with_control_sums(decl),
+        Err(_) => s,
+    })
+}
+
 impl DeclarationSummary {
-    fn with_control(mut self, control: u64) -> Self {
-        self.control_sum = format!("{control:019}");
+    fn with_control_sums(mut self, d: &Declaration) -> Self {
+        self.control_sums = Some(ControlSums::of(d));
         self
     }
 }

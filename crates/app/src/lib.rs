@@ -32,8 +32,8 @@ pub use audit_log::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, au
 pub use breach::{BreachReport, ExposedPerson, Investigator};
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
-    AccountBalance, BatchCut, CareerLine, Declarant, DeclarationSummary, ErrorView, FundView,
-    IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
+    AccountBalance, BatchCut, CareerLine, ControlSums, Declarant, DeclarationSummary, ErrorView,
+    FundView, IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
     NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, Statement,
     StatementPeriod, Unwritten, due_date, import_batches,
 };

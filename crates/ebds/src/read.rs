@@ -1017,12 +1017,8 @@ impl<'p> Checker<'p> {
         let from = self.last.map_or(0, |l| l + 1);
         let at = self.last_line + 1;
         // A file cut short by its source: which records the rest held is not known.
-        let last = if self.cut_short {
-            None
-        } else {
-            Some(self.last_number())
-        };
-        for missing in last.map_or(1..=0, |last| from..=last) {
+        let cut_short = self.cut_short;
+        for missing in (from..=self.last_number()).filter(|_| !cut_short) {
             if missing != 2 || family == Family::E {
                 self.err(
                     at,

@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/declarations/preetabli", post(preetabli))
         .route("/api/v1/declarations/list", post(list))
         .route("/api/v1/declarations/file", post(file))
+        .route("/api/v1/declarations/receipt", post(receipt))
         .route("/api/v1/declarations/lines", post(lines))
         .route("/api/v1/statement", post(statement))
         .route("/api/v1/career", post(career))
@@ -211,6 +212,21 @@ async fn file(
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(ebds_file(format!("DS_{id}.txt"), bytes))
+}
+
+/// The receipt of one of the employer's own declarations: totals and control sums.
+async fn receipt(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<DeclarationId>,
+) -> Result<Json<DeclarationSummary>, ApiError> {
+    let id = declaration_id(&ctx, &b.declaration_id)?;
+    Ok(Json(
+        s.app
+            .declaration_receipt(declarant(&ctx)?, id, &ctx.request_id)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
 }
 
 /// The lines of one of the employer's own declarations.

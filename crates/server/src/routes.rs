@@ -66,6 +66,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/declarations/{id}/rectification"),
     ("post", "/api/v1/declarations/list"),
     ("post", "/api/v1/declarations/file"),
+    ("post", "/api/v1/declarations/receipt"),
     ("post", "/api/v1/declarations/lines"),
     ("post", "/api/v1/statement"),
     ("post", "/api/v1/career"),

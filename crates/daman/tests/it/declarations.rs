@@ -24,6 +24,7 @@ on_both_backends!(
     a_decoy_read_or_declared_locks_the_principal,
     a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read,
     a_batch_is_checked_against_every_batch_not_yet_written,
+    the_ledger_check_finds_what_does_not_balance,
 );
 
 const PERIOD: &str = "202610";
@@ -234,6 +235,31 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
             .await
             .unwrap();
     assert_eq!(back, bytes);
+    // The receipt's control sums are what the file's recaps state (B03 and B06 N_T_Ctr at
+    // columns 126–144 and 72–90, B06 N_T_Num_Imma at 23–37; no entrants: B05 is zero).
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let rec = |t: &str| text.lines().find(|l| l.starts_with(t)).unwrap().to_string();
+    let sums = s.control_sums.clone().unwrap();
+    assert_eq!(sums.employees, rec("B03")[125..144]);
+    assert_eq!(sums.entrants, rec("B05")[71..90]);
+    assert_eq!(sums.entrants, "0".repeat(19));
+    assert_eq!(sums.total, rec("B06")[71..90]);
+    assert_eq!(sums.immatriculations, rec("B06")[22..37]);
+    // The same receipt later; a list of receipts has the totals only.
+    assert_eq!(
+        w.t.app
+            .declaration_receipt(who, s.declaration_id, "t")
+            .await
+            .unwrap(),
+        s
+    );
+    assert_eq!(
+        w.t.app.declarations_of(who, number, "t").await.unwrap(),
+        vec![app::DeclarationSummary {
+            control_sums: None,
+            ..s.clone()
+        }]
+    );
     // A reads exactly their own month.
     let a = insured(&w, 0, &w.a.immatriculation).await;
     let career = w.t.app.career(&a, None, "t").await.unwrap();
@@ -388,13 +414,8 @@ async fn a_duplicate_upload_changes_nothing(b: Backend) {
     let first = accepted(import(&w, who, &bytes).await);
     let after_first = counts(&w).await;
     let again = import(&w, who, &bytes).await;
-    assert_eq!(
-        again,
-        ImportOutcome::Duplicate(app::DeclarationSummary {
-            control_sum: String::new(),
-            ..first.clone()
-        })
-    );
+    // The same receipt, control sums included.
+    assert_eq!(again, ImportOutcome::Duplicate(first.clone()));
     assert_eq!(counts(&w).await, after_first);
     // Another main declaration for the same period is refused: corrections are complementary.
     let mut other = declaration_from(&pre);
@@ -463,6 +484,17 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
     assert_eq!(
         (e1.employer_share, e1.employee_share),
         (Centimes(42_180), Centimes(13_480))
+    );
+    // Its control sums: the entrant's S_Ctr (no number yet: 0 + 13 + 200 000 + 200 000), in E05
+    // and E06.
+    let sums = e1.control_sums.clone().unwrap();
+    assert_eq!(
+        (sums.employees, sums.entrants, sums.total),
+        (
+            format!("{:019}", 0),
+            format!("{:019}", 400_013),
+            format!("{:019}", 400_013)
+        )
     );
     // The entrant had no number: immatriculated, and employed from the period.
     assert_eq!(counts(&w).await.persons, persons_before + 1);
@@ -853,6 +885,7 @@ async fn the_api_serves_declarations(b: Backend) {
     assert_eq!(r.json["status"], "accepted");
     assert_eq!(r.json["total"], 150_760 + 72_184 + 44_960 + 23_069);
     let id = r.json["declaration_id"].as_str().unwrap().to_string();
+    let accepted_reply = r.json.clone();
     let again =
         w.t.post_bytes("/api/v1/declarations", &w.employer1.token, good.clone())
             .await;
@@ -885,6 +918,7 @@ async fn the_api_serves_declarations(b: Backend) {
         )
         .await;
     assert_eq!(r.json.as_array().unwrap().len(), 1);
+    assert_eq!(r.json[0]["control_sums"], serde_json::Value::Null);
     let r =
         w.t.post(
             "/api/v1/declarations/lines",
@@ -893,6 +927,44 @@ async fn the_api_serves_declarations(b: Backend) {
         )
         .await;
     assert_eq!(r.json.as_array().unwrap().len(), 2);
+    // The receipt: the totals and control sums of the upload's answer, for the employer that
+    // declared; employer 2 and agents get what an unknown declaration gets.
+    let r =
+        w.t.post(
+            "/api/v1/declarations/receipt",
+            &w.employer1.token,
+            serde_json::json!({"declaration_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["control_sums"], accepted_reply["control_sums"]);
+    assert_eq!(r.json["total"], accepted_reply["total"]);
+    assert_eq!(
+        r.json["control_sums"]["total"].as_str().map(str::len),
+        Some(19)
+    );
+    for token in [&w.employer2.token, &w.agent] {
+        for path in ["/api/v1/declarations/receipt", "/api/v1/declarations/lines"] {
+            let r =
+                w.t.post(path, token, serde_json::json!({"declaration_id": id}))
+                    .await;
+            assert_eq!(
+                (r.status.as_u16(), r.json["error"]["code"].as_str()),
+                (404, Some("not_found")),
+                "{path}"
+            );
+        }
+    }
+    for path in ["/api/v1/declarations/list", "/api/v1/statement"] {
+        let r =
+            w.t.post(
+                path,
+                &w.employer2.token,
+                serde_json::json!({"affiliate_number": a1}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{path}: {:?}", r.json);
+    }
     let r =
         w.t.post(
             "/api/v1/statement",
@@ -1894,4 +1966,87 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
     );
     // The newcomer of the first batch is employed by both employers; the other by employer 1.
     assert_eq!(after.employments, before.employments + 3);
+}
+
+/// The check is not a formality: an entry whose postings do not sum to zero, or an amount
+/// declared and never allocated to the branches, makes the ledger unbalanced, for the operator
+/// (`daman ebds check`) and in the whole-fund view agents read.
+async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, _) = employer(&w, 1).await;
+    accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    let view = |token: String| {
+        let t = &w.t;
+        async move {
+            let r = t
+                .post("/api/v1/ledger", &token, serde_json::json!({}))
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.json);
+            (
+                r.json["balanced"].clone(),
+                r.json["unbalanced_entries"].clone(),
+            )
+        }
+    };
+    assert_eq!(
+        view(w.agent.clone()).await,
+        (serde_json::json!(true), serde_json::json!(0))
+    );
+    // Entries written behind daman's back (postings are append-only, not unforgeable).
+    let receivable = "(SELECT id FROM ledger_accounts WHERE name = 'receivable')";
+    let declared = "(SELECT id FROM ledger_accounts WHERE name = 'contribution:declared')";
+    let entry = |id: i64, key: &str| {
+        format!(
+            "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+             VALUES ({id}, '{key}', 'declaration', NULL, 202610, 0)"
+        )
+    };
+    // Declared and owed, balanced as an entry, but never allocated to the branches.
+    w.t.raw_execute(&entry(9_000_000_001, "forged:1"), &[])
+        .await
+        .unwrap();
+    for (account, amount) in [(receivable, 10_000), (declared, -10_000)] {
+        w.t.raw_execute(
+            &format!(
+                "INSERT INTO ledger_postings (entry_id, account_id, amount) \
+                 VALUES (9000000001, {account}, {amount})"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert_eq!((check.balanced, check.unbalanced_entries), (false, 0));
+    assert_eq!(
+        balance(&check, "contribution:declared"),
+        Some(Centimes(-10_000))
+    );
+    // One posting alone: the entry itself does not balance.
+    w.t.raw_execute(&entry(9_000_000_002, "forged:2"), &[])
+        .await
+        .unwrap();
+    w.t.raw_execute(
+        &format!(
+            "INSERT INTO ledger_postings (entry_id, account_id, amount) \
+             VALUES (9000000002, {receivable}, 55)"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    let check = w.t.app.ledger_check(None).await.unwrap();
+    assert_eq!((check.balanced, check.unbalanced_entries), (false, 1));
+    assert_eq!(
+        view(w.agent.clone()).await,
+        (serde_json::json!(false), serde_json::json!(1))
+    );
+    // Employers and insured persons do not see the whole fund.
+    for token in [&w.employer1.token, &w.a.token] {
+        let r =
+            w.t.post("/api/v1/ledger", token, serde_json::json!({}))
+                .await;
+        assert_eq!(r.status, 403);
+    }
 }
