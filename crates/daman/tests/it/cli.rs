@@ -1,6 +1,9 @@
 //! The command line: exit codes and messages that mean something.
 
+use domain::{Branch, Centimes, Parameters};
+use std::collections::BTreeMap;
 use std::process::Command;
+use store::Backend;
 
 fn daman(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_daman"));
@@ -51,47 +54,119 @@ fn exit_codes_and_messages() {
     assert_eq!((code, out.lines().count()), (0, 3));
 }
 
-/// `daman ebds import` of a synthetic month, as the benchmark runs it: every file accepted;
-/// imported again, every file is a duplicate and nothing changes.
-#[test]
-fn a_month_imported_from_the_command_line_then_again() {
+crate::on_both_backends!(the_demo_month_from_the_command_line_totals_what_the_rate_table_says);
+
+/// Each account's share of every line of these declaration files, rounded half up to the
+/// centime per line and branch, from the dated rate table alone (not daman's code).
+fn independent_accounts(files: &[std::path::PathBuf]) -> BTreeMap<String, i64> {
+    let params = Parameters::morocco().unwrap();
+    let mut accounts = BTreeMap::new();
+    for f in files {
+        let d = ebds::read_declaration(std::fs::read(f).unwrap().as_slice(), None).unwrap();
+        let p = d.identity.period;
+        let (rates, ceiling) = (params.rates_at(p).unwrap(), params.ceiling_at(p).unwrap().0);
+        let gross = d.lines.iter().map(|l| l.gross.0);
+        for g in gross.chain(d.entrants.iter().map(|e| e.gross.0)) {
+            for b in Branch::ALL {
+                let r = rates.rate(b);
+                let base = if r.capped { g.min(ceiling) } else { g };
+                for (side, bp) in [("employer", r.employer), ("employee", r.employee)] {
+                    let share = (base * i64::from(bp) + 5_000) / 10_000;
+                    *accounts
+                        .entry(format!("contribution:{}:{side}", b.as_str()))
+                        .or_insert(0) += share;
+                }
+            }
+        }
+    }
+    accounts
+}
+
+/// The whole demo population (`daman demo`'s: 200 employers, 5 000 persons) declares a month
+/// as real e-BDS files (`daman synth month`), imported with `daman ebds import` as the
+/// benchmark runs it: every file accepted, and the shares daman prints and posts equal, to the
+/// centime and for each branch, those computed here from the rate table. Imported again, every
+/// file is a duplicate and nothing changes.
+async fn the_demo_month_from_the_command_line_totals_what_the_rate_table_says(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let mut env: Vec<(&str, String)> = Vec::new();
+    if b == Backend::Postgres {
+        let (owner_url, _, url) = testkit::fresh_pg_with_role().await;
+        env.push(("DAMAN_DATABASE_URL", url));
+        env.push(("DAMAN_DATABASE_OWNER_URL", owner_url));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let ok = |args: &[&str]| {
-        let (code, out, err) = daman(d, args, &[]);
+        let (code, out, err) = daman(d, args, &env);
         assert_eq!(code, 0, "{args:?}: {err}");
         out
     };
-    ok(&["load", "--persons", "300", "--employers", "30", "--quiet"]);
+    ok(&["load", "--quiet"]);
     ok(&["ebds", "preetabli", "--period", "202610", "--out", "pre"]);
-    ok(&[
-        "synth",
-        "month",
-        "--persons",
-        "300",
-        "--employers",
-        "30",
-        "--preetablis",
-        "pre",
-        "--out",
-        "ds",
-    ]);
-    let files = std::fs::read_dir(d.join("ds")).unwrap().count();
-    assert!(files > 20, "{files} files");
+    ok(&["synth", "month", "--preetablis", "pre", "--out", "ds"]);
+    let mut files: Vec<_> = std::fs::read_dir(d.join("ds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let n = files.len();
+    assert!(n > 150, "{n} files: one for each employer with employees");
+    let want = independent_accounts(&files);
+    let side = |s: &str| -> i64 {
+        want.iter()
+            .filter(|(a, _)| a.ends_with(s))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let (employer, employee) = (side(":employer"), side(":employee"));
+    assert!(employer > 0 && employee > 0);
     let first = ok(&["ebds", "import", "ds", "--quiet"]);
     assert!(
         first.starts_with(&format!(
-            "{files} files: {files} accepted, 0 duplicates, 0 rejected"
+            "{n} files: {n} accepted, 0 duplicates, 0 rejected"
         )),
         "{first}"
     );
+    assert!(
+        first.trim_end().ends_with(&format!(
+            "employer share {}, employee share {}, total {} MAD",
+            Centimes(employer),
+            Centimes(employee),
+            Centimes(employer + employee)
+        )),
+        "{first}"
+    );
+    // The ledger: each branch holds what the table says; the employers owe the total.
+    let check = ok(&["ebds", "check", "--period", "202610"]);
+    let posted: BTreeMap<String, i64> = check
+        .lines()
+        .filter_map(|l| {
+            let (account, amount) = l.split_once(' ')?;
+            let centimes = amount.trim().replace('.', "").parse::<i64>().ok()?;
+            Some((account.to_string(), centimes))
+        })
+        .collect();
+    // (A branch's side with no rate, such as AMO solidarity for employees, has no account.)
+    for (account, amount) in &want {
+        assert_eq!(
+            posted.get(account).copied().unwrap_or(0),
+            -amount,
+            "{account}"
+        );
+    }
+    assert_eq!(want.values().filter(|v| **v > 0).count(), 9, "{want:?}");
+    assert_eq!(posted.get("receivable"), Some(&(employer + employee)));
+    assert_eq!(posted.get("contribution:declared"), Some(&0));
+    assert!(check.contains("the ledger balances"), "{check}");
     let again = ok(&["ebds", "import", "ds", "--quiet"]);
     assert!(
         again.starts_with(&format!(
-            "{files} files: 0 accepted, {files} duplicates, 0 rejected; 0 lines"
+            "{n} files: 0 accepted, {n} duplicates, 0 rejected; 0 lines"
         )),
         "{again}"
     );
+    assert_eq!(ok(&["ebds", "check", "--period", "202610"]), check);
 }
 
 #[test]
