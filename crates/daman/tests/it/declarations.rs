@@ -25,6 +25,7 @@ on_both_backends!(
     a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read,
     a_batch_is_checked_against_every_batch_not_yet_written,
     the_ledger_check_finds_what_does_not_balance,
+    entrants_already_registered_are_found_not_created,
 );
 
 const PERIOD: &str = "202610";
@@ -2048,5 +2049,77 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
             w.t.post("/api/v1/ledger", token, serde_json::json!({}))
                 .await;
         assert_eq!(r.status, 403);
+    }
+}
+
+/// An entrant (B04) who is already on the registry is found, by CIN when the line has no
+/// number, by number otherwise, and employed from the period: nobody is registered twice.
+async fn entrants_already_registered_are_found_not_created(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await;
+    let (_, who, _) = employer(&w, 1).await;
+    let before = counts(&w).await;
+    // D works for nobody and comes without a number; C (employer 2's) comes with theirs.
+    let mut d = declaration_from(&pre);
+    d.entrants = vec![
+        Entrant {
+            immatriculation: None,
+            name: "FASSI KENZA".into(),
+            cin: w.d.cin.clone(),
+            days: 10,
+            gross: Centimes(250_000),
+            capped: Centimes(250_000),
+        },
+        Entrant {
+            immatriculation: Some(w.c.immatriculation.parse().unwrap()),
+            name: "TAZI OMAR".into(),
+            cin: String::new(),
+            days: 5,
+            gross: Centimes(120_000),
+            capped: Centimes(120_000),
+        },
+    ];
+    let s = accepted(import(&w, who, &bytes_of(&d)).await);
+    assert_eq!((s.lines, s.entrants), (2, 2));
+    let after = counts(&w).await;
+    assert_eq!(after.persons, before.persons, "nobody new");
+    assert_eq!(after.employments, before.employments + 2);
+    // Each reads the month in their own career, declared by employer 1.
+    for (i, person, gross) in [(3, &w.d, 250_000), (2, &w.c, 120_000)] {
+        let p = insured(&w, i, &person.immatriculation).await;
+        let career = w.t.app.career(&p, None, "t").await.unwrap();
+        assert_eq!(career.len(), 1, "{}", person.cin);
+        assert_eq!(
+            (
+                career[0].record.as_str(),
+                career[0].affiliate_number.as_str(),
+                career[0].gross
+            ),
+            (
+                "B04",
+                w.employer1.affiliate_number.as_str(),
+                Centimes(gross)
+            )
+        );
+    }
+    // Employer 1's next préétabli lists them.
+    w.t.app
+        .issue_preetablis(
+            app::Registrar::operator(),
+            Period::parse("202611").unwrap(),
+            &[],
+            "t",
+        )
+        .await
+        .unwrap();
+    let (_, who, number) = employer(&w, 1).await;
+    let next = preetabli_of(&w, who, number, Period::parse("202611").unwrap()).await;
+    let listed: Vec<String> = next
+        .employees
+        .iter()
+        .map(|e| format!("{:09}", e.immatriculation))
+        .collect();
+    for person in [&w.a, &w.b, &w.c, &w.d] {
+        assert!(listed.contains(&person.immatriculation), "{listed:?}");
     }
 }
