@@ -49,6 +49,13 @@ pub(crate) const DECLARATION_LINE_BLOCK: Column = Column {
     column: "data",
 };
 /// Blind index of a declaration file's bytes.
+pub(crate) const DECLARATION_REJECTION: Column = Column {
+    table: "declaration_rejections",
+    column: "errors",
+};
+/// The rejections kept for each employer, and the errors kept for each.
+const REJECTIONS_KEPT: i64 = 20;
+const REJECTION_ERRORS_KEPT: usize = 1_000;
 pub(crate) const DECLARATION_DIGEST: Column = Column {
     table: "declarations",
     column: "digest",
@@ -136,6 +143,8 @@ pub struct ErrorView {
     pub record: String,
     pub field: String,
     pub found: String,
+    /// The rule broken (named `rule`, as in the API's error details).
+    #[serde(rename = "rule")]
     pub code: String,
     pub message: String,
 }
@@ -149,6 +158,63 @@ impl ErrorView {
             found: e.found.clone(),
             code: e.problem.code().to_string(),
             message: e.problem.describe(lang),
+        }
+    }
+}
+
+/// A file an employer's user sent that was rejected, and why (the latest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectionView {
+    #[serde(serialize_with = "crate::gate::id_string::serialize")]
+    pub rejection_id: i64,
+    pub received_at: i64,
+    /// How many errors the file had; `errors` lists them, up to the first 1 000.
+    pub error_count: i64,
+    pub errors: Vec<ErrorView>,
+}
+
+/// An error of a rejected file as it is sealed: the rule in each language, so that it is read
+/// again in whichever the reader asks.
+#[derive(Serialize, serde::Deserialize)]
+struct SealedError {
+    line: u64,
+    record: String,
+    field: String,
+    found: String,
+    code: String,
+    fr: String,
+    ar: String,
+    en: String,
+}
+
+impl SealedError {
+    fn new(e: &EbdsError) -> SealedError {
+        let view = |lang| ErrorView::new(e, lang);
+        let fr = view(Lang::Fr);
+        SealedError {
+            ar: view(Lang::Ar).message,
+            en: view(Lang::En).message,
+            line: fr.line,
+            record: fr.record,
+            field: fr.field,
+            found: fr.found,
+            code: fr.code,
+            fr: fr.message,
+        }
+    }
+
+    fn view(self, lang: Lang) -> ErrorView {
+        ErrorView {
+            line: self.line,
+            record: self.record,
+            field: self.field,
+            found: self.found,
+            code: self.code,
+            message: match lang {
+                Lang::Ar => self.ar,
+                Lang::En => self.en,
+                _ => self.fr,
+            },
         }
     }
 }
@@ -1170,6 +1236,7 @@ impl App {
             .collect();
         let loaded = started.elapsed();
         let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
+        let mut rejections = Vec::new();
         let mut accepted: Vec<(usize, Accepted)> = Vec::new();
         // Files that repeat one accepted in this batch: (outcome slot, index in `accepted`).
         let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -1194,6 +1261,7 @@ impl App {
                 Ok(d) => d,
                 Err(errors) => {
                     outcomes[i] = Some(rejected(&errors, lang));
+                    rejections.push(errors);
                     continue;
                 }
             };
@@ -1216,7 +1284,10 @@ impl App {
                         },
                     ));
                 }
-                Err(errors) => outcomes[i] = Some(rejected(&errors, lang)),
+                Err(errors) => {
+                    outcomes[i] = Some(rejected(&errors, lang));
+                    rejections.push(errors);
+                }
             }
         }
         let checked = started.elapsed();
@@ -1246,6 +1317,7 @@ impl App {
         );
         Ok(PreparedImport {
             outcomes,
+            rejections,
             batch,
             in_flight,
         })
@@ -1328,6 +1400,9 @@ impl App {
             .detail(format!("accepted={a} rejected={r} duplicate={d}{detail}"))
             .write(self, request_id)
             .await?;
+        for errors in &prepared.rejections {
+            self.keep_rejection(who, errors).await?;
+        }
         outcomes
             .into_iter()
             .map(|o| o.ok_or(AppError::Internal("import outcome")))
@@ -1521,6 +1596,7 @@ impl App {
             .collect();
         let prepared = PreparedImport {
             outcomes,
+            rejections: Vec::new(),
             batch,
             in_flight,
         };
@@ -1556,7 +1632,82 @@ impl App {
             .detail(format!("declaration={} errors={}", target.id, errors.len()))
             .write(self, request_id)
             .await?;
+        self.keep_rejection(who, errors).await?;
         Ok(rejected(errors, lang))
+    }
+
+    /// Keeps a rejected file's errors, sealed, for the employer whose user sent it: the
+    /// [`REJECTIONS_KEPT`] latest of each employer. The operator's batch imports print theirs
+    /// (and agents send no files).
+    async fn keep_rejection(&self, who: Declarant, errors: &[EbdsError]) -> Result<(), AppError> {
+        let Declarant::Employer { employer_id, .. } = who else {
+            return Ok(());
+        };
+        let error_count = errors
+            .iter()
+            .map(|e| match e.problem {
+                Problem::TooManyErrors(more) => more as i64,
+                _ => 1,
+            })
+            .sum();
+        let sealed: Vec<SealedError> = errors
+            .iter()
+            .filter(|e| !matches!(e.problem, Problem::TooManyErrors(_)))
+            .take(REJECTION_ERRORS_KEPT)
+            .map(SealedError::new)
+            .collect();
+        let plain = serde_json::to_vec(&sealed).map_err(|_| AppError::Internal("rejection"))?;
+        let id = self
+            .inner
+            .store
+            .allocate("declaration_rejection", 1)
+            .await?;
+        let row = store::RejectionRow {
+            id,
+            employer_id,
+            received_at: self.now().0,
+            error_count,
+            errors: self.keyring().encrypt(DECLARATION_REJECTION, id, &plain)?,
+        };
+        self.inner
+            .store
+            .insert_rejection(&row, REJECTIONS_KEPT)
+            .await?;
+        Ok(())
+    }
+
+    /// The files the employer's users sent that were rejected, the latest first, each with its
+    /// errors in `lang`: for the employer's own users (the errors quote names and numbers), and
+    /// the operator.
+    pub async fn declaration_rejections(
+        &self,
+        who: Declarant,
+        affiliate_number: u32,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<Vec<RejectionView>, AppError> {
+        let e = self
+            .employer_for(who, affiliate_number, true, request_id)
+            .await?;
+        let rows = self.inner.store.employer_rejections(e.id).await?;
+        Audit::registry(who.registrar(), "read_declaration_rejections", rows.len())
+            .write(self, request_id)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let plain = self
+                    .keyring()
+                    .decrypt(DECLARATION_REJECTION, r.id, &r.errors)?;
+                let sealed: Vec<SealedError> = serde_json::from_slice(&plain)
+                    .map_err(|_| store::StoreError::Corrupt("rejection"))?;
+                Ok(RejectionView {
+                    rejection_id: r.id,
+                    received_at: r.received_at,
+                    error_count: r.error_count,
+                    errors: sealed.into_iter().map(|e| e.view(lang)).collect(),
+                })
+            })
+            .collect()
     }
 
     /// Loads what the files refer to: employers, préétablis and their employees, the forms already
@@ -2806,6 +2957,8 @@ impl Unwritten {
 /// A batch checked and encrypted, ready to be written by [`App::commit_import`].
 pub struct PreparedImport {
     outcomes: Vec<Option<ImportOutcome>>,
+    /// The errors of each file rejected, kept once the batch is written ([`App::keep_rejection`]).
+    rejections: Vec<Vec<EbdsError>>,
     batch: ImportBatch,
     pub in_flight: InFlight,
 }

@@ -34,7 +34,7 @@ pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
 pub use declarations::{
     AccountBalance, BatchCut, CareerLine, ControlSums, Declarant, DeclarationSummary, ErrorView,
     FundView, IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
-    NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, Statement,
+    NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, RejectionView, Statement,
     StatementPeriod, Unwritten, due_date, import_batches,
 };
 pub use eid::EidCallback;
@@ -285,6 +285,7 @@ pub(crate) fn encrypted_columns() -> Vec<Column> {
         declarations::PREETABLI_EMPLOYEES,
         declarations::DECLARATION_HEADER,
         declarations::DECLARATION_LINE_BLOCK,
+        declarations::DECLARATION_REJECTION,
     ]);
     encrypted
 }

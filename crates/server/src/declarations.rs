@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::routes::Body;
 use app::{
     CareerLine, Declarant, DeclarationSummary, FundView, ImportFile, ImportOutcome, NewPayment,
-    PaymentOutcome, Statement,
+    PaymentOutcome, RejectionView, Statement,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/declarations/list", post(list))
         .route("/api/v1/declarations/file", post(file))
         .route("/api/v1/declarations/receipt", post(receipt))
+        .route("/api/v1/declarations/rejections", post(rejections))
         .route("/api/v1/declarations/lines", post(lines))
         .route("/api/v1/statement", post(statement))
         .route("/api/v1/career", post(career))
@@ -212,6 +213,21 @@ async fn file(
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(ebds_file(format!("DS_{id}.txt"), bytes))
+}
+
+/// The files the employer's users sent that were rejected, with their errors.
+async fn rejections(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(b): Body<EmployerOnly>,
+) -> Result<Json<Vec<RejectionView>>, ApiError> {
+    let a = affiliate(&ctx, &b.affiliate_number)?;
+    Ok(Json(
+        s.app
+            .declaration_rejections(declarant(&ctx)?, a, ctx.lang, &ctx.request_id)
+            .await
+            .map_err(|e| ctx.err(e))?,
+    ))
 }
 
 /// The receipt of one of the employer's own declarations: totals and control sums.

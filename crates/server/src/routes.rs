@@ -67,6 +67,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/declarations/list"),
     ("post", "/api/v1/declarations/file"),
     ("post", "/api/v1/declarations/receipt"),
+    ("post", "/api/v1/declarations/rejections"),
     ("post", "/api/v1/declarations/lines"),
     ("post", "/api/v1/statement"),
     ("post", "/api/v1/career"),

@@ -30,6 +30,17 @@ pub struct PreetabliRow {
     pub employees: Option<Vec<u8>>,
 }
 
+/// A file an employer user sent that was rejected: its errors, sealed (`errors`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RejectionRow {
+    pub id: i64,
+    pub employer_id: i64,
+    pub received_at: i64,
+    /// How many errors the file had (the sealed list may stop before).
+    pub error_count: i64,
+    pub errors: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PreetabliLineRow {
     pub id: i64,
@@ -750,6 +761,44 @@ impl Store {
     }
 
     /// An employer's declarations, oldest first.
+    /// Records a rejection and keeps only the `keep` latest of its employer.
+    pub async fn insert_rejection(&self, row: &RejectionRow, keep: i64) -> Result<()> {
+        with_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO declaration_rejections (id, employer_id, received_at, error_count, errors) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(row.id)
+            .bind(row.employer_id)
+            .bind(row.received_at)
+            .bind(row.error_count)
+            .bind(&row.errors)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM declaration_rejections WHERE employer_id = $1 AND id NOT IN \
+                 (SELECT id FROM declaration_rejections WHERE employer_id = $1 ORDER BY id DESC LIMIT $2)",
+            )
+            .bind(row.employer_id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// An employer's rejections, the latest first.
+    pub async fn employer_rejections(&self, employer_id: i64) -> Result<Vec<RejectionRow>> {
+        Ok(with_pool!(self, |p| sqlx::query_as::<_, RejectionRow>(
+            "SELECT * FROM declaration_rejections WHERE employer_id = $1 ORDER BY id DESC"
+        )
+        .bind(employer_id)
+        .fetch_all(p)
+        .await?))
+    }
+
     pub async fn employer_declarations(&self, employer_id: i64) -> Result<Vec<DeclarationRow>> {
         Ok(with_pool!(self, |p| sqlx::query_as::<_, DeclarationRow>(
             "SELECT * FROM declarations WHERE employer_id = $1 ORDER BY period, id"

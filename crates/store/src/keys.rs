@@ -63,6 +63,7 @@ pub fn sealed_tables() -> Vec<SealedTable> {
         by_id("preetablis", &["header", "employees"]),
         by_id("preetabli_lines", &["data"]),
         by_id("declarations", &["header"]),
+        by_id("declaration_rejections", &["errors"]),
         SealedTable {
             table: "declaration_line_blocks",
             key: &["declaration_id", "last_person"],

@@ -395,7 +395,8 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
     assert_eq!(errors[0].code, "days_range");
     assert_eq!(errors[0].message, "من 0 إلى 26 يومًا");
     assert_eq!(errors[0].found, "96");
-    // Nothing was written.
+    // Nothing was written but the rejections, which the employer reads again, the latest
+    // first: the four files above, each with every error.
     assert_eq!(counts(&w).await, before);
     assert!(
         w.t.app
@@ -405,6 +406,58 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
             .accounts
             .is_empty()
     );
+    let (_, _, number) = employer(&w, 1).await;
+    let kept =
+        w.t.app
+            .declaration_rejections(who, number, Lang::Fr, "t")
+            .await
+            .unwrap();
+    let rules: Vec<Vec<&str>> = kept
+        .iter()
+        .map(|r| r.errors.iter().map(|e| e.code.as_str()).collect())
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            // 96 days: the rule, the line's control sum, B03's and B06's totals.
+            vec!["days_range", "control_sum", "total", "total"],
+            vec!["no_preetabli"],
+            vec!["transfer_id"],
+            vec![
+                "differs_from_preetabli",
+                "not_in_preetabli",
+                "missing_employee",
+                "unknown_immatriculation"
+            ],
+        ]
+    );
+    assert_eq!(kept[3].error_count, 4);
+    // Sealed: neither the values found nor the fields are in the database in clear.
+    for blob in
+        w.t.raw_blobs("SELECT errors FROM declaration_rejections")
+            .await
+    {
+        for clear in [&b"199999999"[..], b"N_Num_Assure", b"days_range"] {
+            assert!(!blob.windows(clear.len()).any(|w| w == clear));
+        }
+    }
+    // The latest 20 are kept: after 18 more, the two oldest are gone.
+    let bad = bytes_of(&declaration_from(&pre))
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| if i == 2 * 262 + 111 { b'9' } else { b })
+        .collect::<Vec<u8>>();
+    for _ in 0..18 {
+        let out = import(&w, who, &bad).await;
+        assert!(matches!(out, ImportOutcome::Rejected { .. }));
+    }
+    let kept =
+        w.t.app
+            .declaration_rejections(who, number, Lang::Fr, "t")
+            .await
+            .unwrap();
+    assert_eq!(kept.len(), 20);
+    assert_eq!(kept[19].errors[0].code, "no_preetabli");
 }
 
 async fn a_duplicate_upload_changes_nothing(b: Backend) {
@@ -878,6 +931,39 @@ async fn the_api_serves_declarations(b: Backend) {
         )
     );
     assert_eq!(d["message"], "de 0 à 26 jours");
+    let details = r.json["error"]["details"].clone();
+    // The rejection is kept, with its errors: the employer reads them again later, in the
+    // language it asks for; nobody else does (employer 2 and agents get what an unknown
+    // employer gets).
+    let rejections = |token: String, lang: &'static str| {
+        let t = &w.t;
+        let body = serde_json::json!({"affiliate_number": w.employer1.affiliate_number});
+        async move {
+            t.call_with(
+                axum::http::Method::POST,
+                "/api/v1/declarations/rejections",
+                Some(&token),
+                Some(body),
+                &[("accept-language", lang)],
+            )
+            .await
+        }
+    };
+    let r = rejections(w.employer1.token.clone(), "fr").await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json.as_array().unwrap().len(), 1);
+    assert_eq!(r.json[0]["error_count"], 4);
+    assert_eq!(r.json[0]["errors"], details);
+    let r = rejections(w.employer1.token.clone(), "ar").await;
+    assert_eq!(r.json[0]["errors"][0]["message"], "من 0 إلى 26 يومًا");
+    assert_eq!(r.json[0]["errors"][0]["found"], "96");
+    for token in [&w.employer2.token, &w.agent] {
+        let r = rejections(token.clone(), "fr").await;
+        assert_eq!(
+            (r.status.as_u16(), r.json["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
+    }
     // The right file: 201 with its receipt; again: 200, duplicate.
     let r =
         w.t.post_bytes("/api/v1/declarations", &w.employer1.token, good.clone())
