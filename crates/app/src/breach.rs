@@ -177,7 +177,8 @@ impl App {
             per_field: BTreeMap::new(),
             per_category: BTreeMap::new(),
         };
-        let mut by_subject: HashMap<Vec<u8>, (ExposedPerson, i64)> = HashMap::new();
+        // Each person read: what was shown, the fields' bits, and whether their career was.
+        let mut by_subject: HashMap<Vec<u8>, (ExposedPerson, i64, bool)> = HashMap::new();
         for p in &ps {
             let mut after = 0i64;
             loop {
@@ -191,7 +192,8 @@ impl App {
                 };
                 for (seq, e) in &events {
                     report.entries += 1;
-                    if e.action != "read" && e.action != "reveal" {
+                    // A read of the person's record, or of their career (salaries, employers).
+                    if !matches!(e.action.as_str(), "read" | "reveal" | "read_career") {
                         continue;
                     }
                     let Some(subject) = &e.subject else {
@@ -201,23 +203,26 @@ impl App {
                         report.refused += 1;
                         continue;
                     }
-                    let (x, bits) = by_subject.entry(subject.clone()).or_insert_with(|| {
-                        (
-                            ExposedPerson {
-                                subject: hex(subject),
-                                fields: Vec::new(),
-                                categories: Vec::new(),
-                                full: false,
-                                first_at: e.at,
-                                last_at: e.at,
-                                reads: 0,
-                                by: Vec::new(),
-                                entries: Vec::new(),
-                            },
-                            0,
-                        )
-                    });
+                    let (x, bits, career) =
+                        by_subject.entry(subject.clone()).or_insert_with(|| {
+                            (
+                                ExposedPerson {
+                                    subject: hex(subject),
+                                    fields: Vec::new(),
+                                    categories: Vec::new(),
+                                    full: false,
+                                    first_at: e.at,
+                                    last_at: e.at,
+                                    reads: 0,
+                                    by: Vec::new(),
+                                    entries: Vec::new(),
+                                },
+                                0,
+                                false,
+                            )
+                        });
                     *bits |= e.fields;
+                    *career |= e.action == "read_career";
                     x.full |= e.action == "reveal";
                     x.first_at = x.first_at.min(e.at);
                     x.last_at = x.last_at.max(e.at);
@@ -230,9 +235,12 @@ impl App {
                 after = last;
             }
         }
-        for (_, (mut x, bits)) in by_subject {
+        for (_, (mut x, bits, career)) in by_subject {
             let fields = PersonField::from_bits(bits);
             let mut cats: Vec<&'static str> = fields.iter().map(|f| category(*f)).collect();
+            if career {
+                cats.push("career");
+            }
             cats.sort_unstable();
             cats.dedup();
             for f in &fields {

@@ -48,14 +48,16 @@ pub(crate) const DECLARATION_LINE_BLOCK: Column = Column {
     table: "declaration_line_blocks",
     column: "data",
 };
-/// Blind index of a declaration file's bytes.
+/// The errors of a rejected file, kept for its employer.
 pub(crate) const DECLARATION_REJECTION: Column = Column {
     table: "declaration_rejections",
     column: "errors",
 };
-/// The rejections kept for each employer, and the errors kept for each.
+/// The rejections kept for each employer.
 const REJECTIONS_KEPT: i64 = 20;
+/// The errors kept of each rejected file (its count says how many it had).
 const REJECTION_ERRORS_KEPT: usize = 1_000;
+/// Blind index of a declaration file's bytes.
 pub(crate) const DECLARATION_DIGEST: Column = Column {
     table: "declarations",
     column: "digest",
@@ -1401,7 +1403,7 @@ impl App {
             .write(self, request_id)
             .await?;
         for errors in &prepared.rejections {
-            self.keep_rejection(who, errors).await?;
+            self.keep_rejection(who, errors).await;
         }
         outcomes
             .into_iter()
@@ -1618,7 +1620,8 @@ impl App {
             .map_or(0, |e| e.affiliate_number))
     }
 
-    /// A rejected rectification: audited, nothing written.
+    /// A rejected rectification: audited, its errors kept for the employer, nothing else
+    /// written.
     async fn rectification_rejected(
         &self,
         who: Declarant,
@@ -1629,27 +1632,35 @@ impl App {
     ) -> Result<ImportOutcome, AppError> {
         Audit::registry(who.registrar(), "rectify_declaration", 0)
             .outcome("rejected")
-            .detail(format!("declaration={} errors={}", target.id, errors.len()))
+            .detail(format!(
+                "declaration={} errors={}",
+                target.id,
+                error_count(errors)
+            ))
             .write(self, request_id)
             .await?;
-        self.keep_rejection(who, errors).await?;
+        self.keep_rejection(who, errors).await;
         Ok(rejected(errors, lang))
     }
 
     /// Keeps a rejected file's errors, sealed, for the employer whose user sent it: the
     /// [`REJECTIONS_KEPT`] latest of each employer. The operator's batch imports print theirs
-    /// (and agents send no files).
-    async fn keep_rejection(&self, who: Declarant, errors: &[EbdsError]) -> Result<(), AppError> {
+    /// (and agents send no files). Keeping them is not part of the answer: if it fails, the
+    /// sender still gets every error, and the failure is logged.
+    async fn keep_rejection(&self, who: Declarant, errors: &[EbdsError]) {
         let Declarant::Employer { employer_id, .. } = who else {
-            return Ok(());
+            return;
         };
-        let error_count = errors
-            .iter()
-            .map(|e| match e.problem {
-                Problem::TooManyErrors(more) => more as i64,
-                _ => 1,
-            })
-            .sum();
+        if let Err(e) = self.try_keep_rejection(employer_id, errors).await {
+            tracing::warn!(error = %e, "a rejection was not kept");
+        }
+    }
+
+    async fn try_keep_rejection(
+        &self,
+        employer_id: i64,
+        errors: &[EbdsError],
+    ) -> Result<(), AppError> {
         let sealed: Vec<SealedError> = errors
             .iter()
             .filter(|e| !matches!(e.problem, Problem::TooManyErrors(_)))
@@ -1666,7 +1677,7 @@ impl App {
             id,
             employer_id,
             received_at: self.now().0,
-            error_count,
+            error_count: error_count(errors),
             errors: self.keyring().encrypt(DECLARATION_REJECTION, id, &plain)?,
         };
         self.inner
@@ -1691,6 +1702,7 @@ impl App {
             .await?;
         let rows = self.inner.store.employer_rejections(e.id).await?;
         Audit::registry(who.registrar(), "read_declaration_rejections", rows.len())
+            .detail(format!("employer={}", e.id))
             .write(self, request_id)
             .await?;
         rows.into_iter()
@@ -2468,14 +2480,12 @@ impl App {
         let decl = self.stored_declaration(&d).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
         let mut s = summary(&d, affiliate)?.with_control_sums(&decl);
-        s.rectified_by = self
+        let rows = self
             .inner
             .store
             .employer_declarations(d.employer_id)
-            .await?
-            .iter()
-            .find(|r| r.rectifies == Some(d.id))
-            .map(|r| r.id.to_string());
+            .await?;
+        s.rectified_by = rectified_by(&rows).get(&d.id).map(|r| r.to_string());
         Ok(s)
     }
 
@@ -2519,10 +2529,7 @@ impl App {
             .employer_for(who, affiliate_number, false, request_id)
             .await?;
         let rows = self.inner.store.employer_declarations(e.id).await?;
-        let replaced: HashMap<i64, i64> = rows
-            .iter()
-            .filter_map(|d| d.rectifies.map(|r| (r, d.id)))
-            .collect();
+        let replaced = rectified_by(&rows);
         rows.iter()
             .map(|d| {
                 let mut s = summary(d, e.affiliate_number)?;
@@ -2554,8 +2561,9 @@ impl App {
 
     /// A person's career (days and salaries by month and employer), through the gate: the
     /// insured person reads their own; an agent only within an open case, and from its read
-    /// budget. An employer reads the lines it declared itself ([`App::declaration_lines`]), never
-    /// a career.
+    /// budget, naming the person (an unknown one, or none, is `NotFound` for an agent and the
+    /// same denial as "not yours" for anyone else). An employer reads the lines it declared
+    /// itself ([`App::declaration_lines`]), never a career.
     pub async fn career(
         &self,
         who: &Principal,
@@ -2575,8 +2583,12 @@ impl App {
                 return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
             }
         };
-        // An insured person who names nobody reads their own.
-        let person = person_id.or(who.person_id.filter(|_| who.role == Role::Insured));
+        // An insured person who names nobody reads their own; an agent names the person. The
+        // gate is told whether that person exists.
+        let person = match person_id.or(who.person_id.filter(|_| who.role == Role::Insured)) {
+            Some(p) => self.resolve(&crate::Subject::Person(p)).await?,
+            None => None,
+        };
         let asking = Asking {
             action: "read_career",
             purpose,
@@ -3054,6 +3066,24 @@ fn form_number(f: Form) -> i64 {
     }
 }
 
+/// The rectification that replaced each declaration replaced, among an employer's.
+fn rectified_by(rows: &[DeclarationRow]) -> HashMap<i64, i64> {
+    rows.iter()
+        .filter_map(|d| d.rectifies.map(|r| (r, d.id)))
+        .collect()
+}
+
+/// How many errors a file had: those listed, and the ones counted beyond them.
+fn error_count(errors: &[EbdsError]) -> i64 {
+    errors
+        .iter()
+        .map(|e| match e.problem {
+            Problem::TooManyErrors(more) => more as i64,
+            _ => 1,
+        })
+        .sum()
+}
+
 fn rejected(errors: &[EbdsError], lang: Lang) -> ImportOutcome {
     ImportOutcome::Rejected {
         errors: errors.iter().map(|e| ErrorView::new(e, lang)).collect(),
@@ -3089,6 +3119,7 @@ fn duplicate(
     p: &ParsedFile,
 ) -> Result<DeclarationSummary, AppError> {
     let s = summary(d, affiliate)?;
+    // The file was recognised as accepted, so it read (`Context::already_accepted`).
     Ok(match &p.result {
         Ok(decl) => s.with_control_sums(decl),
         Err(_) => s,

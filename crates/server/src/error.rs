@@ -75,9 +75,9 @@ impl ApiError {
                 code: "declaration_rejected",
                 message: say(
                     lang,
-                    "Déclaration rejetée : rien n'a été enregistré. Corrigez toutes les erreurs et renvoyez le fichier.",
-                    "تم رفض التصريح: لم يُسجَّل أي شيء. صححوا كل الأخطاء وأعيدوا إرسال الملف.",
-                    "Declaration rejected: nothing was recorded. Mend every error and send the file again.",
+                    "Déclaration rejetée : elle n'est pas enregistrée (ses erreurs restent consultables). Corrigez toutes les erreurs et renvoyez le fichier.",
+                    "تم رفض التصريح: لم يُسجَّل (تبقى أخطاؤه قابلة للاطلاع). صححوا كل الأخطاء وأعيدوا إرسال الملف.",
+                    "Declaration rejected: it is not recorded (its errors can be read again). Mend every error and send the file again.",
                 ),
                 details: errors
                     .into_iter()

@@ -760,7 +760,6 @@ impl Store {
         Ok(out)
     }
 
-    /// An employer's declarations, oldest first.
     /// Records a rejection and keeps only the `keep` latest of its employer.
     pub async fn insert_rejection(&self, row: &RejectionRow, keep: i64) -> Result<()> {
         with_pool!(self, |p| {
@@ -799,6 +798,7 @@ impl Store {
         .await?))
     }
 
+    /// An employer's declarations, oldest first.
     pub async fn employer_declarations(&self, employer_id: i64) -> Result<Vec<DeclarationRow>> {
         Ok(with_pool!(self, |p| sqlx::query_as::<_, DeclarationRow>(
             "SELECT * FROM declarations WHERE employer_id = $1 ORDER BY period, id"

@@ -316,4 +316,38 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
         t.app.career(&agent, Some(persons[0].1), "t").await,
         Err(app::AppError::Denied(domain::DenyReason::Locked))
     ));
+    // The breach report for the agent lists the career read (twice) and the person revealed,
+    // and counts the two refusals.
+    let (_, officer) = t
+        .login("officer", Role::SecurityOfficer, Binding::None)
+        .await;
+    let r = t
+        .post(
+            "/api/v1/breach/report",
+            &officer,
+            json!({"principals": [agent.id.to_string()], "from": "2026-11-23T09:00:00Z", "to": "2026-11-23T11:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["refused"], 2);
+    let exposed: BTreeSet<(String, i64, usize)> = r.json["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["subject"].as_str().unwrap().to_string(),
+                p["reads"].as_i64().unwrap(),
+                p["fields"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    let subject = |i: usize| t.app.person_pseudonym(persons[i].1);
+    // The career reads name the person by number; the reveal showed every field.
+    assert_eq!(
+        exposed,
+        BTreeSet::from([(subject(0), 2, 1), (subject(1), 1, 12)])
+    );
+    assert_eq!(r.json["per_category"]["career"], 1);
+    assert_eq!(r.json["per_category"]["identity"], 2);
 }

@@ -98,6 +98,16 @@ pub(crate) async fn preetabli_of(
     ebds::read_preetabli(bytes.as_slice()).unwrap()
 }
 
+/// Issues the préétablis of the following month (202611) and returns the employer's.
+async fn next_preetabli(w: &World, who: Declarant, number: u32) -> ebds::Preetabli {
+    let next = Period::parse("202611").unwrap();
+    w.t.app
+        .issue_preetablis(app::Registrar::operator(), next, &[], "t")
+        .await
+        .unwrap();
+    preetabli_of(w, who, number, next).await
+}
+
 /// Employer 1's declaration: A earns 8 000.00 for 26 days, B is on sick leave with 3 422.72.
 pub(crate) fn declaration_from(pre: &ebds::Preetabli) -> Declaration {
     let lines = pre
@@ -458,6 +468,18 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
             .unwrap();
     assert_eq!(kept.len(), 20);
     assert_eq!(kept[19].errors[0].code, "no_preetabli");
+    // A file of 20 000 unknown records: all its errors counted, the first 1 000 kept.
+    let junk = ("X".repeat(260) + "\n").repeat(20_000);
+    let out = import(&w, who, junk.as_bytes()).await;
+    assert!(matches!(out, ImportOutcome::Rejected { .. }));
+    let kept =
+        w.t.app
+            .declaration_rejections(who, number, Lang::Fr, "t")
+            .await
+            .unwrap();
+    // 20 000 unknown records, and the six records a declaration needs, missing.
+    assert_eq!((kept[0].error_count, kept[0].errors.len()), (20_006, 1_000));
+    assert!(kept[0].errors.iter().all(|e| e.code == "unknown_record"));
 }
 
 async fn a_duplicate_upload_changes_nothing(b: Backend) {
@@ -540,7 +562,15 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
         (Centimes(42_180), Centimes(13_480))
     );
     // Its control sums: the entrant's S_Ctr (no number yet: 0 + 13 + 200 000 + 200 000), in E05
-    // and E06.
+    // and E06; the receipt asked for later says the same (the entrant numbered since is kept as
+    // declared).
+    assert_eq!(
+        w.t.app
+            .declaration_receipt(who, e1.declaration_id, "t")
+            .await
+            .unwrap(),
+        e1
+    );
     let sums = e1.control_sums.clone().unwrap();
     assert_eq!(
         (sums.employees, sums.entrants, sums.total),
@@ -573,16 +603,7 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
             .unwrap();
     assert_eq!(back, main_bytes);
     // Next month's préétabli lists the entrants.
-    w.t.app
-        .issue_preetablis(
-            app::Registrar::operator(),
-            Period::parse("202611").unwrap(),
-            &[],
-            "t",
-        )
-        .await
-        .unwrap();
-    let next = preetabli_of(&w, who, number, Period::parse("202611").unwrap()).await;
+    let next = next_preetabli(&w, who, number).await;
     assert_eq!(next.employees.len(), 4);
     assert!(next.employees.iter().any(|e| e.name == "NOUVEAU SALARIE"));
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
@@ -1615,12 +1636,7 @@ async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
     d.lines[1].days = 12;
     let left = format!("{:09}", d.lines[1].employee.immatriculation);
     accepted(import(&w, who, &bytes_of(&d)).await);
-    let next = Period::parse("202611").unwrap();
-    w.t.app
-        .issue_preetablis(app::Registrar::operator(), next, &[], "t")
-        .await
-        .unwrap();
-    let listed: Vec<String> = preetabli_of(&w, who, number, next)
+    let listed: Vec<String> = next_preetabli(&w, who, number)
         .await
         .employees
         .iter()
@@ -2189,17 +2205,8 @@ async fn entrants_already_registered_are_found_not_created(b: Backend) {
         );
     }
     // Employer 1's next préétabli lists them.
-    w.t.app
-        .issue_preetablis(
-            app::Registrar::operator(),
-            Period::parse("202611").unwrap(),
-            &[],
-            "t",
-        )
-        .await
-        .unwrap();
     let (_, who, number) = employer(&w, 1).await;
-    let next = preetabli_of(&w, who, number, Period::parse("202611").unwrap()).await;
+    let next = next_preetabli(&w, who, number).await;
     let listed: Vec<String> = next
         .employees
         .iter()

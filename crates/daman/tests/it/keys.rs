@@ -57,6 +57,21 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     let bytes = bytes_of(&declaration_from(&pre));
     let (_, who, _) = employer(&w, 1).await;
     let declared = accepted(import(&w, who, &bytes).await);
+    // A rejected file's errors, kept for the employer.
+    let mut bad = bytes.clone();
+    bad[2 * 262 + 111] = b'9';
+    assert!(matches!(
+        import(&w, who, &bad).await,
+        app::ImportOutcome::Rejected { .. }
+    ));
+    let number: u32 = w.employer1.affiliate_number.parse().unwrap();
+    let rejections = format!(
+        "{:?}",
+        w.t.app
+            .declaration_rejections(who, number, domain::Lang::Ar, "t")
+            .await
+            .unwrap()
+    );
     let a = insured(&w, 0, &w.a.immatriculation).await;
     let career = format!("{:?}", w.t.app.career(&a, None, "t").await.unwrap());
     let everything = json!({"person_id": w.a.id, "purpose": "self_service", "fields": ["immatriculation", "cin", "last_name", "first_name", "last_name_ar", "first_name_ar", "birth_date", "phone", "email", "address", "rib", "children"], "full": true});
@@ -73,6 +88,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         "preetablis",
         "declarations",
         "declaration_line_blocks",
+        "declaration_rejections",
     ] {
         assert!(tables.contains(t), "{t} has ciphertext to rotate");
     }
@@ -146,6 +162,16 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
             .unwrap(),
         bytes,
         "the declaration still comes back byte for byte"
+    );
+    assert_eq!(
+        format!(
+            "{:?}",
+            node2
+                .declaration_rejections(who, number, domain::Lang::Ar, "t")
+                .await
+                .unwrap()
+        ),
+        rejections
     );
     // New writes use key 2 on both nodes.
     let r =
