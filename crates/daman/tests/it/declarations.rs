@@ -2099,27 +2099,37 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
     // Entries written behind daman's back (postings are append-only, not unforgeable).
     let receivable = "(SELECT id FROM ledger_accounts WHERE name = 'receivable')";
     let declared = "(SELECT id FROM ledger_accounts WHERE name = 'contribution:declared')";
-    let entry = |id: i64, key: &str| {
-        format!(
-            "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
-             VALUES ({id}, '{key}', 'declaration', NULL, 202610, 0)"
-        )
+    let forge = |id: i64, postings: Vec<(&'static str, i64)>| {
+        let t = &w.t;
+        async move {
+            t.raw_execute(
+                &format!(
+                    "INSERT INTO ledger_entries (id, key, kind, employer_id, period, at) \
+                     VALUES ({id}, 'forged:{id}', 'declaration', NULL, 202610, 0)"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+            for (account, amount) in postings {
+                t.raw_execute(
+                    &format!(
+                        "INSERT INTO ledger_postings (entry_id, account_id, amount) \
+                         VALUES ({id}, {account}, {amount})"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap();
+            }
+        }
     };
     // Declared and owed, balanced as an entry, but never allocated to the branches.
-    w.t.raw_execute(&entry(9_000_000_001, "forged:1"), &[])
-        .await
-        .unwrap();
-    for (account, amount) in [(receivable, 10_000), (declared, -10_000)] {
-        w.t.raw_execute(
-            &format!(
-                "INSERT INTO ledger_postings (entry_id, account_id, amount) \
-                 VALUES (9000000001, {account}, {amount})"
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
-    }
+    forge(
+        9_000_000_001,
+        vec![(receivable, 10_000), (declared, -10_000)],
+    )
+    .await;
     let check = w.t.app.ledger_check(None).await.unwrap();
     assert_eq!((check.balanced, check.unbalanced_entries), (false, 0));
     assert_eq!(
@@ -2127,18 +2137,7 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
         Some(Centimes(-10_000))
     );
     // One posting alone: the entry itself does not balance.
-    w.t.raw_execute(&entry(9_000_000_002, "forged:2"), &[])
-        .await
-        .unwrap();
-    w.t.raw_execute(
-        &format!(
-            "INSERT INTO ledger_postings (entry_id, account_id, amount) \
-             VALUES (9000000002, {receivable}, 55)"
-        ),
-        &[],
-    )
-    .await
-    .unwrap();
+    forge(9_000_000_002, vec![(receivable, 55)]).await;
     let check = w.t.app.ledger_check(None).await.unwrap();
     assert_eq!((check.balanced, check.unbalanced_entries), (false, 1));
     assert_eq!(
