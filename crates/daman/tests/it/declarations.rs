@@ -417,11 +417,13 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
             .is_empty()
     );
     let (_, _, number) = employer(&w, 1).await;
-    let kept =
+    let rejections = || async {
         w.t.app
             .declaration_rejections(who, number, Lang::Fr, "t")
             .await
-            .unwrap();
+            .unwrap()
+    };
+    let kept = rejections().await;
     let rules: Vec<Vec<&str>> = kept
         .iter()
         .map(|r| r.errors.iter().map(|e| e.code.as_str()).collect())
@@ -457,26 +459,23 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
         .enumerate()
         .map(|(i, b)| if i == 2 * 262 + 111 { b'9' } else { b })
         .collect::<Vec<u8>>();
+    let rejected = |bytes: Vec<u8>| {
+        let w = &w;
+        async move {
+            let out = import(w, who, &bytes).await;
+            assert!(matches!(out, ImportOutcome::Rejected { .. }));
+        }
+    };
     for _ in 0..18 {
-        let out = import(&w, who, &bad).await;
-        assert!(matches!(out, ImportOutcome::Rejected { .. }));
+        rejected(bad.clone()).await;
     }
-    let kept =
-        w.t.app
-            .declaration_rejections(who, number, Lang::Fr, "t")
-            .await
-            .unwrap();
+    let kept = rejections().await;
     assert_eq!(kept.len(), 20);
     assert_eq!(kept[19].errors[0].code, "no_preetabli");
     // A file of 20 000 unknown records: all its errors counted, the first 1 000 kept.
     let junk = ("X".repeat(260) + "\n").repeat(20_000);
-    let out = import(&w, who, junk.as_bytes()).await;
-    assert!(matches!(out, ImportOutcome::Rejected { .. }));
-    let kept =
-        w.t.app
-            .declaration_rejections(who, number, Lang::Fr, "t")
-            .await
-            .unwrap();
+    rejected(junk.into_bytes()).await;
+    let kept = rejections().await;
     // 20 000 unknown records, and the six records a declaration needs, missing.
     assert_eq!((kept[0].error_count, kept[0].errors.len()), (20_006, 1_000));
     assert!(kept[0].errors.iter().all(|e| e.code == "unknown_record"));
