@@ -175,49 +175,33 @@ pub struct RejectionView {
     pub errors: Vec<ErrorView>,
 }
 
-/// An error of a rejected file as it is sealed: the rule in each language, so that it is read
-/// again in whichever the reader asks.
+/// An error of a rejected file as it is sealed: its French view, and the rule in the other
+/// languages, so that it is read again in whichever the reader asks.
 #[derive(Serialize, serde::Deserialize)]
 struct SealedError {
-    line: u64,
-    record: String,
-    field: String,
-    found: String,
-    code: String,
-    fr: String,
+    #[serde(flatten)]
+    fr: ErrorView,
     ar: String,
     en: String,
 }
 
 impl SealedError {
     fn new(e: &EbdsError) -> SealedError {
-        let view = |lang| ErrorView::new(e, lang);
-        let fr = view(Lang::Fr);
         SealedError {
-            ar: view(Lang::Ar).message,
-            en: view(Lang::En).message,
-            line: fr.line,
-            record: fr.record,
-            field: fr.field,
-            found: fr.found,
-            code: fr.code,
-            fr: fr.message,
+            fr: ErrorView::new(e, Lang::Fr),
+            ar: e.problem.describe(Lang::Ar),
+            en: e.problem.describe(Lang::En),
         }
     }
 
     fn view(self, lang: Lang) -> ErrorView {
-        ErrorView {
-            line: self.line,
-            record: self.record,
-            field: self.field,
-            found: self.found,
-            code: self.code,
-            message: match lang {
-                Lang::Ar => self.ar,
-                Lang::En => self.en,
-                _ => self.fr,
-            },
+        let mut v = self.fr;
+        match lang {
+            Lang::Ar => v.message = self.ar,
+            Lang::En => v.message = self.en,
+            _ => {}
         }
+        v
     }
 }
 
@@ -262,19 +246,10 @@ pub struct ControlSums {
 }
 
 impl ControlSums {
-    pub fn of(d: &Declaration) -> ControlSums {
-        let employees = d
-            .lines
-            .iter()
-            .fold(0u64, |s, l| s.saturating_add(l.control_sum()));
-        let entrants = d
-            .entrants
-            .iter()
-            .fold(0u64, |s, e| s.saturating_add(e.control_sum()));
-        let t = d.totals();
+    pub fn of(t: &ebds::Totals) -> ControlSums {
         ControlSums {
-            employees: format!("{employees:019}"),
-            entrants: format!("{entrants:019}"),
+            employees: format!("{:019}", t.lines_control),
+            entrants: format!("{:019}", t.entrants_control),
             total: format!("{:019}", t.control),
             immatriculations: format!("{:015}", t.immatriculations),
         }
@@ -2352,7 +2327,7 @@ impl App {
                 }
                 .into_postings(),
             });
-            summaries.push(summary(&row, a.employer.affiliate_number)?.with_control_sums(d));
+            summaries.push(summary(&row, a.employer.affiliate_number)?.with_control_sums(&t));
             batch.declarations.push(row);
         }
         let first_allocation = ids
@@ -2479,7 +2454,7 @@ impl App {
         .await?;
         let decl = self.stored_declaration(&d).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
-        let mut s = summary(&d, affiliate)?.with_control_sums(&decl);
+        let mut s = summary(&d, affiliate)?.with_control_sums(&decl.totals());
         let rows = self
             .inner
             .store
@@ -3121,14 +3096,14 @@ fn duplicate(
     let s = summary(d, affiliate)?;
     // The file was recognised as accepted, so it read (`Context::already_accepted`).
     Ok(match &p.result {
-        Ok(decl) => s.with_control_sums(decl),
+        Ok(decl) => s.with_control_sums(&decl.totals()),
         Err(_) => s,
     })
 }
 
 impl DeclarationSummary {
-    fn with_control_sums(mut self, d: &Declaration) -> Self {
-        self.control_sums = Some(ControlSums::of(d));
+    fn with_control_sums(mut self, t: &ebds::Totals) -> Self {
+        self.control_sums = Some(ControlSums::of(t));
         self
     }
 }

@@ -217,7 +217,8 @@ pub struct Declaration {
     pub layout: Layout,
 }
 
-/// The totals of a declaration's lines and entrants (what B06 states).
+/// The totals of a declaration's lines and entrants (what B06 states), and its two control
+/// sums by part (B03, B05).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
     pub employees: u64,
@@ -226,6 +227,10 @@ pub struct Totals {
     pub gross: u64,
     pub capped: u64,
     pub control: u64,
+    /// What B03 states: Σ of the known employees' `S_Ctr`.
+    pub lines_control: u64,
+    /// What B05 states: Σ of the entrants' `S_Ctr`.
+    pub entrants_control: u64,
 }
 
 impl Declaration {
@@ -239,7 +244,7 @@ impl Declaration {
             t.days = t.days.saturating_add(u64::from(l.days));
             t.gross = t.gross.saturating_add(l.gross.0.max(0) as u64);
             t.capped = t.capped.saturating_add(l.capped.0.max(0) as u64);
-            t.control = t.control.saturating_add(l.control_sum());
+            t.lines_control = t.lines_control.saturating_add(l.control_sum());
         }
         for e in &self.entrants {
             t.employees = t.employees.saturating_add(1);
@@ -249,8 +254,9 @@ impl Declaration {
             t.days = t.days.saturating_add(u64::from(e.days));
             t.gross = t.gross.saturating_add(e.gross.0.max(0) as u64);
             t.capped = t.capped.saturating_add(e.capped.0.max(0) as u64);
-            t.control = t.control.saturating_add(e.control_sum());
+            t.entrants_control = t.entrants_control.saturating_add(e.control_sum());
         }
+        t.control = t.lines_control.saturating_add(t.entrants_control);
         t
     }
 }
