@@ -5,8 +5,10 @@
 
 use crate::gate::{Asking, Audit};
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use domain::ledger::{self, Account, BranchShares, EntryCode, Journal, LedgerError, Posting};
 use domain::{
-    Branch, Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Purpose, Role, compute_line,
+    Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Purpose, Role, compute_line,
+    months_late,
 };
 use ebds::{
     Declaration, EbdsError, Employee, Ending, Entrant, Form, Identity, Layout, Line, Preetabli,
@@ -16,7 +18,6 @@ use serde::Serialize;
 // The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
 // is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use store::{
     BlindColumn, DeclarationRow, EmployerRef, EmployerRow, EmploymentRow, ImportBatch,
@@ -286,6 +287,20 @@ fn join(parts: &[String]) -> Vec<u8> {
 fn split(b: &[u8]) -> Result<Vec<String>, AppError> {
     let s = std::str::from_utf8(b).map_err(|_| store::StoreError::Corrupt("payload"))?;
     Ok(s.split(SEP).map(str::to_string).collect())
+}
+
+/// A ledger rule that refused: an amount that does not fit, or stored shares that do not read.
+fn ledger_error(e: LedgerError) -> AppError {
+    match e {
+        LedgerError::Overflow => AppError::Invalid(vec![e.into()]),
+        LedgerError::SharesMissing | LedgerError::SharesCorrupt => {
+            AppError::Internal("branch shares")
+        }
+    }
+}
+
+fn overflow() -> AppError {
+    ledger_error(LedgerError::Overflow)
 }
 
 fn corrupt() -> AppError {
@@ -574,26 +589,8 @@ fn parse_line(b: &[u8]) -> Result<(StoredLine, Centimes, Centimes), AppError> {
     Ok((line, shares.0, shares.1))
 }
 
-fn period_number(p: Period) -> i64 {
-    i64::from(p.year()) * 100 + i64::from(p.month())
-}
-
 fn period_of(n: i64) -> Result<Period, AppError> {
-    Period::new((n / 100) as u16, (n % 100) as u8).map_err(|_| corrupt())
-}
-
-/// The 10th of the month after the period: when its declaration and payment are due.
-pub fn due_date(p: Period) -> Date {
-    let n = p.next();
-    Date::new(i32::from(n.year()), n.month(), 10).unwrap_or(Date {
-        year: i32::from(n.year()),
-        month: n.month(),
-        day: 10,
-    })
-}
-
-fn first_day(p: Period) -> String {
-    format!("{:04}-{:02}-01", p.year(), p.month())
+    Period::from_number(n).ok_or_else(corrupt)
 }
 
 fn err(
@@ -612,116 +609,17 @@ fn err(
     }
 }
 
-/// A ledger entry whose postings balance by construction: the debit is the negated sum of
-/// the credits.
-struct Journal {
-    debit_account: &'static str,
-    credits: Postings,
-}
-
-impl Journal {
-    fn into_postings(self) -> Postings {
-        let total: i64 = self.credits.iter().map(|(_, v)| *v).sum();
-        let mut p = Vec::with_capacity(1 + self.credits.len());
-        p.push((Cow::Borrowed(self.debit_account), -total));
-        p.extend(self.credits.into_iter().filter(|(_, v)| *v != 0));
-        p
-    }
-}
-
-/// The ledger accounts each branch's contributions are credited to, in [`Branch::ALL`] order:
-/// the employer's share, then the employee's (`contribution:<branch>:employer|employee`). Named
-/// once, so that the twelve credits of every allocation borrow them.
-fn contribution_accounts() -> &'static [[String; 2]; 6] {
-    static ACCOUNTS: std::sync::LazyLock<[[String; 2]; 6]> = std::sync::LazyLock::new(|| {
-        Branch::ALL.map(|b| {
-            [
-                format!("contribution:{}:employer", b.as_str()),
-                format!("contribution:{}:employee", b.as_str()),
-            ]
-        })
-    });
-    &ACCOUNTS
-}
-
-/// The account a declaration's entry credits with its total: contributions declared and not yet
-/// allocated to a branch. Its transaction's allocation entry brings it back to zero.
-const DECLARED: &str = "contribution:declared";
-
-/// The employer and employee shares of each branch, in [`Branch::ALL`] order.
-type BranchShares = [(i64, i64); 6];
-
-/// An entry's postings: account, amount (debit > 0, credit < 0).
-type Postings = Vec<(Cow<'static, str>, i64)>;
-
-/// The postings that allocate `shares` to the branches: `contribution:declared` debited with
-/// their sum, each branch's shares credited to its accounts. Negated shares take an allocation
-/// back.
-fn allocation(shares: &BranchShares) -> Postings {
-    let mut credits = Vec::with_capacity(12);
-    for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(shares) {
-        credits.push((Cow::Borrowed(employer.as_str()), -er));
-        credits.push((Cow::Borrowed(employee.as_str()), -ee));
-    }
-    Journal {
-        debit_account: DECLARED,
-        credits,
-    }
-    .into_postings()
-}
-
 /// An allocation's ledger entry: the whole fund's (no employer), keyed by its own id.
-fn allocation_entry(id: i64, period: i64, at: i64, postings: Postings) -> LedgerEntryRow {
+fn allocation_entry(id: i64, period: i64, at: i64, postings: Vec<Posting>) -> LedgerEntryRow {
     LedgerEntryRow {
         id,
-        key: format!("allocation:{id}"),
-        kind: "allocation".into(),
+        key: EntryCode::Allocation.key(id),
+        code: EntryCode::Allocation,
         employer_id: None,
         period,
         at,
         postings,
     }
-}
-
-/// A declaration's branch shares as stored (`declarations.branch_shares`): 12 little-endian
-/// i64, each branch's employer share then its employee share.
-fn shares_bytes(shares: &BranchShares) -> Vec<u8> {
-    shares
-        .iter()
-        .flat_map(|(er, ee)| [er.to_le_bytes(), ee.to_le_bytes()])
-        .flatten()
-        .collect()
-}
-
-/// The inverse of [`shares_bytes`].
-fn shares_of(bytes: &[u8]) -> Result<BranchShares, AppError> {
-    if bytes.len() != 96 {
-        return Err(AppError::Internal("branch shares"));
-    }
-    let value = |i: usize| {
-        bytes
-            .get(8 * i..8 * i + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, i64::from_le_bytes)
-    };
-    Ok(std::array::from_fn(|b| (value(2 * b), value(2 * b + 1))))
-}
-
-/// What a rectification's transaction posts to take back the branch shares of the
-/// declaration it replaces, given the reversal of that declaration's entry and its stored
-/// shares. An entry that credited `contribution:declared` had its shares allocated by its
-/// transaction: they are taken back, exactly as stored. An entry from before allocations
-/// (migration 0020) credited the branches itself, and its reversal gives them back: nothing
-/// more to post.
-fn taking_back(
-    reversed: &[(Cow<'static, str>, i64)],
-    stored: Option<&[u8]>,
-) -> Result<Option<Postings>, AppError> {
-    if !reversed.iter().any(|(account, _)| account == DECLARED) {
-        return Ok(None);
-    }
-    let shares = shares_of(stored.ok_or(AppError::Internal("branch shares"))?)?;
-    Ok(Some(allocation(&shares.map(|(er, ee)| (-er, -ee)))))
 }
 
 /// A checked declaration ready to be written.
@@ -769,11 +667,7 @@ impl Context {
     fn already_accepted(&self, who: Declarant, p: &ParsedFile) -> Option<&DeclarationRow> {
         let d = p.result.as_ref().ok()?;
         let employer = self.employers.get(&d.identity.affiliate)?;
-        let key = (
-            employer.id,
-            period_number(d.identity.period),
-            form_number(d.form),
-        );
+        let key = (employer.id, d.identity.period.number(), form_number(d.form));
         self.accepted_rows
             .get(&key)
             .filter(|row| row.digest == p.digest && who.may_see(row.employer_id))
@@ -845,7 +739,7 @@ impl App {
         } else {
             employers.to_vec()
         };
-        let pn = period_number(period);
+        let pn = period.number();
         let af = self
             .params()
             .family_allowance_at(period)
@@ -879,7 +773,7 @@ impl App {
             let staff = self
                 .inner
                 .store
-                .employees_on(&todo, &first_day(period))
+                .employees_on(&todo, &period.first_day().to_string())
                 .await?;
             let person_ids: Vec<i64> = staff.iter().map(|(_, p)| *p).collect();
             let ciphers: HashMap<i64, PersonCipher> = self
@@ -981,7 +875,7 @@ impl App {
             postcode: String::new(),
             agency: String::new(),
             issued: today,
-            due: due_date(period),
+            due: period.due_date(),
         })
     }
 
@@ -999,7 +893,7 @@ impl App {
         let pre = self
             .inner
             .store
-            .preetablis(&[employer.id], period_number(period))
+            .preetablis(&[employer.id], period.number())
             .await?
             .pop()
             .ok_or(AppError::NotFound("preetabli"))?;
@@ -1038,11 +932,7 @@ impl App {
                 .into_iter()
                 .map(|e| (e.id, e.affiliate_number))
                 .collect();
-            let mut pres = self
-                .inner
-                .store
-                .preetablis(chunk, period_number(period))
-                .await?;
+            let mut pres = self.inner.store.preetablis(chunk, period.number()).await?;
             pres.sort_by_key(|p| numbers.get(&p.employer_id).copied().unwrap_or(0));
             let mut employees = self.employees_of(&pres).await?;
             for p in &pres {
@@ -1246,7 +1136,7 @@ impl App {
                 Ok((employer, preetabli_id, persons)) => {
                     ctx.accepted.insert((
                         employer.id,
-                        period_number(decl.identity.period),
+                        decl.identity.period.number(),
                         form_number(decl.form),
                     ));
                     in_batch.insert(p.digest.clone(), accepted.len());
@@ -1277,7 +1167,7 @@ impl App {
             in_flight.digests.insert(a.digest.clone(), s.clone());
             in_flight.accepted.insert((
                 a.employer.id,
-                period_number(a.decl.identity.period),
+                a.decl.identity.period.number(),
                 form_number(a.decl.form),
             ));
         }
@@ -1461,13 +1351,8 @@ impl App {
                 "N_Num_Affilie",
                 format!("{:07}", decl.identity.affiliate),
             ))
-        } else if period_number(decl.identity.period) != target.period {
-            Some((
-                2,
-                1,
-                "L_Periode",
-                period_number(decl.identity.period).to_string(),
-            ))
+        } else if decl.identity.period.number() != target.period {
+            Some((2, 1, "L_Periode", decl.identity.period.number().to_string()))
         } else if form_number(decl.form) != target.form {
             Some((1, 0, "L_Cat", decl.form.category()))
         } else {
@@ -1541,18 +1426,20 @@ impl App {
         new.rectifies = Some(target.id);
         let new_id = new.id;
         batch.rectified = Some(target.id);
-        let reversed: Postings = store
-            .entry_postings(&format!("declaration:{}", target.id))
+        let reversed = store
+            .entry_postings(&EntryCode::Declaration.key(target.id))
             .await?
             .into_iter()
-            .map(|(account, amount)| (Cow::Owned(account), -amount))
-            .collect();
-        let deallocation = taking_back(&reversed, target.branch_shares.as_deref())?;
+            .map(Posting::reversed)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ledger_error)?;
+        let deallocation = ledger::taking_back(&reversed, target.branch_shares.as_deref())
+            .map_err(ledger_error)?;
         let reversal = ids.take(store, "ledger_entry", 1).await?;
         batch.entries.push(LedgerEntryRow {
             id: reversal,
-            key: format!("reversal:{}", target.id),
-            kind: "reversal".into(),
+            key: EntryCode::Reversal.key(target.id),
+            code: EntryCode::Reversal,
             employer_id: Some(target.employer_id),
             period: target.period,
             at: self.now().0,
@@ -1711,7 +1598,7 @@ impl App {
         let mut by_period: BTreeMap<i64, HashSet<i64>> = BTreeMap::new();
         for d in &decls {
             by_period
-                .entry(period_number(d.identity.period))
+                .entry(d.identity.period.number())
                 .or_default()
                 .insert(i64::from(d.identity.affiliate));
         }
@@ -1743,7 +1630,7 @@ impl App {
             // Who was declared already: only for employers sending complementary declarations.
             let complementing: Vec<i64> = decls
                 .iter()
-                .filter(|d| d.form != Form::Main && period_number(d.identity.period) == *period)
+                .filter(|d| d.form != Form::Main && d.identity.period.number() == *period)
                 .filter_map(|d| ctx.employers.get(&d.identity.affiliate).map(|e| e.id))
                 .collect();
             for (e, p) in store.declared_persons(&complementing, *period).await? {
@@ -1755,10 +1642,10 @@ impl App {
         for d in &decls {
             // A B02 line for someone not on the préétabli is an error the sender is told; its
             // number is still looked up, so that naming a decoy this way raises the alert too.
-            let known = ctx.employers.get(&d.identity.affiliate).and_then(|e| {
-                ctx.preetablis
-                    .get(&(e.id, period_number(d.identity.period)))
-            });
+            let known = ctx
+                .employers
+                .get(&d.identity.affiliate)
+                .and_then(|e| ctx.preetablis.get(&(e.id, d.identity.period.number())));
             for l in &d.lines {
                 let i = l.employee.immatriculation;
                 if !known.is_some_and(|(_, k)| k.contains_key(&i)) {
@@ -1801,7 +1688,7 @@ impl App {
         for period in by_period.keys() {
             let pairs: Vec<(i64, i64)> = decls
                 .iter()
-                .filter(|d| period_number(d.identity.period) == *period)
+                .filter(|d| d.identity.period.number() == *period)
                 .filter_map(|d| {
                     let employer = ctx.employers.get(&d.identity.affiliate)?.id;
                     Some(d.entrants.iter().map(move |e| (employer, e)))
@@ -1815,7 +1702,7 @@ impl App {
                     person.map(|p| (employer, *p))
                 })
                 .collect();
-            let date = first_day(period_of(*period)?);
+            let date = period_of(*period)?.first_day().to_string();
             for pair in store.employed_among(&pairs, &date).await? {
                 ctx.employed.insert(pair);
             }
@@ -1950,7 +1837,7 @@ impl App {
                 )]);
             }
         };
-        let pn = period_number(d.identity.period);
+        let pn = d.identity.period.number();
         let form = form_number(d.form);
         if ctx.accepted.contains(&(employer.id, pn, form)) {
             errors.push(err(
@@ -2206,9 +2093,9 @@ impl App {
             let id = first_decl + k as i64;
             let d = &a.decl;
             let period = d.identity.period;
-            let pn = period_number(period);
-            let mut branches = [(0i64, 0i64); 6];
-            let (mut er_total, mut ee_total) = (0i64, 0i64);
+            let pn = period.number();
+            let mut branches = BranchShares::default();
+            let (mut er_total, mut ee_total) = (Centimes::ZERO, Centimes::ZERO);
             let start = next_line;
             let mut declared = Vec::with_capacity(a.persons.len());
             let stored = d
@@ -2222,12 +2109,13 @@ impl App {
                 );
             for ((line, gross), person) in stored.zip(&a.persons) {
                 let c = compute_line(self.params(), period, gross)?;
-                for (slot, b) in branches.iter_mut().zip(&c.branches) {
-                    slot.0 += b.employer.0;
-                    slot.1 += b.employee.0;
+                for b in &c.branches {
+                    branches
+                        .add(b.branch, b.employer, b.employee)
+                        .map_err(ledger_error)?;
                 }
-                er_total += c.employer.0;
-                ee_total += c.employee.0;
+                er_total = er_total.checked_add(c.employer).ok_or_else(overflow)?;
+                ee_total = ee_total.checked_add(c.employee).ok_or_else(overflow)?;
                 let person_id = match person {
                     PersonRef::Known(p) => *p,
                     PersonRef::New(i) => {
@@ -2243,7 +2131,7 @@ impl App {
                         id: 0, // numbered below, once they are counted
                         employer_id: a.employer.id,
                         person_id,
-                        start_date: first_day(period),
+                        start_date: period.first_day().to_string(),
                         end_date: None,
                         created_at: now.0,
                     });
@@ -2298,8 +2186,8 @@ impl App {
                 days: t.days as i64,
                 gross: t.gross as i64,
                 capped: t.capped as i64,
-                employer_share: er_total,
-                employee_share: ee_total,
+                employer_share: er_total.0,
+                employee_share: ee_total.0,
                 header: ring.encrypt(
                     DECLARATION_HEADER,
                     id,
@@ -2307,25 +2195,23 @@ impl App {
                 )?,
                 received_at: now.0,
                 rectifies: None,
-                branch_shares: Some(shares_bytes(&branches)),
+                branch_shares: Some(branches.to_bytes()),
             };
-            let allocated = allocations.entry(pn).or_insert([(0, 0); 6]);
-            for (sum, (er, ee)) in allocated.iter_mut().zip(branches) {
-                sum.0 += er;
-                sum.1 += ee;
-            }
+            allocations
+                .entry(pn)
+                .or_default()
+                .add_all(&branches)
+                .map_err(ledger_error)?;
+            let total = er_total.checked_add(ee_total).ok_or_else(overflow)?;
             batch.entries.push(LedgerEntryRow {
                 id: first_entry + k as i64,
-                key: format!("declaration:{id}"),
-                kind: "declaration".into(),
+                key: EntryCode::Declaration.key(id),
+                code: EntryCode::Declaration,
                 employer_id: Some(a.employer.id),
                 period: pn,
                 at: now.0,
-                postings: Journal {
-                    debit_account: "receivable",
-                    credits: vec![(Cow::Borrowed(DECLARED), -(er_total + ee_total))],
-                }
-                .into_postings(),
+                postings: Journal::transfer(Account::Receivable, Account::Declared, total)
+                    .map_err(ledger_error)?,
             });
             summaries.push(summary(&row, a.employer.affiliate_number)?.with_control_sums(&t));
             batch.declarations.push(row);
@@ -2335,9 +2221,12 @@ impl App {
             .await?;
         for (k, (pn, shares)) in allocations.iter().enumerate() {
             let id = first_allocation + k as i64;
-            batch
-                .entries
-                .push(allocation_entry(id, *pn, now.0, allocation(shares)));
+            batch.entries.push(allocation_entry(
+                id,
+                *pn,
+                now.0,
+                ledger::allocation(shares).map_err(ledger_error)?,
+            ));
         }
         if !batch.employments.is_empty() {
             let first = ids
@@ -2670,7 +2559,7 @@ impl App {
             // The same payment again changes nothing; another payment under the same reference
             // is refused rather than lost.
             return if (p.employer_id, p.period, p.amount)
-                == (employer.id, period_number(period), amount.0)
+                == (employer.id, period.number(), amount.0)
             {
                 Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?))
             } else {
@@ -2683,7 +2572,7 @@ impl App {
         let pay = PaymentRow {
             id,
             employer_id: employer.id,
-            period: period_number(period),
+            period: period.number(),
             bank_reference: reference.to_string(),
             amount: amount.0,
             paid_on: paid_on.to_string(),
@@ -2692,16 +2581,13 @@ impl App {
         };
         let entry = LedgerEntryRow {
             id: entry_id,
-            key: format!("payment:{reference}"),
-            kind: "payment".into(),
+            key: EntryCode::Payment.key(reference),
+            code: EntryCode::Payment,
             employer_id: Some(employer.id),
             period: pay.period,
             at: now.0,
-            postings: Journal {
-                debit_account: "bank",
-                credits: vec![(Cow::Borrowed("receivable"), -amount.0)],
-            }
-            .into_postings(),
+            postings: Journal::transfer(Account::Bank, Account::Receivable, amount)
+                .map_err(ledger_error)?,
         };
         Audit::registry(reg, "record_payment", 1)
             .detail(format!("affiliate={affiliate_number:07} period={period}"))
@@ -2735,12 +2621,14 @@ impl App {
         let store = &self.inner.store;
         let at_period = Period::new(at.year.clamp(1900, 9999) as u16, at.month)?;
         let mut sums: BTreeMap<(i64, i64), (i64, i64, i64)> = BTreeMap::new();
-        for (employer, r) in store.receivables_up_to(period_number(at_period)).await? {
+        for (employer, r) in store.receivables_up_to(at_period.number()).await? {
             let e = sums.entry((employer, r.period)).or_default();
-            match r.kind.as_str() {
-                "payment" => e.1 -= r.amount,
-                "surcharge" => e.2 += r.amount,
-                _ => e.0 += r.amount,
+            match r.code {
+                EntryCode::Payment => e.1 -= r.amount.0,
+                EntryCode::Surcharge => e.2 += r.amount.0,
+                EntryCode::Declaration | EntryCode::Reversal | EntryCode::Allocation => {
+                    e.0 += r.amount.0
+                }
             }
         }
         let now = self.now();
@@ -2748,7 +2636,7 @@ impl App {
         let mut total = 0i64;
         for ((employer, pn), (owed, paid, posted)) in sums {
             let period = period_of(pn)?;
-            let months = months_late(due_date(period), at);
+            let months = months_late(period.due_date(), at);
             let unpaid = (owed - paid).max(0);
             let Some(rates) = self.params().surcharge_at(period) else {
                 continue;
@@ -2761,16 +2649,13 @@ impl App {
             total += add;
             entries.push(LedgerEntryRow {
                 id: 0,
-                key: format!("surcharge:{employer}:{pn}:{months}:{at}"),
-                kind: "surcharge".into(),
+                key: EntryCode::Surcharge.key(format!("{employer}:{pn}:{months}:{at}")),
+                code: EntryCode::Surcharge,
                 employer_id: Some(employer),
                 period: pn,
                 at: now.0,
-                postings: Journal {
-                    debit_account: "receivable",
-                    credits: vec![(Cow::Borrowed("surcharge"), -add)],
-                }
-                .into_postings(),
+                postings: Journal::transfer(Account::Receivable, Account::Surcharge, Centimes(add))
+                    .map_err(ledger_error)?,
             });
         }
         if !entries.is_empty() {
@@ -2805,19 +2690,21 @@ impl App {
             let period = period_of(r.period)?;
             let p = periods.entry(r.period).or_insert_with(|| StatementPeriod {
                 period,
-                due_date: due_date(period).to_string(),
+                due_date: period.due_date().to_string(),
                 owed: Centimes(0),
                 surcharges: Centimes(0),
                 paid: Centimes(0),
                 balance: Centimes(0),
             });
-            match r.kind.as_str() {
-                "payment" => p.paid.0 -= r.amount,
-                "surcharge" => {
-                    p.surcharges.0 += r.amount;
-                    p.owed.0 += r.amount;
+            match r.code {
+                EntryCode::Payment => p.paid.0 -= r.amount.0,
+                EntryCode::Surcharge => {
+                    p.surcharges.0 += r.amount.0;
+                    p.owed.0 += r.amount.0;
                 }
-                _ => p.owed.0 += r.amount,
+                EntryCode::Declaration | EntryCode::Reversal | EntryCode::Allocation => {
+                    p.owed.0 += r.amount.0
+                }
             }
             p.balance = Centimes(p.owed.0 - p.paid.0);
         }
@@ -2851,22 +2738,21 @@ impl App {
         let accounts = self
             .inner
             .store
-            .account_balances(period.map(period_number))
+            .account_balances(period.map(Period::number))
             .await?;
         let unbalanced = self.inner.store.unbalanced_entries().await?;
-        let total: i64 = accounts.iter().map(|(_, v)| *v).sum();
+        let total: i64 = accounts.iter().map(|(_, v)| v.0).sum();
         // Every transaction allocates what its declarations declared: nothing is left in
         // `contribution:declared`, for the whole fund or any period.
-        let unallocated = accounts.iter().any(|(a, v)| a == DECLARED && *v != 0);
+        let unallocated = accounts
+            .iter()
+            .any(|(a, v)| *a == Account::Declared && *v != Centimes::ZERO);
         Ok(FundView {
             balanced: unbalanced.is_empty() && !unallocated && (period.is_some() || total == 0),
             unbalanced_entries: unbalanced.len(),
             accounts: accounts
                 .into_iter()
-                .map(|(account, v)| AccountBalance {
-                    account,
-                    balance: Centimes(v),
-                })
+                .map(|(account, balance)| AccountBalance { account, balance })
                 .collect(),
         })
     }
@@ -3024,7 +2910,7 @@ pub struct ParsedFile {
 
 fn transfer_id(period: Period, preetabli_id: i64) -> u64 {
     // AAAAMM then the préétabli's number on 8 digits: unique, 14 digits.
-    period_number(period) as u64 * 100_000_000 + (preetabli_id as u64 % 100_000_000)
+    period.number() as u64 * 100_000_000 + (preetabli_id as u64 % 100_000_000)
 }
 
 fn form_of(n: i64) -> Form {
@@ -3220,17 +3106,6 @@ pub struct SurchargeRun {
     pub total: Centimes,
 }
 
-/// Months (or parts of months) from the due date to `at`: 0 until the due date has passed.
-pub fn months_late(due: Date, at: Date) -> u32 {
-    if at <= due {
-        return 0;
-    }
-    let months = (i64::from(at.year) * 12 + i64::from(at.month))
-        - (i64::from(due.year) * 12 + i64::from(due.month))
-        + i64::from(at.day > due.day);
-    months.clamp(0, i64::from(u32::MAX)) as u32
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Statement {
     pub affiliate_number: String,
@@ -3242,7 +3117,7 @@ pub struct Statement {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountBalance {
-    pub account: String,
+    pub account: Account,
     pub balance: Centimes,
 }
 
@@ -3256,105 +3131,6 @@ pub struct FundView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_branch_is_credited_to_its_named_accounts() {
-        for (b, accounts) in Branch::ALL.into_iter().zip(contribution_accounts()) {
-            assert_eq!(
-                *accounts,
-                [
-                    format!("contribution:{}:employer", b.as_str()),
-                    format!("contribution:{}:employee", b.as_str()),
-                ]
-            );
-        }
-    }
-
-    #[test]
-    fn branch_shares_are_stored_as_twelve_numbers_and_read_back() {
-        let shares: BranchShares = [
-            (1, 2),
-            (0, 0),
-            (i64::MAX, i64::MIN),
-            (-5, 7),
-            (123_456_789, 0),
-            (0, 42),
-        ];
-        let b = shares_bytes(&shares);
-        assert_eq!(b.len(), 96);
-        assert_eq!(&b[..16], &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(shares_of(&b).unwrap(), shares);
-        assert!(shares_of(&b[..88]).is_err());
-        assert!(shares_of(&[b.as_slice(), &[0u8; 8]].concat()).is_err());
-    }
-
-    /// A declaration's shares by branch, in centimes: one salary of 100.00 at the current rates.
-    const SHARES: BranchShares = [
-        (640, 0),
-        (105, 52),
-        (793, 396),
-        (226, 226),
-        (185, 0),
-        (160, 0),
-    ];
-
-    #[test]
-    fn an_allocation_balances_and_takes_back_what_it_gave() {
-        let shares = SHARES;
-        let given = allocation(&shares);
-        // contribution:declared debited with the total, nine non-zero shares credited.
-        assert_eq!(given.len(), 10);
-        assert_eq!(given[0], (Cow::Borrowed(DECLARED), 2783));
-        assert_eq!(given.iter().map(|(_, v)| v).sum::<i64>(), 0);
-        assert!(given.contains(&(Cow::Borrowed("contribution:long_term:employee"), -396)));
-        let back = allocation(&shares.map(|(er, ee)| (-er, -ee)));
-        let mut net: HashMap<&str, i64> = HashMap::new();
-        for (a, v) in given.iter().chain(&back) {
-            *net.entry(a.as_ref()).or_default() += v;
-        }
-        assert!(net.values().all(|v| *v == 0), "{net:?}");
-    }
-
-    #[test]
-    fn a_rectification_takes_back_what_the_original_allocated_and_no_more() {
-        let shares = SHARES;
-        let negated = |p: Postings| -> Postings { p.into_iter().map(|(a, v)| (a, -v)).collect() };
-        // An allocated declaration's entry, reversed: its shares come back from the branches.
-        let entry = Journal {
-            debit_account: "receivable",
-            credits: vec![(Cow::Borrowed(DECLARED), -2783)],
-        }
-        .into_postings();
-        let back = taking_back(&negated(entry.clone()), Some(&shares_bytes(&shares)))
-            .unwrap()
-            .unwrap();
-        let mut net: HashMap<String, i64> = HashMap::new();
-        for (a, v) in entry
-            .iter()
-            .chain(&allocation(&shares))
-            .chain(&negated(entry.clone()))
-            .chain(&back)
-        {
-            *net.entry(a.to_string()).or_default() += v;
-        }
-        assert!(net.values().all(|v| *v == 0), "{net:?}");
-        // Without its stored shares it cannot be taken back: an error, not a guess.
-        assert!(taking_back(&negated(entry), None).is_err());
-        // An entry from before allocations credits the branches itself: its reversal is enough,
-        // whatever is stored.
-        let mut credits = Vec::new();
-        for ([employer, employee], (er, ee)) in contribution_accounts().iter().zip(&shares) {
-            credits.push((Cow::Borrowed(employer.as_str()), -er));
-            credits.push((Cow::Borrowed(employee.as_str()), -ee));
-        }
-        let old = Journal {
-            debit_account: "receivable",
-            credits,
-        }
-        .into_postings();
-        assert_eq!(old.len(), 10);
-        assert!(taking_back(&negated(old), None).unwrap().is_none());
-    }
 
     #[test]
     fn a_line_is_stored_as_its_fields_joined_and_reads_back() {

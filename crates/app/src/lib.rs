@@ -35,7 +35,7 @@ pub use declarations::{
     AccountBalance, BatchCut, CareerLine, ControlSums, Declarant, DeclarationSummary, ErrorView,
     FundView, IMPORT_BATCH_BYTES, IMPORT_BATCH_FILES, IdPool, ImportFile, ImportOutcome, InFlight,
     NewPayment, ParsedFile, PaymentOutcome, PaymentView, PreparedImport, RejectionView, Statement,
-    StatementPeriod, Unwritten, due_date, import_batches,
+    StatementPeriod, Unwritten, import_batches,
 };
 pub use eid::EidCallback;
 pub use error::AppError;

@@ -35,8 +35,7 @@ pub fn compute_line(
     let gross = gross.non_negative("gross_salary")?;
     let no_params = || ValidationError::new(Period::FIELD, Rule::NoParameters);
     let rates = params.rates_at(period).ok_or_else(no_params)?;
-    let ceiling = params.ceiling_at(period).ok_or_else(no_params)?;
-    let capped = gross.min(ceiling);
+    let capped = params.capped_at(period, gross).ok_or_else(no_params)?;
     let overflow = || ValidationError::new("gross_salary", Rule::Overflow);
     let mut branches = Vec::with_capacity(Branch::ALL.len());
     let (mut employer, mut employee) = (Centimes::ZERO, Centimes::ZERO);

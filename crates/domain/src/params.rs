@@ -8,7 +8,7 @@ use crate::period::Period;
 use serde::{Deserialize, Serialize};
 
 /// The branches of the régime général.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Branch {
     /// Prestations familiales.
@@ -35,6 +35,18 @@ impl Branch {
             Branch::AmoBase => "amo_base",
             Branch::AmoSolidarity => "amo_solidarity",
             Branch::VocationalTraining => "vocational_training",
+        }
+    }
+
+    /// The branch's place in [`Branch::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Branch::FamilyAllowances => 0,
+            Branch::ShortTerm => 1,
+            Branch::LongTerm => 2,
+            Branch::AmoBase => 3,
+            Branch::AmoSolidarity => 4,
+            Branch::VocationalTraining => 5,
         }
     }
 
@@ -189,6 +201,12 @@ impl Parameters {
 
     pub fn rates_at(&self, period: Period) -> Option<&RateSet> {
         self.rates.iter().rev().find(|r| r.from <= period)
+    }
+
+    /// The base of the capped branches for a gross salary: min(gross, the ceiling in force),
+    /// if a ceiling is in force for the period.
+    pub fn capped_at(&self, period: Period, gross: Centimes) -> Option<Centimes> {
+        self.ceiling_at(period).map(|ceiling| gross.min(ceiling))
     }
 
     pub fn ceiling_at(&self, period: Period) -> Option<Centimes> {

@@ -719,9 +719,12 @@ impl<'p> Checker<'p> {
         self.compare_recap(n, rt, v, &wants);
     }
 
-    fn ceiling(&self) -> Option<Centimes> {
+    /// min(gross, ceiling) by the dated table, if the period has a ceiling.
+    fn capped(&self, gross: u64) -> Option<u64> {
         let (_, period) = self.header?;
-        self.params?.ceiling_at(period)
+        let gross = Centimes(i64::try_from(gross).unwrap_or(i64::MAX));
+        let capped = self.params?.capped_at(period, gross)?;
+        Some(capped.0.max(0) as u64)
     }
 
     /// Days, salaries and their rules, shared by B02 and B04 lines.
@@ -740,19 +743,17 @@ impl<'p> Checker<'p> {
         let (Some(g), Some(c)) = (gross.num(), capped.num()) else {
             return;
         };
-        match self.ceiling() {
-            Some(ceiling) => {
-                let want = g.min(ceiling.0.max(0) as u64);
-                if c != want {
-                    self.err(
-                        n,
-                        Some(rt),
-                        names.2,
-                        format!("{c:09}"),
-                        Problem::CappedNotCeiling(want as i64),
-                    );
-                }
+        match self.capped(g) {
+            Some(want) if c != want => {
+                self.err(
+                    n,
+                    Some(rt),
+                    names.2,
+                    format!("{c:09}"),
+                    Problem::CappedNotCeiling(want as i64),
+                );
             }
+            Some(_) => {}
             None if c > g => {
                 self.err(
                     n,
