@@ -4,6 +4,7 @@
 
 use crate::gate::{Audit, Subject};
 use crate::{App, AppError, Principal};
+use crate::{Clash, Missing};
 use auth::{otp, password, token};
 use domain::{Cin, DenyReason, Lang, PersonField, Phone, Role, Rule, ValidationError};
 use std::sync::Arc;
@@ -355,7 +356,7 @@ impl App {
             .await?;
         let phone = self
             .phone_in(person_id, &cipher)?
-            .ok_or(AppError::NotFound("person"))?;
+            .ok_or(AppError::NotFound(Missing::Person))?;
         let id = self.new_id()?;
         let now = self.now().0;
         let row = EnrolmentRow {
@@ -430,7 +431,7 @@ impl App {
                     .store
                     .employer_by_affiliate(i64::from(a.value()))
                     .await?
-                    .ok_or(AppError::NotFound("employer"))?;
+                    .ok_or(AppError::NotFound(Missing::Employer))?;
                 (Some(e.id), None)
             }
             (Inviter::Operator, Role::Agent | Role::SecurityOfficer) => (None, None),
@@ -449,7 +450,7 @@ impl App {
                 .await?
                 .is_some()
         {
-            return Err(AppError::Conflict("login"));
+            return Err(AppError::Conflict(Clash::Login));
         }
         let (tok, hash) = token::new_token(self.random())?;
         let id = self.new_id()?;
@@ -595,7 +596,7 @@ impl App {
                 Audit::auth(Some(&p), "account_created", "aborted:login_taken")
                     .write(self, request_id)
                     .await?;
-                Err(AppError::Conflict("login"))
+                Err(AppError::Conflict(Clash::Login))
             }
             Err(e) => Err(e.into()),
         }
@@ -641,7 +642,7 @@ impl App {
     async fn live_enrolment(&self, hash: &[u8]) -> Result<EnrolmentRow, AppError> {
         match self.inner.store.enrolment(hash).await? {
             Some(e) if self.enrolment_is_live(&e) && e.password_hash.is_none() => Ok(e),
-            _ => Err(AppError::NotFound("invitation")),
+            _ => Err(AppError::NotFound(Missing::Invitation)),
         }
     }
 
@@ -668,11 +669,11 @@ impl App {
             .store
             .account_by_login(&bidx)
             .await?
-            .ok_or(AppError::NotFound("account"))?;
+            .ok_or(AppError::NotFound(Missing::Account))?;
         let p = self
             .principal(account.principal_id)
             .await?
-            .ok_or(AppError::NotFound("account"))?;
+            .ok_or(AppError::NotFound(Missing::Account))?;
         let action = if disabled {
             "account_disabled"
         } else {

@@ -13,6 +13,7 @@
 //! signature, its right edge must hash to its root, and it must be (or extend) the witness
 //! file's last checkpoint. Otherwise nothing is signed until an operator looks.
 
+use crate::Missing;
 use crate::audit::Committed;
 use crate::{App, AppError};
 use audit::merkle::{self, Hash};
@@ -842,7 +843,7 @@ impl App {
             .store
             .last_audit_checkpoint()
             .await?
-            .ok_or(AppError::NotFound("audit checkpoint"))?;
+            .ok_or(AppError::NotFound(Missing::AuditCheckpoint))?;
         append_witness(&log.cfg.witness, std::slice::from_ref(&last.note))?;
         tracing::warn!(
             size = last.size,
@@ -891,17 +892,17 @@ impl App {
             .last_audit_checkpoint()
             .await?
             .filter(|c| entry >= 1 && c.size as u64 >= entry)
-            .ok_or(AppError::NotFound("audit entry in a checkpoint"))?;
+            .ok_or(AppError::NotFound(Missing::AuditEntry))?;
         let size = cp.size as u64;
         let ranges = merkle::inclusion_ranges(entry - 1, size)
-            .map_err(|_| AppError::NotFound("audit entry in a checkpoint"))?;
+            .map_err(|_| AppError::NotFound(Missing::AuditEntry))?;
         let event = store
             .audit_events(entry as i64 - 1, 1)
             .await?
             .into_iter()
             .next()
             .filter(|(s, _)| *s as u64 == entry)
-            .ok_or(AppError::NotFound("audit entry"))?;
+            .ok_or(AppError::NotFound(Missing::AuditEntry))?;
         let path = self.hash_ranges(&ranges).await?;
         let proof = InclusionProof {
             entry: audit_event(event.0, &event.1).encode(),

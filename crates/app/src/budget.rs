@@ -8,6 +8,7 @@
 //! audit event (in the verifiable log) and a message to every notifier (the log, a webhook).
 //! A scripted extraction therefore stops after a few dozen persons, not two million.
 
+use crate::Missing;
 use crate::gate::Audit;
 use crate::{App, AppError, Principal};
 use domain::{DenyReason, Role};
@@ -428,7 +429,7 @@ impl App {
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
         if !self.inner.store.clear_review_lock(principal_id).await? {
-            return Err(AppError::NotFound("principal"));
+            return Err(AppError::NotFound(Missing::Principal));
         }
         self.forget_principal(principal_id);
         Audit::command(officer, "unlock_principal", None)

@@ -5,6 +5,7 @@
 
 use crate::gate::{Asking, Audit};
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use crate::{Clash, Missing};
 use domain::ledger::{self, Account, BranchShares, EntryCode, Journal, LedgerError, Posting};
 use domain::{
     Centimes, Cin, Date, DenyReason, Lang, Period, PersonField, Purpose, Role, compute_line,
@@ -896,7 +897,7 @@ impl App {
             .preetablis(&[employer.id], period.number())
             .await?
             .pop()
-            .ok_or(AppError::NotFound("preetabli"))?;
+            .ok_or(AppError::NotFound(Missing::Preetabli))?;
         // The names, numbers and children about to be read are in the audit log first.
         Audit::registry(who.registrar(), "download_preetabli", pre.lines as usize)
             .fields(&PREETABLI_FIELDS)
@@ -1001,7 +1002,7 @@ impl App {
                     .outcome("deny:not_found_or_not_own")
                     .write(self, request_id)
                     .await?;
-                Err(AppError::NotFound("employer"))
+                Err(AppError::NotFound(Missing::Employer))
             }
         }
     }
@@ -1248,8 +1249,8 @@ impl App {
             .insert_import(&prepared.batch)
             .await
             .map_err(|e| match e {
-                store::StoreError::Conflict("rectified") => AppError::Conflict("rectified"),
-                store::StoreError::Conflict(_) => AppError::Conflict("declaration"),
+                store::StoreError::Conflict("rectified") => AppError::Conflict(Clash::Rectified),
+                store::StoreError::Conflict(_) => AppError::Conflict(Clash::Declaration),
                 e => AppError::Store(e),
             })?;
         tracing::debug!(
@@ -1325,7 +1326,7 @@ impl App {
         }
         if target.status != "accepted" {
             audit("conflict:rectified").write(self, request_id).await?;
-            return Err(AppError::Conflict("rectified"));
+            return Err(AppError::Conflict(Clash::Rectified));
         }
         let decl = match parsed.result {
             Ok(d) => d,
@@ -2166,7 +2167,7 @@ impl App {
                 })
                 .map_err(|e| match e {
                     AppError::Store(store::StoreError::Conflict(_)) => {
-                        AppError::Conflict("declaration")
+                        AppError::Conflict(Clash::Declaration)
                     }
                     e => e,
                 })?;
@@ -2264,7 +2265,7 @@ impl App {
                     .detail(format!("declaration={id}"))
                     .write(self, request_id)
                     .await?;
-                Err(AppError::NotFound("declaration"))
+                Err(AppError::NotFound(Missing::Declaration))
             }
         }
     }
@@ -2563,7 +2564,7 @@ impl App {
             {
                 Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?))
             } else {
-                Err(AppError::Conflict("payment"))
+                Err(AppError::Conflict(Clash::Payment))
             };
         }
         let id = self.inner.store.allocate("payment", 1).await?;
@@ -2601,7 +2602,7 @@ impl App {
                     .store
                     .payment_by_reference(reference)
                     .await?
-                    .ok_or(AppError::Conflict("payment"))?;
+                    .ok_or(AppError::Conflict(Clash::Payment))?;
                 Ok(PaymentOutcome::AlreadyRecorded(payment_view(&p)?))
             }
             Err(e) => Err(e.into()),

@@ -7,6 +7,7 @@
 use crate::gate::{Audit, Subject};
 use crate::login::NewSession;
 use crate::{App, AppError, Principal};
+use crate::{Clash, Missing};
 use auth::eid::{EidConfig, EidProvider};
 use auth::token;
 use domain::{Cin, Role};
@@ -58,7 +59,7 @@ impl App {
     /// 503 until it is back; the rest of daman does not wait for it).
     async fn eid(&self) -> Result<Arc<EidProvider>, AppError> {
         let state = &self.auth().eid;
-        let cfg = state.cfg.clone().ok_or(AppError::NotFound("eid"))?;
+        let cfg = state.cfg.clone().ok_or(AppError::NotFound(Missing::Eid))?;
         state
             .provider
             .get_or_try_init(|| async move {
@@ -211,7 +212,7 @@ impl App {
                 .await?
                 .map(Principal::from_row)
                 .transpose()?
-                .ok_or(AppError::Conflict("login")),
+                .ok_or(AppError::Conflict(Clash::Login)),
             Err(e) => Err(e.into()),
         }
     }

@@ -5,6 +5,7 @@ use crate::account::{FACTOR_SECRET, is_staff};
 use crate::gate::Audit;
 use crate::login::{SessionInfo, StepUp};
 use crate::{App, AppError, Principal};
+use crate::{Clash, Missing};
 use auth::totp;
 use domain::{DenyReason, Lang, PersonField, Phone};
 use store::FactorRow;
@@ -102,7 +103,7 @@ impl App {
             .into_iter()
             .rev()
             .find(|f| f.kind == "totp" && !f.confirmed)
-            .ok_or(AppError::NotFound("factor"))?;
+            .ok_or(AppError::NotFound(Missing::Factor))?;
         let seed = zeroize::Zeroizing::new(self.keyring().decrypt(
             FACTOR_SECRET,
             pending.id,
@@ -125,7 +126,7 @@ impl App {
             .confirm_factor(pending.id, p.id, step, false)
             .await?
         {
-            return Err(AppError::NotFound("factor"));
+            return Err(AppError::NotFound(Missing::Factor));
         }
         self.logout_others(p, s, "factor_change", request_id)
             .await?;
@@ -177,7 +178,7 @@ impl App {
             .iter()
             .rev()
             .find(|f| f.kind == "sms" && !f.confirmed)
-            .ok_or(AppError::NotFound("factor"))?;
+            .ok_or(AppError::NotFound(Missing::Factor))?;
         if !self.use_code(&phone_flow(new.id), code).await? {
             Audit::auth(Some(p), "factor_changed", "code_rejected")
                 .detail("kind=sms")
@@ -198,7 +199,7 @@ impl App {
             .confirm_factor(new.id, p.id, 0, true)
             .await?
         {
-            return Err(AppError::NotFound("factor"));
+            return Err(AppError::NotFound(Missing::Factor));
         }
         if let Some(person) = p.person_id {
             self.inner
@@ -241,7 +242,7 @@ impl App {
             .into_iter()
             .find(|f| f.id == factor_id && f.confirmed)
         else {
-            return Err(AppError::NotFound("factor"));
+            return Err(AppError::NotFound(Missing::Factor));
         };
         // Staff keep at least one passkey; everyone else at least one second factor.
         let usable: &[&str] = if is_staff(p.role) {
@@ -263,7 +264,7 @@ impl App {
             Audit::auth(Some(p), "factor_removed", "deny:last_factor")
                 .write(self, request_id)
                 .await?;
-            return Err(AppError::Conflict("last_factor"));
+            return Err(AppError::Conflict(Clash::LastFactor));
         }
         self.logout_others(p, s, "factor_change", request_id)
             .await?;

@@ -1,5 +1,6 @@
 //! The gate: the one way personal data leaves storage in plaintext.
 
+use crate::Missing;
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
 use domain::Phone;
 use domain::access::{Facts, decide};
@@ -347,7 +348,7 @@ impl App {
         };
         audit.write(self, request_id).await?;
         Err(if not_found && who.role == Role::Agent {
-            AppError::NotFound("person")
+            AppError::NotFound(Missing::Person)
         } else {
             AppError::Denied(reason)
         })
@@ -384,7 +385,7 @@ impl App {
         };
         let admitted = self.admit(who, person, asking, request_id).await?;
         let Some((id, cipher)) = record.filter(|(id, _)| *id == admitted) else {
-            return Err(AppError::NotFound("person"));
+            return Err(AppError::NotFound(Missing::Person));
         };
         // The identifier the person was found by was just decrypted and compared equal: it is
         // not decrypted a second time.

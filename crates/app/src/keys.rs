@@ -10,6 +10,7 @@
 //! one finds nothing left under an older key. Blind indexes and pseudonyms do not depend on the
 //! data keys and do not change.
 
+use crate::Clash;
 use crate::gate::Audit;
 use crate::{App, AppError, Registrar};
 use domain::Role;
@@ -250,7 +251,7 @@ impl App {
         let newest = rows.iter().map(|k| k.id).max().unwrap_or(0);
         let pending = rows.iter().any(|k| k.primary_since.is_none());
         let key = match (resume, pending) {
-            (false, true) => return Err(AppError::Conflict("rotation_unfinished")),
+            (false, true) => return Err(AppError::Conflict(Clash::RotationUnfinished)),
             (true, _) => newest,
             (false, false) => {
                 let key = newest + 1;
@@ -262,7 +263,7 @@ impl App {
                     .await
                 {
                     Err(store::StoreError::Conflict(_)) => {
-                        return Err(AppError::Conflict("rotation_unfinished"));
+                        return Err(AppError::Conflict(Clash::RotationUnfinished));
                     }
                     r => r?,
                 }

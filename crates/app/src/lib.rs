@@ -38,7 +38,7 @@ pub use declarations::{
     StatementPeriod, Unwritten, import_batches,
 };
 pub use eid::EidCallback;
-pub use error::AppError;
+pub use error::{AppError, Clash, Missing};
 pub use factors::{FactorView, TotpEnrolment};
 pub use gate::{PersonView, RevealInput, RevealRequest, Subject};
 pub use keys::{KeyInfo, KeyProgress, NODE_LIVE_SECONDS, RekeyPass, Rotation};

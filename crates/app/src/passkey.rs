@@ -11,6 +11,7 @@
 //! enrolment (password + the code sent to the invited phone) returns a ten-minute *setup* token
 //! good only for registering that passkey, which then opens their first session.
 
+use crate::Missing;
 use crate::account::{FACTOR_SECRET, is_staff};
 use crate::gate::Audit;
 use crate::login::{NewSession, SessionInfo, StepUp};
@@ -182,7 +183,7 @@ impl App {
             .map(|(_, k)| k)
             .collect();
         if keys.is_empty() {
-            return Err(AppError::NotFound("factor"));
+            return Err(AppError::NotFound(Missing::Factor));
         }
         let (options, state) = self
             .webauthn()

@@ -2,6 +2,7 @@
 
 use crate::gate::{Audit, Subject};
 use crate::{App, AppError};
+use crate::{Clash, Missing};
 use domain::{AffiliateNumber, DenyReason, Role, Rule, Timestamp, ValidationError};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -142,7 +143,11 @@ impl App {
     ) -> Result<Principal, AppError> {
         let (person_id, employer_id) = match (role, binding) {
             (Role::Insured, Binding::Person(s)) => (
-                Some(self.resolve(s).await?.ok_or(AppError::NotFound("person"))?),
+                Some(
+                    self.resolve(s)
+                        .await?
+                        .ok_or(AppError::NotFound(Missing::Person))?,
+                ),
                 None,
             ),
             (Role::EmployerUser, Binding::Employer(a)) => {
@@ -151,7 +156,10 @@ impl App {
                     .store
                     .employer_by_affiliate(i64::from(a.value()))
                     .await?;
-                (None, Some(e.ok_or(AppError::NotFound("employer"))?.id))
+                (
+                    None,
+                    Some(e.ok_or(AppError::NotFound(Missing::Employer))?.id),
+                )
             }
             (Role::Agent | Role::SecurityOfficer, Binding::None) => (None, None),
             _ => return Err(ValidationError::new("subject", Rule::UnknownValue).into()),
@@ -165,7 +173,7 @@ impl App {
         if let Some(p) = self.inner.store.principal_by_label(&label).await? {
             let p = Principal::from_row(p)?;
             if p.role != role || p.person_id != person_id || p.employer_id != employer_id {
-                return Err(AppError::Conflict("principal_label"));
+                return Err(AppError::Conflict(Clash::PrincipalLabel));
             }
             return Ok(p);
         }

@@ -3,6 +3,7 @@
 
 use crate::gate::{Audit, Subject};
 use crate::{App, AppError, CIN_INDEX, IMMATRICULATION_INDEX, Principal, Registrar, person_column};
+use crate::{Clash, Missing};
 use domain::{
     AffiliateNumber, Cin, Date, DenyReason, Ice, Immatriculation, PersonField, Phone, Purpose, Rib,
     Role, Rule, ValidationError,
@@ -188,7 +189,7 @@ fn validate_employer(e: &NewEmployer) -> Result<(String, String, String, Ice), A
     }
 }
 
-fn conflict(what: &'static str) -> impl FnOnce(store::StoreError) -> AppError {
+fn conflict(what: Clash) -> impl FnOnce(store::StoreError) -> AppError {
     move |e| match e {
         store::StoreError::Conflict(_) => AppError::Conflict(what),
         e => AppError::Store(e),
@@ -242,7 +243,7 @@ impl App {
             .store
             .insert_employers(&rows)
             .await
-            .map_err(conflict("ice"))?;
+            .map_err(conflict(Clash::Ice))?;
         Ok(rows
             .iter()
             .map(|r| EmployerCreated {
@@ -318,7 +319,7 @@ impl App {
             .store
             .insert_persons(&rows)
             .await
-            .map_err(conflict("cin"))?;
+            .map_err(conflict(Clash::Cin))?;
         Ok(created)
     }
 
@@ -401,9 +402,9 @@ impl App {
         let (Some(employer), Some(person_id)) = (employer, person) else {
             audit.not_found().write(self, request_id).await?;
             return Err(AppError::NotFound(if person.is_some() {
-                "employer"
+                Missing::Employer
             } else {
-                "person"
+                Missing::Person
             }));
         };
         if !cin_matches {
@@ -430,7 +431,7 @@ impl App {
             .store
             .insert_employments(&[row])
             .await
-            .map_err(conflict("employment"))
+            .map_err(conflict(Clash::Employment))
     }
 
     /// Bulk employment links for loaders (ids already known).
@@ -464,7 +465,7 @@ impl App {
             .store
             .insert_employments(&rows)
             .await
-            .map_err(conflict("employment"))
+            .map_err(conflict(Clash::Employment))
     }
 
     /// Updates a person's phone, e-mail and/or address. The person themselves, or an agent with an
@@ -547,7 +548,7 @@ impl App {
             .update_contact(id, phone, email_addr, address, self.now().0)
             .await?
         {
-            return Err(AppError::NotFound("person"));
+            return Err(AppError::NotFound(Missing::Person));
         }
         if changed_phone {
             self.inner
@@ -589,7 +590,7 @@ impl App {
         let audit = Audit::command(who, "open_case", person);
         let Some(person) = person else {
             audit.not_found().write(self, request_id).await?;
-            return Err(AppError::NotFound("person"));
+            return Err(AppError::NotFound(Missing::Person));
         };
         let id = self.new_id()?;
         let reason = self.keyring().encrypt(CASE_REASON, id, reason.as_bytes())?;

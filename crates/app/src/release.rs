@@ -7,6 +7,7 @@
 use crate::breach::principal_set;
 use crate::gate::Audit;
 use crate::{App, AppError, Principal};
+use crate::{Clash, Missing};
 use domain::{DenyReason, PersonField, Purpose, Role, Timestamp};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -130,7 +131,7 @@ impl App {
             .store
             .contact_release(release)
             .await?
-            .ok_or(AppError::NotFound("release"))?;
+            .ok_or(AppError::NotFound(Missing::Release))?;
         if r.requested_by == who.id {
             audit
                 .denied(DenyReason::FourEyes)
@@ -140,7 +141,7 @@ impl App {
         }
         let (_, list) = principal_set(principals);
         if (list.as_str(), from.0, to.0) != (r.principals.as_str(), r.from_at, r.to_at) {
-            return Err(AppError::Conflict("release_differs"));
+            return Err(AppError::Conflict(Clash::ReleaseDiffers));
         }
         if !self
             .inner
@@ -148,7 +149,7 @@ impl App {
             .approve_contact_release(release, who.id, self.now().0)
             .await?
         {
-            return Err(AppError::Conflict("release_already_approved"));
+            return Err(AppError::Conflict(Clash::ReleaseAlreadyApproved));
         }
         audit.write(self, request_id).await
     }
@@ -173,14 +174,14 @@ impl App {
                     .await?;
                 return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
             }
-            None => return Err(AppError::NotFound("release")),
+            None => return Err(AppError::NotFound(Missing::Release)),
         };
         let Some(approved_at) = r.approved_at else {
-            return Err(AppError::Conflict("release_not_approved"));
+            return Err(AppError::Conflict(Clash::ReleaseNotApproved));
         };
         let now = self.now();
         if now.0 - approved_at > RELEASE_APPROVAL_HOURS * 3_600 * 1_000_000 {
-            return Err(AppError::Conflict("release_expired"));
+            return Err(AppError::Conflict(Clash::ReleaseExpired));
         }
         // The persons first (a failure here leaves the approval unused), then the release is
         // used up, then each read is audited and decrypted.
@@ -201,7 +202,7 @@ impl App {
             .mark_contact_release_used(release, now.0)
             .await?
         {
-            return Err(AppError::Conflict("release_already_used"));
+            return Err(AppError::Conflict(Clash::ReleaseAlreadyUsed));
         }
         audit.write(self, request_id).await?;
         // Every read is recorded before anything is decrypted.

@@ -5,6 +5,7 @@
 use crate::gate::Audit;
 use crate::login::StepUp;
 use crate::{App, AppError, Principal, person_column};
+use crate::{Clash, Missing};
 use auth::token;
 use domain::{DenyReason, Lang, PersonField, Phone, Rib, Role};
 use store::RibChangeRow;
@@ -54,7 +55,7 @@ impl App {
             Audit::auth(Some(p), "rib_change_requested", "deny:recent_phone_change")
                 .write(self, request_id)
                 .await?;
-            return Err(AppError::Conflict("recent_phone_change"));
+            return Err(AppError::Conflict(Clash::RecentPhoneChange));
         }
         let id = self.new_id()?;
         let (cancel, cancel_hash) = token::new_token(self.random())?;
@@ -134,7 +135,7 @@ impl App {
                 Audit::auth(None, "rib_change_cancelled", "not_found")
                     .write(self, request_id)
                     .await?;
-                Err(AppError::NotFound("rib_change"))
+                Err(AppError::NotFound(Missing::RibChange))
             }
         }
     }

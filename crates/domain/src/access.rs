@@ -1,6 +1,6 @@
 //! Who may read which personal field, for what purpose: the vocabulary and the pure decision.
 //!
-//! The gate (in `app`) gathers the facts from storage, calls [`decide`], records the outcome in the
+//! The gate (in `kernel`) gathers the facts from storage, calls [`decide`], records the outcome in the
 //! audit log, and only then decrypts. Keeping the decision pure makes the policy testable alone.
 
 use serde::{Deserialize, Serialize};
@@ -290,6 +290,44 @@ pub fn decide(
     }
 }
 
+/// Who sends or reads an employer's declarations, as the policy sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclarantKind {
+    /// The operator at the command line (batch imports).
+    Operator,
+    /// An agent of the fund.
+    Agent,
+    /// A user of this employer.
+    EmployerUser { own: i64 },
+}
+
+/// Whether a declarant may send declarations for `employer` and read their content (names,
+/// numbers, salaries): the operator, and the employer's own users. An agent reads a person's
+/// career within a case, not an employer's files.
+pub fn may_see_declarations(who: DeclarantKind, employer: i64) -> bool {
+    match who {
+        DeclarantKind::EmployerUser { own } => own == employer,
+        DeclarantKind::Operator => true,
+        DeclarantKind::Agent => false,
+    }
+}
+
+/// Whether a declarant may read an employer's totals (receipts, statement): the same, and
+/// agents.
+pub fn may_see_totals(who: DeclarantKind, employer: i64) -> bool {
+    matches!(who, DeclarantKind::Agent) || may_see_declarations(who, employer)
+}
+
+/// The purpose a role reads a career for, if it may read careers at all: an insured person
+/// their own, an agent within a case. Employers read the lines they declared, never a career.
+pub fn career_purpose(role: Role) -> Option<Purpose> {
+    match role {
+        Role::Insured => Some(Purpose::SelfService),
+        Role::Agent => Some(Purpose::CaseReview),
+        Role::EmployerUser | Role::SecurityOfficer => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,5 +522,20 @@ mod tests {
         assert_eq!(PersonField::Cin.mask("A12"), "••••2");
         assert_eq!(PersonField::Cin.mask("JA777"), "••••77");
         assert_eq!(PersonField::Cin.mask("A123456"), "••••456");
+    }
+
+    #[test]
+    fn declarations_are_their_employer_users_and_totals_agents_too() {
+        let own = DeclarantKind::EmployerUser { own: 7 };
+        assert!(may_see_declarations(own, 7));
+        assert!(!may_see_declarations(own, 8));
+        assert!(!may_see_totals(own, 8));
+        assert!(!may_see_declarations(DeclarantKind::Agent, 7));
+        assert!(may_see_totals(DeclarantKind::Agent, 7));
+        assert!(may_see_declarations(DeclarantKind::Operator, 7));
+        assert_eq!(career_purpose(Role::Insured), Some(Purpose::SelfService));
+        assert_eq!(career_purpose(Role::Agent), Some(Purpose::CaseReview));
+        assert_eq!(career_purpose(Role::EmployerUser), None);
+        assert_eq!(career_purpose(Role::SecurityOfficer), None);
     }
 }

@@ -5,6 +5,7 @@ use crate::State as AppState;
 use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::routes::Body;
+use app::Missing;
 use app::{
     CareerLine, Declarant, DeclarationSummary, FundView, ImportFile, ImportOutcome, NewPayment,
     PaymentOutcome, RejectionView, Statement,
@@ -141,7 +142,7 @@ async fn rectification(
     let who = declarant(&ctx)?;
     let id: i64 = id
         .parse()
-        .map_err(|_| ctx.err(app::AppError::NotFound("declaration")))?;
+        .map_err(|_| ctx.err(app::AppError::NotFound(Missing::Declaration)))?;
     let file = ImportFile {
         name: "upload".into(),
         bytes: bytes.to_vec(),

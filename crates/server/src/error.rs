@@ -1,6 +1,6 @@
 //! The one place where failures become HTTP responses.
 
-use app::AppError;
+use app::{AppError, Clash, Missing};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -158,145 +158,10 @@ impl ApiError {
                     "Access denied: you may not read or change this data.",
                 ),
             ),
-            AppError::NotFound(what) => ApiError::plain(
-                S::NOT_FOUND,
-                "not_found",
-                match what {
-                    "employer" => say(
-                        lang,
-                        "Aucun employeur avec ce numéro d'affiliation.",
-                        "لا يوجد مشغل بهذا رقم الانخراط.",
-                        "No employer with this affiliation number.",
-                    ),
-                    "invitation" => say(
-                        lang,
-                        "Invitation inconnue, déjà utilisée ou expirée.",
-                        "دعوة غير معروفة أو مستعملة أو منتهية الصلاحية.",
-                        "Unknown, used or expired invitation.",
-                    ),
-                    "rib_change" => say(
-                        lang,
-                        "Aucun changement de RIB en attente ne correspond à ce code.",
-                        "لا يوجد طلب تغيير RIB معلق يطابق هذا الرمز.",
-                        "No pending RIB change matches this code.",
-                    ),
-                    "eid" => say(
-                        lang,
-                        "La connexion par E-ID n'est pas configurée sur ce serveur.",
-                        "تسجيل الدخول عبر E-ID غير مفعّل على هذا الخادم.",
-                        "E-ID login is not configured on this server.",
-                    ),
-                    "declaration" => say(
-                        lang,
-                        "Aucune déclaration acceptée ne correspond.",
-                        "لا يوجد تصريح مقبول مطابق.",
-                        "No matching accepted declaration.",
-                    ),
-                    "preetabli" => say(
-                        lang,
-                        "Aucun préétabli n'a été émis pour cette période.",
-                        "لم يصدر أي تصريح مسبق لهذه الفترة.",
-                        "No préétabli was issued for this period.",
-                    ),
-                    "factor" | "account" => say(
-                        lang,
-                        "Élément introuvable.",
-                        "العنصر غير موجود.",
-                        "Not found.",
-                    ),
-                    _ => say(
-                        lang,
-                        "Aucune personne ne correspond.",
-                        "لا يوجد شخص مطابق.",
-                        "No matching person.",
-                    ),
-                },
-            ),
-            AppError::Conflict(what) => ApiError::plain(
-                S::CONFLICT,
-                "conflict",
-                match what {
-                    "payment" => say(
-                        lang,
-                        "Ce numéro de référence bancaire est déjà enregistré pour un autre paiement.",
-                        "مرجع التحويل البنكي هذا مسجل من قبل لأداء آخر.",
-                        "This bank reference is already recorded for another payment.",
-                    ),
-                    "cin" => say(
-                        lang,
-                        "Une personne avec cette CIN est déjà immatriculée.",
-                        "يوجد شخص مسجل بنفس رقم البطاقة الوطنية.",
-                        "A person with this CIN is already registered.",
-                    ),
-                    "ice" => say(
-                        lang,
-                        "Un employeur avec cet ICE est déjà affilié.",
-                        "يوجد مشغل منخرط بنفس رقم ICE.",
-                        "An employer with this ICE is already affiliated.",
-                    ),
-                    "employment" => say(
-                        lang,
-                        "Ce lien d'emploi existe déjà.",
-                        "علاقة الشغل هذه موجودة مسبقًا.",
-                        "This employment link already exists.",
-                    ),
-                    "login" => say(
-                        lang,
-                        "Cet identifiant est déjà pris.",
-                        "هذا المعرف مستعمل.",
-                        "This login is taken.",
-                    ),
-                    "recent_phone_change" => say(
-                        lang,
-                        "Votre numéro de téléphone a changé il y a moins de 7 jours : le RIB ne peut pas encore être modifié.",
-                        "تم تغيير رقم هاتفك منذ أقل من 7 أيام: لا يمكن تغيير RIB بعد.",
-                        "Your phone number changed less than 7 days ago: the RIB cannot be changed yet.",
-                    ),
-                    "rectified" => say(
-                        lang,
-                        "Cette déclaration a déjà été rectifiée : c'est sa rectification qu'il faut rectifier.",
-                        "سبق تصحيح هذا التصريح: يجب تصحيح التصريح الذي صححه.",
-                        "This declaration was already rectified: rectify its rectification instead.",
-                    ),
-                    "last_factor" => say(
-                        lang,
-                        "Impossible de retirer votre dernier second facteur.",
-                        "لا يمكن حذف آخر عامل تحقق ثانٍ لديك.",
-                        "You cannot remove your last second factor.",
-                    ),
-                    "release_not_approved" => say(
-                        lang,
-                        "Cette demande n'est pas encore approuvée par un second responsable de la sécurité.",
-                        "لم يوافق بعد مسؤول أمن ثانٍ على هذا الطلب.",
-                        "A second security officer has not approved this request yet.",
-                    ),
-                    "release_differs" => say(
-                        lang,
-                        "La demande porte sur d'autres comptes ou une autre période que celle approuvée.",
-                        "الطلب يخص حسابات أو فترة غير التي تمت الموافقة عليها.",
-                        "The request is for other principals or another window than the one approved.",
-                    ),
-                    "release_already_approved" => say(
-                        lang,
-                        "Cette demande est déjà approuvée.",
-                        "تمت الموافقة على هذا الطلب من قبل.",
-                        "This request is already approved.",
-                    ),
-                    "release_already_used" => say(
-                        lang,
-                        "Ces coordonnées ont déjà été remises : faites une nouvelle demande.",
-                        "سبق تسليم معطيات الاتصال هذه: قدّم طلبًا جديدًا.",
-                        "This contact data was already released: make a new request.",
-                    ),
-                    "release_expired" => say(
-                        lang,
-                        "L'approbation date de plus de 24 heures : faites une nouvelle demande.",
-                        "مرّ على الموافقة أكثر من 24 ساعة: قدّم طلبًا جديدًا.",
-                        "The approval is more than 24 hours old: make a new request.",
-                    ),
-                    _ => say(lang, "Existe déjà.", "موجود مسبقًا.", "Already exists."),
-                },
-            ),
+            AppError::NotFound(what) => {
+                ApiError::plain(S::NOT_FOUND, "not_found", missing(what, lang))
+            }
+            AppError::Conflict(what) => ApiError::plain(S::CONFLICT, "conflict", clash(what, lang)),
             AppError::Unauthenticated => ApiError::plain(
                 S::UNAUTHORIZED,
                 "unauthenticated",
@@ -432,6 +297,192 @@ impl ApiError {
     }
 }
 
+/// The message of a 404: what was not found.
+fn missing(what: Missing, lang: Lang) -> String {
+    match what {
+        Missing::Employer => say(
+            lang,
+            "Aucun employeur avec ce numéro d'affiliation.",
+            "لا يوجد مشغل بهذا رقم الانخراط.",
+            "No employer with this affiliation number.",
+        ),
+        Missing::Invitation => say(
+            lang,
+            "Invitation inconnue, déjà utilisée ou expirée.",
+            "دعوة غير معروفة أو مستعملة أو منتهية الصلاحية.",
+            "Unknown, used or expired invitation.",
+        ),
+        Missing::RibChange => say(
+            lang,
+            "Aucun changement de RIB en attente ne correspond à ce code.",
+            "لا يوجد طلب تغيير RIB معلق يطابق هذا الرمز.",
+            "No pending RIB change matches this code.",
+        ),
+        Missing::Eid => say(
+            lang,
+            "La connexion par E-ID n'est pas configurée sur ce serveur.",
+            "تسجيل الدخول عبر E-ID غير مفعّل على هذا الخادم.",
+            "E-ID login is not configured on this server.",
+        ),
+        Missing::Declaration => say(
+            lang,
+            "Aucune déclaration acceptée ne correspond.",
+            "لا يوجد تصريح مقبول مطابق.",
+            "No matching accepted declaration.",
+        ),
+        Missing::Preetabli => say(
+            lang,
+            "Aucun préétabli n'a été émis pour cette période.",
+            "لم يصدر أي تصريح مسبق لهذه الفترة.",
+            "No préétabli was issued for this period.",
+        ),
+        Missing::Factor => say(
+            lang,
+            "Aucun de vos seconds facteurs ne correspond.",
+            "لا يطابق أي من عوامل التحقق الثانية لديك.",
+            "None of your second factors matches.",
+        ),
+        Missing::Account => say(
+            lang,
+            "Aucun compte avec cet identifiant.",
+            "لا يوجد حساب بهذا المعرف.",
+            "No account with this login.",
+        ),
+        Missing::Principal => say(
+            lang,
+            "Aucun compte ne porte ce numéro.",
+            "لا يوجد حساب بهذا الرقم.",
+            "No principal with this id.",
+        ),
+        Missing::Release => say(
+            lang,
+            "Aucune demande de coordonnées ne porte ce numéro.",
+            "لا يوجد طلب لمعطيات الاتصال بهذا الرقم.",
+            "No contact release with this id.",
+        ),
+        Missing::AuditEntry => say(
+            lang,
+            "Aucune entrée du journal d'audit ne porte ce numéro dans le dernier point de contrôle.",
+            "لا توجد بهذا الرقم أي مدخلة لسجل التدقيق في آخر نقطة مراقبة.",
+            "No audit entry with this number in the latest checkpoint.",
+        ),
+        Missing::AuditCheckpoint => say(
+            lang,
+            "Le journal d'audit n'a pas encore de point de contrôle signé.",
+            "لا توجد بعد نقطة مراقبة موقعة لسجل التدقيق.",
+            "The audit log has no signed checkpoint yet.",
+        ),
+        Missing::Person => say(
+            lang,
+            "Aucune personne ne correspond.",
+            "لا يوجد شخص مطابق.",
+            "No matching person.",
+        ),
+    }
+}
+
+/// The message of a 409: what stands in the way.
+fn clash(what: Clash, lang: Lang) -> String {
+    match what {
+        Clash::Payment => say(
+            lang,
+            "Ce numéro de référence bancaire est déjà enregistré pour un autre paiement.",
+            "مرجع التحويل البنكي هذا مسجل من قبل لأداء آخر.",
+            "This bank reference is already recorded for another payment.",
+        ),
+        Clash::Cin => say(
+            lang,
+            "Une personne avec cette CIN est déjà immatriculée.",
+            "يوجد شخص مسجل بنفس رقم البطاقة الوطنية.",
+            "A person with this CIN is already registered.",
+        ),
+        Clash::Ice => say(
+            lang,
+            "Un employeur avec cet ICE est déjà affilié.",
+            "يوجد مشغل منخرط بنفس رقم ICE.",
+            "An employer with this ICE is already affiliated.",
+        ),
+        Clash::Employment => say(
+            lang,
+            "Ce lien d'emploi existe déjà.",
+            "علاقة الشغل هذه موجودة مسبقًا.",
+            "This employment link already exists.",
+        ),
+        Clash::Login => say(
+            lang,
+            "Cet identifiant est déjà pris.",
+            "هذا المعرف مستعمل.",
+            "This login is taken.",
+        ),
+        Clash::RecentPhoneChange => say(
+            lang,
+            "Votre numéro de téléphone a changé il y a moins de 7 jours : le RIB ne peut pas encore être modifié.",
+            "تم تغيير رقم هاتفك منذ أقل من 7 أيام: لا يمكن تغيير RIB بعد.",
+            "Your phone number changed less than 7 days ago: the RIB cannot be changed yet.",
+        ),
+        Clash::Rectified => say(
+            lang,
+            "Cette déclaration a déjà été rectifiée : c'est sa rectification qu'il faut rectifier.",
+            "سبق تصحيح هذا التصريح: يجب تصحيح التصريح الذي صححه.",
+            "This declaration was already rectified: rectify its rectification instead.",
+        ),
+        Clash::LastFactor => say(
+            lang,
+            "Impossible de retirer votre dernier second facteur.",
+            "لا يمكن حذف آخر عامل تحقق ثانٍ لديك.",
+            "You cannot remove your last second factor.",
+        ),
+        Clash::ReleaseNotApproved => say(
+            lang,
+            "Cette demande n'est pas encore approuvée par un second responsable de la sécurité.",
+            "لم يوافق بعد مسؤول أمن ثانٍ على هذا الطلب.",
+            "A second security officer has not approved this request yet.",
+        ),
+        Clash::ReleaseDiffers => say(
+            lang,
+            "La demande porte sur d'autres comptes ou une autre période que celle approuvée.",
+            "الطلب يخص حسابات أو فترة غير التي تمت الموافقة عليها.",
+            "The request is for other principals or another window than the one approved.",
+        ),
+        Clash::ReleaseAlreadyApproved => say(
+            lang,
+            "Cette demande est déjà approuvée.",
+            "تمت الموافقة على هذا الطلب من قبل.",
+            "This request is already approved.",
+        ),
+        Clash::ReleaseAlreadyUsed => say(
+            lang,
+            "Ces coordonnées ont déjà été remises : faites une nouvelle demande.",
+            "سبق تسليم معطيات الاتصال هذه: قدّم طلبًا جديدًا.",
+            "This contact data was already released: make a new request.",
+        ),
+        Clash::ReleaseExpired => say(
+            lang,
+            "L'approbation date de plus de 24 heures : faites une nouvelle demande.",
+            "مرّ على الموافقة أكثر من 24 ساعة: قدّم طلبًا جديدًا.",
+            "The approval is more than 24 hours old: make a new request.",
+        ),
+        Clash::PrincipalLabel => say(
+            lang,
+            "Ce nom de compte est déjà pris par un autre rôle.",
+            "اسم الحساب هذا مستعمل لدور آخر.",
+            "This principal label is taken by another role.",
+        ),
+        Clash::Declaration => say(
+            lang,
+            "Une déclaration de cet employeur pour cette période et ce type a été acceptée entre-temps : consultez la liste de ses déclarations.",
+            "تم في الأثناء قبول تصريح لهذا المشغل عن نفس الفترة والنوع: اطلعوا على لائحة تصاريحه.",
+            "A declaration of this employer for this period and form was accepted meanwhile: see its declarations.",
+        ),
+        Clash::RotationUnfinished => say(
+            lang,
+            "Une rotation des clés est en cours : reprenez-la (daman keys rotate --resume).",
+            "تدوير المفاتيح جارٍ: أكملوه (daman keys rotate --resume).",
+            "A key rotation is under way: resume it (daman keys rotate --resume).",
+        ),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(Envelope { error: self.body })).into_response();
@@ -447,5 +498,25 @@ impl IntoResponse for ApiError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_missing_thing_and_every_clash_has_its_own_message_in_each_language() {
+        for lang in [Lang::Fr, Lang::Ar, Lang::En] {
+            let missing: HashSet<String> = Missing::ALL.iter().map(|m| missing(*m, lang)).collect();
+            assert_eq!(missing.len(), Missing::ALL.len(), "{lang:?}");
+            let clashes: HashSet<String> = Clash::ALL.iter().map(|c| clash(*c, lang)).collect();
+            assert_eq!(clashes.len(), Clash::ALL.len(), "{lang:?}");
+        }
+        // A principal and a release are not persons.
+        let person = missing(Missing::Person, Lang::En);
+        assert_ne!(missing(Missing::Principal, Lang::En), person);
+        assert_ne!(missing(Missing::Release, Lang::En), person);
     }
 }

@@ -6,6 +6,7 @@ use crate::auth::{Ctx, cleared_cookie, lang, session_cookie};
 use crate::error::ApiError;
 use crate::routes::Body;
 use crate::{RequestId, State as AppState};
+use app::Missing;
 use app::{AppError, FactorView, Invitation, Inviter, Method};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -621,7 +622,7 @@ async fn factor_remove(
     let proof = ctx.step_up(&s.app)?;
     let id: i64 =
         i.id.parse()
-            .map_err(|_| ctx.err(AppError::NotFound("factor")))?;
+            .map_err(|_| ctx.err(AppError::NotFound(Missing::Factor)))?;
     s.app
         .remove_factor(&ctx.principal, sess, proof, id, &ctx.request_id)
         .await

@@ -3,6 +3,7 @@
 
 use crate::{World, on_both_backends};
 use app::{Binding, Declarant, ImportFile, ImportOutcome, NewPayment, PaymentOutcome, Principal};
+use app::{Clash, Missing};
 use domain::{AffiliateNumber, Centimes, Date, Lang, Parameters, Period, Role};
 use ebds::{Declaration, Entrant, Form, Situation};
 use store::Backend;
@@ -1386,7 +1387,7 @@ async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
         .unwrap();
     assert!(matches!(
         w.t.app.record_payment(reg, &pay("VIR-7", 200), "t").await,
-        Err(app::AppError::Conflict("payment"))
+        Err(app::AppError::Conflict(Clash::Payment))
     ));
     assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
 }
@@ -1466,7 +1467,7 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     let (_, other, _) = employer(&w, 2).await;
     assert!(matches!(
         try_rectify(&w, other, main.declaration_id, &fixed_bytes).await,
-        Err(app::AppError::NotFound("declaration"))
+        Err(app::AppError::NotFound(Missing::Declaration))
     ));
     let agent = principal(&w, "agent-r", Role::Agent, Binding::None).await;
     assert!(matches!(
@@ -1563,7 +1564,7 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     ));
     assert!(matches!(
         try_rectify(&w, who, main.declaration_id, &main_bytes).await,
-        Err(app::AppError::Conflict("rectified"))
+        Err(app::AppError::Conflict(Clash::Rectified))
     ));
     assert_eq!(counts(&w).await, after);
     // A rectification can be rectified in turn: back to 8 000.00, the original's amounts.

@@ -5,6 +5,7 @@ use crate::declarations::{
 };
 use crate::login::{enrolled, login_sms, session_status};
 use crate::{World, on_both_backends};
+use app::Clash;
 use app::{AppError, KeyProgress};
 use domain::Role;
 use serde_json::json;
@@ -251,7 +252,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         w.t.app
             .rotate_keys(false, Duration::from_secs(5), &|_| {}, "t")
             .await,
-        Err(AppError::Conflict("rotation_unfinished"))
+        Err(AppError::Conflict(Clash::RotationUnfinished))
     ));
     // Once it is gone, the rotation is resumed to its end.
     w.t.raw_execute("DELETE FROM key_nodes WHERE node = 'ghost:1:00'", &[])
