@@ -86,30 +86,31 @@ pub fn check_proof(file: &PathBuf, key: &str) -> Result<(), Failure> {
 pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(), Failure> {
     match command {
         AuditCommand::Checkpoint => {
-            match app.checkpoint_audit().await? {
+            match app.kernel().checkpoint_audit().await? {
                 Some(c) => println!("sealed: {} entries", c.size),
-                None => match app.last_checkpoint().await? {
+                None => match app.kernel().last_checkpoint().await? {
                     Some(c) => {
                         println!("nothing new: the last checkpoint holds {} entries", c.size)
                     }
                     None => println!("nothing to seal: the log is empty"),
                 },
             }
-            if let Some(c) = app.last_checkpoint().await? {
+            if let Some(c) = app.kernel().last_checkpoint().await? {
                 print!("{}", c.note);
             }
             Ok(())
         }
         AuditCommand::Key => {
-            println!("{}", app.audit_verifier_key());
+            println!("{}", app.kernel().audit_verifier_key());
             Ok(())
         }
         AuditCommand::Verify { witness: w, key } => {
-            let verifier = NoteVerifier::parse(&key.unwrap_or_else(|| app.audit_verifier_key()))
-                .map_err(|e| Failure::Config(e.to_string()))?;
+            let verifier =
+                NoteVerifier::parse(&key.unwrap_or_else(|| app.kernel().audit_verifier_key()))
+                    .map_err(|e| Failure::Config(e.to_string()))?;
             let witness = w.unwrap_or(witness);
             let started = std::time::Instant::now();
-            let r = app.verify_audit(&witness, &verifier).await?;
+            let r = app.kernel().verify_audit(&witness, &verifier).await?;
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "{} entries read; {} checkpoints in the database and {} in {} recomputed; {:.2} s",
@@ -128,7 +129,7 @@ pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(
             }
         }
         AuditCommand::Prove { entry, out } => {
-            let proof = app.prove_audit(entry).await?.to_text();
+            let proof = app.kernel().prove_audit(entry).await?.to_text();
             match out {
                 Some(path) => std::fs::write(&path, proof)
                     .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display()))),
@@ -139,10 +140,10 @@ pub async fn run(app: &App, command: AuditCommand, witness: PathBuf) -> Result<(
             }
         }
         AuditCommand::RestartWitness => {
-            let c = app.restart_witness().await?;
+            let c = app.kernel().restart_witness().await?;
             println!(
                 "a new witness file {} starts at the checkpoint of {} entries",
-                app.audit_witness().display(),
+                app.kernel().audit_witness().display(),
                 c.size
             );
             Ok(())
@@ -189,7 +190,14 @@ pub async fn breach(app: &App, command: BreachCommand) -> Result<(), Failure> {
     let (from, to) = (parse("from", &from)?, parse("to", &to)?);
     let started = std::time::Instant::now();
     let r = app
-        .breach_report(app::Investigator::Operator, &principals, from, to, "cli")
+        .registry()
+        .breach_report(
+            registry::Investigator::Operator,
+            &principals,
+            from,
+            to,
+            "cli",
+        )
         .await?;
     let secs = started.elapsed().as_secs_f64();
     if let Some(path) = &csv {

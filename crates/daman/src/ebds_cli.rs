@@ -2,10 +2,13 @@
 //! ledger check; and `daman synth month`, which writes a synthetic month of declarations.
 
 use crate::Failure;
-use app::{App, Declarant, ImportFile, ImportOutcome, PaymentOutcome, Registrar};
+use app::App;
 use clap::Subcommand;
+use contributions::{ImportFile, ImportOutcome};
 use domain::{Centimes, Date, Lang, Period};
 use indicatif::ProgressBar;
+use kernel::{Declarant, Registrar};
+use ledger::PaymentOutcome;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -167,10 +170,10 @@ fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
     Ok(out)
 }
 
-/// Reads the next batch of an import from `files`: until it closes ([`app::BatchCut`]) or the
+/// Reads the next batch of an import from `files`: until it closes ([`contributions::BatchCut`]) or the
 /// files run out.
 fn read_batch(files: &mut std::slice::Iter<'_, PathBuf>) -> Result<Vec<ImportFile>, Failure> {
-    let (mut out, mut cut) = (Vec::new(), app::BatchCut::default());
+    let (mut out, mut cut) = (Vec::new(), contributions::BatchCut::default());
     for p in files.by_ref() {
         let read = std::fs::read(p).map_err(|e| Failure::Run(format!("{}: {e}", p.display())))?;
         let full = cut.add(read.len() as u64);
@@ -233,7 +236,11 @@ pub async fn import(
                 };
                 next = done;
                 let parsed = match read {
-                    Ok(files) => app.parse_files(files).await.map_err(Failure::from),
+                    Ok(files) => app
+                        .contributions()
+                        .parse_files(files)
+                        .await
+                        .map_err(Failure::from),
                     Err(e) => Err(e),
                 };
                 let stop = parsed.is_err();
@@ -244,10 +251,10 @@ pub async fn import(
             Ok::<(), Failure>(())
         })
     };
-    let who = Declarant::Operator;
+    let who = Declarant::operator();
     // The writer commits the prepared batches in order and counts their outcomes.
     let (to_writer, mut batches) =
-        tokio::sync::mpsc::channel::<(app::PreparedImport, Vec<String>)>(1);
+        tokio::sync::mpsc::channel::<(contributions::PreparedImport, Vec<String>)>(1);
     let writer = {
         let (app, pb) = (app.clone(), pb.clone());
         let mut t = ImportTotals {
@@ -256,23 +263,27 @@ pub async fn import(
         };
         tokio::spawn(async move {
             while let Some((prepared, names)) = batches.recv().await {
-                let outcomes = app.commit_import(who, prepared, "cli").await?;
+                let outcomes = app
+                    .contributions()
+                    .commit_import(who, prepared, "cli")
+                    .await?;
                 report(&mut t, &pb, lang, &names, &outcomes);
             }
             Ok::<ImportTotals, Failure>(t)
         })
     };
-    let mut ids = app::IdPool::blocks(1 << 20);
+    let mut ids = contributions::IdPool::blocks(1 << 20);
     // Ids of the declarations and ledger entries of the whole import (at most one
     // declaration a file, and for each its entry and at most one allocation), taken now;
     // lines, persons and employments in blocks of 2^20 as they are needed.
     // Taking a block needs the write lock: a batch being prepared then waits, at most, for
     // the batch being written (one transaction of at most a batch's bytes). Unused ids are gaps.
-    ids.reserve(app.store(), "declaration", n).await?;
-    ids.reserve(app.store(), "ledger_entry", 2 * n).await?;
+    ids.reserve(app.kernel().store(), "declaration", n).await?;
+    ids.reserve(app.kernel().store(), "ledger_entry", 2 * n)
+        .await?;
     // What the batches the writer has not committed yet accepted: the next batch is checked
     // against them (as many as `Unwritten::DEPTH`: the writer's and the one in its queue).
-    let mut unwritten = app::Unwritten::default();
+    let mut unwritten = contributions::Unwritten::default();
     let mut failed = None;
     while let Some(parsed) = rx.recv().await {
         if to_writer.is_closed() {
@@ -283,6 +294,7 @@ pub async fn import(
             let parsed = parsed?;
             let names: Vec<String> = parsed.iter().map(|p| p.name.clone()).collect();
             let prepared = app
+                .contributions()
                 .prepare_import(who, parsed, lang, &unwritten, &mut ids)
                 .await?;
             Ok::<_, Failure>((prepared, names))
@@ -313,7 +325,7 @@ pub async fn import(
         .map_err(|_| Failure::Run("reader task".into()))??;
     pb.finish_and_clear();
     // Fold SQLite's write-ahead log into the database: the files on disk are the data.
-    app.store().checkpoint().await?;
+    app.kernel().store().checkpoint().await?;
     t.seconds = started.elapsed().as_secs_f64();
     Ok(t)
 }
@@ -361,7 +373,7 @@ trait MessageLine {
     fn message_line(&self, lang: Lang) -> String;
 }
 
-impl MessageLine for app::ErrorView {
+impl MessageLine for contributions::ErrorView {
     fn message_line(&self, lang: Lang) -> String {
         let line = match lang {
             Lang::Fr => "ligne",
@@ -385,6 +397,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             let p = period(&p)?;
             let started = std::time::Instant::now();
             let n = app
+                .contributions()
                 .issue_preetablis(Registrar::operator(), p, &[], "cli")
                 .await?;
             println!(
@@ -426,7 +439,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             for f in &files {
                 let bytes =
                     std::fs::read(f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
-                match ebds::read_declaration(bytes.as_slice(), Some(app.params())) {
+                match ebds::read_declaration(bytes.as_slice(), Some(app.kernel().params())) {
                     Ok(d) => lines += d.lines.len() + d.entrants.len(),
                     Err(errors) => {
                         bad += 1;
@@ -459,8 +472,9 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Run(format!("{}: {e}", file.display())))?;
             let name = file.display().to_string();
             let outcome = app
+                .contributions()
                 .rectify_declaration(
-                    Declarant::Operator,
+                    Declarant::operator(),
                     declaration,
                     ImportFile { name, bytes },
                     lang,
@@ -496,7 +510,8 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
         }
         EbdsCommand::Export { declaration, out } => {
             let bytes = app
-                .declaration_file(Declarant::Operator, declaration, "cli")
+                .contributions()
+                .declaration_file(Declarant::operator(), declaration, "cli")
                 .await?;
             std::fs::write(&out, &bytes)
                 .map_err(|e| Failure::Run(format!("{}: {e}", out.display())))?;
@@ -511,7 +526,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             date,
         } => {
             let paid_on = Date::parse("date", &date).map_err(|e| bad(e.message(Lang::En)))?;
-            let payment = app::NewPayment {
+            let payment = ledger::NewPayment {
                 affiliate_number: affiliate(&a)?,
                 period: period(&p)?,
                 amount: mad(&amount)?,
@@ -519,6 +534,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
                 paid_on,
             };
             let outcome = app
+                .ledger()
                 .record_payment(Registrar::operator(), &payment, "cli")
                 .await?;
             match outcome {
@@ -537,9 +553,10 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
         EbdsCommand::Surcharges { at } => {
             let at = match at {
                 Some(d) => Date::parse("at", &d).map_err(|e| bad(e.message(Lang::En)))?,
-                None => app.now().date(),
+                None => app.kernel().now().date(),
             };
             let run = app
+                .ledger()
                 .post_surcharges(Registrar::operator(), at, "cli")
                 .await?;
             println!(
@@ -550,7 +567,8 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
         }
         EbdsCommand::Statement { affiliate: a } => {
             let s = app
-                .statement(Declarant::Operator, affiliate(&a)?, "cli")
+                .ledger()
+                .statement(Declarant::operator(), affiliate(&a)?, "cli")
                 .await?;
             println!(
                 "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
@@ -579,7 +597,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
         }
         EbdsCommand::Check { period: p } => {
             let p = p.as_deref().map(period).transpose()?;
-            let v = app.ledger_check(p).await?;
+            let v = app.ledger().ledger_check(p).await?;
             for a in &v.accounts {
                 println!("{:<48} {:>18}", a.account, a.balance.to_string());
             }
@@ -600,11 +618,12 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
 async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Failure> {
     std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
     let pb = bar(
-        app.store().employer_ids().await?.len() as u64,
+        app.kernel().store().employer_ids().await?.len() as u64,
         "préétablis",
         false,
     );
     let written = app
+        .contributions()
         .each_preetabli(
             Registrar::operator(),
             p,
@@ -612,7 +631,7 @@ async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Fai
                 let path = dir.join(synth::month::preetabli_file_name(a, p));
                 pb.inc(1);
                 std::fs::write(&path, bytes)
-                    .map_err(|_| app::AppError::Internal("cannot write a préétabli file"))
+                    .map_err(|_| kernel::AppError::Internal("cannot write a préétabli file"))
             },
             "cli",
         )

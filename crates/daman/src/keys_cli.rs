@@ -1,9 +1,10 @@
 //! `daman keys` and `daman lockdown` (docs/keys.md).
 
 use crate::Failure;
-use app::{App, KeyProgress};
+use app::App;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use kernel::KeyProgress;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub enum KeysCommand {
 pub async fn run(app: &App, command: KeysCommand) -> Result<(), Failure> {
     match command {
         KeysCommand::List => {
-            for k in app.key_list().await? {
+            for k in app.kernel().key_list().await? {
                 println!(
                     "key {:>3}  created {}  {}",
                     k.id,
@@ -94,6 +95,7 @@ pub async fn run(app: &App, command: KeysCommand) -> Result<(), Failure> {
             };
             let started = std::time::Instant::now();
             let r = app
+                .kernel()
                 .rotate_keys(resume, Duration::from_secs(wait), &progress, "cli")
                 .await;
             if let Some(b) = bar.lock().unwrap_or_else(|e| e.into_inner()).take() {

@@ -1,7 +1,9 @@
 //! Loading a synthetic population through the registry commands, with a progress bar.
 
-use app::{App, AppError, NewEmployer, NewPerson, Registrar};
+use app::App;
 use indicatif::{ProgressBar, ProgressStyle};
+use kernel::{AppError, Registrar};
+use registry::{NewEmployer, NewPerson};
 use synth::Population;
 use tokio::task::JoinSet;
 
@@ -74,7 +76,10 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         let batch: Vec<NewEmployer> = (start..end)
             .map(|i| new_employer(pop.employer(i)))
             .collect();
-        let created = app.affiliate_employers(reg, &batch, "load").await?;
+        let created = app
+            .registry()
+            .affiliate_employers(reg, &batch, "load")
+            .await?;
         employer_ids.extend(created.iter().map(|c| c.employer_id));
         eb.inc(batch.len() as u64);
     }
@@ -91,7 +96,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         // Concurrent writers keep SQLite from ever resetting its write-ahead log: fold it into
         // the database now and then, or it grows without bound.
         if n % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
-            app.store().checkpoint().await?;
+            app.kernel().store().checkpoint().await?;
         }
         if tasks.len() >= 2
             && let Some(done) = tasks.join_next().await
@@ -104,7 +109,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
             let end = (start + CHUNK).min(pop.persons);
             let people: Vec<synth::SynthPerson> = (start..end).map(|i| pop.person(i)).collect();
             let batch: Vec<NewPerson> = people.iter().map(new_person).collect();
-            let created = app.immatriculate(reg, &batch, "load").await?;
+            let created = app.registry().immatriculate(reg, &batch, "load").await?;
             let links: Vec<(i64, i64, String)> = people
                 .iter()
                 .zip(&created)
@@ -116,7 +121,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
                     )
                 })
                 .collect();
-            app.link_employments(reg, &links, "load").await?;
+            app.registry().link_employments(reg, &links, "load").await?;
             Ok(created.len())
         });
     }
@@ -124,7 +129,7 @@ pub async fn load(app: &App, pop: Population, quiet: bool) -> Result<Loaded, App
         pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
     }
     pb.finish();
-    app.store().checkpoint().await?;
+    app.kernel().store().checkpoint().await?;
     Ok(Loaded {
         employers: pop.employers,
         persons: pop.persons,

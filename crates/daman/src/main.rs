@@ -8,12 +8,12 @@ mod ebds_cli;
 mod keys_cli;
 mod load;
 
-use app::{
-    App, AppConfig, AppError, AuthConfig, Binding, Invitation, Inviter, Subject, SystemClock,
-};
+use app::{App, AppConfig};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::Config;
 use domain::{AffiliateNumber, Cin, Immatriculation, Parameters, Role};
+use identity::{AuthConfig, Invitation, Inviter};
+use kernel::{AppError, Binding, KernelConfig, SmsConfig, Subject, SystemClock};
 use server::{DevTokens, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -362,10 +362,6 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         }
         .checked()
         .map_err(|e| Failure::Config(e.to_string()))?,
-        sms: sms_sender(cfg)?,
-        sms_per_number_hour: cfg.sms_per_number_hour,
-        sms_per_number_day: cfg.sms_per_number_day,
-        sms_global_hour: cfg.sms_global_hour,
         rib_cooling_off_hours: cfg.rib_cooling_off_hours,
         public_url: cfg.public_url.clone(),
         rp_id: cfg.rp_id(),
@@ -382,7 +378,7 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         },
         ..AuthConfig::default()
     };
-    Ok(App::open(AppConfig {
+    let kernel = KernelConfig {
         store,
         key_dir: cfg.key_dir(),
         params,
@@ -390,29 +386,35 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
         random: Arc::new(OsRandom),
         nonces: Arc::new(ThreadRandom),
         lookup_connections: cfg.lookup_connections,
-        auth,
-        audit_log: app::AuditLogConfig {
+        sms: SmsConfig {
+            sender: sms_sender(cfg)?,
+            per_number_hour: cfg.sms_per_number_hour,
+            per_number_day: cfg.sms_per_number_day,
+            global_hour: cfg.sms_global_hour,
+        },
+        audit_log: kernel::AuditLogConfig {
             origin: cfg.audit_origin(),
             witness: cfg.audit_witness(),
             interval: std::time::Duration::from_millis(cfg.audit_checkpoint_ms),
         },
         key_refresh: std::time::Duration::from_millis(cfg.key_refresh_ms),
         access_log_names: cfg.access_log_names,
-        budgets: app::ReadBudgets {
+        budgets: kernel::ReadBudgets {
             agent: Some((cfg.read_budget_agent_hour, cfg.read_budget_agent_day)),
             employer_user: Some((cfg.read_budget_employer_hour, cfg.read_budget_employer_day)),
         },
         notifiers: {
-            let mut n: Vec<Arc<dyn app::Notifier>> = vec![Arc::new(app::LogNotifier)];
+            let mut n: Vec<Arc<dyn kernel::Notifier>> = vec![Arc::new(kernel::LogNotifier)];
             if let Some(url) = &cfg.alert_webhook {
                 n.push(Arc::new(
-                    app::WebhookNotifier::new(url).map_err(|e| Failure::Config(e.to_string()))?,
+                    kernel::WebhookNotifier::new(url)
+                        .map_err(|e| Failure::Config(e.to_string()))?,
                 ));
             }
             n
         },
-    })
-    .await?)
+    };
+    Ok(App::open(AppConfig { kernel, auth }).await?)
 }
 
 /// Runs a command's result through a final seal of the audit log: what the command appended
@@ -420,18 +422,18 @@ async fn open_app(cfg: &Config) -> Result<App, Failure> {
 /// fails (the log needs an operator: see `daman audit verify`) is reported on stderr; the exit
 /// code stays the command's, whose work is committed either way.
 async fn sealed(app: &App, result: Result<(), Failure>) -> Result<(), Failure> {
-    if let Err(e) = app.share_read_budgets().await
+    if let Err(e) = app.kernel().share_read_budgets().await
         && let Failure::Run(e) = Failure::from(e)
     {
         eprintln!("daman: warning: the read budgets were not saved: {e}");
     }
-    if let Err(e) = app.checkpoint_audit().await
+    if let Err(e) = app.kernel().checkpoint_audit().await
         && let Failure::Run(e) = Failure::from(e)
     {
         eprintln!("daman: warning: the audit log was not sealed: {e}");
     }
     // Best effort: a process not taken off the list ages out of it.
-    let _ = app.leave_key_nodes().await;
+    let _ = app.kernel().leave_key_nodes().await;
     result
 }
 
@@ -550,10 +552,10 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             let pop = synth::Population::new(seed, employers, persons, domain::Centimes(0));
             // Identities in ranges the synthetic population never uses: CINs with the prefix
             // ZG, company numbers from 11 000 000.
-            let e: Vec<app::NewEmployer> = (0..employers)
+            let e: Vec<registry::NewEmployer> = (0..employers)
                 .map(|i| load::new_employer(pop.employer(10_000_000 + i)))
                 .collect();
-            let p: Vec<app::NewPerson> = (0..persons)
+            let p: Vec<registry::NewPerson> = (0..persons)
                 .map(|i| {
                     let mut p = load::new_person(&pop.person(i));
                     p.cin = format!(
@@ -563,12 +565,12 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
                     p
                 })
                 .collect();
-            let r = app.seed_honeytokens(&e, &p).await.map(|(e, p)| {
+            let r = app.registry().seed_honeytokens(&e, &p).await.map(|(e, p)| {
                 println!(
                     "seeded {} decoy employers and {} decoy persons; their list is in {}",
                     e.len(),
                     p.len(),
-                    app.honeytoken_list().display()
+                    app.kernel().honeytoken_list().display()
                 );
             });
             sealed(&app, r.map_err(Failure::from)).await
@@ -581,6 +583,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
         Command::Lockdown { role } => {
             let app = open_app(&cfg).await?;
             let r = app
+                .kernel()
                 .lockdown(role.map(RoleArg::role), "cli")
                 .await
                 .map(|n| {
@@ -655,7 +658,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             }
             cfg.dev_mode = true;
             let app = open_app(&cfg).await?;
-            if app.store().count_persons().await? == 0 {
+            if app.kernel().store().count_persons().await? == 0 {
                 println!(
                     "Loading a synthetic population: {employers} employers, {persons} persons (seed {seed})…"
                 );
@@ -689,6 +692,7 @@ async fn account(app: &App, command: AccountCommand) -> Result<(), Failure> {
                 .transpose()
                 .map_err(AppError::from)?;
             let token = app
+                .identity()
                 .invite(
                     Inviter::Operator,
                     &Invitation {
@@ -705,12 +709,16 @@ async fn account(app: &App, command: AccountCommand) -> Result<(), Failure> {
             Ok(())
         }
         AccountCommand::Disable { login } => {
-            app.set_account_disabled(&login, true, "cli").await?;
+            app.identity()
+                .set_account_disabled(&login, true, "cli")
+                .await?;
             println!("disabled; its sessions have ended");
             Ok(())
         }
         AccountCommand::Enable { login } => {
-            app.set_account_disabled(&login, false, "cli").await?;
+            app.identity()
+                .set_account_disabled(&login, false, "cli")
+                .await?;
             println!("enabled");
             Ok(())
         }
@@ -725,8 +733,9 @@ async fn load_population(
     quiet: bool,
 ) -> Result<load::Loaded, Failure> {
     let smig = app
+        .kernel()
         .params()
-        .smig_at(app.now().period())
+        .smig_at(app.kernel().now().period())
         .map(|s| s.monthly)
         .ok_or_else(|| {
             Failure::Config("no SMIG in the parameter tables for the current period".into())
@@ -777,12 +786,15 @@ async fn dev_token(
         ),
     };
     let principal = app
+        .kernel()
         .ensure_principal(label.as_deref(), role, &binding)
         .await?;
     let tokens = DevTokens::open(app)?;
     Ok(tokens.mint(
         principal.id,
-        app.now().plus_seconds(hours.clamp(1, 24 * 30) * 3600),
+        app.kernel()
+            .now()
+            .plus_seconds(hours.clamp(1, 24 * 30) * 3600),
     ))
 }
 
@@ -809,13 +821,13 @@ async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         for minute in 0u64.. {
             tick.tick().await;
-            match sweeper.apply_due_rib_changes().await {
+            match sweeper.identity().apply_due_rib_changes().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(applied = n, "RIB changes applied"),
                 Err(e) => tracing::error!(error = %e, "RIB changes not applied"),
             }
             if minute % 60 == 0 {
-                match sweeper.purge_expired().await {
+                match sweeper.identity().purge_expired().await {
                     Ok(n) => tracing::debug!(rows = n, "expired authentication rows purged"),
                     Err(e) => tracing::error!(error = %e, "purge failed"),
                 }
@@ -862,8 +874,9 @@ async fn print_guide(
     persons: usize,
 ) -> Result<(), Failure> {
     let smig = app
+        .kernel()
         .params()
-        .smig_at(app.now().period())
+        .smig_at(app.kernel().now().period())
         .map(|s| s.monthly)
         .unwrap_or_default();
     let pop = synth::Population::new(seed, employers, persons, smig);
@@ -954,7 +967,7 @@ async fn print_login_guide(
             is_admin: role == Role::EmployerUser,
         };
         async move {
-            match app.invite(Inviter::Operator, &inv, "demo").await {
+            match app.identity().invite(Inviter::Operator, &inv, "demo").await {
                 Ok(token) => Ok(token),
                 // Run again on the same data: the account exists already.
                 Err(AppError::Conflict(_)) => Ok("(already accepted: log in)".to_string()),

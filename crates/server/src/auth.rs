@@ -4,11 +4,12 @@
 
 use crate::error::ApiError;
 use crate::{RequestId, State};
-use app::{App, AppError, Principal, SessionInfo};
+use app::App;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use domain::{Lang, Timestamp};
+use kernel::{AppError, Principal, SessionInfo};
 use vault::MacKey;
 
 /// Signs and checks development tokens: `dev1.<principal id>.<expiry, unix s>.<hex HMAC>`.
@@ -19,7 +20,10 @@ pub struct DevTokens {
 
 impl DevTokens {
     pub fn open(app: &App) -> Result<DevTokens, AppError> {
-        let secret = app.key_dir().secret("dev-token", app.random())?;
+        let secret = app
+            .kernel()
+            .key_dir()
+            .secret("dev-token", app.kernel().random())?;
         Ok(DevTokens {
             key: MacKey::new(&secret),
         })
@@ -121,11 +125,11 @@ impl Ctx {
     }
 
     /// Proof of a recent second factor, or 401 `step_up_required`.
-    pub fn step_up(&self, app: &App) -> Result<app::StepUp, ApiError> {
+    pub fn step_up(&self, app: &App) -> Result<kernel::StepUp, ApiError> {
         self.session
             .as_ref()
             .ok_or(AppError::StepUpRequired)
-            .and_then(|s| s.step_up(app.now()))
+            .and_then(|s| s.step_up(app.kernel().now()))
             .map_err(|e| self.err(e))
     }
 }
@@ -145,10 +149,11 @@ impl FromRequestParts<State> for Ctx {
         if token.starts_with("dev1.") {
             let tokens = state.dev_tokens.as_ref().ok_or_else(unauthenticated)?;
             let id = tokens
-                .verify(&token, state.app.now())
+                .verify(&token, state.app.kernel().now())
                 .ok_or_else(unauthenticated)?;
             let principal = state
                 .app
+                .kernel()
                 .principal(id)
                 .await
                 .map_err(|e| ApiError::new(e, lang))?
@@ -162,6 +167,7 @@ impl FromRequestParts<State> for Ctx {
         }
         let (principal, session) = state
             .app
+            .kernel()
             .authenticate(&token)
             .await
             .map_err(|e| ApiError::new(e, lang))?

@@ -5,18 +5,17 @@ use crate::State as AppState;
 use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::routes::Body;
-use app::Missing;
-use app::{
-    CareerLine, Declarant, DeclarationSummary, FundView, ImportFile, ImportOutcome, NewPayment,
-    PaymentOutcome, RejectionView, Statement,
-};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use contributions::{CareerLine, DeclarationSummary, ImportFile, ImportOutcome, RejectionView};
 use domain::{AffiliateNumber, Centimes, Date, Period};
+use kernel::Declarant;
+use kernel::Missing;
+use ledger::{FundView, NewPayment, PaymentOutcome, Statement};
 use serde::Deserialize;
 
 /// The largest declaration file accepted through the API (about 250 000 lines).
@@ -47,8 +46,11 @@ pub(crate) fn upload() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE))
 }
 
-fn declarant(ctx: &Ctx) -> Result<Declarant, ApiError> {
-    Declarant::of(&ctx.principal).map_err(|e| ctx.err(e))
+fn declarant(s: &AppState, ctx: &Ctx) -> Result<Declarant, ApiError> {
+    s.app
+        .kernel()
+        .declarant(&ctx.principal)
+        .map_err(|e| ctx.err(e))
 }
 
 fn affiliate(ctx: &Ctx, s: &str) -> Result<u32, ApiError> {
@@ -97,7 +99,8 @@ async fn preetabli(
     );
     let bytes = s
         .app
-        .preetabli_file(declarant(&ctx)?, a, p, &ctx.request_id)
+        .contributions()
+        .preetabli_file(declarant(&s, &ctx)?, a, p, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(ebds_file(format!("AFFEBDS_{a:07}_{p}.txt"), bytes))
@@ -110,9 +113,10 @@ async fn upload_file(
     State(s): State<AppState>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = declarant(&ctx)?;
+    let who = declarant(&s, &ctx)?;
     let mut out = s
         .app
+        .contributions()
         .import_declarations(
             who,
             vec![ImportFile {
@@ -126,7 +130,7 @@ async fn upload_file(
         .map_err(|e| ctx.err(e))?;
     match out.pop() {
         Some(o) => file_outcome(&ctx, o),
-        None => Err(ctx.err(app::AppError::Internal("no outcome"))),
+        None => Err(ctx.err(kernel::AppError::Internal("no outcome"))),
     }
 }
 
@@ -139,16 +143,17 @@ async fn rectification(
     axum::extract::Path(id): axum::extract::Path<String>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = declarant(&ctx)?;
+    let who = declarant(&s, &ctx)?;
     let id: i64 = id
         .parse()
-        .map_err(|_| ctx.err(app::AppError::NotFound(Missing::Declaration)))?;
+        .map_err(|_| ctx.err(kernel::AppError::NotFound(Missing::Declaration)))?;
     let file = ImportFile {
         name: "upload".into(),
         bytes: bytes.to_vec(),
     };
     let outcome = s
         .app
+        .contributions()
         .rectify_declaration(who, id, file, ctx.lang, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -179,7 +184,8 @@ async fn list(
     let a = affiliate(&ctx, &b.affiliate_number)?;
     Ok(Json(
         s.app
-            .declarations_of(declarant(&ctx)?, a, &ctx.request_id)
+            .contributions()
+            .declarations_of(declarant(&s, &ctx)?, a, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -210,7 +216,8 @@ async fn file(
     let id = declaration_id(&ctx, &b.declaration_id)?;
     let bytes = s
         .app
-        .declaration_file(declarant(&ctx)?, id, &ctx.request_id)
+        .contributions()
+        .declaration_file(declarant(&s, &ctx)?, id, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(ebds_file(format!("DS_{id}.txt"), bytes))
@@ -225,7 +232,8 @@ async fn rejections(
     let a = affiliate(&ctx, &b.affiliate_number)?;
     Ok(Json(
         s.app
-            .declaration_rejections(declarant(&ctx)?, a, ctx.lang, &ctx.request_id)
+            .contributions()
+            .declaration_rejections(declarant(&s, &ctx)?, a, ctx.lang, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -240,7 +248,8 @@ async fn receipt(
     let id = declaration_id(&ctx, &b.declaration_id)?;
     Ok(Json(
         s.app
-            .declaration_receipt(declarant(&ctx)?, id, &ctx.request_id)
+            .contributions()
+            .declaration_receipt(declarant(&s, &ctx)?, id, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -255,7 +264,8 @@ async fn lines(
     let id = declaration_id(&ctx, &b.declaration_id)?;
     Ok(Json(
         s.app
-            .declaration_lines(declarant(&ctx)?, id, &ctx.request_id)
+            .contributions()
+            .declaration_lines(declarant(&s, &ctx)?, id, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -270,7 +280,8 @@ async fn statement(
     let a = affiliate(&ctx, &b.affiliate_number)?;
     Ok(Json(
         s.app
-            .statement(declarant(&ctx)?, a, &ctx.request_id)
+            .ledger()
+            .statement(declarant(&s, &ctx)?, a, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
     ))
@@ -298,6 +309,7 @@ async fn career(
     };
     Ok(Json(
         s.app
+            .contributions()
             .career(&ctx.principal, person, &ctx.request_id)
             .await
             .map_err(|e| ctx.err(e))?,
@@ -324,6 +336,7 @@ async fn payment(
 ) -> Result<Response, ApiError> {
     let reg = s
         .app
+        .registry()
         .registrar(&ctx.principal, "record_payment", &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -336,6 +349,7 @@ async fn payment(
     };
     let out = s
         .app
+        .ledger()
         .record_payment(reg, &p, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -362,6 +376,7 @@ async fn ledger(
     let p = b.period.as_deref().map(|p| period(&ctx, p)).transpose()?;
     Ok(Json(
         s.app
+            .ledger()
             .fund_view(&ctx.principal, p)
             .await
             .map_err(|e| ctx.err(e))?,

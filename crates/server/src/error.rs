@@ -1,10 +1,10 @@
 //! The one place where failures become HTTP responses.
 
-use app::{AppError, Clash, Missing};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::Lang;
+use kernel::{AppError, Clash, Missing};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -68,7 +68,7 @@ impl ApiError {
 
     /// A declaration file that was not accepted: every error, where it is and what was found
     /// (the caller's own file: quoting it tells them nothing new).
-    pub fn rejected_file(lang: Lang, errors: Vec<app::ErrorView>) -> ApiError {
+    pub fn rejected_file(lang: Lang, errors: Vec<contributions::ErrorView>) -> ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: Body {

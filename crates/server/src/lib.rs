@@ -2,7 +2,7 @@
 //!
 //! - Errors have one JSON shape (`{"error": {"code", "message", "details"}}`) with a stable code
 //!   and a message in the caller's language (Accept-Language: fr, ar, en), mapped from
-//!   [`app::AppError`] in exactly one place ([`error`]). No stack trace, SQL or personal data.
+//!   [`kernel::AppError`] in exactly one place ([`error`]). No stack trace, SQL or personal data.
 //! - Every response carries `x-request-id`; API responses carry `Cache-Control: no-store`.
 //! - Identifiers travel in request bodies, never in URLs, so they are in no access log.
 //! - Overload is shed with 503 and `Retry-After` instead of queueing without bound.

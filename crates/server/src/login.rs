@@ -6,14 +6,15 @@ use crate::auth::{Ctx, cleared_cookie, lang, session_cookie};
 use crate::error::ApiError;
 use crate::routes::Body;
 use crate::{RequestId, State as AppState};
-use app::Missing;
-use app::{AppError, FactorView, Invitation, Inviter, Method};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
 use domain::{Lang, Role};
+use identity::{FactorView, Invitation, Inviter, Method};
+use kernel::AppError;
+use kernel::Missing;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -102,6 +103,7 @@ async fn enrol(
 ) -> Result<(StatusCode, Json<EnrolmentStarted>), ApiError> {
     let enrolment = s
         .app
+        .identity()
         .enrol_insured(&i.cin, &i.password, a.lang, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -123,6 +125,7 @@ async fn enrol_confirm(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let setup = s
         .app
+        .identity()
         .complete_enrolment(&i.enrolment, &i.code, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -153,6 +156,7 @@ async fn invite(
     let proof = ctx.step_up(&s.app)?;
     let token = s
         .app
+        .identity()
         .invite(
             Inviter::EmployerAdmin(&ctx.principal, proof),
             &inv,
@@ -177,6 +181,7 @@ async fn accept_invitation(
 ) -> Result<(StatusCode, Json<EnrolmentStarted>), ApiError> {
     let enrolment = s
         .app
+        .identity()
         .accept_invitation(&i.invitation, &i.password, a.lang, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -197,6 +202,7 @@ async fn login(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let p = s
         .app
+        .identity()
         .login_password(&i.login, &i.password, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -220,6 +226,7 @@ async fn login_sms(
     Body(i): Body<PendingInput>,
 ) -> Result<StatusCode, ApiError> {
     s.app
+        .identity()
         .send_login_code(&i.pending, a.lang)
         .await
         .map_err(|e| a.err(e))?;
@@ -242,6 +249,7 @@ async fn login_passkey(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(
         s.app
+            .identity()
             .start_login_passkey(&i.pending)
             .await
             .map_err(|e| a.err(e))?,
@@ -281,6 +289,7 @@ async fn login_verify(
     let m = method(&i.method, a.lang)?;
     let n = s
         .app
+        .identity()
         .login_second_factor(&i.pending, m, &proof(i.code, i.credential), &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -292,7 +301,7 @@ async fn login_verify(
 }
 
 /// The answer that opens a session: the bearer token in the body, or for a browser a cookie.
-fn session_response(s: &AppState, n: app::NewSession, browser: bool) -> Response {
+fn session_response(s: &AppState, n: identity::NewSession, browser: bool) -> Response {
     let body = json!({
         "token": if browser { None } else { Some(&n.token) },
         "role": n.principal.role.as_str(),
@@ -301,7 +310,7 @@ fn session_response(s: &AppState, n: app::NewSession, browser: bool) -> Response
     });
     let mut res = Json(body).into_response();
     if browser {
-        let max_age = (n.expires_at - s.app.now().0) / 1_000_000;
+        let max_age = (n.expires_at - s.app.kernel().now().0) / 1_000_000;
         set_cookie(&mut res, &session_cookie(&n.token, max_age));
     }
     res
@@ -320,7 +329,12 @@ async fn eid_start(
     axum::extract::Query(q): axum::extract::Query<EidStartQuery>,
 ) -> Result<Response, ApiError> {
     let client = q.client.unwrap_or_default();
-    let (url, state) = s.app.eid_start(&client).await.map_err(|e| a.err(e))?;
+    let (url, state) = s
+        .app
+        .identity()
+        .eid_start(&client)
+        .await
+        .map_err(|e| a.err(e))?;
     if client == "browser" {
         let mut res = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(&url) {
@@ -343,12 +357,16 @@ async fn eid_callback(
     a: Anon,
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
-    q: Result<axum::extract::Query<app::EidCallback>, axum::extract::rejection::QueryRejection>,
+    q: Result<
+        axum::extract::Query<identity::EidCallback>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Result<Response, ApiError> {
     let q = q.map(|q| q.0).unwrap_or_default();
     let bound = crate::auth::cookie(&headers, EID_COOKIE);
     let (n, client) = s
         .app
+        .identity()
         .eid_callback(&q, bound.as_deref(), &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -376,6 +394,7 @@ async fn passkey_setup_start(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(
         s.app
+            .identity()
             .start_passkey_setup(&i.setup)
             .await
             .map_err(|e| a.err(e))?,
@@ -398,6 +417,7 @@ async fn passkey_setup_finish(
 ) -> Result<Response, ApiError> {
     let n = s
         .app
+        .identity()
         .finish_passkey_setup(&i.setup, &i.credential, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;
@@ -415,6 +435,7 @@ async fn step_up_passkey(
     let sess = ctx.session()?;
     Ok(Json(
         s.app
+            .identity()
             .start_step_up_passkey(&ctx.principal, sess)
             .await
             .map_err(|e| ctx.err(e))?,
@@ -429,6 +450,7 @@ async fn passkey_start(
     let proof = ctx.step_up(&s.app)?;
     Ok(Json(
         s.app
+            .identity()
             .start_passkey_registration(&ctx.principal, sess, proof)
             .await
             .map_err(|e| ctx.err(e))?,
@@ -448,6 +470,7 @@ async fn passkey_confirm(
 ) -> Result<StatusCode, ApiError> {
     let sess = ctx.session()?;
     s.app
+        .identity()
         .finish_passkey_registration(&ctx.principal, sess, &i.credential, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -473,6 +496,7 @@ async fn session(ctx: Ctx) -> Result<Json<serde_json::Value>, ApiError> {
 async fn logout(ctx: Ctx, State(s): State<AppState>) -> Result<Response, ApiError> {
     let sess = ctx.session()?;
     s.app
+        .identity()
         .logout(&ctx.principal, sess, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -488,6 +512,7 @@ async fn end_others(
     let sess = ctx.session()?;
     let n = s
         .app
+        .identity()
         .logout_others(&ctx.principal, sess, "user_request", &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -497,6 +522,7 @@ async fn end_others(
 async fn step_up_sms(ctx: Ctx, State(s): State<AppState>) -> Result<StatusCode, ApiError> {
     let sess = ctx.session()?;
     s.app
+        .identity()
         .send_step_up_code(&ctx.principal, sess, ctx.lang)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -521,6 +547,7 @@ async fn step_up(
     let sess = ctx.session()?;
     let m = method(&i.method, ctx.lang)?;
     s.app
+        .identity()
         .step_up(
             &ctx.principal,
             sess,
@@ -537,6 +564,7 @@ async fn factors(ctx: Ctx, State(s): State<AppState>) -> Result<Json<Vec<FactorV
     ctx.session()?;
     Ok(Json(
         s.app
+            .identity()
             .list_factors(&ctx.principal)
             .await
             .map_err(|e| ctx.err(e))?,
@@ -550,6 +578,7 @@ async fn totp_start(
     let proof = ctx.step_up(&s.app)?;
     let t = s
         .app
+        .identity()
         .start_totp(&ctx.principal, proof)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -569,6 +598,7 @@ async fn totp_confirm(
 ) -> Result<StatusCode, ApiError> {
     let sess = ctx.session()?;
     s.app
+        .identity()
         .confirm_totp(&ctx.principal, sess, &i.code, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -588,6 +618,7 @@ async fn phone_start(
 ) -> Result<StatusCode, ApiError> {
     let proof = ctx.step_up(&s.app)?;
     s.app
+        .identity()
         .start_phone_change(&ctx.principal, proof, &i.phone, ctx.lang)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -601,6 +632,7 @@ async fn phone_confirm(
 ) -> Result<StatusCode, ApiError> {
     let sess = ctx.session()?;
     s.app
+        .identity()
         .confirm_phone_change(&ctx.principal, sess, &i.code, ctx.lang, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -624,6 +656,7 @@ async fn factor_remove(
         i.id.parse()
             .map_err(|_| ctx.err(AppError::NotFound(Missing::Factor)))?;
     s.app
+        .identity()
         .remove_factor(&ctx.principal, sess, proof, id, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -644,6 +677,7 @@ async fn rib_change(
     let proof = ctx.step_up(&s.app)?;
     let p = s
         .app
+        .identity()
         .request_rib_change(&ctx.principal, proof, &i.rib, ctx.lang, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -659,6 +693,7 @@ async fn rib_cancel(
     Body(i): Body<CodeInput>,
 ) -> Result<StatusCode, ApiError> {
     s.app
+        .identity()
         .cancel_rib_change(&i.code, &a.request_id)
         .await
         .map_err(|e| a.err(e))?;

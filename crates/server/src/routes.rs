@@ -3,14 +3,13 @@
 use crate::auth::{Ctx, lang};
 use crate::error::ApiError;
 use crate::{State as AppState, ok_text};
-use app::{
-    EmployerCreated, NewEmployer, NewPerson, PersonCreated, PersonView, RevealInput, Subject,
-};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kernel::{PersonView, RevealInput, Subject};
+use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -108,7 +107,7 @@ pub(crate) fn api(max_body: usize, limiter: crate::RouteLimiter) -> Router<AppSt
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    if s.app.ready().await {
+    if s.app.kernel().ready().await {
         ok_text("ready")
     } else {
         ApiError::unavailable().into_response()
@@ -143,15 +142,19 @@ async fn create_employer(
 ) -> Result<(StatusCode, Json<EmployerCreated>), ApiError> {
     let reg = s
         .app
+        .registry()
         .registrar(&ctx.principal, "affiliate_employer", &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
     let mut created = s
         .app
+        .registry()
         .affiliate_employers(reg, &[e], &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
-    let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
+    let one = created
+        .pop()
+        .ok_or_else(|| ctx.err(kernel::AppError::Audit))?;
     Ok((StatusCode::CREATED, Json(one)))
 }
 
@@ -162,15 +165,19 @@ async fn create_person(
 ) -> Result<(StatusCode, Json<PersonCreated>), ApiError> {
     let reg = s
         .app
+        .registry()
         .registrar(&ctx.principal, "immatriculate", &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
     let mut created = s
         .app
+        .registry()
         .immatriculate(reg, &[p], &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
-    let one = created.pop().ok_or_else(|| ctx.err(app::AppError::Audit))?;
+    let one = created
+        .pop()
+        .ok_or_else(|| ctx.err(kernel::AppError::Audit))?;
     Ok((StatusCode::CREATED, Json(one)))
 }
 
@@ -183,6 +190,7 @@ async fn read_person(
     let req = input.into_request().map_err(|e| ctx.err(e))?;
     let view = s
         .app
+        .kernel()
         .reveal(&ctx.principal, &req, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -218,10 +226,11 @@ async fn update_contact(
     )
     .map_err(|e| ctx.err(e))?;
     s.app
+        .registry()
         .update_contact(
             &ctx.principal,
             &subject,
-            &app::ContactChange {
+            &registry::ContactChange {
                 phone: c.phone.as_deref(),
                 email: c.email.as_deref(),
                 address: c.address.as_deref(),
@@ -251,6 +260,7 @@ async fn create_employment(
     Body(e): Body<EmploymentInput>,
 ) -> Result<StatusCode, ApiError> {
     s.app
+        .registry()
         .link_employment(
             &ctx.principal,
             &e.affiliate_number,
@@ -282,12 +292,12 @@ async fn unlock_principal(
     Body(u): Body<UnlockInput>,
 ) -> Result<Json<Unlocked>, ApiError> {
     let id: i64 = u.principal_id.parse().map_err(|_| {
-        ctx.err(app::AppError::Invalid(vec![domain::ValidationError::new(
-            "principal_id",
-            domain::Rule::UnknownValue,
-        )]))
+        ctx.err(kernel::AppError::Invalid(vec![
+            domain::ValidationError::new("principal_id", domain::Rule::UnknownValue),
+        ]))
     })?;
     s.app
+        .kernel()
         .unlock_principal(&ctx.principal, id, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -322,7 +332,7 @@ fn breach_question(
     let to = domain::Timestamp::parse_utc("to", &q.to).map_err(|e| errors.push(e));
     match (from, to, errors.is_empty()) {
         (Ok(from), Ok(to), true) => Ok((principals, from, to)),
-        _ => Err(ctx.err(app::AppError::Invalid(errors))),
+        _ => Err(ctx.err(kernel::AppError::Invalid(errors))),
     }
 }
 
@@ -330,12 +340,13 @@ async fn breach_report(
     ctx: Ctx,
     State(s): State<AppState>,
     Body(q): Body<BreachQuery>,
-) -> Result<Json<app::BreachReport>, ApiError> {
+) -> Result<Json<registry::BreachReport>, ApiError> {
     let (principals, from, to) = breach_question(&ctx, &q)?;
     let r = s
         .app
+        .registry()
         .breach_report(
-            app::Investigator::Officer(&ctx.principal),
+            registry::Investigator::Officer(&ctx.principal),
             &principals,
             from,
             to,
@@ -359,6 +370,7 @@ async fn request_contacts(
     let (principals, from, to) = breach_question(&ctx, &q)?;
     let id = s
         .app
+        .registry()
         .request_contact_release(&ctx.principal, &principals, from, to, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -412,6 +424,7 @@ async fn approve_contacts(
         },
     )?;
     s.app
+        .registry()
         .approve_contact_release(&ctx.principal, id, &principals, from, to, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -425,10 +438,11 @@ async fn release_contacts(
     ctx: Ctx,
     State(s): State<AppState>,
     Body(r): Body<ReleaseInput>,
-) -> Result<Json<app::ContactRelease>, ApiError> {
+) -> Result<Json<registry::ContactRelease>, ApiError> {
     let id = release_id(&ctx, &r.release)?;
     let out = s
         .app
+        .registry()
         .release_contacts(&ctx.principal, id, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -446,9 +460,10 @@ async fn my_accesses(
     ctx: Ctx,
     State(s): State<AppState>,
     Body(q): Body<AccessQuery>,
-) -> Result<Json<app::AccessPage>, ApiError> {
+) -> Result<Json<registry::AccessPage>, ApiError> {
     let page = s
         .app
+        .registry()
         .my_accesses(&ctx.principal, q.before, q.limit, &ctx.request_id)
         .await
         .map_err(|e| ctx.err(e))?;
@@ -474,6 +489,7 @@ async fn create_case(
 ) -> Result<(StatusCode, Json<CaseCreated>), ApiError> {
     let id = s
         .app
+        .registry()
         .open_case(
             &ctx.principal,
             &c.immatriculation,

@@ -13,11 +13,12 @@ pub mod soft_passkey;
 
 pub use pg::{PgCluster, pg_server_url};
 
-use app::{App, AppConfig, Binding, Principal};
+use app::{App, AppConfig};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use domain::{Clock, Parameters, Role, Timestamp};
+use kernel::{Binding, KernelConfig, Principal};
 use server::{DevTokens, ServerConfig};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -91,35 +92,41 @@ pub async fn fresh_store(backend: Backend, dir: &std::path::Path) -> (Store, Str
 /// How often a test app reloads its data keys (a rotation waits for it).
 pub const KEY_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The configuration of a test app whose files are under `dir`.
+/// The configuration of a test app whose files are under `dir`: SMS go to `<dir>/sms.jsonl`
+/// ([`TestApp::sms_texts`]).
 fn app_config(
     store: Store,
     dir: &std::path::Path,
     clock: Arc<ManualClock>,
-    auth: app::AuthConfig,
-    budgets: app::ReadBudgets,
-    notifiers: Vec<Arc<dyn app::Notifier>>,
+    budgets: kernel::ReadBudgets,
+    notifiers: Vec<Arc<dyn kernel::Notifier>>,
 ) -> AppConfig {
     AppConfig {
-        store,
-        key_dir: dir.join("keys"),
-        params: Parameters::morocco().unwrap(),
-        clock,
-        random: Arc::new(OsRandom),
-        // As in the binary, so that every test encrypts with it.
-        nonces: Arc::new(vault::ThreadRandom),
-        lookup_connections: 2,
-        auth,
-        // Tests seal the audit log themselves (App::checkpoint_audit).
-        audit_log: app::AuditLogConfig {
-            origin: "daman.test/audit".into(),
-            witness: dir.join("witness/audit-checkpoints"),
-            interval: std::time::Duration::from_secs(3600),
+        kernel: KernelConfig {
+            store,
+            key_dir: dir.join("keys"),
+            params: Parameters::morocco().unwrap(),
+            clock,
+            random: Arc::new(OsRandom),
+            // As in the binary, so that every test encrypts with it.
+            nonces: Arc::new(vault::ThreadRandom),
+            lookup_connections: 2,
+            // Tests seal the audit log themselves (Kernel::checkpoint_audit).
+            audit_log: kernel::AuditLogConfig {
+                origin: "daman.test/audit".into(),
+                witness: dir.join("witness/audit-checkpoints"),
+                interval: std::time::Duration::from_secs(3600),
+            },
+            budgets,
+            notifiers,
+            key_refresh: KEY_REFRESH,
+            access_log_names: false,
+            sms: kernel::SmsConfig {
+                sender: Some(Arc::new(auth::sms::FileSender::new(&dir.join("sms.jsonl")))),
+                ..kernel::SmsConfig::default()
+            },
         },
-        budgets,
-        notifiers,
-        key_refresh: KEY_REFRESH,
-        access_log_names: false,
+        auth: identity::AuthConfig::default(),
     }
 }
 
@@ -151,16 +158,15 @@ impl TestApp {
     /// same clock.
     pub async fn another_node(&self) -> App {
         let store = Store::connect(&self.url, 4).await.unwrap();
-        App::open(app_config(
+        let mut cfg = app_config(
             store,
             self.dir.path(),
             self.clock.clone(),
-            app::AuthConfig::default(),
-            app::ReadBudgets::default(),
+            kernel::ReadBudgets::default(),
             Vec::new(),
-        ))
-        .await
-        .unwrap()
+        );
+        cfg.kernel.sms.sender = None;
+        App::open(cfg).await.unwrap()
     }
 
     /// The app with SMS going to `<dir>/sms.jsonl` ([`TestApp::sms_texts`]).
@@ -168,18 +174,18 @@ impl TestApp {
         Self::start_with(backend, |_| {}, 100_000).await
     }
 
-    /// The app with the authentication configuration changed by `tune` (which sees the default
-    /// file sender already set), and this per-IP limit on authentication routes.
+    /// The app with its configuration changed by `tune` (which sees the default file sender
+    /// already set), and this per-IP limit on authentication routes.
     pub async fn start_with(
         backend: Backend,
-        tune: impl FnOnce(&mut app::AuthConfig),
+        tune: impl FnOnce(&mut AppConfig),
         auth_per_ip_per_minute: u32,
     ) -> TestApp {
         TestApp::start_full(
             backend,
             tune,
             auth_per_ip_per_minute,
-            app::ReadBudgets::default(),
+            kernel::ReadBudgets::default(),
             Vec::new(),
         )
         .await
@@ -188,31 +194,17 @@ impl TestApp {
     /// The app with these read budgets and alert notifiers too.
     pub async fn start_full(
         backend: Backend,
-        tune: impl FnOnce(&mut app::AuthConfig),
+        tune: impl FnOnce(&mut AppConfig),
         auth_per_ip_per_minute: u32,
-        budgets: app::ReadBudgets,
-        notifiers: Vec<Arc<dyn app::Notifier>>,
+        budgets: kernel::ReadBudgets,
+        notifiers: Vec<Arc<dyn kernel::Notifier>>,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let mut auth = app::AuthConfig {
-            sms: Some(Arc::new(auth::sms::FileSender::new(
-                &dir.path().join("sms.jsonl"),
-            ))),
-            ..app::AuthConfig::default()
-        };
-        tune(&mut auth);
         let (store, url, owner_url) = fresh_store(backend, dir.path()).await;
         let clock = ManualClock::at(TEST_NOW);
-        let app = App::open(app_config(
-            store,
-            dir.path(),
-            clock.clone(),
-            auth,
-            budgets,
-            notifiers,
-        ))
-        .await
-        .unwrap();
+        let mut cfg = app_config(store, dir.path(), clock.clone(), budgets, notifiers);
+        tune(&mut cfg);
+        let app = App::open(cfg).await.unwrap();
         let tokens = Arc::new(DevTokens::open(&app).unwrap());
         let router = server::router(
             app.clone(),
@@ -239,6 +231,7 @@ impl TestApp {
     pub async fn login(&self, label: &str, role: Role, binding: Binding) -> (Principal, String) {
         let p = self
             .app
+            .kernel()
             .ensure_principal(Some(label), role, &binding)
             .await
             .unwrap();
@@ -413,12 +406,18 @@ impl TestApp {
     }
 
     pub async fn audit_count(&self) -> i64 {
-        self.app.store().count_audit().await.unwrap()
+        self.app.kernel().store().count_audit().await.unwrap()
     }
 
     /// The audit events of one action, in order.
     pub async fn audit_events_of(&self, action: &str) -> Vec<store::AuditRow> {
-        let all = self.app.store().audit_events(0, 1_000_000).await.unwrap();
+        let all = self
+            .app
+            .kernel()
+            .store()
+            .audit_events(0, 1_000_000)
+            .await
+            .unwrap();
         all.into_iter()
             .filter(|(_, e)| e.action == action)
             .map(|(_, e)| e)

@@ -311,7 +311,7 @@ async fn agent_needs_a_case_for_full_values(b: Backend) {
         .await;
     assert_eq!(r.status, 403);
     let (_, other) =
-        w.t.login("agent-2", domain::Role::Agent, app::Binding::None)
+        w.t.login("agent-2", domain::Role::Agent, kernel::Binding::None)
             .await;
     let r = w
         .read(
@@ -344,7 +344,7 @@ async fn agent_needs_a_case_for_full_values(b: Backend) {
     // A case opens full reads for 30 days, then no more.
     w.t.clock.advance_seconds(31 * 86_400);
     let (_, agent) =
-        w.t.login("agent-1", domain::Role::Agent, app::Binding::None)
+        w.t.login("agent-1", domain::Role::Agent, kernel::Binding::None)
             .await;
     let r = w
         .read(
@@ -374,7 +374,13 @@ async fn security_officer_reads_no_personal_data(b: Backend) {
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(w.t.audit_count().await, before + 1);
-    let events = w.t.app.store().audit_events(0, 1_000_000).await.unwrap();
+    let events =
+        w.t.app
+            .kernel()
+            .store()
+            .audit_events(0, 1_000_000)
+            .await
+            .unwrap();
     let (_, e) = events.last().unwrap();
     assert_eq!(
         (e.action.as_str(), e.outcome.as_str()),
@@ -384,7 +390,7 @@ async fn security_officer_reads_no_personal_data(b: Backend) {
 
 async fn every_read_and_every_refusal_is_audited_before_the_answer(b: Backend) {
     let w = World::new(b).await;
-    let store = w.t.app.store().clone();
+    let store = w.t.app.kernel().store().clone();
     let before = store.count_audit().await.unwrap();
     let last_seq = store
         .audit_events(0, 1_000_000)

@@ -1,8 +1,8 @@
 //! "Who read my data": an insured person's own accesses, from the audit log.
 
 use crate::{World, on_both_backends};
-use app::Binding;
 use domain::Role;
+use kernel::Binding;
 use serde_json::{Value, json};
 use store::Backend;
 
@@ -64,7 +64,7 @@ async fn an_insured_person_sees_who_read_their_record(b: Backend) {
     assert_eq!(e1.status, 200, "{:?}", e1.json);
     // What came so far is sealed (found through audit_subjects); the rest is still the log's
     // unsealed tail: the list joins both.
-    w.t.app.checkpoint_audit().await.unwrap();
+    w.t.app.kernel().checkpoint_audit().await.unwrap();
     let e2 = w
         .read(
             &w.employer2.token,
@@ -145,9 +145,10 @@ async fn an_insured_person_sees_who_read_their_record(b: Backend) {
     );
     // Exactly the events that name A, newest first; none about B; no reader's name.
     let a_id: i64 = w.a.id.parse().unwrap();
-    let pseudonym = vault::unhex(&w.t.app.person_pseudonym(a_id)).unwrap();
+    let pseudonym = vault::unhex(&w.t.app.kernel().person_pseudonym(a_id)).unwrap();
     let mut want: Vec<u64> =
         w.t.app
+            .kernel()
             .store()
             .audit_events(0, 100_000)
             .await

@@ -3,9 +3,9 @@
 //! deleted or reordered entry; a truncated and rebuilt log) named by `verify`.
 
 use crate::World;
-use app::{AppError, VerifyReport};
 use audit::merkle::leaf_hash;
 use audit::{Checkpoint, Event, Frontier, InclusionProof, NoteSigner, NoteVerifier};
+use kernel::{AppError, VerifyReport};
 use serde_json::json;
 use store::Backend;
 
@@ -17,12 +17,13 @@ crate::on_both_backends!(
 );
 
 fn verifier(w: &World) -> NoteVerifier {
-    NoteVerifier::parse(&w.t.app.audit_verifier_key()).unwrap()
+    NoteVerifier::parse(&w.t.app.kernel().audit_verifier_key()).unwrap()
 }
 
 async fn verify(w: &World) -> VerifyReport {
     w.t.app
-        .verify_audit(w.t.app.audit_witness(), &verifier(w))
+        .kernel()
+        .verify_audit(w.t.app.kernel().audit_witness(), &verifier(w))
         .await
         .unwrap()
 }
@@ -60,23 +61,32 @@ async fn the_log_is_sealed_verified_and_proven(b: Backend) {
     let n = w.t.audit_count().await as u64;
     assert!(n > 10, "the world's setup is audited: {n}");
     // Numbered densely from 1, in commit order.
-    let events = app.store().audit_events(0, 1_000_000).await.unwrap();
+    let events = app
+        .kernel()
+        .store()
+        .audit_events(0, 1_000_000)
+        .await
+        .unwrap();
     let seqs: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (1..=n as i64).collect::<Vec<_>>());
 
-    let first = app.checkpoint_audit().await.unwrap().unwrap();
+    let first = app.kernel().checkpoint_audit().await.unwrap().unwrap();
     assert_eq!(first.size, n);
-    assert_eq!(app.checkpoint_audit().await.unwrap(), None, "nothing new");
+    assert_eq!(
+        app.kernel().checkpoint_audit().await.unwrap(),
+        None,
+        "nothing new"
+    );
     let r = w
         .read(&w.agent, json!({"cin": w.a.cin, "purpose": "registration"}))
         .await;
     assert_eq!(r.status, 200, "the registering agent reads: audited");
-    let second = app.checkpoint_audit().await.unwrap().unwrap();
+    let second = app.kernel().checkpoint_audit().await.unwrap().unwrap();
     assert_eq!(second.size, n + 1);
 
     // The witness file holds both checkpoints, signed by the log's key, in order.
     let v = verifier(&w);
-    let text = std::fs::read_to_string(app.audit_witness()).unwrap();
+    let text = std::fs::read_to_string(app.kernel().audit_witness()).unwrap();
     let notes = audit::note::split_notes(&text);
     assert_eq!(notes.len(), 2);
     assert_eq!(Checkpoint::open(notes[0], &v).unwrap().size, n);
@@ -97,7 +107,8 @@ async fn the_log_is_sealed_verified_and_proven(b: Backend) {
     let other = NoteSigner::new("daman.test/audit", &[9; 32]).unwrap();
     let other = NoteVerifier::parse(&other.verifier_key()).unwrap();
     let p = app
-        .verify_audit(app.audit_witness(), &other)
+        .kernel()
+        .verify_audit(app.kernel().audit_witness(), &other)
         .await
         .unwrap()
         .problem
@@ -107,11 +118,16 @@ async fn the_log_is_sealed_verified_and_proven(b: Backend) {
 
     // Proofs check with the verifier key alone, and carry no personal data.
     for entry in [1, n / 2, n + 1] {
-        let text = app.prove_audit(entry).await.unwrap().to_text();
+        let text = app.kernel().prove_audit(entry).await.unwrap().to_text();
         let proof = InclusionProof::parse(&text).unwrap();
         let (e, c) = proof.check(&v).unwrap();
         assert_eq!((e.seq, c.size), (entry, n + 1));
-        let (_, row) = &app.store().audit_events(entry as i64 - 1, 1).await.unwrap()[0];
+        let (_, row) = &app
+            .kernel()
+            .store()
+            .audit_events(entry as i64 - 1, 1)
+            .await
+            .unwrap()[0];
         assert_eq!((&e.action, &e.outcome), (&row.action, &row.outcome));
         for secret in [&w.a.cin, &w.b.cin, "BENNANI", "Salma", &w.a.immatriculation] {
             assert!(!text.contains(secret), "{secret} in a proof");
@@ -132,7 +148,7 @@ async fn the_log_is_sealed_verified_and_proven(b: Backend) {
         assert!(q.check(&v).is_err());
     }
     assert!(matches!(
-        app.prove_audit(n + 2).await,
+        app.kernel().prove_audit(n + 2).await,
         Err(AppError::NotFound(_))
     ));
 }
@@ -153,7 +169,14 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
         Tamper::EditWithItsLeaf,
     ] {
         let w = World::new(b).await;
-        let n = w.t.app.checkpoint_audit().await.unwrap().unwrap().size;
+        let n =
+            w.t.app
+                .kernel()
+                .checkpoint_audit()
+                .await
+                .unwrap()
+                .unwrap()
+                .size;
         assert_eq!(verify(&w).await.problem, None);
         // Without dropping the triggers, the database refuses.
         for sql in [
@@ -177,8 +200,8 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
                 .into(),
             Tamper::EditWithItsLeaf => {
                 // The edit and a leaf recomputed to match it: only the checkpoints catch it.
-                let (_, row) = &w.t.app.store().audit_events(4, 1).await.unwrap()[0];
-                let mut edited = app::audit_event(5, row);
+                let (_, row) = &w.t.app.kernel().store().audit_events(4, 1).await.unwrap()[0];
+                let mut edited = kernel::audit_event(5, row);
                 edited.detail = Some("nothing to see".into());
                 format!(
                     "UPDATE audit_events SET detail = 'nothing to see' WHERE seq = 5; \
@@ -202,7 +225,7 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
                 // the hole stays visible.
                 w.read(&w.agent, json!({"cin": w.a.cin, "purpose": "registration"}))
                     .await;
-                let c = w.t.app.checkpoint_audit().await.unwrap().unwrap();
+                let c = w.t.app.kernel().checkpoint_audit().await.unwrap().unwrap();
                 assert_eq!(c.size, n + 1);
                 let p = verify(&w).await.problem.unwrap();
                 assert_eq!(
@@ -224,7 +247,14 @@ async fn an_edited_deleted_or_reordered_entry_is_named(b: Backend) {
 
 async fn a_truncated_and_rebuilt_log_is_caught_by_the_witness(b: Backend) {
     let w = World::new(b).await;
-    let n = w.t.app.checkpoint_audit().await.unwrap().unwrap().size;
+    let n =
+        w.t.app
+            .kernel()
+            .checkpoint_audit()
+            .await
+            .unwrap()
+            .unwrap()
+            .size;
     // The attacker empties the log and writes a plausible one of their own, longer than the
     // real one, with its leaves and a checkpoint signed by a key of their own.
     let mut sql = drop_triggers(b);
@@ -278,21 +308,21 @@ async fn a_truncated_and_rebuilt_log_is_caught_by_the_witness(b: Backend) {
     assert!(p.what.contains("witness"), "{p}");
     // And daman refuses to sign anything over it.
     assert!(matches!(
-        w.t.app.checkpoint_audit().await,
+        w.t.app.kernel().checkpoint_audit().await,
         Err(AppError::Witness(_))
     ));
-    let text = std::fs::read_to_string(w.t.app.audit_witness()).unwrap();
+    let text = std::fs::read_to_string(w.t.app.kernel().audit_witness()).unwrap();
     assert_eq!(audit::note::split_notes(&text).len(), 1, "nothing appended");
 }
 
 async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
-    let refused = |r: Result<Option<app::CheckpointInfo>, AppError>, why: &str| match r {
+    let refused = |r: Result<Option<kernel::CheckpointInfo>, AppError>, why: &str| match r {
         Err(AppError::Witness(m)) => assert!(m.contains(why), "{m}"),
         other => panic!("expected a refusal ({why}), got {other:?}"),
     };
     let w = World::new(b).await;
     let app = &w.t.app;
-    let n = app.checkpoint_audit().await.unwrap().unwrap().size;
+    let n = app.kernel().checkpoint_audit().await.unwrap().unwrap().size;
     let more = || async {
         w.read(&w.agent, json!({"cin": w.a.cin, "purpose": "registration"}))
             .await;
@@ -309,7 +339,10 @@ async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
     .await
     .unwrap();
     more().await;
-    refused(app.checkpoint_audit().await, "not signed by the log key");
+    refused(
+        app.kernel().checkpoint_audit().await,
+        "not signed by the log key",
+    );
     w.t.raw_audit(&drop_triggers(b)).await.unwrap();
     w.t.raw_audit(&format!(
         "DELETE FROM audit_checkpoints WHERE size = {}",
@@ -334,44 +367,53 @@ async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
         .await
         .unwrap();
     refused(
-        app.checkpoint_audit().await,
+        app.kernel().checkpoint_audit().await,
         "does not match its signed note",
     );
     let p = verify(&w).await.problem.unwrap();
     assert_eq!(p.entries, Some((1, n)), "{p}");
     assert!(p.what.contains("checkpoint of"), "{p}");
     // Put back, it seals again.
-    let events = app.store().audit_events(0, n as i64).await.unwrap();
+    let events = app
+        .kernel()
+        .store()
+        .audit_events(0, n as i64)
+        .await
+        .unwrap();
     let mut real = Frontier::new();
     for (seq, row) in &events {
-        real.push(app::audit_event(*seq, row).leaf_hash());
+        real.push(kernel::audit_event(*seq, row).leaf_hash());
     }
     w.t.raw_audit(&set_frontier(&real.to_bytes()))
         .await
         .unwrap();
-    let sealed = app.checkpoint_audit().await.unwrap().unwrap();
+    let sealed = app.kernel().checkpoint_audit().await.unwrap().unwrap();
     assert!(sealed.size > n);
     assert_eq!(verify(&w).await.problem, None);
 
     // The witness file gone (an unmounted disk, a deletion): nothing is sealed, and no new
     // file is started behind the operator's back.
-    let witness = app.audit_witness().to_path_buf();
+    let witness = app.kernel().audit_witness().to_path_buf();
     let aside = witness.with_extension("lost");
     std::fs::rename(&witness, &aside).unwrap();
     more().await;
-    refused(app.checkpoint_audit().await, "missing or empty");
+    refused(app.kernel().checkpoint_audit().await, "missing or empty");
     assert!(!witness.exists());
     // The operator starts a new one after the log verifies from the database alone.
-    let restarted = app.restart_witness().await.unwrap();
+    let restarted = app.kernel().restart_witness().await.unwrap();
     assert_eq!(restarted.size, sealed.size);
     assert!(matches!(
-        app.restart_witness().await,
+        app.kernel().restart_witness().await,
         Err(AppError::Witness(_))
     ));
-    let again = app.checkpoint_audit().await.unwrap().unwrap();
+    let again = app.kernel().checkpoint_audit().await.unwrap().unwrap();
     assert_eq!(again.size, sealed.size + 1);
     // The old file, found again, still checks the whole log.
-    let r = app.verify_audit(&aside, &verifier(&w)).await.unwrap();
+    let r = app
+        .kernel()
+        .verify_audit(&aside, &verifier(&w))
+        .await
+        .unwrap();
     assert_eq!(r.problem, None);
 
     // A write cut short at the end of the witness file: sealing stops, verify says where.
@@ -379,7 +421,7 @@ async fn daman_signs_only_what_extends_what_it_signed(b: Backend) {
     text.push_str("daman.test/audit\n99");
     std::fs::write(&witness, &text).unwrap();
     more().await;
-    refused(app.checkpoint_audit().await, "does not verify");
+    refused(app.kernel().checkpoint_audit().await, "does not verify");
     let p = verify(&w).await.problem.unwrap();
     assert_eq!(p.entries, None);
     assert!(p.what.starts_with("note 3 of the witness file"), "{p}");

@@ -2,10 +2,10 @@
 //! raised (audit log and a real webhook), and the breach report lists exactly the persons read.
 
 use crate::person_json;
-use app::{Binding, ReadBudgets, WebhookNotifier};
 use axum::extract::State;
 use axum::routing::post;
 use domain::Role;
+use kernel::{Binding, ReadBudgets, WebhookNotifier};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -107,15 +107,37 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
             (403, Some("access_denied"))
         );
     }
-    assert!(t.app.principal(extractor.id).await.unwrap().unwrap().locked);
+    assert!(
+        t.app
+            .kernel()
+            .principal(extractor.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
     // Enabling the account (what `daman account enable` does) does not lift a review lock.
-    t.app.store().set_locked(extractor.id, false).await.unwrap();
-    t.app.forget_principal(extractor.id);
-    assert!(t.app.principal(extractor.id).await.unwrap().unwrap().locked);
+    t.app
+        .kernel()
+        .store()
+        .set_locked(extractor.id, false)
+        .await
+        .unwrap();
+    t.app.kernel().forget_principal(extractor.id);
+    assert!(
+        t.app
+            .kernel()
+            .principal(extractor.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
 
     // The alert: one audit event, one webhook call, ids and counts only.
     let alerts: Vec<_> = t
         .app
+        .kernel()
         .store()
         .audit_events(0, 100_000)
         .await
@@ -167,7 +189,7 @@ async fn a_scripted_extraction_is_stopped_locked_alerted_and_reported(b: Backend
         .collect();
     let read_ones: BTreeSet<String> = persons[..5]
         .iter()
-        .map(|(_, id)| t.app.person_pseudonym(*id))
+        .map(|(_, id)| t.app.kernel().person_pseudonym(*id))
         .collect();
     assert_eq!(reported, read_ones);
     assert_eq!(
@@ -293,7 +315,13 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
     }
     // The first person's career, twice (one person), then the second person revealed: two.
     for _ in 0..2 {
-        assert!(t.app.career(&agent, Some(persons[0].1), "t").await.is_ok());
+        assert!(
+            t.app
+                .contributions()
+                .career(&agent, Some(persons[0].1), "t")
+                .await
+                .is_ok()
+        );
     }
     let r = t
         .post(
@@ -305,16 +333,22 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
     assert_eq!(r.status, 200, "{:?}", r.json);
     // The third person's career crosses the budget: refused, locked, alerted.
     assert!(matches!(
-        t.app.career(&agent, Some(persons[2].1), "t").await,
-        Err(app::AppError::Denied(domain::DenyReason::ReadBudget))
+        t.app
+            .contributions()
+            .career(&agent, Some(persons[2].1), "t")
+            .await,
+        Err(kernel::AppError::Denied(domain::DenyReason::ReadBudget))
     ));
-    let agent = t.app.principal(agent.id).await.unwrap().unwrap();
+    let agent = t.app.kernel().principal(agent.id).await.unwrap().unwrap();
     assert!(agent.locked);
     assert_eq!(t.alerts("read_budget_exceeded").await, 1);
     // Locked: not even the person read before.
     assert!(matches!(
-        t.app.career(&agent, Some(persons[0].1), "t").await,
-        Err(app::AppError::Denied(domain::DenyReason::Locked))
+        t.app
+            .contributions()
+            .career(&agent, Some(persons[0].1), "t")
+            .await,
+        Err(kernel::AppError::Denied(domain::DenyReason::Locked))
     ));
     // The breach report for the agent lists the career read (twice) and the person revealed,
     // and counts the two refusals.
@@ -342,7 +376,7 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
             )
         })
         .collect();
-    let subject = |i: usize| t.app.person_pseudonym(persons[i].1);
+    let subject = |i: usize| t.app.kernel().person_pseudonym(persons[i].1);
     // The career reads name the person by number; the reveal showed every field.
     assert_eq!(
         exposed,

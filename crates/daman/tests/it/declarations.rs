@@ -2,10 +2,12 @@
 //! backends.
 
 use crate::{World, on_both_backends};
-use app::{Binding, Declarant, ImportFile, ImportOutcome, NewPayment, PaymentOutcome, Principal};
-use app::{Clash, Missing};
+use contributions::{ImportFile, ImportOutcome};
 use domain::{AffiliateNumber, Centimes, Date, Lang, Parameters, Period, Role};
 use ebds::{Declaration, Entrant, Form, Situation};
+use kernel::{Binding, Declarant, Principal};
+use kernel::{Clash, Missing};
+use ledger::{NewPayment, PaymentOutcome};
 use store::Backend;
 
 on_both_backends!(
@@ -37,6 +39,7 @@ fn period() -> Period {
 
 async fn principal(w: &World, label: &str, role: Role, binding: Binding) -> Principal {
     w.t.app
+        .kernel()
         .ensure_principal(Some(label), role, &binding)
         .await
         .unwrap()
@@ -56,7 +59,7 @@ pub(crate) async fn employer(w: &World, n: usize) -> (Principal, Declarant, u32)
         Binding::Employer(number),
     )
     .await;
-    let d = Declarant::of(&p).unwrap();
+    let d = w.t.app.kernel().declarant(&p).unwrap();
     (p, d, number.value())
 }
 
@@ -65,7 +68,7 @@ pub(crate) async fn insured(w: &World, i: usize, imma: &str) -> Principal {
         w,
         &format!("insured-{i}"),
         Role::Insured,
-        Binding::Person(app::Subject::Immatriculation(
+        Binding::Person(kernel::Subject::Immatriculation(
             domain::Immatriculation::parse(imma).unwrap(),
         )),
     )
@@ -76,7 +79,8 @@ pub(crate) async fn insured(w: &World, i: usize, imma: &str) -> Principal {
 pub(crate) async fn preetabli(w: &World) -> ebds::Preetabli {
     let n =
         w.t.app
-            .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+            .contributions()
+            .issue_preetablis(kernel::Registrar::operator(), period(), &[], "t")
             .await
             .unwrap();
     assert_eq!(n, 2);
@@ -93,6 +97,7 @@ pub(crate) async fn preetabli_of(
 ) -> ebds::Preetabli {
     let bytes =
         w.t.app
+            .contributions()
             .preetabli_file(who, number, period, "t")
             .await
             .unwrap();
@@ -103,7 +108,8 @@ pub(crate) async fn preetabli_of(
 async fn next_preetabli(w: &World, who: Declarant, number: u32) -> ebds::Preetabli {
     let next = Period::parse("202611").unwrap();
     w.t.app
-        .issue_preetablis(app::Registrar::operator(), next, &[], "t")
+        .contributions()
+        .issue_preetablis(kernel::Registrar::operator(), next, &[], "t")
         .await
         .unwrap();
     preetabli_of(w, who, number, next).await
@@ -152,7 +158,7 @@ pub(crate) async fn import(w: &World, who: Declarant, bytes: &[u8]) -> ImportOut
     import_result(w, who, bytes).await.unwrap().pop().unwrap()
 }
 
-pub(crate) fn accepted(o: ImportOutcome) -> app::DeclarationSummary {
+pub(crate) fn accepted(o: ImportOutcome) -> contributions::DeclarationSummary {
     match o {
         ImportOutcome::Accepted(s) => s,
         other => panic!("not accepted: {other:#?}"),
@@ -196,11 +202,11 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     assert_eq!(s.gross, Centimes(800_000 + 342_272));
     assert_eq!(s.capped, Centimes(600_000 + 342_272));
     // The statement owes exactly that, due on the 10th; the ledger balances.
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods.len(), 1);
     assert_eq!(st.periods[0].owed, s.total);
     assert_eq!(st.periods[0].due_date, "2026-11-10");
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert!(check.balanced, "{check:?}");
     let bal = |name: &str| balance(&check, name);
     assert_eq!(bal("receivable"), Some(s.total));
@@ -218,6 +224,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     // transaction allocated that to the branches, so nothing is left unallocated.
     assert_eq!(
         w.t.app
+            .kernel()
             .store()
             .entry_postings(&format!("declaration:{}", s.declaration_id))
             .await
@@ -246,6 +253,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     // The file comes back byte for byte (CRLF kept).
     let back =
         w.t.app
+            .contributions()
             .declaration_file(who, s.declaration_id, "t")
             .await
             .unwrap();
@@ -263,21 +271,26 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     // The same receipt later; a list of receipts has the totals only.
     assert_eq!(
         w.t.app
+            .contributions()
             .declaration_receipt(who, s.declaration_id, "t")
             .await
             .unwrap(),
         s
     );
     assert_eq!(
-        w.t.app.declarations_of(who, number, "t").await.unwrap(),
-        vec![app::DeclarationSummary {
+        w.t.app
+            .contributions()
+            .declarations_of(who, number, "t")
+            .await
+            .unwrap(),
+        vec![contributions::DeclarationSummary {
             control_sums: None,
             ..s.clone()
         }]
     );
     // A reads exactly their own month.
     let a = insured(&w, 0, &w.a.immatriculation).await;
-    let career = w.t.app.career(&a, None, "t").await.unwrap();
+    let career = w.t.app.contributions().career(&a, None, "t").await.unwrap();
     assert_eq!(career.len(), 1);
     assert_eq!(career[0].immatriculation, w.a.immatriculation);
     assert_eq!(
@@ -289,11 +302,11 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
 }
 
 async fn counts(w: &World) -> store::DeclarationCounts {
-    w.t.app.store().declaration_counts().await.unwrap()
+    w.t.app.kernel().store().declaration_counts().await.unwrap()
 }
 
 /// An account's balance in a ledger check, if the account has postings.
-fn balance(check: &app::FundView, account: &str) -> Option<Centimes> {
+fn balance(check: &ledger::FundView, account: &str) -> Option<Centimes> {
     check
         .accounts
         .iter()
@@ -302,7 +315,7 @@ fn balance(check: &app::FundView, account: &str) -> Option<Centimes> {
 }
 
 /// What the branches' accounts (`contribution:<branch>:<share>`) hold together.
-fn branches_total(check: &app::FundView) -> i64 {
+fn branches_total(check: &ledger::FundView) -> i64 {
     check
         .accounts
         .iter()
@@ -395,6 +408,7 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
     bytes[2 * 262 + 111] = b'9'; // days of A: 96
     let out =
         w.t.app
+            .contributions()
             .import_declarations(
                 who,
                 vec![ImportFile {
@@ -417,6 +431,7 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
     assert_eq!(counts(&w).await, before);
     assert!(
         w.t.app
+            .ledger()
             .ledger_check(None)
             .await
             .unwrap()
@@ -426,6 +441,7 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
     let (_, _, number) = employer(&w, 1).await;
     let rejections = || async {
         w.t.app
+            .contributions()
             .declaration_rejections(who, number, Lang::Fr, "t")
             .await
             .unwrap()
@@ -518,6 +534,7 @@ async fn a_duplicate_upload_changes_nothing(b: Backend) {
     };
     let out =
         w2.t.app
+            .contributions()
             .import_declarations(who2, vec![file.clone(), file], Lang::Fr, "t")
             .await
             .unwrap();
@@ -572,6 +589,7 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
     // declared).
     assert_eq!(
         w.t.app
+            .contributions()
             .declaration_receipt(who, e1.declaration_id, "t")
             .await
             .unwrap(),
@@ -597,13 +615,14 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
     assert_eq!(got[0].3, "already_declared");
     accepted(import(&w, who, &bytes_of(&complementary(2, "QE100002"))).await);
     // The period owes both; the original declaration is untouched, byte for byte.
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(
         st.periods[0].owed,
         Centimes(main.total.0 + 2 * (42_180 + 13_480))
     );
     let back =
         w.t.app
+            .contributions()
             .declaration_file(who, main.declaration_id, "t")
             .await
             .unwrap();
@@ -612,7 +631,7 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
     let next = next_preetabli(&w, who, number).await;
     assert_eq!(next.employees.len(), 4);
     assert!(next.employees.iter().any(|e| e.name == "NOUVEAU SALARIE"));
-    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    assert!(w.t.app.ledger().ledger_check(None).await.unwrap().balanced);
 }
 
 async fn payments_are_recorded_once(b: Backend) {
@@ -627,22 +646,30 @@ async fn payments_are_recorded_once(b: Backend) {
         bank_reference: "VIR-2026-11-000123".into(),
         paid_on: Date::new(2026, 11, 8).unwrap(),
     };
-    let reg = app::Registrar::operator();
+    let reg = kernel::Registrar::operator();
     assert!(matches!(
-        w.t.app.record_payment(reg, &pay, "t").await.unwrap(),
+        w.t.app
+            .ledger()
+            .record_payment(reg, &pay, "t")
+            .await
+            .unwrap(),
         PaymentOutcome::Recorded(_)
     ));
     let entries = counts(&w).await.entries;
     assert!(matches!(
-        w.t.app.record_payment(reg, &pay, "t").await.unwrap(),
+        w.t.app
+            .ledger()
+            .record_payment(reg, &pay, "t")
+            .await
+            .unwrap(),
         PaymentOutcome::AlreadyRecorded(_)
     ));
     assert_eq!(counts(&w).await.entries, entries);
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].paid, Centimes(100_000));
     assert_eq!(st.periods[0].balance, Centimes(s.total.0 - 100_000));
     assert_eq!(st.balance, st.periods[0].balance);
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert!(check.balanced);
     assert!(
         check
@@ -656,7 +683,13 @@ async fn payments_are_recorded_once(b: Backend) {
         bank_reference: "VIR-0".into(),
         ..pay
     };
-    assert!(w.t.app.record_payment(reg, &zero, "t").await.is_err());
+    assert!(
+        w.t.app
+            .ledger()
+            .record_payment(reg, &zero, "t")
+            .await
+            .is_err()
+    );
 }
 
 async fn employers_and_insured_read_only_their_own(b: Backend) {
@@ -668,16 +701,23 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     // Employer 2 can neither read employer 1's declaration, lines, statement or préétabli, nor
     // declare for it: the same answers as for something that does not exist.
     assert!(matches!(
-        w.t.app.declaration_file(who2, s.declaration_id, "t").await,
-        Err(app::AppError::NotFound(_))
+        w.t.app
+            .contributions()
+            .declaration_file(who2, s.declaration_id, "t")
+            .await,
+        Err(kernel::AppError::NotFound(_))
     ));
     assert!(matches!(
-        w.t.app.declaration_lines(who2, s.declaration_id, "t").await,
-        Err(app::AppError::NotFound(_))
+        w.t.app
+            .contributions()
+            .declaration_lines(who2, s.declaration_id, "t")
+            .await,
+        Err(kernel::AppError::NotFound(_))
     ));
-    assert!(w.t.app.statement(who2, n1, "t").await.is_err());
+    assert!(w.t.app.ledger().statement(who2, n1, "t").await.is_err());
     assert!(
         w.t.app
+            .contributions()
             .preetabli_file(who2, n1, period(), "t")
             .await
             .is_err()
@@ -694,6 +734,7 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     );
     assert!(
         w.t.app
+            .ledger()
             .statement(who2, n2, "t")
             .await
             .unwrap()
@@ -703,6 +744,7 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     // Employer 1 reads the lines it declared, nothing else.
     let lines =
         w.t.app
+            .contributions()
             .declaration_lines(who1, s.declaration_id, "t")
             .await
             .unwrap();
@@ -711,27 +753,56 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
     let a = insured(&w, 0, &w.a.immatriculation).await;
     let bb = insured(&w, 1, &w.b.immatriculation).await;
     let c = insured(&w, 2, &w.c.immatriculation).await;
-    let mine =
-        |v: Vec<app::CareerLine>| v.into_iter().map(|l| l.immatriculation).collect::<Vec<_>>();
+    let mine = |v: Vec<contributions::CareerLine>| {
+        v.into_iter().map(|l| l.immatriculation).collect::<Vec<_>>()
+    };
     assert_eq!(
-        mine(w.t.app.career(&a, None, "t").await.unwrap()),
+        mine(w.t.app.contributions().career(&a, None, "t").await.unwrap()),
         vec![w.a.immatriculation.clone()]
     );
     assert_eq!(
-        mine(w.t.app.career(&bb, None, "t").await.unwrap()),
+        mine(
+            w.t.app
+                .contributions()
+                .career(&bb, None, "t")
+                .await
+                .unwrap()
+        ),
         vec![w.b.immatriculation.clone()]
     );
-    assert!(w.t.app.career(&c, None, "t").await.unwrap().is_empty());
+    assert!(
+        w.t.app
+            .contributions()
+            .career(&c, None, "t")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Nobody reads another person's career: not an insured person, not an employer, not an
     // agent without a case.
     let a_id: i64 = w.a.id.parse().unwrap();
-    assert!(w.t.app.career(&c, Some(a_id), "t").await.is_err());
+    assert!(
+        w.t.app
+            .contributions()
+            .career(&c, Some(a_id), "t")
+            .await
+            .is_err()
+    );
     let (p1, _, _) = employer(&w, 1).await;
-    assert!(w.t.app.career(&p1, Some(a_id), "t").await.is_err());
+    assert!(
+        w.t.app
+            .contributions()
+            .career(&p1, Some(a_id), "t")
+            .await
+            .is_err()
+    );
     let agent = principal(&w, "agent-1", Role::Agent, Binding::None).await;
     assert!(matches!(
-        w.t.app.career(&agent, Some(a_id), "t").await,
-        Err(app::AppError::Denied(domain::DenyReason::NoOpenCase))
+        w.t.app
+            .contributions()
+            .career(&agent, Some(a_id), "t")
+            .await,
+        Err(kernel::AppError::Denied(domain::DenyReason::NoOpenCase))
     ));
     // With a case about A, the agent reads A's career (and no one else's).
     let r =
@@ -743,13 +814,31 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
     assert_eq!(
-        mine(w.t.app.career(&agent, Some(a_id), "t").await.unwrap()),
+        mine(
+            w.t.app
+                .contributions()
+                .career(&agent, Some(a_id), "t")
+                .await
+                .unwrap()
+        ),
         vec![w.a.immatriculation.clone()]
     );
     let b_id: i64 = w.b.id.parse().unwrap();
-    assert!(w.t.app.career(&agent, Some(b_id), "t").await.is_err());
+    assert!(
+        w.t.app
+            .contributions()
+            .career(&agent, Some(b_id), "t")
+            .await
+            .is_err()
+    );
     // Every read and refusal is in the audit log, with its purpose.
-    let events = w.t.app.store().audit_events(0, 10_000).await.unwrap();
+    let events =
+        w.t.app
+            .kernel()
+            .store()
+            .audit_events(0, 10_000)
+            .await
+            .unwrap();
     let careers: Vec<(&str, Option<&str>)> = events
         .iter()
         .filter(|(_, e)| e.action == "read_career")
@@ -772,11 +861,11 @@ async fn employers_and_insured_read_only_their_own(b: Backend) {
 
 /// Registers a synthetic population through the registry commands (as `daman load` does).
 async fn load(w: &World, pop: synth::Population) {
-    let reg = app::Registrar::operator();
-    let employers: Vec<app::NewEmployer> = (0..pop.employers)
+    let reg = kernel::Registrar::operator();
+    let employers: Vec<registry::NewEmployer> = (0..pop.employers)
         .map(|i| {
             let e = pop.employer(i);
-            app::NewEmployer {
+            registry::NewEmployer {
                 name: e.name,
                 activity: e.activity,
                 city: e.city,
@@ -786,6 +875,7 @@ async fn load(w: &World, pop: synth::Population) {
         .collect();
     let ids: Vec<i64> =
         w.t.app
+            .registry()
             .affiliate_employers(reg, &employers, "t")
             .await
             .unwrap()
@@ -793,9 +883,9 @@ async fn load(w: &World, pop: synth::Population) {
             .map(|c| c.employer_id)
             .collect();
     let people: Vec<synth::SynthPerson> = (0..pop.persons).map(|i| pop.person(i)).collect();
-    let batch: Vec<app::NewPerson> = people
+    let batch: Vec<registry::NewPerson> = people
         .iter()
-        .map(|p| app::NewPerson {
+        .map(|p| registry::NewPerson {
             cin: p.cin.clone(),
             last_name: p.last_name.clone(),
             first_name: p.first_name.clone(),
@@ -809,13 +899,22 @@ async fn load(w: &World, pop: synth::Population) {
             children: p.children,
         })
         .collect();
-    let created = w.t.app.immatriculate(reg, &batch, "t").await.unwrap();
+    let created =
+        w.t.app
+            .registry()
+            .immatriculate(reg, &batch, "t")
+            .await
+            .unwrap();
     let links: Vec<(i64, i64, String)> = people
         .iter()
         .zip(&created)
         .map(|(p, c)| (ids[p.employer], c.person_id, "2020-01-01".to_string()))
         .collect();
-    w.t.app.link_employments(reg, &links, "t").await.unwrap();
+    w.t.app
+        .registry()
+        .link_employments(reg, &links, "t")
+        .await
+        .unwrap();
 }
 
 /// Each branch's share, rounded half up to the centime, from the table alone.
@@ -840,10 +939,11 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     let pop = synth::Population::new(7, 30, 600, smig);
     load(&w, pop).await;
     w.t.app
-        .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+        .contributions()
+        .issue_preetablis(kernel::Registrar::operator(), period(), &[], "t")
         .await
         .unwrap();
-    let numbers = w.t.app.store().employer_numbers().await.unwrap();
+    let numbers = w.t.app.kernel().store().employer_numbers().await.unwrap();
     let plan = synth::month::MonthPlan {
         ceiling: params.ceiling_at(period()).unwrap(),
         entrants_per_mille: 500,
@@ -851,7 +951,7 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     let (mut files, mut expected, mut lines) = (Vec::new(), (0i64, 0i64), 0usize);
     let mut per_employer = Vec::new();
     for n in numbers {
-        let pre = preetabli_of(&w, Declarant::Operator, n as u32, period()).await;
+        let pre = preetabli_of(&w, Declarant::operator(), n as u32, period()).await;
         let d = synth::month::declaration(&pop, &pre, plan);
         let gross: Vec<i64> = d
             .lines
@@ -876,11 +976,12 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     assert!(lines > 600, "{lines}");
     let out =
         w.t.app
-            .import_declarations(Declarant::Operator, files, Lang::Fr, "t")
+            .contributions()
+            .import_declarations(Declarant::operator(), files, Lang::Fr, "t")
             .await
             .unwrap();
     assert!(out.iter().all(ImportOutcome::is_accepted), "{out:#?}");
-    let check = w.t.app.ledger_check(Some(period())).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(Some(period())).await.unwrap();
     let sum = |suffix: &str| -> i64 {
         check
             .accounts
@@ -893,19 +994,21 @@ async fn a_synthetic_month_totals_what_the_rate_table_says(b: Backend) {
     for (n, owed) in per_employer {
         let st =
             w.t.app
-                .statement(Declarant::Operator, n, "t")
+                .ledger()
+                .statement(Declarant::operator(), n, "t")
                 .await
                 .unwrap();
         assert_eq!(st.owed, Centimes(owed), "employer {n}");
     }
-    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    assert!(w.t.app.ledger().ledger_check(None).await.unwrap().balanced);
     assert_eq!(counts(&w).await.lines as usize, lines);
 }
 
 async fn the_api_serves_declarations(b: Backend) {
     let w = World::new(b).await;
     w.t.app
-        .issue_preetablis(app::Registrar::operator(), period(), &[], "t")
+        .contributions()
+        .issue_preetablis(kernel::Registrar::operator(), period(), &[], "t")
         .await
         .unwrap();
     let a1 = w.employer1.affiliate_number.clone();
@@ -1160,11 +1263,12 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
     let (_, who, number) = employer(&w, 1).await;
     let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
     let total = s.total.0; // 2 907.73 MAD
-    let reg = app::Registrar::operator();
+    let reg = kernel::Registrar::operator();
     let day = |d: u8, m: u8| Date::new(2026, m, d).unwrap();
     // Not late on the due date.
     let run =
         w.t.app
+            .ledger()
             .post_surcharges(reg, day(10, 11), "t")
             .await
             .unwrap();
@@ -1172,6 +1276,7 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
     // The day after: 3 % of what is unpaid.
     let run =
         w.t.app
+            .ledger()
             .post_surcharges(reg, day(11, 11), "t")
             .await
             .unwrap();
@@ -1180,6 +1285,7 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
     // The same day again: nothing more.
     let run =
         w.t.app
+            .ledger()
             .post_surcharges(reg, day(11, 11), "t")
             .await
             .unwrap();
@@ -1193,23 +1299,28 @@ async fn late_payment_surcharges_follow_the_table(b: Backend) {
         bank_reference: "VIR-LATE".into(),
         paid_on: day(20, 11),
     };
-    w.t.app.record_payment(reg, &pay, "t").await.unwrap();
+    w.t.app
+        .ledger()
+        .record_payment(reg, &pay, "t")
+        .await
+        .unwrap();
     let unpaid = total - total / 2;
     let target = (unpaid * 350 + 5_000) / 10_000;
     let run =
         w.t.app
+            .ledger()
             .post_surcharges(reg, day(15, 12), "t")
             .await
             .unwrap();
     assert_eq!(run.total, Centimes((target - first).max(0)));
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].surcharges, Centimes(first.max(target)));
     assert_eq!(st.periods[0].owed, Centimes(total + first.max(target)));
     assert_eq!(
         st.periods[0].balance,
         Centimes(total + first.max(target) - total / 2)
     );
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert!(check.balanced);
     assert!(
         check
@@ -1267,6 +1378,7 @@ async fn nobody_is_declared_twice_and_rejected_files_create_nobody(b: Backend) {
     let good = bytes_of(&declaration_from(&pre));
     let out =
         w.t.app
+            .contributions()
             .import_declarations(
                 who,
                 vec![
@@ -1322,14 +1434,20 @@ async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
     let (_, who, number) = employer(&w, 1).await;
     let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
     let agent = principal(&w, "agent-1", Role::Agent, Binding::None).await;
-    let as_agent = Declarant::of(&agent).unwrap();
+    let as_agent = w.t.app.kernel().declarant(&agent).unwrap();
     // Totals yes; names and salaries no; no uploads.
     assert_eq!(
-        w.t.app.statement(as_agent, number, "t").await.unwrap().owed,
+        w.t.app
+            .ledger()
+            .statement(as_agent, number, "t")
+            .await
+            .unwrap()
+            .owed,
         s.total
     );
     assert_eq!(
         w.t.app
+            .contributions()
             .declarations_of(as_agent, number, "t")
             .await
             .unwrap()
@@ -1338,28 +1456,37 @@ async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
     );
     assert!(
         w.t.app
+            .contributions()
             .declaration_file(as_agent, s.declaration_id, "t")
             .await
             .is_err()
     );
     assert!(
         w.t.app
+            .contributions()
             .declaration_lines(as_agent, s.declaration_id, "t")
             .await
             .is_err()
     );
     assert!(
         w.t.app
+            .contributions()
             .preetabli_file(as_agent, number, period(), "t")
             .await
             .is_err()
     );
     assert!(matches!(
         import_result(&w, as_agent, &bytes_of(&declaration_from(&pre))).await,
-        Err(app::AppError::Denied(_))
+        Err(kernel::AppError::Denied(_))
     ));
     // Every refusal is audited.
-    let events = w.t.app.store().audit_events(0, 10_000).await.unwrap();
+    let events =
+        w.t.app
+            .kernel()
+            .store()
+            .audit_events(0, 10_000)
+            .await
+            .unwrap();
     let denied = events
         .iter()
         .filter(|(_, e)| e.outcome.starts_with("deny") && e.action.contains("access"))
@@ -1367,7 +1494,7 @@ async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
     assert_eq!(denied, 3);
     // Payments: a reference with a quote is refused; the same reference for another amount is
     // a conflict, never a silent loss.
-    let reg = app::Registrar::operator();
+    let reg = kernel::Registrar::operator();
     let pay = |reference: &str, amount: i64| NewPayment {
         affiliate_number: number,
         period: period(),
@@ -1377,27 +1504,33 @@ async fn agents_read_totals_not_files_and_payments_are_checked(b: Backend) {
     };
     assert!(matches!(
         w.t.app
+            .ledger()
             .record_payment(reg, &pay("VIR\",\"x", 100), "t")
             .await,
-        Err(app::AppError::Invalid(_))
+        Err(kernel::AppError::Invalid(_))
     ));
     w.t.app
+        .ledger()
         .record_payment(reg, &pay("VIR-7", 100), "t")
         .await
         .unwrap();
     assert!(matches!(
-        w.t.app.record_payment(reg, &pay("VIR-7", 200), "t").await,
-        Err(app::AppError::Conflict(Clash::Payment))
+        w.t.app
+            .ledger()
+            .record_payment(reg, &pay("VIR-7", 200), "t")
+            .await,
+        Err(kernel::AppError::Conflict(Clash::Payment))
     ));
-    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    assert!(w.t.app.ledger().ledger_check(None).await.unwrap().balanced);
 }
 
 async fn import_result(
     w: &World,
     who: Declarant,
     bytes: &[u8],
-) -> Result<Vec<ImportOutcome>, app::AppError> {
+) -> Result<Vec<ImportOutcome>, kernel::AppError> {
     w.t.app
+        .contributions()
         .import_declarations(
             who,
             vec![ImportFile {
@@ -1415,8 +1548,9 @@ async fn try_rectify(
     who: Declarant,
     id: i64,
     bytes: &[u8],
-) -> Result<ImportOutcome, app::AppError> {
+) -> Result<ImportOutcome, kernel::AppError> {
     w.t.app
+        .contributions()
         .rectify_declaration(
             who,
             id,
@@ -1467,18 +1601,18 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     let (_, other, _) = employer(&w, 2).await;
     assert!(matches!(
         try_rectify(&w, other, main.declaration_id, &fixed_bytes).await,
-        Err(app::AppError::NotFound(Missing::Declaration))
+        Err(kernel::AppError::NotFound(Missing::Declaration))
     ));
     let agent = principal(&w, "agent-r", Role::Agent, Binding::None).await;
     assert!(matches!(
         try_rectify(
             &w,
-            Declarant::of(&agent).unwrap(),
+            w.t.app.kernel().declarant(&agent).unwrap(),
             main.declaration_id,
             &fixed_bytes
         )
         .await,
-        Err(app::AppError::Denied(_))
+        Err(kernel::AppError::Denied(_))
     ));
     // A file for another form is refused with the exact error, and so is one declaring the
     // complementary declaration's entrant again; neither writes anything.
@@ -1516,16 +1650,21 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     assert_eq!(r.employer_share, Centimes(162_870 + 72_184));
     assert_eq!(r.employee_share, Centimes(47_220 + 23_069));
     // The period now owes the rectified declaration and the complementary one, no more.
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(r.total.0 + e1.total.0));
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert!(check.balanced, "{check:?}");
     assert_eq!(
         balance(&check, "receivable"),
         Some(Centimes(r.total.0 + e1.total.0))
     );
     // The history: the original is listed as rectified, and comes back byte for byte.
-    let list = w.t.app.declarations_of(who, number, "t").await.unwrap();
+    let list =
+        w.t.app
+            .contributions()
+            .declarations_of(who, number, "t")
+            .await
+            .unwrap();
     let original = list
         .iter()
         .find(|d| d.declaration_id == main.declaration_id)
@@ -1535,19 +1674,21 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     assert_eq!(list.len(), 3);
     let back =
         w.t.app
+            .contributions()
             .declaration_file(who, main.declaration_id, "t")
             .await
             .unwrap();
     assert_eq!(back, main_bytes);
     let back =
         w.t.app
+            .contributions()
             .declaration_file(who, r.declaration_id, "t")
             .await
             .unwrap();
     assert_eq!(back, fixed_bytes);
     // A's career holds the rectified month only.
     let a = insured(&w, 0, &w.a.immatriculation).await;
-    let career = w.t.app.career(&a, None, "t").await.unwrap();
+    let career = w.t.app.contributions().career(&a, None, "t").await.unwrap();
     assert_eq!(career.len(), 1);
     assert_eq!(career[0].gross, Centimes(900_000));
     assert_eq!(career[0].employer_share, Centimes(162_870));
@@ -1564,15 +1705,15 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
     ));
     assert!(matches!(
         try_rectify(&w, who, main.declaration_id, &main_bytes).await,
-        Err(app::AppError::Conflict(Clash::Rectified))
+        Err(kernel::AppError::Conflict(Clash::Rectified))
     ));
     assert_eq!(counts(&w).await, after);
     // A rectification can be rectified in turn: back to 8 000.00, the original's amounts.
     let again = accepted(rectify(&w, who, r.declaration_id, &main_bytes).await);
     assert_eq!(again.total, main.total);
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + e1.total.0));
-    assert!(w.t.app.ledger_check(None).await.unwrap().balanced);
+    assert!(w.t.app.ledger().ledger_check(None).await.unwrap().balanced);
     // A complementary declaration is rectified too: its entrant earned 2 500.00 (employer
     // 21.09 % = 527.25, employee 6.74 % = 168.50), and is not "declared twice" by it.
     let e1_fixed = Declaration {
@@ -1596,9 +1737,9 @@ async fn a_rectification_replaces_a_declaration_and_keeps_the_history(b: Backend
         (after_r1.persons, after_r1.employments),
         (before_r1.persons, before_r1.employments)
     );
-    let st = w.t.app.statement(who, number, "t").await.unwrap();
+    let st = w.t.app.ledger().statement(who, number, "t").await.unwrap();
     assert_eq!(st.periods[0].owed, Centimes(main.total.0 + r1.total.0));
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert!(check.balanced, "{check:?}");
     // The branches hold what the declarations in force declared, to the centime: each
     // rectification took back exactly what its original's transaction had allocated. The
@@ -1657,7 +1798,7 @@ async fn a_person_who_left_is_not_on_the_next_preetabli(b: Backend) {
         &w.b.immatriculation
     };
     let p = insured(&w, 1, imma).await;
-    let career = w.t.app.career(&p, None, "t").await.unwrap();
+    let career = w.t.app.contributions().career(&p, None, "t").await.unwrap();
     assert_eq!(career.len(), 1);
     assert_eq!((career[0].situation.as_str(), career[0].days), ("SO", 12));
 }
@@ -1672,16 +1813,17 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let (p2, who2, number2) = employer(&w, 2).await;
     let pre2 = preetabli_of(&w, who2, number2, period()).await;
     let original = accepted(import(&w, who2, &bytes_of(&declaration_from(&pre2))).await);
-    let store = w.t.app.store().clone();
+    let store = w.t.app.kernel().store().clone();
     let schema_before = store.schema().await.unwrap();
-    let decoy: app::NewPerson =
+    let decoy: registry::NewPerson =
         serde_json::from_value(crate::person_json("ZH7001", "BERRADA", "Ilyas")).unwrap();
-    let decoy_employer: app::NewEmployer = serde_json::from_value(serde_json::json!({
+    let decoy_employer: registry::NewEmployer = serde_json::from_value(serde_json::json!({
         "name": "ATLAS DECOR SARL", "activity": "Commerce", "city": "Fes", "ice": "001525480000077"
     }))
     .unwrap();
     let (decoy_employers, decoys) =
         w.t.app
+            .registry()
             .seed_honeytokens(&[decoy_employer], std::slice::from_ref(&decoy))
             .await
             .unwrap();
@@ -1722,11 +1864,19 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let got = import_result(&w, who, &bytes_of(&d)).await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(counts(&w).await, before);
     assert_eq!(w.t.alerts("honeytoken").await, 2);
-    assert!(w.t.app.principal(p.id).await.unwrap().unwrap().locked);
+    assert!(
+        w.t.app
+            .kernel()
+            .principal(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
 
     // A rectification naming the decoy: the same.
     let mut r = declaration_from(&pre2);
@@ -1734,11 +1884,19 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let got = try_rectify(&w, who2, original.declaration_id, &bytes_of(&r)).await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(counts(&w).await, before);
     assert_eq!(w.t.alerts("honeytoken").await, 3);
-    assert!(w.t.app.principal(p2.id).await.unwrap().unwrap().locked);
+    assert!(
+        w.t.app
+            .kernel()
+            .principal(p2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
 
     // The registry's commands too: an agent opening a case on the decoy, another linking it to
     // an employer, a third linking someone to the decoy employer, a fourth changing the decoy's
@@ -1774,7 +1932,15 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
             "{path}"
         );
         assert_eq!(w.t.alerts("honeytoken").await, 4 + k, "{path}");
-        assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+        assert!(
+            w.t.app
+                .kernel()
+                .principal(agent.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .locked
+        );
     }
     assert_eq!(counts(&w).await, before);
 
@@ -1784,10 +1950,10 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let mut line = d.lines[0].clone();
     line.employee.immatriculation = decoys[0].immatriculation.parse().unwrap();
     d.lines.push(line);
-    let got = import_result(&w, Declarant::Operator, &bytes_of(&d)).await;
+    let got = import_result(&w, Declarant::operator(), &bytes_of(&d)).await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(w.t.alerts("honeytoken").await, 8);
     assert_eq!(counts(&w).await, before);
@@ -1798,22 +1964,32 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
             .await;
     let got =
         w.t.app
+            .ledger()
             .statement(
-                Declarant::Agent(agent.id),
+                w.t.app.kernel().declarant(&agent).unwrap(),
                 decoy_affiliate.parse().unwrap(),
                 "t",
             )
             .await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(w.t.alerts("honeytoken").await, 9);
-    assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+    assert!(
+        w.t.app
+            .kernel()
+            .principal(agent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
     // Someone enrolling as the decoy gets the same answer as anyone (a token; no code is
     // sent), and the alert is raised.
     let token =
         w.t.app
+            .identity()
             .enrol_insured("ZH7001", "correct horse battery staple 7", Lang::Fr, "t")
             .await
             .unwrap();
@@ -1829,8 +2005,9 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
     let (agent, _) = w.t.login("agent-payment", Role::Agent, Binding::None).await;
     let got =
         w.t.app
+            .ledger()
             .record_payment(
-                agent.registrar().unwrap(),
+                w.t.app.kernel().registrar(&agent).unwrap(),
                 &NewPayment {
                     affiliate_number: decoy_affiliate.parse().unwrap(),
                     period: period(),
@@ -1843,21 +2020,41 @@ async fn a_decoy_read_or_declared_locks_the_principal(b: Backend) {
             .await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(w.t.alerts("honeytoken").await, 11);
-    assert!(w.t.app.principal(agent.id).await.unwrap().unwrap().locked);
+    assert!(
+        w.t.app
+            .kernel()
+            .principal(agent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
     assert_eq!(counts(&w).await, before);
     // An insured person asking for the decoy's career: careers go through the gate, so the
     // same.
     let c = insured(&w, 2, &w.c.immatriculation).await;
-    let got = w.t.app.career(&c, Some(decoys[0].person_id), "t").await;
+    let got =
+        w.t.app
+            .contributions()
+            .career(&c, Some(decoys[0].person_id), "t")
+            .await;
     assert!(matches!(
         got,
-        Err(app::AppError::Denied(domain::DenyReason::Honeytoken))
+        Err(kernel::AppError::Denied(domain::DenyReason::Honeytoken))
     ));
     assert_eq!(w.t.alerts("honeytoken").await, 12);
-    assert!(w.t.app.principal(c.id).await.unwrap().unwrap().locked);
+    assert!(
+        w.t.app
+            .kernel()
+            .principal(c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked
+    );
 }
 
 /// The decoy of `a_decoy_read_or_declared_locks_the_principal`, declared as an entrant.
@@ -1881,10 +2078,11 @@ async fn a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read
     let (_, who, number) = employer(&w, 1).await;
     let issued =
         w.t.app
+            .contributions()
             .preetabli_file(who, number, period(), "t")
             .await
             .unwrap();
-    let store = w.t.app.store();
+    let store = w.t.app.kernel().store();
     let employer_id = store
         .employers_where(true, &[i64::from(number)])
         .await
@@ -1969,6 +2167,7 @@ async fn a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read
     .unwrap();
     assert_eq!(
         w.t.app
+            .contributions()
             .preetabli_file(who, number, period(), "t")
             .await
             .unwrap(),
@@ -1980,8 +2179,11 @@ async fn a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read
         .await
         .unwrap();
     assert!(matches!(
-        w.t.app.preetabli_file(who, number, period(), "t").await,
-        Err(app::AppError::Store(store::StoreError::Corrupt(_)))
+        w.t.app
+            .contributions()
+            .preetabli_file(who, number, period(), "t")
+            .await,
+        Err(kernel::AppError::Store(store::StoreError::Corrupt(_)))
     ));
 }
 
@@ -2012,18 +2214,19 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
     third.entrants.push(newcomer("QE777001"));
     let app = &w.t.app;
     let parsed = |d: &Declaration, name: &str| {
-        app.parse_files(vec![ImportFile {
+        app.contributions().parse_files(vec![ImportFile {
             name: name.into(),
             bytes: bytes_of(d),
         }])
     };
     let before = counts(&w).await;
-    let who = Declarant::Operator;
-    let mut ids = app::IdPool::blocks(1 << 20);
-    let mut unwritten = app::Unwritten::default();
+    let who = Declarant::operator();
+    let mut ids = contributions::IdPool::blocks(1 << 20);
+    let mut unwritten = contributions::Unwritten::default();
     let (mut prepared, mut accepted_by) = (Vec::new(), Vec::new());
     for (d, name) in [(&first, "1"), (&second, "2"), (&third, "3")] {
         let mut p = app
+            .contributions()
             .prepare_import(
                 who,
                 parsed(d, name).await.unwrap(),
@@ -2038,9 +2241,10 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
         prepared.push(p);
     }
     // The third file, checked against the second batch alone.
-    let mut only_second = app::Unwritten::default();
+    let mut only_second = contributions::Unwritten::default();
     only_second.push(accepted_by.swap_remove(1));
     let stale = app
+        .contributions()
         .prepare_import(
             who,
             parsed(&third, "3").await.unwrap(),
@@ -2052,14 +2256,23 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
         .unwrap();
     let mut outcomes = Vec::new();
     for p in prepared.drain(..2) {
-        outcomes.extend(app.commit_import(who, p, "t").await.unwrap());
+        outcomes.extend(
+            app.contributions()
+                .commit_import(who, p, "t")
+                .await
+                .unwrap(),
+        );
     }
     assert!(
-        app.commit_import(who, stale, "t").await.is_err(),
+        app.contributions()
+            .commit_import(who, stale, "t")
+            .await
+            .is_err(),
         "the newcomer created twice"
     );
     outcomes.extend(
-        app.commit_import(who, prepared.remove(0), "t")
+        app.contributions()
+            .commit_import(who, prepared.remove(0), "t")
             .await
             .unwrap(),
     );
@@ -2136,7 +2349,7 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
         vec![(receivable, 10_000), (declared, -10_000)],
     )
     .await;
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert_eq!((check.balanced, check.unbalanced_entries), (false, 0));
     assert_eq!(
         balance(&check, "contribution:declared"),
@@ -2144,7 +2357,7 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
     );
     // One posting alone: the entry itself does not balance.
     forge(9_000_000_002, vec![(receivable, 55)]).await;
-    let check = w.t.app.ledger_check(None).await.unwrap();
+    let check = w.t.app.ledger().ledger_check(None).await.unwrap();
     assert_eq!((check.balanced, check.unbalanced_entries), (false, 1));
     assert_eq!(
         view(w.agent.clone()).await,
@@ -2194,7 +2407,7 @@ async fn entrants_already_registered_are_found_not_created(b: Backend) {
     // Each reads the month in their own career, declared by employer 1.
     for (i, person, gross) in [(3, &w.d, 250_000), (2, &w.c, 120_000)] {
         let p = insured(&w, i, &person.immatriculation).await;
-        let career = w.t.app.career(&p, None, "t").await.unwrap();
+        let career = w.t.app.contributions().career(&p, None, "t").await.unwrap();
         assert_eq!(career.len(), 1, "{}", person.cin);
         assert_eq!(
             (

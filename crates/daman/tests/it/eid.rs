@@ -29,7 +29,7 @@ async fn callback(t: &TestApp, query: &str) -> testkit::Reply {
 async fn eid_logs_in_the_registered_person(backend: Backend) {
     let op = EidOp::start(&[]);
     let cfg = op.config("daman");
-    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
+    let t = TestApp::start_with(backend, move |c| c.auth.eid = Some(cfg), 100_000).await;
     register(&t, "ZA130", "+212600000130").await;
     // The authorization request carries PKCE (S256), a state and a nonce.
     let url = start_url(&t).await;
@@ -86,7 +86,7 @@ async fn eid_logs_in_the_registered_person(backend: Backend) {
 async fn eid_browser_logins_are_bound_to_their_browser(backend: Backend) {
     let op = EidOp::start(&[]);
     let cfg = op.config("daman");
-    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
+    let t = TestApp::start_with(backend, move |c| c.auth.eid = Some(cfg), 100_000).await;
     register(&t, "ZA131", "+212600000131").await;
     let start = || async {
         let r = t
@@ -158,10 +158,11 @@ on_both_backends!(
 async fn an_eid_login_as_a_decoy_is_refused_with_an_alert(backend: Backend) {
     let op = EidOp::start(&[]);
     let cfg = op.config("daman");
-    let t = TestApp::start_with(backend, move |a| a.eid = Some(cfg), 100_000).await;
-    let decoy: app::NewPerson =
+    let t = TestApp::start_with(backend, move |c| c.auth.eid = Some(cfg), 100_000).await;
+    let decoy: registry::NewPerson =
         serde_json::from_value(crate::person_json("ZA133", "BERRADA", "Ilyas")).unwrap();
     t.app
+        .registry()
         .seed_honeytokens(&[], std::slice::from_ref(&decoy))
         .await
         .unwrap();

@@ -5,9 +5,9 @@ use crate::declarations::{
 };
 use crate::login::{enrolled, login_sms, session_status};
 use crate::{World, on_both_backends};
-use app::Clash;
-use app::{AppError, KeyProgress};
 use domain::Role;
+use kernel::Clash;
+use kernel::{AppError, KeyProgress};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -63,18 +63,22 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     bad[2 * 262 + 111] = b'9';
     assert!(matches!(
         import(&w, who, &bad).await,
-        app::ImportOutcome::Rejected { .. }
+        contributions::ImportOutcome::Rejected { .. }
     ));
     let number: u32 = w.employer1.affiliate_number.parse().unwrap();
     let rejections = format!(
         "{:?}",
         w.t.app
+            .contributions()
             .declaration_rejections(who, number, domain::Lang::Ar, "t")
             .await
             .unwrap()
     );
     let a = insured(&w, 0, &w.a.immatriculation).await;
-    let career = format!("{:?}", w.t.app.career(&a, None, "t").await.unwrap());
+    let career = format!(
+        "{:?}",
+        w.t.app.contributions().career(&a, None, "t").await.unwrap()
+    );
     let everything = json!({"person_id": w.a.id, "purpose": "self_service", "fields": ["immatriculation", "cin", "last_name", "first_name", "last_name_ar", "first_name_ar", "birth_date", "phone", "email", "address", "rib", "children"], "full": true});
     let before = w.read(&w.a.token, everything.clone()).await;
     assert_eq!(before.status, 200, "{:?}", before.json);
@@ -102,6 +106,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     let rotate = async {
         let r =
             w.t.app
+                .kernel()
                 .rotate_keys(false, Duration::from_secs(30), &progress, "t")
                 .await;
         done.store(true, Ordering::SeqCst);
@@ -143,7 +148,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         {
             let mut rows = 0;
             for t in store::sealed_tables() {
-                rows += w.t.app.store().count_rows(t.table).await.unwrap();
+                rows += w.t.app.kernel().store().count_rows(t.table).await.unwrap();
             }
             rows
         },
@@ -153,11 +158,15 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     let after = w.read(&w.a.token, everything.clone()).await;
     assert_eq!(after.json["fields"], before.json["fields"]);
     assert_eq!(
-        format!("{:?}", node2.career(&a, None, "t").await.unwrap()),
+        format!(
+            "{:?}",
+            node2.contributions().career(&a, None, "t").await.unwrap()
+        ),
         career
     );
     assert_eq!(
         node2
+            .contributions()
             .declaration_file(who, declared.declaration_id, "t")
             .await
             .unwrap(),
@@ -168,6 +177,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         format!(
             "{:?}",
             node2
+                .contributions()
                 .declaration_rejections(who, number, domain::Lang::Ar, "t")
                 .await
                 .unwrap()
@@ -233,6 +243,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     .unwrap();
     let e =
         w.t.app
+            .kernel()
             .rotate_keys(false, Duration::from_millis(500), &|_| {}, "t")
             .await
             .unwrap_err();
@@ -240,7 +251,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         matches!(&e, AppError::Keys(m) if m.contains("ghost:1:00") && m.contains("have not loaded the new key")),
         "{e:?}"
     );
-    let keys = w.t.app.key_list().await.unwrap();
+    let keys = w.t.app.kernel().key_list().await.unwrap();
     assert_eq!(
         keys.iter()
             .map(|k| (k.id, k.primary, k.primary_since.is_some()))
@@ -250,6 +261,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
     assert!(key_ids(&w.t).await.iter().all(|(_, k)| *k == 2));
     assert!(matches!(
         w.t.app
+            .kernel()
             .rotate_keys(false, Duration::from_secs(5), &|_| {}, "t")
             .await,
         Err(AppError::Conflict(Clash::RotationUnfinished))
@@ -260,6 +272,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
         .unwrap();
     let r =
         w.t.app
+            .kernel()
             .rotate_keys(true, Duration::from_secs(30), &|_| {}, "t")
             .await
             .unwrap();
@@ -273,7 +286,7 @@ async fn rotation_re_encrypts_every_row_while_reads_go_on(b: Backend) {
 /// the read and the write keeps the request's change, whole; the others take the new bytes.
 async fn re_encryption_never_overwrites_a_concurrent_change(b: Backend) {
     let w = World::new(b).await;
-    let store = w.t.app.store();
+    let store = w.t.app.kernel().store();
     let persons = store::sealed_tables()
         .into_iter()
         .find(|t| t.table == "persons")
@@ -325,16 +338,30 @@ async fn lockdown_ends_sessions_by_role_then_all(b: Backend) {
     let two = login_sms(&t, "ZA301", phone).await;
     assert_eq!(session_status(&t, &one).await, 200);
     // Another role's lockdown leaves insured persons signed in.
-    assert_eq!(t.app.lockdown(Some(Role::Agent), "t").await.unwrap(), 0);
+    assert_eq!(
+        t.app
+            .kernel()
+            .lockdown(Some(Role::Agent), "t")
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(session_status(&t, &one).await, 200);
     // Their role's ends both sessions at once; signing in again works.
-    assert_eq!(t.app.lockdown(Some(Role::Insured), "t").await.unwrap(), 2);
+    assert_eq!(
+        t.app
+            .kernel()
+            .lockdown(Some(Role::Insured), "t")
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(session_status(&t, &one).await, 401);
     assert_eq!(session_status(&t, &two).await, 401);
     let three = login_sms(&t, "ZA301", phone).await;
     assert_eq!(session_status(&t, &three).await, 200);
     // Everyone's.
-    assert_eq!(t.app.lockdown(None, "t").await.unwrap(), 1);
+    assert_eq!(t.app.kernel().lockdown(None, "t").await.unwrap(), 1);
     assert_eq!(session_status(&t, &three).await, 401);
     assert_eq!(
         events(&t, "lockdown").await,

@@ -2,8 +2,8 @@
 //! throttling, sessions, step-up and the RIB cooling-off period, on both backends.
 
 use crate::{on_both_backends, person_json};
-use app::Binding;
 use domain::{Clock, Role};
+use kernel::Binding;
 use serde_json::{Value, json};
 use store::Backend;
 use testkit::TestApp;
@@ -105,8 +105,8 @@ async fn password_and_sms_through_smpp(backend: Backend) {
     let address = smsc.address();
     let t = TestApp::start_with(
         backend,
-        move |a| {
-            a.sms = Some(std::sync::Arc::new(
+        move |c| {
+            c.kernel.sms.sender = Some(std::sync::Arc::new(
                 auth::sms::SmppSender::new(auth::sms::SmppConfig {
                     address,
                     system_id: "daman".into(),
@@ -437,9 +437,10 @@ async fn operator_invites(
     affiliate: Option<domain::AffiliateNumber>,
 ) -> String {
     t.app
+        .identity()
         .invite(
-            app::Inviter::Operator,
-            &app::Invitation {
+            identity::Inviter::Operator,
+            &identity::Invitation {
                 login: login.into(),
                 phone: phone.into(),
                 role,
@@ -545,6 +546,7 @@ async fn sessions_end_at_logout_timeout_and_disabling(backend: Backend) {
     assert_eq!(session_status(&t, &one).await, 200);
     // Disabling the account ends its sessions and its logins.
     t.app
+        .identity()
         .set_account_disabled("ZA107", true, "test")
         .await
         .unwrap();
@@ -552,7 +554,13 @@ async fn sessions_end_at_logout_timeout_and_disabling(backend: Backend) {
     let r = password_step(&t, "ZA107", PASSWORD).await;
     assert_eq!(r.json["error"]["code"], "login_failed");
     // The audit log has the events, without secrets.
-    let events = t.app.store().audit_events(0, 10_000).await.unwrap();
+    let events = t
+        .app
+        .kernel()
+        .store()
+        .audit_events(0, 10_000)
+        .await
+        .unwrap();
     let actions: Vec<&str> = events.iter().map(|(_, e)| e.action.as_str()).collect();
     for a in [
         "enrol_start",
@@ -585,7 +593,7 @@ async fn rib_change_needs_step_up_and_waits(backend: Backend) {
             .login(
                 "dev-insured",
                 Role::Insured,
-                Binding::Person(app::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
+                Binding::Person(kernel::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
             )
             .await;
         t.post(
@@ -632,10 +640,10 @@ async fn rib_change_needs_step_up_and_waits(backend: Backend) {
     assert!(notice.contains("RIB"), "{notice}");
     // Not before 72 hours.
     t.clock.advance_seconds(71 * 3600);
-    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 0);
+    assert_eq!(t.app.identity().apply_due_rib_changes().await.unwrap(), 0);
     assert_eq!(read_rib().await, old);
     t.clock.advance_seconds(3600);
-    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 1);
+    assert_eq!(t.app.identity().apply_due_rib_changes().await.unwrap(), 1);
     assert_eq!(read_rib().await, new_rib);
     // (A new session: the first one has timed out meanwhile.)
     let token2 = login_sms(&t, "ZA108", phone).await;
@@ -657,13 +665,13 @@ async fn rib_change_needs_step_up_and_waits(backend: Backend) {
         .await;
     assert_eq!(r.status, 404);
     t.clock.advance_seconds(73 * 3600);
-    assert_eq!(t.app.apply_due_rib_changes().await.unwrap(), 0);
+    assert_eq!(t.app.identity().apply_due_rib_changes().await.unwrap(), 0);
     // A development token has no session, hence no step-up.
     let (_, dev) = t
         .login(
             "dev-insured",
             Role::Insured,
-            Binding::Person(app::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
+            Binding::Person(kernel::Subject::Cin(domain::Cin::parse("ZA108").unwrap())),
         )
         .await;
     let r = t
@@ -819,7 +827,7 @@ async fn employer_admins_invite_their_users(backend: Backend) {
 }
 
 async fn sms_and_per_ip_limits(backend: Backend) {
-    let t = TestApp::start_with(backend, |a| a.sms_per_number_hour = 3, 8).await;
+    let t = TestApp::start_with(backend, |c| c.kernel.sms.per_number_hour = 3, 8).await;
     let phone = "+212600000113";
     enrolled(&t, "ZA113", phone).await; // 1 SMS
     let r = password_step(&t, "ZA113", PASSWORD).await;
@@ -1120,7 +1128,7 @@ async fn phone_changes_need_step_up_and_the_new_number(backend: Backend) {
     // An hourly purge removes what expired, not what lives.
     t.clock.advance_seconds(8 * 86_400);
     let live = login_sms(&t, "ZA150", new).await;
-    let purged = t.app.purge_expired().await.unwrap();
+    let purged = t.app.identity().purge_expired().await.unwrap();
     assert!(purged > 0);
     assert_eq!(session_status(&t, &live).await, 200);
 }

@@ -15,8 +15,8 @@ mod login;
 mod registry;
 mod schema;
 
-use app::Binding;
 use domain::Role;
+use kernel::Binding;
 use serde_json::{Value, json};
 use testkit::TestApp;
 
@@ -124,7 +124,7 @@ impl World {
                     .await;
                 assert_eq!(l.status, 201, "{:?}", l.json);
             }
-            let subject = app::Subject::Immatriculation(
+            let subject = kernel::Subject::Immatriculation(
                 domain::Immatriculation::parse(&immatriculation).unwrap(),
             );
             let (_, token) = t

@@ -11,7 +11,7 @@ on_both_backends!(
 
 async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Backend) {
     let w = World::new(b).await;
-    let store = w.t.app.store().clone();
+    let store = w.t.app.kernel().store().clone();
     let persons = store.count_persons().await.unwrap();
     let mut bad = person_json("12345678", "", "Salma");
     bad["rib"] = json!("999001000001205000534904");
@@ -109,7 +109,7 @@ async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Bac
 
 async fn duplicates_are_refused(b: Backend) {
     let w = World::new(b).await;
-    let persons = w.t.app.store().count_persons().await.unwrap();
+    let persons = w.t.app.kernel().store().count_persons().await.unwrap();
     let r =
         w.t.post(
             "/api/v1/persons",
@@ -119,7 +119,10 @@ async fn duplicates_are_refused(b: Backend) {
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json["error"]["code"], "conflict");
-    assert_eq!(w.t.app.store().count_persons().await.unwrap(), persons);
+    assert_eq!(
+        w.t.app.kernel().store().count_persons().await.unwrap(),
+        persons
+    );
     let r =
         w.t.post(
             "/api/v1/employers",

@@ -1,0 +1,283 @@
+use domain::{DenyReason, Lang, PersonField};
+// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
+// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
+use foldhash::{HashMap, HashMapExt};
+
+use crate::Contributions;
+use crate::codec::form_number;
+use crate::context::Accepted;
+use crate::model::{ImportFile, ImportOutcome, ParsedFile, duplicate, rejected};
+use crate::pipeline::{IdPool, InFlight, PreparedImport, Unwritten, import_batches};
+use kernel::columns::*;
+use kernel::{AppError, Audit, Clash, Declarant};
+
+impl Contributions {
+    /// Imports declaration files (main or complementary), in batches of
+    /// [`import_batches`], one transaction each. Each file is accepted whole or rejected
+    /// whole with all its errors; a file already accepted is a duplicate and changes nothing.
+    pub async fn import_declarations(
+        &self,
+        who: Declarant,
+        files: Vec<ImportFile>,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let mut out = Vec::with_capacity(files.len());
+        let sizes: Vec<u64> = files.iter().map(|f| f.bytes.len() as u64).collect();
+        let mut files = files.into_iter();
+        for batch in import_batches(&sizes) {
+            let parsed = self
+                .parse_files(files.by_ref().take(batch.len()).collect())
+                .await?;
+            out.extend(self.import_parsed(who, parsed, lang, request_id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Reads and checks files against the format (CPU work, off the async threads).
+    pub async fn parse_files(&self, files: Vec<ImportFile>) -> Result<Vec<ParsedFile>, AppError> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .map(|f| app.parse_file(f))
+                .collect::<Result<Vec<_>, AppError>>()
+        })
+        .await
+        .map_err(|_| AppError::Internal("parse task"))?
+    }
+
+    pub(crate) fn parse_file(&self, f: ImportFile) -> Result<ParsedFile, AppError> {
+        let digest = self
+            .k
+            .keyring()
+            .blind_index(DECLARATION_DIGEST, &f.bytes)?
+            .to_vec();
+        let result = ebds::read_declaration(f.bytes.as_slice(), Some(self.k.params()));
+        Ok(ParsedFile {
+            name: f.name,
+            digest,
+            result,
+        })
+    }
+
+    /// Checks parsed files against the registry and records them (one transaction).
+    pub async fn import_parsed(
+        &self,
+        who: Declarant,
+        parsed: Vec<ParsedFile>,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let mut ids = IdPool::exact();
+        let prepared = self
+            .prepare_import(who, parsed, lang, &Unwritten::default(), &mut ids)
+            .await?;
+        self.commit_import(who, prepared, request_id).await
+    }
+
+    /// Checks a batch against the registry and encrypts what it will write, without writing.
+    /// `unwritten` is what the batches before it that may not be committed yet accepted: forms,
+    /// files, new persons, employments; the batch is checked against them too.
+    pub async fn prepare_import(
+        &self,
+        who: Declarant,
+        parsed: Vec<ParsedFile>,
+        lang: Lang,
+        unwritten: &Unwritten,
+        ids: &mut IdPool,
+    ) -> Result<PreparedImport, AppError> {
+        if who.is_agent() {
+            return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+        }
+        let started = std::time::Instant::now();
+        let mut ctx = self.context(&parsed).await?;
+        self.refuse_decoys(who, &ctx, "import").await?;
+        for previous in &unwritten.0 {
+            ctx.accepted.extend(previous.accepted.iter().copied());
+            ctx.employed.extend(previous.employed.iter().copied());
+            ctx.declared.extend(&previous.declared);
+            for (k, v) in &previous.by_cin {
+                ctx.by_cin.entry(k.clone()).or_insert(*v);
+            }
+        }
+        let numbers: HashMap<i64, i64> = ctx
+            .employers
+            .values()
+            .map(|e| (e.id, e.affiliate_number))
+            .collect();
+        let loaded = started.elapsed();
+        let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; parsed.len()];
+        let mut rejections = Vec::new();
+        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        // Files that repeat one accepted in this batch: (outcome slot, index in `accepted`).
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut in_batch: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut new_persons: Vec<(String, String)> = Vec::new();
+        let mut new_by_cin: HashMap<String, usize> = HashMap::new();
+        for (i, p) in parsed.into_iter().enumerate() {
+            if let Some(d) = ctx.already_accepted(who, &p) {
+                let affiliate = numbers.get(&d.employer_id).copied().unwrap_or(0);
+                outcomes[i] = Some(ImportOutcome::Duplicate(duplicate(d, affiliate, &p)?));
+                continue;
+            }
+            if let Some(s) = unwritten.0.iter().find_map(|f| f.digests.get(&p.digest)) {
+                outcomes[i] = Some(ImportOutcome::Duplicate(s.clone()));
+                continue;
+            }
+            if let Some(k) = in_batch.get(&p.digest) {
+                repeats.push((i, *k));
+                continue;
+            }
+            let decl = match p.result {
+                Ok(d) => d,
+                Err(errors) => {
+                    outcomes[i] = Some(rejected(&errors, lang));
+                    rejections.push(errors);
+                    continue;
+                }
+            };
+            match self.check(who, &decl, &mut ctx, &mut new_persons, &mut new_by_cin) {
+                Ok((employer, preetabli_id, persons)) => {
+                    ctx.accepted.insert((
+                        employer.id,
+                        decl.identity.period.number(),
+                        form_number(decl.form),
+                    ));
+                    in_batch.insert(p.digest.clone(), accepted.len());
+                    accepted.push((
+                        i,
+                        Accepted {
+                            employer,
+                            preetabli_id,
+                            decl,
+                            digest: p.digest,
+                            persons,
+                        },
+                    ));
+                }
+                Err(errors) => {
+                    outcomes[i] = Some(rejected(&errors, lang));
+                    rejections.push(errors);
+                }
+            }
+        }
+        let checked = started.elapsed();
+        let mut in_flight = InFlight::default();
+        let (batch, summaries) = self
+            .build_accepted(&accepted, &new_persons, &ctx, ids, &mut in_flight)
+            .await?;
+        for ((i, a), s) in accepted.iter().zip(&summaries) {
+            outcomes[*i] = Some(ImportOutcome::Accepted(s.clone()));
+            in_flight.digests.insert(a.digest.clone(), s.clone());
+            in_flight.accepted.insert((
+                a.employer.id,
+                a.decl.identity.period.number(),
+                form_number(a.decl.form),
+            ));
+        }
+        for (i, k) in repeats {
+            let s = summaries.get(k).ok_or(AppError::Internal("repeat"))?;
+            outcomes[i] = Some(ImportOutcome::Duplicate(s.clone()));
+        }
+        tracing::debug!(
+            files = outcomes.len(),
+            context_ms = loaded.as_millis() as u64,
+            check_ms = (checked - loaded).as_millis() as u64,
+            build_ms = (started.elapsed() - checked).as_millis() as u64,
+            "import prepared"
+        );
+        Ok(PreparedImport {
+            outcomes,
+            rejections,
+            batch,
+            in_flight,
+        })
+    }
+
+    /// Writes a prepared batch in one transaction, then audits it.
+    pub async fn commit_import(
+        &self,
+        who: Declarant,
+        prepared: PreparedImport,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        self.commit(
+            who,
+            prepared,
+            "import_declarations",
+            String::new(),
+            request_id,
+        )
+        .await
+    }
+
+    pub(crate) async fn commit(
+        &self,
+        who: Declarant,
+        prepared: PreparedImport,
+        action: &'static str,
+        detail: String,
+        request_id: &str,
+    ) -> Result<Vec<ImportOutcome>, AppError> {
+        let started = std::time::Instant::now();
+        let mut prepared = prepared;
+        let persons = &mut prepared.batch.persons;
+        if !persons.is_empty() {
+            let first = self
+                .k
+                .store()
+                .allocate("immatriculation", persons.len() as i64)
+                .await?;
+            let ring = &self.k.keyring();
+            for (k, p) in persons.iter_mut().enumerate() {
+                let number = domain::Immatriculation::from_number(
+                    u32::try_from(first + k as i64).unwrap_or(u32::MAX),
+                )?
+                .to_string();
+                p.cipher.set(
+                    PersonField::Immatriculation,
+                    ring.encrypt(
+                        person_column(PersonField::Immatriculation),
+                        p.id,
+                        number.as_bytes(),
+                    )?,
+                );
+                p.immatriculation_bidx = ring
+                    .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
+                    .to_vec();
+            }
+        }
+        self.k
+            .store()
+            .insert_import(&prepared.batch)
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Conflict("rectified") => AppError::Conflict(Clash::Rectified),
+                store::StoreError::Conflict(_) => AppError::Conflict(Clash::Declaration),
+                e => AppError::Store(e),
+            })?;
+        tracing::debug!(
+            lines = prepared.lines(),
+            insert_ms = started.elapsed().as_millis() as u64,
+            "import committed"
+        );
+        let outcomes = prepared.outcomes;
+        let (a, r, d) = outcomes.iter().fold((0, 0, 0), |(a, r, d), o| match o {
+            Some(ImportOutcome::Accepted(_)) => (a + 1, r, d),
+            Some(ImportOutcome::Rejected { .. }) => (a, r + 1, d),
+            _ => (a, r, d + 1),
+        });
+        Audit::counted(who.actor(), action, a)
+            .detail(format!("accepted={a} rejected={r} duplicate={d}{detail}"))
+            .write(&self.k, request_id)
+            .await?;
+        for errors in &prepared.rejections {
+            self.keep_rejection(who, errors).await;
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or(AppError::Internal("import outcome")))
+            .collect()
+    }
+}

@@ -1,0 +1,120 @@
+//! The audit-event builder: what every command writes before it acts (and when it refuses).
+//! An event names its actor, action, purpose, subject (by keyed pseudonym), fields and
+//! outcome; [`Audit::write`] returns once it is durable (group commit, [`crate::writer`]).
+
+use crate::capability::Actor;
+use crate::principal::Principal;
+use crate::{AppError, Kernel};
+use domain::{DenyReason, PersonField, Purpose};
+use store::AuditRow;
+
+/// An audit event being put together.
+pub struct Audit {
+    principal_id: Option<i64>,
+    role: &'static str,
+    action: &'static str,
+    purpose: Option<Purpose>,
+    subject: Option<i64>,
+    fields: i64,
+    detail: Option<String>,
+    outcome: String,
+}
+
+impl Audit {
+    /// An act of `actor` on `count` records (a bulk registration, an import, a download).
+    pub fn counted(actor: Actor, action: &'static str, count: usize) -> Audit {
+        Audit {
+            principal_id: actor.principal_id,
+            role: actor.role,
+            action,
+            purpose: None,
+            subject: None,
+            fields: 0,
+            detail: Some(format!("count={count}")),
+            outcome: "allow".into(),
+        }
+    }
+
+    pub fn command(who: &Principal, action: &'static str, subject: Option<i64>) -> Audit {
+        Audit {
+            principal_id: Some(who.id),
+            role: who.role.as_str(),
+            action,
+            purpose: None,
+            subject,
+            fields: 0,
+            detail: None,
+            outcome: "allow".into(),
+        }
+    }
+
+    /// An authentication event: who (if known), what, and how it ended. Never a secret, a code,
+    /// a login name or a phone number.
+    pub fn auth(who: Option<&Principal>, action: &'static str, outcome: &str) -> Audit {
+        Audit {
+            principal_id: who.map(|p| p.id),
+            role: who.map(|p| p.role.as_str()).unwrap_or("anonymous"),
+            action,
+            purpose: None,
+            subject: who.and_then(|p| p.person_id),
+            fields: 0,
+            detail: None,
+            outcome: outcome.into(),
+        }
+    }
+
+    pub fn outcome(mut self, outcome: &str) -> Audit {
+        self.outcome = outcome.into();
+        self
+    }
+
+    pub fn subject(mut self, person_id: i64) -> Audit {
+        self.subject = Some(person_id);
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Audit {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn fields(mut self, fields: &[PersonField]) -> Audit {
+        self.fields = PersonField::bits(fields);
+        self
+    }
+
+    pub fn purpose(mut self, p: Purpose) -> Audit {
+        self.purpose = Some(p);
+        self
+    }
+
+    /// The subject does not exist (recorded as such; the caller may still be told "denied").
+    pub fn not_found(mut self) -> Audit {
+        self.outcome = "not_found".into();
+        self
+    }
+
+    pub fn denied(mut self, reason: DenyReason) -> Audit {
+        self.outcome = format!("deny:{}", reason.as_str());
+        self
+    }
+
+    /// Appends the event and returns once it is durable.
+    pub async fn write(self, k: &Kernel, request_id: &str) -> Result<(), AppError> {
+        let row = AuditRow {
+            at: k.now().0,
+            principal_id: self.principal_id,
+            role: self.role.into(),
+            action: self.action.into(),
+            purpose: self.purpose.map(|p| p.as_str().into()),
+            subject: self
+                .subject
+                .map(|id| k.keyring().pseudonym("person", id).to_vec()),
+            fields: self.fields,
+            detail: self.detail,
+            outcome: self.outcome,
+            request_id: request_id.chars().take(64).collect(),
+        };
+        k.inner.audit.append(row).await
+    }
+}

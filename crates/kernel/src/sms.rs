@@ -1,0 +1,96 @@
+//! Text messages: every SMS daman sends goes through here, within the limits (per number,
+//! per hour and per day; and for everyone, per hour), and is recorded by the number's blind
+//! index. Codes are the identity crate's; notices about an account (a phone or RIB change)
+//! are sent outside the number's own quota, so that spending it cannot silence them.
+
+use crate::{AppError, Kernel};
+use domain::{Lang, Phone};
+use std::sync::Arc;
+
+/// Where SMS go and how many may go.
+#[derive(Clone)]
+pub struct SmsConfig {
+    /// Where SMS go; `None` refuses to send (commands that never send need none).
+    pub sender: Option<Arc<dyn auth::SmsSender>>,
+    pub per_number_hour: i64,
+    pub per_number_day: i64,
+    pub global_hour: i64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            sender: None,
+            per_number_hour: 5,
+            per_number_day: 10,
+            global_hour: 10_000,
+        }
+    }
+}
+
+/// Leave to send one SMS to a number: its quota was checked ([`Kernel::sms_quota`]).
+pub struct SmsTicket(Vec<u8>);
+
+impl Kernel {
+    /// Checks the SMS limits for `to`: the number's own (unless `per_number` is false: notices
+    /// about the account must get through even when someone spent the number's quota) and the
+    /// global one. Returns the number's blind index for the send log.
+    pub async fn sms_quota(&self, to: &Phone, per_number: bool) -> Result<SmsTicket, AppError> {
+        let cfg = &self.inner.sms;
+        let now = self.now().0;
+        let bidx = self
+            .keyring()
+            .blind_index(crate::columns::SMS_PHONE_INDEX, to.as_str().as_bytes())?
+            .to_vec();
+        let store = &self.inner.store;
+        const HOUR: i64 = 3_600_000_000;
+        let over = (per_number
+            && (store.sms_sent_since(Some(&bidx), now - HOUR).await? >= cfg.per_number_hour
+                || store.sms_sent_since(Some(&bidx), now - 24 * HOUR).await?
+                    >= cfg.per_number_day))
+            || store.sms_sent_since(None, now - HOUR).await? >= cfg.global_hour;
+        if over {
+            return Err(AppError::SmsLimit);
+        }
+        Ok(SmsTicket(bidx))
+    }
+
+    /// Sends a text whose quota was checked.
+    pub async fn deliver_sms(
+        &self,
+        ticket: SmsTicket,
+        to: &Phone,
+        text: &str,
+    ) -> Result<(), AppError> {
+        let bidx = ticket.0;
+        let sender = self
+            .inner
+            .sms
+            .sender
+            .as_ref()
+            .ok_or(AppError::Unavailable)?;
+        self.inner.store.record_sms(&bidx, self.now().0).await?;
+        sender.send(to, text).await.map_err(|e| {
+            tracing::error!(error = %e, sender = sender.kind(), "SMS not sent");
+            AppError::Unavailable
+        })
+    }
+
+    /// Sends a notice about the account (a phone or RIB change): outside the number's own quota,
+    /// within the global one.
+    pub async fn send_notice(&self, to: &Phone, text: &str) -> Result<(), AppError> {
+        let ticket = self.sms_quota(to, false).await?;
+        self.deliver_sms(ticket, to, text).await
+    }
+}
+
+/// The notice to a number that was just replaced.
+pub fn phone_changed_notice(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ar => "ضمان: تم تغيير رقم هاتفك. إن لم تكن أنت، اتصل بالصندوق فورًا.",
+        Lang::Fr => {
+            "daman : votre numero de telephone a ete change. Si ce n'est pas vous, appelez la caisse."
+        }
+        Lang::En => "daman: your phone number was changed. If this was not you, call the fund.",
+    }
+}

@@ -1,0 +1,464 @@
+//! Registry commands: affiliate an employer, immatriculate a person, link an employment, update
+//! contact data, open a case. Inputs arrive as text and are validated here, all at once.
+
+use crate::Registry;
+use crate::input::{
+    Checks, ContactChange, EmployerCreated, NewEmployer, NewPerson, PersonCreated, email,
+    validate_employer, validate_person,
+};
+use domain::{
+    AffiliateNumber, Cin, Date, DenyReason, Immatriculation, PersonField, Phone, Purpose, Role,
+    Rule, ValidationError,
+};
+use kernel::columns::{CASE_REASON, CIN_INDEX, IMMATRICULATION_INDEX, person_column};
+use kernel::sms::phone_changed_notice;
+use kernel::{AppError, Audit, Clash, Missing, Principal, Registrar, StepUp, Subject};
+use store::{CaseRow, EmployerRow, EmploymentRow, PersonCipher, PersonRow};
+
+fn conflict(what: Clash) -> impl FnOnce(store::StoreError) -> AppError {
+    move |e| match e {
+        store::StoreError::Conflict(_) => AppError::Conflict(what),
+        e => AppError::Store(e),
+    }
+}
+
+impl Registry {
+    /// Affiliates employers, allocating their affiliation numbers. All or nothing.
+    pub async fn affiliate_employers(
+        &self,
+        reg: Registrar,
+        employers: &[NewEmployer],
+        request_id: &str,
+    ) -> Result<Vec<EmployerCreated>, AppError> {
+        let valid = employers
+            .iter()
+            .map(validate_employer)
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = self
+            .k
+            .store()
+            .allocate("affiliate_number", valid.len() as i64)
+            .await?;
+        // Ids counted in affiliation order: an employer's rows in other tables are neighbours
+        // of the employers affiliated with it (migration 0014).
+        let first_id = self
+            .k
+            .store()
+            .allocate("employer", valid.len() as i64)
+            .await?;
+        let now = self.k.now().0;
+        let mut rows = Vec::with_capacity(valid.len());
+        for (i, (name, activity, city, ice)) in valid.into_iter().enumerate() {
+            let number =
+                AffiliateNumber::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            rows.push(EmployerRow {
+                id: first_id + i as i64,
+                affiliate_number: i64::from(number.value()),
+                ice: ice.as_str().to_string(),
+                name,
+                activity,
+                city,
+                created_at: now,
+            });
+        }
+        // Audit first: a change that is not recorded must not happen.
+        Audit::counted(reg.actor(), "affiliate_employer", rows.len())
+            .write(&self.k, request_id)
+            .await?;
+        self.k
+            .store()
+            .insert_employers(&rows)
+            .await
+            .map_err(conflict(Clash::Ice))?;
+        Ok(rows
+            .iter()
+            .map(|r| EmployerCreated {
+                employer_id: r.id,
+                affiliate_number: format!("{:07}", r.affiliate_number),
+            })
+            .collect())
+    }
+
+    /// Immatriculates persons: validates every field, refuses a CIN already registered, allocates
+    /// the 9-digit numbers, encrypts every personal field and indexes CIN and number. All or nothing.
+    pub async fn immatriculate(
+        &self,
+        reg: Registrar,
+        persons: &[NewPerson],
+        request_id: &str,
+    ) -> Result<Vec<PersonCreated>, AppError> {
+        let valid = persons
+            .iter()
+            .map(validate_person)
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = self
+            .k
+            .store()
+            .allocate("immatriculation", valid.len() as i64)
+            .await?;
+        let first_id = self
+            .k
+            .store()
+            .allocate("person", valid.len() as i64)
+            .await?;
+        let now = self.k.now().0;
+        let ring = &self.k.keyring();
+        let mut rows = Vec::with_capacity(valid.len());
+        let mut created = Vec::with_capacity(valid.len());
+        for (i, p) in valid.into_iter().enumerate() {
+            let number =
+                Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            let id = first_id + i as i64;
+            let number_text = number.to_string();
+            let mut cipher = PersonCipher::default();
+            cipher.set(
+                PersonField::Immatriculation,
+                ring.encrypt(
+                    person_column(PersonField::Immatriculation),
+                    id,
+                    number_text.as_bytes(),
+                )?,
+            );
+            for (f, v) in &p.fields {
+                cipher.set(*f, ring.encrypt(person_column(*f), id, v.as_bytes())?);
+            }
+            rows.push(PersonRow {
+                id,
+                immatriculation_bidx: ring
+                    .blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?
+                    .to_vec(),
+                cin_bidx: ring
+                    .blind_index(CIN_INDEX, p.cin.as_str().as_bytes())?
+                    .to_vec(),
+                cipher,
+                created_at: now,
+            });
+            created.push(PersonCreated {
+                person_id: id,
+                immatriculation: number_text,
+            });
+        }
+        Audit::counted(reg.actor(), "immatriculate", rows.len())
+            .write(&self.k, request_id)
+            .await?;
+        self.k
+            .store()
+            .insert_persons(&rows)
+            .await
+            .map_err(conflict(Clash::Cin))?;
+        Ok(created)
+    }
+
+    /// Links a person (by immatriculation) to an employer (by affiliation number) from a date.
+    /// An agent may link anyone. An employer user links to its own employer only, and must also
+    /// give the person's CIN, which must be the CIN on record for that number: knowing a number
+    /// alone (they are allocated in sequence) does not make anyone an employer. To an employer
+    /// user, an unknown number, a wrong CIN and another employer all get the same refusal.
+    pub async fn link_employment(
+        &self,
+        who: &Principal,
+        affiliate_number: &str,
+        immatriculation: &str,
+        cin: Option<&str>,
+        start_date: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let mut c = Checks::default();
+        let affiliate = c.take(AffiliateNumber::parse(affiliate_number));
+        let immat = c.take(Immatriculation::parse(immatriculation));
+        let start = c.take(Date::parse("start_date", start_date));
+        let cin = match (cin, who.role) {
+            (Some(s), _) => c.take(Cin::parse(s)),
+            (None, Role::EmployerUser) => {
+                c.0.push(ValidationError::new(Cin::FIELD, Rule::Required));
+                None
+            }
+            (None, _) => None,
+        };
+        c.finish()?;
+        let (Some(affiliate), Some(immat), Some(start)) = (affiliate, immat, start) else {
+            return Err(AppError::Invalid(vec![]));
+        };
+        let employer = self
+            .k
+            .store()
+            .employer_by_affiliate(i64::from(affiliate.value()))
+            .await?;
+        let record = self
+            .k
+            .resolve_record(&Subject::Immatriculation(immat))
+            .await?;
+        let person = record.as_ref().map(|(id, _)| *id);
+        self.k
+            .refuse_decoy(
+                who,
+                person,
+                employer.as_ref().map(|e| e.id),
+                "link_employment",
+                request_id,
+            )
+            .await?;
+        // Does the CIN given match the one on record? (Decrypted here, compared, never returned.)
+        let cin_matches = match (&record, &cin) {
+            (Some((id, cipher)), Some(cin)) => match cipher.get(PersonField::Cin) {
+                Some(ct) => {
+                    self.k
+                        .keyring()
+                        .decrypt(person_column(PersonField::Cin), *id, ct)?
+                        == cin.as_str().as_bytes()
+                }
+                None => false,
+            },
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        let allowed = match (who.role, who.locked, &employer) {
+            (_, true, _) => Err(DenyReason::Locked),
+            (Role::Agent, _, _) => Ok(()),
+            (Role::EmployerUser, _, Some(e))
+                if who.employer_id == Some(e.id) && person.is_some() && cin_matches =>
+            {
+                Ok(())
+            }
+            (Role::EmployerUser, _, _) => Err(DenyReason::NotEmployer),
+            _ => Err(DenyReason::RoleHasNoAccess),
+        };
+        let audit = Audit::command(who, "link_employment", person);
+        if let Err(reason) = allowed {
+            audit.denied(reason).write(&self.k, request_id).await?;
+            return Err(AppError::Denied(reason));
+        }
+        let (Some(employer), Some(person_id)) = (employer, person) else {
+            audit.not_found().write(&self.k, request_id).await?;
+            return Err(AppError::NotFound(if person.is_some() {
+                Missing::Employer
+            } else {
+                Missing::Person
+            }));
+        };
+        if !cin_matches {
+            audit
+                .denied(DenyReason::NotEmployer)
+                .write(&self.k, request_id)
+                .await?;
+            return Err(AppError::Invalid(vec![ValidationError::new(
+                Cin::FIELD,
+                Rule::UnknownValue,
+            )]));
+        }
+        let row = EmploymentRow {
+            id: self.k.store().allocate("employment", 1).await?,
+            employer_id: employer.id,
+            person_id,
+            start_date: start.to_string(),
+            end_date: None,
+            created_at: self.k.now().0,
+        };
+        // Audit first: a link that is not recorded must not exist.
+        audit.write(&self.k, request_id).await?;
+        self.k
+            .store()
+            .insert_employments(&[row])
+            .await
+            .map_err(conflict(Clash::Employment))
+    }
+
+    /// Bulk employment links for loaders (ids already known).
+    pub async fn link_employments(
+        &self,
+        reg: Registrar,
+        links: &[(i64, i64, String)],
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let now = self.k.now().0;
+        let first_id = self
+            .k
+            .store()
+            .allocate("employment", links.len() as i64)
+            .await?;
+        let mut rows = Vec::with_capacity(links.len());
+        for (k, (employer_id, person_id, start)) in links.iter().enumerate() {
+            rows.push(EmploymentRow {
+                id: first_id + k as i64,
+                employer_id: *employer_id,
+                person_id: *person_id,
+                start_date: start.clone(),
+                end_date: None,
+                created_at: now,
+            });
+        }
+        Audit::counted(reg.actor(), "link_employment", rows.len())
+            .write(&self.k, request_id)
+            .await?;
+        self.k
+            .store()
+            .insert_employments(&rows)
+            .await
+            .map_err(conflict(Clash::Employment))
+    }
+
+    /// Updates a person's phone, e-mail and/or address. The person themselves, or an agent with an
+    /// open case on them.
+    pub async fn update_contact(
+        &self,
+        who: &Principal,
+        subject: &Subject,
+        change: &ContactChange<'_>,
+        step_up: Option<StepUp>,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let (phone, email_addr, address) = (change.phone, change.email, change.address);
+        let mut c = Checks::default();
+        let phone = phone.and_then(|s| c.take(Phone::parse(s)));
+        let email_addr = email_addr.and_then(|s| c.take(email(s)));
+        let address = address.and_then(|s| c.text("address", s, 120));
+        if phone.is_none() && email_addr.is_none() && address.is_none() && c.0.is_empty() {
+            c.0.push(ValidationError::new("contact", Rule::Required));
+        }
+        c.finish()?;
+        let person = self.k.resolve(subject).await?;
+        self.k
+            .refuse_decoy(who, person, None, "update_contact", request_id)
+            .await?;
+        let facts = self.k.facts(who, person, Purpose::SelfService).await?;
+        let fields: Vec<PersonField> = [
+            phone.as_ref().map(|_| PersonField::Phone),
+            email_addr.as_ref().map(|_| PersonField::Email),
+            address.as_ref().map(|_| PersonField::Address),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let audit = Audit::command(who, "update_contact", person).fields(&fields);
+        let allowed = match (who.role, person) {
+            _ if facts.locked => Err(DenyReason::Locked),
+            (_, None) => Err(DenyReason::NotSelf),
+            (Role::Insured, Some(id)) if facts.is_self => Ok(id),
+            (Role::Insured, Some(_)) => Err(DenyReason::NotSelf),
+            (Role::Agent, Some(id)) if self.k.has_open_case(who.id, id).await? => Ok(id),
+            (Role::Agent, Some(_)) => Err(DenyReason::NoOpenCase),
+            _ => Err(DenyReason::RoleHasNoAccess),
+        };
+        let id = match allowed {
+            Ok(id) => id,
+            Err(reason) => {
+                audit.denied(reason).write(&self.k, request_id).await?;
+                return Err(AppError::Denied(reason));
+            }
+        };
+        // The phone on record receives the RIB-change notices: changing it is a sensitive act.
+        if phone.is_some() && step_up.is_none() {
+            audit
+                .outcome("deny:step_up_required")
+                .write(&self.k, request_id)
+                .await?;
+            return Err(AppError::StepUpRequired);
+        }
+        let ring = &self.k.keyring();
+        let enc = |f: PersonField, v: Option<String>| -> Result<Option<Vec<u8>>, AppError> {
+            v.map(|v| ring.encrypt(person_column(f), id, v.as_bytes()))
+                .transpose()
+                .map_err(AppError::from)
+        };
+        let phone = enc(PersonField::Phone, phone.map(|p| p.as_str().to_string()))?;
+        let email_addr = enc(PersonField::Email, email_addr)?;
+        let address = enc(PersonField::Address, address)?;
+        // The number being replaced hears about it (a SIM swap or an insider would otherwise
+        // go unnoticed), and RIB changes wait a while after it.
+        let old_phone = match phone {
+            Some(_) => self.k.phone_on_record(id).await?,
+            None => None,
+        };
+        // Audit first: a change that is not recorded must not happen.
+        audit.write(&self.k, request_id).await?;
+        let changed_phone = phone.is_some();
+        if !self
+            .k
+            .store()
+            .update_contact(id, phone, email_addr, address, self.k.now().0)
+            .await?
+        {
+            return Err(AppError::NotFound(Missing::Person));
+        }
+        if changed_phone {
+            self.k
+                .store()
+                .record_phone_change(id, self.k.now().0)
+                .await?;
+            if let Some(old) = old_phone
+                && let Err(e) = self
+                    .k
+                    .send_notice(&old, phone_changed_notice(domain::Lang::Fr))
+                    .await
+            {
+                tracing::warn!(error = %e, "phone change notice not sent");
+            }
+        }
+        Ok(())
+    }
+
+    /// An agent opens a case on a person (by immatriculation), which lets them read that person's
+    /// full record for case review during [`CASE_DAYS`] days. The reason is stored encrypted.
+    /// Returns the case id.
+    pub async fn open_case(
+        &self,
+        who: &Principal,
+        immatriculation: &str,
+        reason: &str,
+        request_id: &str,
+    ) -> Result<i64, AppError> {
+        let mut c = Checks::default();
+        let immat = c.take(Immatriculation::parse(immatriculation));
+        let reason = c.text("reason", reason, 200);
+        c.finish()?;
+        let (Some(immat), Some(reason)) = (immat, reason) else {
+            return Err(AppError::Invalid(vec![]));
+        };
+        self.registrar(who, "open_case", request_id).await?;
+        let person = self.k.resolve(&Subject::Immatriculation(immat)).await?;
+        self.k
+            .refuse_decoy(who, person, None, "open_case", request_id)
+            .await?;
+        let audit = Audit::command(who, "open_case", person);
+        let Some(person) = person else {
+            audit.not_found().write(&self.k, request_id).await?;
+            return Err(AppError::NotFound(Missing::Person));
+        };
+        let id = self.k.new_id()?;
+        let reason = self
+            .k
+            .keyring()
+            .encrypt(CASE_REASON, id, reason.as_bytes())?;
+        let row = CaseRow {
+            id,
+            agent_id: who.id,
+            person_id: person,
+            reason,
+            opened_at: self.k.now().0,
+        };
+        // Audit first: access that is not recorded must not be granted.
+        audit.write(&self.k, request_id).await?;
+        self.k.store().open_case(&row).await?;
+        Ok(row.id)
+    }
+
+    /// The registrar capability of `who`; a refusal is audited like any other.
+    pub async fn registrar(
+        &self,
+        who: &Principal,
+        action: &'static str,
+        request_id: &str,
+    ) -> Result<Registrar, AppError> {
+        match self.k.registrar(who) {
+            Ok(r) => Ok(r),
+            Err(AppError::Denied(reason)) => {
+                Audit::command(who, action, None)
+                    .denied(reason)
+                    .write(&self.k, request_id)
+                    .await?;
+                Err(AppError::Denied(reason))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
