@@ -1,16 +1,16 @@
 use domain::ledger::{self, EntryCode, Posting};
 use domain::{DenyReason, Lang};
-use ebds::{EbdsError, Form, Problem, RecordType};
+use ebds::{Declaration, EbdsError, Form, Problem, RecordType};
 // The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
 // is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet};
-use store::{DeclarationRow, LedgerEntryRow};
+use store::{DeclarationRow, ImportBatch, LedgerEntryRow};
 
 use crate::Contributions;
 use crate::accept::allocation_entry;
 use crate::check::err;
 use crate::codec::{form_number, form_of};
-use crate::context::Accepted;
+use crate::context::{Accepted, Context};
 use crate::model::{ImportFile, ImportOutcome, duplicate, error_count, rejected};
 use crate::pipeline::{IdPool, InFlight, PreparedImport};
 use kernel::{AppError, Audit, Clash, Declarant};
@@ -45,7 +45,6 @@ impl Contributions {
             audit("deny:role").write(&self.k, request_id).await?;
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
-        let store = &self.k.store();
         let target = self
             .declaration_row(who, declaration_id, request_id)
             .await?;
@@ -77,64 +76,12 @@ impl Contributions {
                     .await;
             }
         };
-        let family = match decl.form {
-            Form::Main => ebds::Family::B,
-            Form::Complementary(_) => ebds::Family::E,
-        };
-        // The first of affiliate, period and form that differs from the declaration rectified.
-        let differs = if ctx
-            .employers
-            .get(&decl.identity.affiliate)
-            .is_none_or(|e| e.id != target.employer_id)
-        {
-            Some((
-                2,
-                1,
-                "N_Num_Affilie",
-                format!("{:07}", decl.identity.affiliate),
-            ))
-        } else if decl.identity.period.number() != target.period {
-            Some((2, 1, "L_Periode", decl.identity.period.number().to_string()))
-        } else if form_number(decl.form) != target.form {
-            Some((1, 0, "L_Cat", decl.form.category()))
-        } else {
-            None
-        };
-        if let Some((line, record, field, found)) = differs {
-            let affiliate = self.affiliate_of(target.employer_id).await?;
-            let expected = format!(
-                "{affiliate:07} {} {}",
-                target.period,
-                form_of(target.form).category()
-            );
-            let errors = vec![err(
-                line,
-                Some(RecordType::new(family, record)),
-                field,
-                found,
-                Problem::RectifiesAnother(expected),
-            )];
+        if let Some(errors) = self.rectifies_another(&ctx, &decl, &target).await? {
             return self
                 .rectification_rejected(who, &target, &errors, lang, request_id)
                 .await;
         }
-        // Checked as if the declaration it replaces had not been sent: its form is free again
-        // and its persons may be declared; the period's other declarations still count.
-        ctx.accepted
-            .remove(&(target.employer_id, target.period, target.form));
-        let replaced: HashSet<i64> = store
-            .declaration_persons(target.id)
-            .await?
-            .into_iter()
-            .collect();
-        for (e, p) in store
-            .declared_persons(&[target.employer_id], target.period)
-            .await?
-        {
-            ctx.declared.add(e, target.period, [p]);
-        }
-        ctx.declared
-            .forget(target.employer_id, target.period, &replaced);
+        self.as_if_unsent(&mut ctx, &target).await?;
         let mut new_persons = Vec::new();
         let mut new_by_cin = HashMap::new();
         let (employer, preetabli_id, persons) =
@@ -168,6 +115,111 @@ impl Contributions {
         new.rectifies = Some(target.id);
         let new_id = new.id;
         batch.rectified = Some(target.id);
+        self.take_back(&mut batch, &mut ids, &target).await?;
+        let outcomes = summaries
+            .into_iter()
+            .map(|mut s| {
+                s.rectifies = Some(target.id.to_string());
+                Some(ImportOutcome::Accepted(s))
+            })
+            .collect();
+        let prepared = PreparedImport {
+            outcomes,
+            rejections: Vec::new(),
+            batch,
+            in_flight,
+        };
+        let detail = format!(" declaration={} rectification={new_id}", target.id);
+        self.commit(who, prepared, "rectify_declaration", detail, request_id)
+            .await?
+            .pop()
+            .ok_or(AppError::Internal("rectification outcome"))
+    }
+
+    /// The error of a file that names another employer, period or form than the declaration
+    /// it would rectify (the first of the three that differs), if it does.
+    async fn rectifies_another(
+        &self,
+        ctx: &Context,
+        decl: &Declaration,
+        target: &DeclarationRow,
+    ) -> Result<Option<Vec<EbdsError>>, AppError> {
+        let family = match decl.form {
+            Form::Main => ebds::Family::B,
+            Form::Complementary(_) => ebds::Family::E,
+        };
+        let differs = if ctx
+            .employers
+            .get(&decl.identity.affiliate)
+            .is_none_or(|e| e.id != target.employer_id)
+        {
+            Some((
+                2,
+                1,
+                "N_Num_Affilie",
+                format!("{:07}", decl.identity.affiliate),
+            ))
+        } else if decl.identity.period.number() != target.period {
+            Some((2, 1, "L_Periode", decl.identity.period.number().to_string()))
+        } else if form_number(decl.form) != target.form {
+            Some((1, 0, "L_Cat", decl.form.category()))
+        } else {
+            None
+        };
+        let Some((line, record, field, found)) = differs else {
+            return Ok(None);
+        };
+        let affiliate = self.affiliate_of(target.employer_id).await?;
+        let expected = format!(
+            "{affiliate:07} {} {}",
+            target.period,
+            form_of(target.form).category()
+        );
+        Ok(Some(vec![err(
+            line,
+            Some(RecordType::new(family, record)),
+            field,
+            found,
+            Problem::RectifiesAnother(expected),
+        )]))
+    }
+
+    /// The context a rectification is checked in.
+    async fn as_if_unsent(
+        &self,
+        ctx: &mut Context,
+        target: &DeclarationRow,
+    ) -> Result<(), AppError> {
+        let store = self.k.store();
+        // Checked as if the declaration it replaces had not been sent: its form is free again
+        // and its persons may be declared; the period's other declarations still count.
+        ctx.accepted
+            .remove(&(target.employer_id, target.period, target.form));
+        let replaced: HashSet<i64> = store
+            .declaration_persons(target.id)
+            .await?
+            .into_iter()
+            .collect();
+        for (e, p) in store
+            .declared_persons(&[target.employer_id], target.period)
+            .await?
+        {
+            ctx.declared.add(e, target.period, [p]);
+        }
+        ctx.declared
+            .forget(target.employer_id, target.period, &replaced);
+        Ok(())
+    }
+
+    /// What the batch posts to take the rectified declaration back: its entry reversed, and
+    /// the branch shares its transaction allocated.
+    async fn take_back(
+        &self,
+        batch: &mut ImportBatch,
+        ids: &mut IdPool,
+        target: &DeclarationRow,
+    ) -> Result<(), AppError> {
+        let store = self.k.store();
         let reversed = store
             .entry_postings(&EntryCode::Declaration.key(target.id))
             .await?
@@ -194,24 +246,7 @@ impl Contributions {
                 postings,
             ));
         }
-        let outcomes = summaries
-            .into_iter()
-            .map(|mut s| {
-                s.rectifies = Some(target.id.to_string());
-                Some(ImportOutcome::Accepted(s))
-            })
-            .collect();
-        let prepared = PreparedImport {
-            outcomes,
-            rejections: Vec::new(),
-            batch,
-            in_flight,
-        };
-        let detail = format!(" declaration={} rectification={new_id}", target.id);
-        self.commit(who, prepared, "rectify_declaration", detail, request_id)
-            .await?
-            .pop()
-            .ok_or(AppError::Internal("rectification outcome"))
+        Ok(())
     }
 
     /// An employer's affiliate number (0 if it is unknown).

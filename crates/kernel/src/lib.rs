@@ -26,9 +26,11 @@ pub mod honeytoken;
 pub mod keys;
 mod lookup;
 pub mod principal;
+pub mod principals;
 pub mod sequencer;
 pub mod session;
 pub mod sms;
+mod verify;
 pub mod writer;
 
 pub use budget::{Alert, LogNotifier, Notifier, ReadBudgets, WebhookNotifier};
@@ -38,7 +40,8 @@ pub use error::{AppError, Clash, Missing, stored_period};
 pub use event::Audit;
 pub use gate::{CASE_DAYS, PersonView, RevealInput, RevealRequest, Subject, id_string};
 pub use keys::{KeyInfo, KeyProgress, NODE_LIVE_SECONDS, RekeyPass, Rotation};
-pub use principal::{Binding, PRINCIPAL_TTL_SECONDS, Principal};
+pub use principal::Principal;
+pub use principals::{Binding, PRINCIPAL_TTL_SECONDS};
 pub use sequencer::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event};
 pub use session::{STEP_UP_SECONDS, SessionInfo, StepUp, is_staff, timeouts};
 pub use sms::SmsConfig;
@@ -115,7 +118,7 @@ pub(crate) struct Inner {
     pub(crate) honeytokens: honeytoken::Honeytokens,
     pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
     pub(crate) key_dir: KeyDir,
-    pub(crate) principals: principal::PrincipalCache,
+    pub(crate) principals: principals::PrincipalCache,
     pub(crate) lookups: lookup::LookupBatcher,
     pub(crate) sms: SmsConfig,
 }
@@ -164,7 +167,7 @@ impl Kernel {
                 honeytokens,
                 notifiers: cfg.notifiers,
                 key_dir,
-                principals: principal::PrincipalCache::default(),
+                principals: principals::PrincipalCache::default(),
                 lookups,
                 sms: cfg.sms,
             }),

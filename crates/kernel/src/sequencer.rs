@@ -25,7 +25,7 @@ use store::{AuditCheckpointRow, AuditRow, Store, StoreError};
 use tokio::sync::{Mutex, mpsc};
 
 /// Events read per query when integrating or verifying.
-const PAGE: i64 = 10_000;
+pub(crate) const PAGE: i64 = 10_000;
 
 /// Where and how the log is sealed.
 #[derive(Debug, Clone)]
@@ -137,14 +137,14 @@ pub struct LogProblem {
 }
 
 impl LogProblem {
-    fn at(entry: u64, what: String) -> LogProblem {
+    pub(crate) fn at(entry: u64, what: String) -> LogProblem {
         LogProblem {
             entries: Some((entry, entry)),
             what,
         }
     }
 
-    fn between(first: u64, last: u64, what: String) -> LogProblem {
+    pub(crate) fn between(first: u64, last: u64, what: String) -> LogProblem {
         LogProblem {
             entries: Some((first, last)),
             what,
@@ -184,7 +184,7 @@ fn witness_err(path: &Path, what: &str, e: impl std::fmt::Display) -> AppError {
 }
 
 /// The signed notes of a witness file, in order (an absent file has none).
-fn read_witness(path: &Path) -> Result<String, AppError> {
+pub(crate) fn read_witness(path: &Path) -> Result<String, AppError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -537,34 +537,6 @@ impl AuditLog {
     }
 }
 
-/// Steps between consecutive witnessed checkpoints whose consistency proofs `verify` builds
-/// and checks: the first, the last and a few between (each costs a subtree hash per entry).
-const CONSISTENCY_SAMPLE: usize = 6;
-
-type ConsistencyCheck = ((Checkpoint, Checkpoint), audit::RangeHasher);
-
-fn consistency_sample(witnessed: &[Checkpoint]) -> Result<Vec<ConsistencyCheck>, AppError> {
-    let steps: Vec<(&Checkpoint, &Checkpoint)> = witnessed
-        .windows(2)
-        .map(|p| (&p[0], &p[1]))
-        .filter(|(a, b)| a.size != b.size)
-        .collect();
-    let every = steps.len().div_ceil(CONSISTENCY_SAMPLE).max(1);
-    steps
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0 || *i + 1 == steps.len())
-        .map(|(_, (a, b))| {
-            let ranges = merkle::consistency_ranges(a.size, b.size)
-                .map_err(|_| AppError::Internal("consistency"))?;
-            Ok((
-                ((*a).clone(), (*b).clone()),
-                audit::RangeHasher::new(&ranges),
-            ))
-        })
-        .collect()
-}
-
 impl Kernel {
     /// Integrates the events appended so far and signs a checkpoint of them (the sequencer
     /// does this every few seconds; commands call it before they exit).
@@ -595,225 +567,6 @@ impl Kernel {
     /// The witness file checkpoints are appended to.
     pub fn audit_witness(&self) -> &Path {
         &self.inner.log.cfg.witness
-    }
-
-    /// Checks the whole log: every event's number (none missing), its leaf against the one
-    /// recorded when it was sealed (and that one is there, for every sealed entry), every
-    /// checkpoint in the database (signed by `verifier`, its root and right edge recomputed from
-    /// the events) and every one in the witness file (signed, in order, its root recomputed),
-    /// and consistency proofs between witnessed checkpoints. Stops at the first problem and
-    /// names the entry, or the narrowest range the evidence allows.
-    pub async fn verify_audit(
-        &self,
-        witness: &Path,
-        verifier: &NoteVerifier,
-    ) -> Result<VerifyReport, AppError> {
-        let store = &self.inner.store;
-        let mut report = VerifyReport {
-            entries: 0,
-            db_checkpoints: 0,
-            witness_checkpoints: 0,
-            problem: None,
-        };
-        // The witness file: every note signed, sizes never decreasing.
-        let text = read_witness(witness)?;
-        let mut witnessed: Vec<Checkpoint> = Vec::new();
-        for (k, note) in audit::note::split_notes(&text).into_iter().enumerate() {
-            let fault = match Checkpoint::open(note, verifier) {
-                Err(e) => Some(format!("is not a checkpoint signed by the key ({e})")),
-                Ok(c) => match witnessed.last() {
-                    Some(prev)
-                        if c.size < prev.size || (c.size == prev.size && c.root != prev.root) =>
-                    {
-                        Some("does not extend the one before it".to_string())
-                    }
-                    _ => {
-                        witnessed.push(c);
-                        None
-                    }
-                },
-            };
-            if let Some(f) = fault {
-                report.problem = Some(LogProblem {
-                    entries: None,
-                    what: format!(
-                        "note {} of the witness file {} {f}",
-                        k + 1,
-                        witness.display()
-                    ),
-                });
-                return Ok(report);
-            }
-        }
-        let sealed = store
-            .last_audit_checkpoint()
-            .await?
-            .map_or(0, |c| c.size as u64);
-        let mut db_cps: VecDeque<AuditCheckpointRow> = VecDeque::new();
-        let mut db_after = 0i64;
-        let mut w = 0usize;
-        // The last size whose root matched every checkpoint seen so far.
-        let mut good_up_to = 0u64;
-        let mut frontier = Frontier::new();
-        let mut proofs = consistency_sample(&witnessed)?;
-        let mut stored: VecDeque<(i64, Vec<u8>)> = VecDeque::new();
-        let mut stored_after = 0i64;
-        let (mut stored_done, mut db_done) = (false, false);
-        let mut after = 0i64;
-        'pages: loop {
-            let events = store.audit_events(after, PAGE).await?;
-            if events.is_empty() {
-                break;
-            }
-            for (seq, row) in &events {
-                let expected = frontier.size() + 1;
-                if *seq as u64 != expected {
-                    report.problem = Some(LogProblem::at(
-                        expected,
-                        "missing: deleted from the database".into(),
-                    ));
-                    break 'pages;
-                }
-                let leaf = audit_event(*seq, row).leaf_hash();
-                if stored.is_empty() && !stored_done {
-                    stored.extend(store.audit_leaves(stored_after, PAGE).await?);
-                    match stored.back() {
-                        Some((s, _)) => stored_after = *s,
-                        None => stored_done = true,
-                    }
-                }
-                while stored.front().is_some_and(|(s, _)| *s < *seq) {
-                    stored.pop_front();
-                }
-                match stored.front() {
-                    Some((s, h)) if *s == *seq => {
-                        if h[..] != leaf[..] {
-                            report.problem = Some(LogProblem::at(
-                                expected,
-                                "changed: its content no longer hashes to the leaf recorded when it was sealed".into(),
-                            ));
-                            break 'pages;
-                        }
-                        stored.pop_front();
-                    }
-                    _ if expected <= sealed => {
-                        report.problem = Some(LogProblem::at(
-                            expected,
-                            "the leaf recorded when it was sealed was removed from the database"
-                                .into(),
-                        ));
-                        break 'pages;
-                    }
-                    _ => {}
-                }
-                frontier.push(leaf);
-                for (_, h) in proofs.iter_mut() {
-                    if !h.is_complete() {
-                        h.push(leaf);
-                    }
-                }
-                report.entries = frontier.size();
-                let size = frontier.size();
-                // Checkpoints at this size: the database's, then the witness file's. A mismatch
-                // lies after the last size that matched.
-                let first = good_up_to + 1;
-                if db_cps.is_empty() && !db_done {
-                    db_cps.extend(store.audit_checkpoints_after(db_after, 1_000).await?);
-                    match db_cps.back() {
-                        Some(c) => db_after = c.size,
-                        None => db_done = true,
-                    }
-                }
-                let mut root = None;
-                while let Some(c) = db_cps.front()
-                    && c.size as u64 <= size
-                {
-                    let c = db_cps.pop_front().ok_or(AppError::Internal("checkpoint"))?;
-                    if c.size as u64 == size {
-                        let r = *root.get_or_insert_with(|| frontier.root());
-                        let signed = Checkpoint::open(&c.note, verifier).ok();
-                        if signed.is_none_or(|s| s.size != size || s.root != r)
-                            || c.root[..] != r[..]
-                            || c.frontier != frontier.to_bytes()
-                        {
-                            report.problem = Some(LogProblem::between(
-                                first,
-                                size,
-                                format!(
-                                    "the checkpoint of {size} entries in the database does not match the entries (or is not signed by the log key)"
-                                ),
-                            ));
-                            break 'pages;
-                        }
-                        report.db_checkpoints += 1;
-                        good_up_to = size;
-                    }
-                }
-                while let Some(c) = witnessed.get(w)
-                    && c.size <= size
-                {
-                    if c.size == size {
-                        let r = *root.get_or_insert_with(|| frontier.root());
-                        if c.root != r {
-                            report.problem = Some(LogProblem::between(
-                                first,
-                                size,
-                                format!(
-                                    "the first {size} entries no longer match the checkpoint the witness file holds for them"
-                                ),
-                            ));
-                            break 'pages;
-                        }
-                        report.witness_checkpoints += 1;
-                        good_up_to = size;
-                    }
-                    w += 1;
-                }
-            }
-            after = events.last().map(|(s, _)| *s).unwrap_or(after);
-        }
-        if report.problem.is_none() {
-            let n = frontier.size();
-            let beyond = match witnessed.get(w) {
-                Some(c) => Some(("the witness file", c.size)),
-                None => db_cps
-                    .front()
-                    .cloned()
-                    .or(store.audit_checkpoints_after(db_after, 1).await?.pop())
-                    .map(|c| ("the database", c.size as u64)),
-            };
-            if let Some((whose, size)) = beyond {
-                report.problem = Some(LogProblem::at(
-                    n + 1,
-                    format!(
-                        "missing: {whose} holds a checkpoint of {size} entries, the database has {n}"
-                    ),
-                ));
-            }
-        }
-        // Consistency from each witnessed checkpoint to the next follows from every root being
-        // recomputed from the same entries (each tree is a prefix of the next). The RFC 9162
-        // proofs a witness would check are also built from the recomputed tree and checked,
-        // for a sample of steps (fed in the same pass).
-        if report.problem.is_none() {
-            for ((a, b), hasher) in proofs {
-                let checked = hasher.finish().ok().and_then(|proof| {
-                    merkle::verify_consistency(a.size, b.size, &a.root, &b.root, &proof).ok()
-                });
-                if checked.is_none() {
-                    report.problem = Some(LogProblem::between(
-                        a.size + 1,
-                        b.size,
-                        format!(
-                            "the witnessed checkpoints of {} and {} entries are not consistent",
-                            a.size, b.size
-                        ),
-                    ));
-                    break;
-                }
-            }
-        }
-        Ok(report)
     }
 
     /// Starts a new witness file after the old one was lost: only when `verify` finds nothing

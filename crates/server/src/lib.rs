@@ -7,16 +7,15 @@
 //! - Identifiers travel in request bodies, never in URLs, so they are in no access log.
 //! - Overload is shed with 503 and `Retry-After` instead of queueing without bound.
 
-mod auth;
-mod declarations;
+mod dev_tokens;
 mod error;
+mod extract;
 mod limit;
-mod login;
 mod routes;
 
-pub use auth::DevTokens;
-pub use auth::SESSION_COOKIE;
+pub use dev_tokens::DevTokens;
 pub use error::ApiError;
+pub use extract::SESSION_COOKIE;
 pub use limit::RouteLimiter;
 pub use routes::{API_ROUTES, OPENAPI_JSON};
 

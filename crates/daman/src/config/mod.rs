@@ -1,6 +1,8 @@
 //! Configuration: one TOML file plus `DAMAN_*` environment variables (which win), unknown keys
 //! refused. `daman.example.toml` at the repository root documents every key.
 
+mod sections;
+
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,9 @@
-//! Declaration routes: the préétabli out, the declaration in (the e-BDS file as the request
-//! body), receipts, lines, the file back, statements, careers, payments and the ledger.
+//! Contributions routes: the préétabli out, the declaration in (the e-BDS file as the request
+//! body), rectifications, receipts, lines, rejections, the file back, careers.
 
 use crate::State as AppState;
-use crate::auth::Ctx;
 use crate::error::ApiError;
-use crate::routes::Body;
+use crate::extract::{Body, Ctx, affiliate, declarant, period};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -12,16 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use contributions::{CareerLine, DeclarationSummary, ImportFile, ImportOutcome, RejectionView};
-use domain::{AffiliateNumber, Centimes, Date, Period};
-use kernel::Declarant;
 use kernel::Missing;
-use ledger::{FundView, NewPayment, PaymentOutcome, Statement};
 use serde::Deserialize;
 
 /// The largest declaration file accepted through the API (about 250 000 lines).
 pub const MAX_FILE: usize = 64 * 1024 * 1024;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/declarations/preetabli", post(preetabli))
         .route("/api/v1/declarations/list", post(list))
@@ -29,14 +25,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/declarations/receipt", post(receipt))
         .route("/api/v1/declarations/rejections", post(rejections))
         .route("/api/v1/declarations/lines", post(lines))
-        .route("/api/v1/statement", post(statement))
         .route("/api/v1/career", post(career))
-        .route("/api/v1/payments", post(payment))
-        .route("/api/v1/ledger", post(ledger))
 }
 
 /// The upload route, with its own body limit.
-pub(crate) fn upload() -> Router<AppState> {
+pub(super) fn upload() -> Router<AppState> {
     Router::new()
         .route("/api/v1/declarations", post(upload_file))
         .route(
@@ -44,23 +37,6 @@ pub(crate) fn upload() -> Router<AppState> {
             post(rectification),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE))
-}
-
-fn declarant(s: &AppState, ctx: &Ctx) -> Result<Declarant, ApiError> {
-    s.app
-        .kernel()
-        .declarant(&ctx.principal)
-        .map_err(|e| ctx.err(e))
-}
-
-fn affiliate(ctx: &Ctx, s: &str) -> Result<u32, ApiError> {
-    AffiliateNumber::parse(s)
-        .map(|a| a.value())
-        .map_err(|e| ctx.err(e.into()))
-}
-
-fn period(ctx: &Ctx, s: &str) -> Result<Period, ApiError> {
-    Period::parse(s).map_err(|e| ctx.err(e.into()))
 }
 
 fn ebds_file(name: String, bytes: Vec<u8>) -> Response {
@@ -171,8 +147,8 @@ fn file_outcome(ctx: &Ctx, outcome: ImportOutcome) -> Result<Response, ApiError>
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmployerOnly {
-    affiliate_number: String,
+pub(super) struct EmployerOnly {
+    pub(super) affiliate_number: String,
 }
 
 /// The receipts of an employer's accepted declarations.
@@ -271,22 +247,6 @@ async fn lines(
     ))
 }
 
-/// What an employer owes and has paid, per period.
-async fn statement(
-    ctx: Ctx,
-    State(s): State<AppState>,
-    Body(b): Body<EmployerOnly>,
-) -> Result<Json<Statement>, ApiError> {
-    let a = affiliate(&ctx, &b.affiliate_number)?;
-    Ok(Json(
-        s.app
-            .ledger()
-            .statement(declarant(&s, &ctx)?, a, &ctx.request_id)
-            .await
-            .map_err(|e| ctx.err(e))?,
-    ))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CareerInput {
@@ -311,73 +271,6 @@ async fn career(
         s.app
             .contributions()
             .career(&ctx.principal, person, &ctx.request_id)
-            .await
-            .map_err(|e| ctx.err(e))?,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentInput {
-    affiliate_number: String,
-    period: String,
-    /// Centimes.
-    amount: i64,
-    bank_reference: String,
-    /// YYYY-MM-DD.
-    paid_on: String,
-}
-
-/// Records a payment (agent); the same bank reference again changes nothing.
-async fn payment(
-    ctx: Ctx,
-    State(s): State<AppState>,
-    Body(b): Body<PaymentInput>,
-) -> Result<Response, ApiError> {
-    let reg = s
-        .app
-        .registry()
-        .registrar(&ctx.principal, "record_payment", &ctx.request_id)
-        .await
-        .map_err(|e| ctx.err(e))?;
-    let p = NewPayment {
-        affiliate_number: affiliate(&ctx, &b.affiliate_number)?,
-        period: period(&ctx, &b.period)?,
-        amount: Centimes(b.amount),
-        bank_reference: b.bank_reference,
-        paid_on: Date::parse("paid_on", &b.paid_on).map_err(|e| ctx.err(e.into()))?,
-    };
-    let out = s
-        .app
-        .ledger()
-        .record_payment(reg, &p, &ctx.request_id)
-        .await
-        .map_err(|e| ctx.err(e))?;
-    let status = match out {
-        PaymentOutcome::Recorded(_) => StatusCode::CREATED,
-        PaymentOutcome::AlreadyRecorded(_) => StatusCode::OK,
-    };
-    Ok((status, Json(out)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LedgerInput {
-    #[serde(default)]
-    period: Option<String>,
-}
-
-/// The whole fund's accounts, and whether the ledger balances (agents, security officers).
-async fn ledger(
-    ctx: Ctx,
-    State(s): State<AppState>,
-    Body(b): Body<LedgerInput>,
-) -> Result<Json<FundView>, ApiError> {
-    let p = b.period.as_deref().map(|p| period(&ctx, p)).transpose()?;
-    Ok(Json(
-        s.app
-            .ledger()
-            .fund_view(&ctx.principal, p)
             .await
             .map_err(|e| ctx.err(e))?,
     ))

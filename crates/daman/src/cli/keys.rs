@@ -1,6 +1,7 @@
 //! `daman keys` and `daman lockdown` (docs/keys.md).
 
-use crate::Failure;
+use crate::cli::RoleArg;
+use crate::failure::Failure;
 use app::App;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -120,4 +121,17 @@ pub async fn run(app: &App, command: KeysCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `daman lockdown`: every live session ends (or those of one role).
+pub async fn lockdown(app: &App, role: Option<RoleArg>) -> Result<(), Failure> {
+    let n = app
+        .kernel()
+        .lockdown(role.map(RoleArg::role), "cli")
+        .await?;
+    println!(
+        "ended {n} sessions ({}): they must sign in again",
+        role.map_or("every role", |r| r.role().as_str())
+    );
+    Ok(())
 }

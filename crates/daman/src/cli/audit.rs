@@ -1,6 +1,6 @@
 //! `daman audit`: seal, verify and prove the audit log (docs/audit.md).
 
-use crate::Failure;
+use crate::failure::Failure;
 use app::App;
 use audit::{InclusionProof, NoteVerifier};
 use clap::Subcommand;

@@ -1,58 +1,22 @@
-//! Who is calling: a session token, from the `__Host-daman_session` cookie (browsers) or an
-//! `Authorization: Bearer` header (the app, API clients). In development mode only, bearer tokens
-//! minted by `daman dev-token` are accepted too (they carry no session, so no step-up).
+//! What every handler extracts from a request:
+//!
+//! - [`Ctx`]: who is calling. A session token, from the `__Host-daman_session` cookie
+//!   (browsers) or an `Authorization: Bearer` header (the app, API clients); in development
+//!   mode only, tokens minted by `daman dev-token` too (they carry no session, so no step-up).
+//! - [`Anon`]: the language and request id of a route that needs no session.
+//! - [`Body`]: a JSON body whose rejection is the one error shape, never echoing the input.
+//! - The declarant capability and the identifiers most routes parse.
 
 use crate::error::ApiError;
 use crate::{RequestId, State};
 use app::App;
-use axum::extract::FromRequestParts;
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use domain::{Lang, Timestamp};
-use kernel::{AppError, Principal, SessionInfo};
-use vault::MacKey;
-
-/// Signs and checks development tokens: `dev1.<principal id>.<expiry, unix s>.<hex HMAC>`.
-/// The key is `dev-token.key` in the key directory, never in the database.
-pub struct DevTokens {
-    key: MacKey,
-}
-
-impl DevTokens {
-    pub fn open(app: &App) -> Result<DevTokens, AppError> {
-        let secret = app
-            .kernel()
-            .key_dir()
-            .secret("dev-token", app.kernel().random())?;
-        Ok(DevTokens {
-            key: MacKey::new(&secret),
-        })
-    }
-
-    pub fn mint(&self, principal_id: i64, expires: Timestamp) -> String {
-        let body = format!("dev1.{principal_id}.{}", expires.0 / 1_000_000);
-        let tag = crate::hex(&self.key.tag(body.as_bytes()));
-        format!("{body}.{tag}")
-    }
-
-    /// The principal id of a valid, unexpired token.
-    pub fn verify(&self, token: &str, now: Timestamp) -> Option<i64> {
-        let (body, tag_hex) = token.rsplit_once('.')?;
-        let tag = vault::unhex(tag_hex)?;
-        if !self.key.verify(body.as_bytes(), &tag) {
-            return None;
-        }
-        let mut parts = body.split('.');
-        let (Some("dev1"), Some(id), Some(exp), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let exp: i64 = exp.parse().ok()?;
-        (now.0 / 1_000_000 < exp).then_some(())?;
-        id.parse().ok()
-    }
-}
+use domain::{AffiliateNumber, Lang, Period};
+use kernel::{AppError, Declarant, Principal, SessionInfo};
+use serde::de::DeserializeOwned;
 
 /// The caller's language.
 pub(crate) fn lang(parts: &Parts) -> Lang {
@@ -179,4 +143,65 @@ impl FromRequestParts<State> for Ctx {
             request_id,
         })
     }
+}
+
+/// Language and request id, for routes that need no session.
+pub(crate) struct Anon {
+    pub(crate) lang: Lang,
+    pub(crate) request_id: String,
+}
+
+impl Anon {
+    pub(crate) fn err(&self, e: AppError) -> ApiError {
+        ApiError::new(e, self.lang)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Anon {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Anon, ApiError> {
+        Ok(Anon {
+            lang: lang(parts),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// A JSON body whose rejection is our error shape, without echoing the input.
+pub(crate) struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let lang = lang(&parts);
+        let req = Request::from_parts(parts, body);
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(ApiError::bad_body(lang, rejection.status())),
+        }
+    }
+}
+
+pub(crate) fn declarant(s: &State, ctx: &Ctx) -> Result<Declarant, ApiError> {
+    s.app
+        .kernel()
+        .declarant(&ctx.principal)
+        .map_err(|e| ctx.err(e))
+}
+
+pub(crate) fn affiliate(ctx: &Ctx, s: &str) -> Result<u32, ApiError> {
+    AffiliateNumber::parse(s)
+        .map(|a| a.value())
+        .map_err(|e| ctx.err(e.into()))
+}
+
+pub(crate) fn period(ctx: &Ctx, s: &str) -> Result<Period, ApiError> {
+    Period::parse(s).map_err(|e| ctx.err(e.into()))
 }

@@ -1,7 +1,7 @@
 //! `daman ebds …`: préétablis out, declarations in, files back, payments, statements, the
 //! ledger check; and `daman synth month`, which writes a synthetic month of declarations.
 
-use crate::Failure;
+use crate::failure::Failure;
 use app::App;
 use clap::Subcommand;
 use contributions::{ImportFile, ImportOutcome};
@@ -131,43 +131,8 @@ fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
     if quiet {
         ProgressBar::hidden()
     } else {
-        crate::load::bar(len, what)
+        crate::cli::bar(len, what)
     }
-}
-
-/// Every file under the paths (directories one level deep), sorted by path. A directory's
-/// regular files are known from the directory itself, without a `stat` each (a country's month
-/// is 500 000 files); a link is followed, as reading the file will.
-fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p)
-            .map_err(|_| bad(format!("{}: no such file or directory", p.display())))?;
-        if meta.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
-            for entry in rd {
-                let entry = entry.map_err(|e| bad(e.to_string()))?;
-                let is_file = match entry.file_type() {
-                    Ok(t) if t.is_file() => true,
-                    Ok(t) if t.is_symlink() => {
-                        std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file())
-                    }
-                    _ => false,
-                };
-                if is_file {
-                    out.push(entry.path());
-                }
-            }
-        } else if meta.is_file() {
-            out.push(p.clone());
-        } else {
-            return Err(bad(format!("{}: not a file or directory", p.display())));
-        }
-    }
-    // Byte by byte: comparing paths component by component took most of a second for
-    // 500 000 files, before anything else could start.
-    out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
-    Ok(out)
 }
 
 /// Reads the next batch of an import from `files`: until it closes ([`contributions::BatchCut`]) or the
@@ -214,7 +179,7 @@ pub async fn import(
     quiet: bool,
 ) -> Result<ImportTotals, Failure> {
     let started = std::time::Instant::now();
-    let files = files_under(paths)?;
+    let files = crate::cli::files_under(paths)?;
     let n = files.len() as i64;
     let pb = bar(files.len() as u64, "files", quiet);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
@@ -431,83 +396,12 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        EbdsCommand::Validate { paths, lang } => {
-            let lang = Lang::from_accept_language(&lang);
-            let started = std::time::Instant::now();
-            let files = files_under(&paths)?;
-            let (mut lines, mut bad) = (0usize, 0usize);
-            for f in &files {
-                let bytes =
-                    std::fs::read(f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
-                match ebds::read_declaration(bytes.as_slice(), Some(app.kernel().params())) {
-                    Ok(d) => lines += d.lines.len() + d.entrants.len(),
-                    Err(errors) => {
-                        bad += 1;
-                        eprintln!("{}: {}", f.display(), rejected_label(lang));
-                        for e in errors {
-                            eprintln!("  {}", e.message(lang));
-                        }
-                    }
-                }
-            }
-            let s = started.elapsed().as_secs_f64();
-            println!(
-                "{} files, {} valid ({lines} lines), {bad} with errors, in {s:.2} s ({:.0} lines/s)",
-                files.len(),
-                files.len() - bad,
-                lines as f64 / s.max(1e-9)
-            );
-            if bad > 0 {
-                return Err(Failure::Rejected(bad));
-            }
-            Ok(())
-        }
+        EbdsCommand::Validate { paths, lang } => validate(app, &paths, &lang),
         EbdsCommand::Rectify {
             declaration,
             file,
             lang,
-        } => {
-            let lang = Lang::from_accept_language(&lang);
-            let bytes = std::fs::read(&file)
-                .map_err(|e| Failure::Run(format!("{}: {e}", file.display())))?;
-            let name = file.display().to_string();
-            let outcome = app
-                .contributions()
-                .rectify_declaration(
-                    Declarant::operator(),
-                    declaration,
-                    ImportFile { name, bytes },
-                    lang,
-                    "cli",
-                )
-                .await?;
-            match outcome {
-                ImportOutcome::Accepted(s) => {
-                    println!(
-                        "declaration {declaration} rectified by declaration {}: {} lines, total {} MAD",
-                        s.declaration_id,
-                        s.lines + s.entrants,
-                        s.total
-                    );
-                    Ok(())
-                }
-                ImportOutcome::Duplicate(s) => {
-                    println!(
-                        "{}: already accepted as declaration {}: nothing changed",
-                        file.display(),
-                        s.declaration_id
-                    );
-                    Ok(())
-                }
-                ImportOutcome::Rejected { errors } => {
-                    eprintln!("{}: {}", file.display(), rejected_label(lang));
-                    for e in &errors {
-                        eprintln!("  {}", e.message_line(lang));
-                    }
-                    Err(Failure::Rejected(1))
-                }
-            }
-        }
+        } => rectify(app, declaration, &file, &lang).await,
         EbdsCommand::Export { declaration, out } => {
             let bytes = app
                 .contributions()
@@ -524,32 +418,7 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             amount,
             reference,
             date,
-        } => {
-            let paid_on = Date::parse("date", &date).map_err(|e| bad(e.message(Lang::En)))?;
-            let payment = ledger::NewPayment {
-                affiliate_number: affiliate(&a)?,
-                period: period(&p)?,
-                amount: mad(&amount)?,
-                bank_reference: reference,
-                paid_on,
-            };
-            let outcome = app
-                .ledger()
-                .record_payment(Registrar::operator(), &payment, "cli")
-                .await?;
-            match outcome {
-                PaymentOutcome::Recorded(v) => {
-                    println!("recorded {} MAD ({})", v.amount, v.bank_reference)
-                }
-                PaymentOutcome::AlreadyRecorded(v) => {
-                    println!(
-                        "already recorded: {} MAD ({}); nothing changed",
-                        v.amount, v.bank_reference
-                    )
-                }
-            }
-            Ok(())
-        }
+        } => pay(app, &a, &p, &amount, reference, &date).await,
         EbdsCommand::Surcharges { at } => {
             let at = match at {
                 Some(d) => Date::parse("at", &d).map_err(|e| bad(e.message(Lang::En)))?,
@@ -565,52 +434,169 @@ pub async fn run(app: &App, command: EbdsCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        EbdsCommand::Statement { affiliate: a } => {
-            let s = app
-                .ledger()
-                .statement(Declarant::operator(), affiliate(&a)?, "cli")
-                .await?;
-            println!(
-                "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
-                "period", "due", "owed", "surcharges", "paid", "balance"
-            );
-            for p in &s.periods {
-                println!(
-                    "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
-                    p.period.to_string(),
-                    p.due_date,
-                    p.owed.to_string(),
-                    p.surcharges.to_string(),
-                    p.paid.to_string(),
-                    p.balance.to_string()
-                );
+        EbdsCommand::Statement { affiliate: a } => statement(app, &a).await,
+        EbdsCommand::Check { period: p } => check(app, p.as_deref()).await,
+    }
+}
+
+/// `daman ebds validate`: the format's rules only, nothing imported.
+fn validate(app: &App, paths: &[PathBuf], lang: &str) -> Result<(), Failure> {
+    let lang = Lang::from_accept_language(lang);
+    let started = std::time::Instant::now();
+    let files = crate::cli::files_under(paths)?;
+    let (mut lines, mut bad) = (0usize, 0usize);
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
+        match ebds::read_declaration(bytes.as_slice(), Some(app.kernel().params())) {
+            Ok(d) => lines += d.lines.len() + d.entrants.len(),
+            Err(errors) => {
+                bad += 1;
+                eprintln!("{}: {}", f.display(), rejected_label(lang));
+                for e in errors {
+                    eprintln!("  {}", e.message(lang));
+                }
             }
+        }
+    }
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "{} files, {} valid ({lines} lines), {bad} with errors, in {s:.2} s ({:.0} lines/s)",
+        files.len(),
+        files.len() - bad,
+        lines as f64 / s.max(1e-9)
+    );
+    if bad > 0 {
+        return Err(Failure::Rejected(bad));
+    }
+    Ok(())
+}
+
+/// `daman ebds rectify`: a corrected file replaces an accepted declaration.
+async fn rectify(app: &App, declaration: i64, file: &Path, lang: &str) -> Result<(), Failure> {
+    let lang = Lang::from_accept_language(lang);
+    let bytes =
+        std::fs::read(file).map_err(|e| Failure::Run(format!("{}: {e}", file.display())))?;
+    let name = file.display().to_string();
+    let outcome = app
+        .contributions()
+        .rectify_declaration(
+            Declarant::operator(),
+            declaration,
+            ImportFile { name, bytes },
+            lang,
+            "cli",
+        )
+        .await?;
+    match outcome {
+        ImportOutcome::Accepted(s) => {
             println!(
-                "{:<19} {:>14} {:>14} {:>14} {:>14}",
-                "total",
-                s.owed.to_string(),
-                Centimes(s.periods.iter().map(|p| p.surcharges.0).sum()).to_string(),
-                s.paid.to_string(),
-                s.balance.to_string()
+                "declaration {declaration} rectified by declaration {}: {} lines, total {} MAD",
+                s.declaration_id,
+                s.lines + s.entrants,
+                s.total
             );
             Ok(())
         }
-        EbdsCommand::Check { period: p } => {
-            let p = p.as_deref().map(period).transpose()?;
-            let v = app.ledger().ledger_check(p).await?;
-            for a in &v.accounts {
-                println!("{:<48} {:>18}", a.account, a.balance.to_string());
-            }
-            if v.balanced {
-                println!("the ledger balances: every entry sums to zero");
-                Ok(())
-            } else {
-                Err(Failure::Run(format!(
-                    "the ledger does not balance: {} entries",
-                    v.unbalanced_entries
-                )))
-            }
+        ImportOutcome::Duplicate(s) => {
+            println!(
+                "{}: already accepted as declaration {}: nothing changed",
+                file.display(),
+                s.declaration_id
+            );
+            Ok(())
         }
+        ImportOutcome::Rejected { errors } => {
+            eprintln!("{}: {}", file.display(), rejected_label(lang));
+            for e in &errors {
+                eprintln!("  {}", e.message_line(lang));
+            }
+            Err(Failure::Rejected(1))
+        }
+    }
+}
+
+/// `daman ebds pay`: a payment, once per bank reference.
+async fn pay(
+    app: &App,
+    a: &str,
+    p: &str,
+    amount: &str,
+    reference: String,
+    date: &str,
+) -> Result<(), Failure> {
+    let paid_on = Date::parse("date", date).map_err(|e| bad(e.message(Lang::En)))?;
+    let payment = ledger::NewPayment {
+        affiliate_number: affiliate(a)?,
+        period: period(p)?,
+        amount: mad(amount)?,
+        bank_reference: reference,
+        paid_on,
+    };
+    let outcome = app
+        .ledger()
+        .record_payment(Registrar::operator(), &payment, "cli")
+        .await?;
+    match outcome {
+        PaymentOutcome::Recorded(v) => {
+            println!("recorded {} MAD ({})", v.amount, v.bank_reference)
+        }
+        PaymentOutcome::AlreadyRecorded(v) => {
+            println!(
+                "already recorded: {} MAD ({}); nothing changed",
+                v.amount, v.bank_reference
+            )
+        }
+    }
+    Ok(())
+}
+
+/// `daman ebds statement`: an employer's periods, owed, surcharges, paid, balance.
+async fn statement(app: &App, a: &str) -> Result<(), Failure> {
+    let s = app
+        .ledger()
+        .statement(Declarant::operator(), affiliate(a)?, "cli")
+        .await?;
+    println!(
+        "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
+        "period", "due", "owed", "surcharges", "paid", "balance"
+    );
+    for p in &s.periods {
+        println!(
+            "{:<8} {:<10} {:>14} {:>14} {:>14} {:>14}",
+            p.period.to_string(),
+            p.due_date,
+            p.owed.to_string(),
+            p.surcharges.to_string(),
+            p.paid.to_string(),
+            p.balance.to_string()
+        );
+    }
+    println!(
+        "{:<19} {:>14} {:>14} {:>14} {:>14}",
+        "total",
+        s.owed.to_string(),
+        Centimes(s.periods.iter().map(|p| p.surcharges.0).sum()).to_string(),
+        s.paid.to_string(),
+        s.balance.to_string()
+    );
+    Ok(())
+}
+
+/// `daman ebds check`: every account's balance, and whether the ledger balances.
+async fn check(app: &App, p: Option<&str>) -> Result<(), Failure> {
+    let p = p.map(period).transpose()?;
+    let v = app.ledger().ledger_check(p).await?;
+    for a in &v.accounts {
+        println!("{:<48} {:>18}", a.account, a.balance.to_string());
+    }
+    if v.balanced {
+        println!("the ledger balances: every entry sums to zero");
+        Ok(())
+    } else {
+        Err(Failure::Run(format!(
+            "the ledger does not balance: {} entries",
+            v.unbalanced_entries
+        )))
     }
 }
 
@@ -638,46 +624,4 @@ async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Fai
         .await?;
     pb.finish_and_clear();
     Ok(written)
-}
-
-/// Writes the synthetic month: one DS file per AFFEBDS file in `preetablis`.
-pub fn synth_month(
-    pop: &synth::Population,
-    params: &domain::Parameters,
-    preetablis: &Path,
-    out: &Path,
-    entrants_per_mille: u32,
-) -> Result<(usize, usize), Failure> {
-    std::fs::create_dir_all(out).map_err(|e| bad(format!("{}: {e}", out.display())))?;
-    let files = files_under(&[preetablis.to_path_buf()])?;
-    let pb = bar(files.len() as u64, "declarations", false);
-    let (mut n, mut lines) = (0, 0);
-    for f in files {
-        let bytes = std::fs::read(&f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;
-        let pre = ebds::read_preetabli(bytes.as_slice())
-            .map_err(|e| Failure::Run(format!("{}: {} errors", f.display(), e.len())))?;
-        let ceiling = params
-            .ceiling_at(pre.identity.period)
-            .ok_or_else(|| bad("no ceiling for the period"))?;
-        let d = synth::month::declaration(
-            pop,
-            &pre,
-            synth::month::MonthPlan {
-                ceiling,
-                entrants_per_mille,
-            },
-        );
-        let ds = ebds::declaration_bytes(&d, Some(params))
-            .map_err(|e| Failure::Run(format!("{}: {} errors", f.display(), e.len())))?;
-        let path = out.join(synth::month::declaration_file_name(
-            pre.identity.affiliate,
-            pre.identity.period,
-        ));
-        std::fs::write(&path, ds).map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
-        n += 1;
-        lines += d.lines.len() + d.entrants.len();
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    Ok((n, lines))
 }

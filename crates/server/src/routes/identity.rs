@@ -2,12 +2,10 @@
 //! step-up, factors; and the RIB change, which needs a step-up and can be cancelled from its
 //! notice. Handlers only translate, like the others.
 
-use crate::auth::{Ctx, cleared_cookie, lang, session_cookie};
+use crate::State as AppState;
 use crate::error::ApiError;
-use crate::routes::Body;
-use crate::{RequestId, State as AppState};
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use crate::extract::{Anon, Body, Ctx, cleared_cookie, session_cookie};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
@@ -18,7 +16,7 @@ use kernel::Missing;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/enrol", post(enrol))
         .route("/api/v1/auth/enrol/confirm", post(enrol_confirm))
@@ -54,33 +52,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/factors/remove", post(factor_remove))
         .route("/api/v1/persons/rib", post(rib_change))
         .route("/api/v1/rib-changes/cancel", post(rib_cancel))
-}
-
-/// Language and request id, for routes that need no session.
-pub(crate) struct Anon {
-    lang: Lang,
-    request_id: String,
-}
-
-impl Anon {
-    fn err(&self, e: AppError) -> ApiError {
-        ApiError::new(e, self.lang)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Anon {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Anon, ApiError> {
-        Ok(Anon {
-            lang: lang(parts),
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -363,7 +334,7 @@ async fn eid_callback(
     >,
 ) -> Result<Response, ApiError> {
     let q = q.map(|q| q.0).unwrap_or_default();
-    let bound = crate::auth::cookie(&headers, EID_COOKIE);
+    let bound = crate::extract::cookie(&headers, EID_COOKIE);
     let (n, client) = s
         .app
         .identity()

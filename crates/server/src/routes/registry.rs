@@ -1,0 +1,220 @@
+//! Registry routes: employers, persons, the gate's reads, contact data, employment links,
+//! cases, and "who read my data".
+
+use crate::State as AppState;
+use crate::error::ApiError;
+use crate::extract::{Body, Ctx};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use kernel::{PersonView, RevealInput, Subject};
+use registry::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
+use serde::{Deserialize, Serialize};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/employers", post(create_employer))
+        .route("/api/v1/persons", post(create_person))
+        .route("/api/v1/persons/read", post(read_person))
+        .route("/api/v1/persons/contact", post(update_contact))
+        .route("/api/v1/employments", post(create_employment))
+        .route("/api/v1/cases", post(create_case))
+        .route("/api/v1/me/accesses", post(my_accesses))
+}
+
+async fn create_employer(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(e): Body<NewEmployer>,
+) -> Result<(StatusCode, Json<EmployerCreated>), ApiError> {
+    let reg = s
+        .app
+        .registry()
+        .registrar(&ctx.principal, "affiliate_employer", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let mut created = s
+        .app
+        .registry()
+        .affiliate_employers(reg, &[e], &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let one = created
+        .pop()
+        .ok_or_else(|| ctx.err(kernel::AppError::Audit))?;
+    Ok((StatusCode::CREATED, Json(one)))
+}
+
+async fn create_person(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(p): Body<NewPerson>,
+) -> Result<(StatusCode, Json<PersonCreated>), ApiError> {
+    let reg = s
+        .app
+        .registry()
+        .registrar(&ctx.principal, "immatriculate", &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let mut created = s
+        .app
+        .registry()
+        .immatriculate(reg, &[p], &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    let one = created
+        .pop()
+        .ok_or_else(|| ctx.err(kernel::AppError::Audit))?;
+    Ok((StatusCode::CREATED, Json(one)))
+}
+
+/// The gate: find by CIN or immatriculation (or read by id), masked unless `full`.
+async fn read_person(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(input): Body<RevealInput>,
+) -> Result<Json<PersonView>, ApiError> {
+    let req = input.into_request().map_err(|e| ctx.err(e))?;
+    let view = s
+        .app
+        .kernel()
+        .reveal(&ctx.principal, &req, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactInput {
+    #[serde(default)]
+    person_id: Option<String>,
+    #[serde(default)]
+    cin: Option<String>,
+    #[serde(default)]
+    immatriculation: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+async fn update_contact(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(c): Body<ContactInput>,
+) -> Result<StatusCode, ApiError> {
+    let subject = Subject::from_parts(
+        c.person_id.as_deref(),
+        c.cin.as_deref(),
+        c.immatriculation.as_deref(),
+    )
+    .map_err(|e| ctx.err(e))?;
+    s.app
+        .registry()
+        .update_contact(
+            &ctx.principal,
+            &subject,
+            &registry::ContactChange {
+                phone: c.phone.as_deref(),
+                email: c.email.as_deref(),
+                address: c.address.as_deref(),
+            },
+            ctx.step_up(&s.app).ok(),
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmploymentInput {
+    affiliate_number: String,
+    immatriculation: String,
+    /// Required from an employer user: the CIN on record for that number.
+    #[serde(default)]
+    cin: Option<String>,
+    start_date: String,
+}
+
+async fn create_employment(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(e): Body<EmploymentInput>,
+) -> Result<StatusCode, ApiError> {
+    s.app
+        .registry()
+        .link_employment(
+            &ctx.principal,
+            &e.affiliate_number,
+            &e.immatriculation,
+            e.cin.as_deref(),
+            &e.start_date,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn my_accesses(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<AccessQuery>,
+) -> Result<Json<registry::AccessPage>, ApiError> {
+    let page = s
+        .app
+        .registry()
+        .my_accesses(&ctx.principal, q.before, q.limit, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseInput {
+    immatriculation: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct CaseCreated {
+    case_id: String,
+}
+
+async fn create_case(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(c): Body<CaseInput>,
+) -> Result<(StatusCode, Json<CaseCreated>), ApiError> {
+    let id = s
+        .app
+        .registry()
+        .open_case(
+            &ctx.principal,
+            &c.immatriculation,
+            &c.reason,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CaseCreated {
+            case_id: id.to_string(),
+        }),
+    ))
+}
