@@ -24,7 +24,7 @@ pub use keys::*;
 pub use ledger::*;
 pub use releases::ContactReleaseRow;
 pub use repo::*;
-pub use schema::{ColumnInfo, normalise_type};
+pub use schema::{ColumnInfo, Constraint, normalise_type};
 pub use session::Session;
 
 use sqlx::ConnectOptions;
