@@ -328,6 +328,15 @@ impl Store {
         }
     }
 
+    /// Closes every connection of the pool (SQLite folds its write-ahead logs into the
+    /// database files as the last one closes).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pool {
             Pool::Sqlite(_) => Backend::Sqlite,

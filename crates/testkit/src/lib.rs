@@ -7,10 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod eid;
+mod fixture;
 mod pg;
 pub mod smsc;
 pub mod soft_passkey;
 
+pub use fixture::Fixture;
 pub use pg::{PgCluster, pg_server_url};
 
 use app::{App, AppConfig};

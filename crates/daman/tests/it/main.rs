@@ -13,6 +13,7 @@ mod eid;
 mod keys;
 mod login;
 mod registry;
+mod rules;
 mod schema;
 
 use domain::Role;
