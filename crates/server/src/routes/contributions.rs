@@ -275,3 +275,31 @@ async fn career(
             .map_err(|e| ctx.err(e))?,
     ))
 }
+
+/// The JSON body each route of this file takes, for the test that holds the OpenAPI document
+/// to the types (`routes::tests`).
+#[cfg(test)]
+pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
+    use super::tests::probe;
+    vec![
+        (
+            "post",
+            "/api/v1/declarations/preetabli",
+            probe::<EmployerPeriod>,
+        ),
+        ("post", "/api/v1/declarations/list", probe::<EmployerOnly>),
+        ("post", "/api/v1/declarations/file", probe::<DeclarationId>),
+        (
+            "post",
+            "/api/v1/declarations/receipt",
+            probe::<DeclarationId>,
+        ),
+        (
+            "post",
+            "/api/v1/declarations/rejections",
+            probe::<EmployerOnly>,
+        ),
+        ("post", "/api/v1/declarations/lines", probe::<DeclarationId>),
+        ("post", "/api/v1/career", probe::<CareerInput>),
+    ]
+}

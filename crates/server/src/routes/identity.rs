@@ -670,3 +670,58 @@ async fn rib_cancel(
         .map_err(|e| a.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The JSON body each route of this file takes, for the test that holds the OpenAPI document
+/// to the types (`routes::tests`).
+#[cfg(test)]
+pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
+    use super::tests::probe;
+    vec![
+        ("post", "/api/v1/auth/enrol", probe::<EnrolInput>),
+        (
+            "post",
+            "/api/v1/auth/enrol/confirm",
+            probe::<CodeForEnrolment>,
+        ),
+        ("post", "/api/v1/auth/invitations", probe::<InviteInput>),
+        (
+            "post",
+            "/api/v1/auth/invitations/accept",
+            probe::<AcceptInput>,
+        ),
+        ("post", "/api/v1/auth/login", probe::<LoginInput>),
+        ("post", "/api/v1/auth/login/sms", probe::<PendingInput>),
+        ("post", "/api/v1/auth/login/passkey", probe::<PendingInput>),
+        ("post", "/api/v1/auth/login/verify", probe::<VerifyInput>),
+        ("post", "/api/v1/auth/passkeys/setup", probe::<SetupInput>),
+        (
+            "post",
+            "/api/v1/auth/passkeys/setup/finish",
+            probe::<SetupFinishInput>,
+        ),
+        ("post", "/api/v1/auth/step-up", probe::<StepUpInput>),
+        (
+            "post",
+            "/api/v1/auth/factors/totp/confirm",
+            probe::<CodeInput>,
+        ),
+        ("post", "/api/v1/auth/factors/phone", probe::<PhoneInput>),
+        (
+            "post",
+            "/api/v1/auth/factors/phone/confirm",
+            probe::<CodeInput>,
+        ),
+        (
+            "post",
+            "/api/v1/auth/factors/passkey/confirm",
+            probe::<CredentialInput>,
+        ),
+        (
+            "post",
+            "/api/v1/auth/factors/remove",
+            probe::<FactorIdInput>,
+        ),
+        ("post", "/api/v1/persons/rib", probe::<RibInput>),
+        ("post", "/api/v1/rib-changes/cancel", probe::<CodeInput>),
+    ]
+}

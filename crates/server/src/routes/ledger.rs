@@ -103,3 +103,15 @@ async fn ledger(
             .map_err(|e| ctx.err(e))?,
     ))
 }
+
+/// The JSON body each route of this file takes, for the test that holds the OpenAPI document
+/// to the types (`routes::tests`).
+#[cfg(test)]
+pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
+    use super::tests::probe;
+    vec![
+        ("post", "/api/v1/statement", probe::<EmployerOnly>),
+        ("post", "/api/v1/payments", probe::<PaymentInput>),
+        ("post", "/api/v1/ledger", probe::<LedgerInput>),
+    ]
+}

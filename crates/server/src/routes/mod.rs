@@ -110,3 +110,170 @@ async fn readyz(State(s): State<AppState>) -> Response {
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The OpenAPI document held to the types the routes read: for every route with a JSON
+    //! body, the body's properties are exactly the fields of the Rust type (read from serde's
+    //! own refusal of an unknown field), a body built from the document's schemas (types,
+    //! enums, examples) is read by the type, and a property is required in the document
+    //! exactly when the type cannot do without it.
+
+    use serde::de::DeserializeOwned;
+    use serde_json::{Map, Value, json};
+    use std::collections::BTreeSet;
+
+    /// A route's method, path, and the reader of its body.
+    pub(crate) type BodyProbe = (&'static str, &'static str, fn(Value) -> Result<(), String>);
+
+    pub(crate) fn probe<T: DeserializeOwned>(v: Value) -> Result<(), String> {
+        serde_json::from_value::<T>(v)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let name = r.trim_start_matches("#/components/schemas/");
+                resolve(doc, &doc["components"]["schemas"][name])
+            }
+            None => schema,
+        }
+    }
+
+    /// A value the schema describes: its example, its first enum value, or one of its type.
+    fn sample(doc: &Value, schema: &Value) -> Value {
+        let s = resolve(doc, schema);
+        if let Some(e) = s.get("example") {
+            return e.clone();
+        }
+        if let Some(e) = s.get("enum").and_then(|e| e.get(0)) {
+            return e.clone();
+        }
+        let ty = match &s["type"] {
+            Value::Array(types) => types
+                .iter()
+                .find(|t| *t != "null")
+                .cloned()
+                .unwrap_or(Value::Null),
+            t => t.clone(),
+        };
+        match ty.as_str() {
+            Some("string") => json!("x"),
+            Some("integer") => json!(1),
+            Some("boolean") => json!(false),
+            Some("array") => json!([sample(doc, &s["items"])]),
+            Some("object") => Value::Object(sample_object(doc, s, None)),
+            _ => Value::Null,
+        }
+    }
+
+    fn sample_object(doc: &Value, s: &Value, without: Option<&str>) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(props) = s["properties"].as_object() {
+            for (k, v) in props {
+                if Some(k.as_str()) != without {
+                    m.insert(k.clone(), sample(doc, v));
+                }
+            }
+        }
+        m
+    }
+
+    /// The fields of the type behind `read`, from its refusal of an unknown one.
+    fn fields_of(read: fn(Value) -> Result<(), String>) -> Result<BTreeSet<String>, String> {
+        let err = match read(json!({"\u{1}probe": 0})) {
+            Ok(()) => return Err("accepts an unknown field".into()),
+            Err(e) => e,
+        };
+        let Some((_, expected)) = err.split_once("unknown field `\u{1}probe`, ") else {
+            return Err(format!("does not refuse an unknown field first: {err}"));
+        };
+        Ok(expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect())
+    }
+
+    #[test]
+    fn every_request_body_is_the_type_the_route_reads() {
+        let doc: Value = serde_json::from_str(super::OPENAPI_JSON).unwrap();
+        let bodies: Vec<BodyProbe> = [
+            super::registry::bodies(),
+            super::security::bodies(),
+            super::identity::bodies(),
+            super::contributions::bodies(),
+            super::ledger::bodies(),
+        ]
+        .concat();
+        let mut problems = Vec::new();
+        for (method, path, read) in &bodies {
+            let op = &doc["paths"][path][method];
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            if schema.is_null() {
+                problems.push(format!(
+                    "{method} {path}: no JSON request body in the document"
+                ));
+                continue;
+            }
+            let s = resolve(&doc, schema);
+            let documented: BTreeSet<String> = s["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            match fields_of(*read) {
+                Ok(fields) if fields != documented => problems.push(format!(
+                    "{method} {path}: the type reads {fields:?}, the document says {documented:?}"
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{method} {path}: the type {e}")),
+            }
+            if let Err(e) = read(Value::Object(sample_object(&doc, s, None))) {
+                problems.push(format!(
+                    "{method} {path}: a body as the document describes it is refused: {e}"
+                ));
+                continue;
+            }
+            let required: BTreeSet<String> = s["required"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for field in &documented {
+                let missing = read(Value::Object(sample_object(&doc, s, Some(field))))
+                    .err()
+                    .is_some_and(|e| e.contains(&format!("missing field `{field}`")));
+                if missing != required.contains(field) {
+                    problems.push(format!(
+                        "{method} {path}: `{field}` is {} by the type and {} in the document",
+                        if missing { "required" } else { "optional" },
+                        if required.contains(field) {
+                            "required"
+                        } else {
+                            "optional"
+                        },
+                    ));
+                }
+            }
+        }
+        // Every documented JSON body has its route's reader here.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let json_body = !op["requestBody"]["content"]["application/json"].is_null();
+                if json_body && !bodies.iter().any(|(m, p, _)| m == method && p == path) {
+                    problems.push(format!(
+                        "{method} {path}: documented body, no reader listed"
+                    ));
+                }
+            }
+        }
+        assert!(bodies.len() >= 40, "{} bodies", bodies.len());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -218,3 +218,19 @@ async fn create_case(
         }),
     ))
 }
+
+/// The JSON body each route of this file takes, for the test that holds the OpenAPI document
+/// to the types (`routes::tests`).
+#[cfg(test)]
+pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
+    use super::tests::probe;
+    vec![
+        ("post", "/api/v1/employers", probe::<NewEmployer>),
+        ("post", "/api/v1/persons", probe::<NewPerson>),
+        ("post", "/api/v1/persons/read", probe::<RevealInput>),
+        ("post", "/api/v1/persons/contact", probe::<ContactInput>),
+        ("post", "/api/v1/employments", probe::<EmploymentInput>),
+        ("post", "/api/v1/cases", probe::<CaseInput>),
+        ("post", "/api/v1/me/accesses", probe::<AccessQuery>),
+    ]
+}

@@ -193,3 +193,25 @@ async fn release_contacts(
         .map_err(|e| ctx.err(e))?;
     Ok(Json(out))
 }
+
+/// The JSON body each route of this file takes, for the test that holds the OpenAPI document
+/// to the types (`routes::tests`).
+#[cfg(test)]
+pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
+    use super::tests::probe;
+    vec![
+        ("post", "/api/v1/principals/unlock", probe::<UnlockInput>),
+        ("post", "/api/v1/breach/report", probe::<BreachQuery>),
+        (
+            "post",
+            "/api/v1/breach/contacts/request",
+            probe::<BreachQuery>,
+        ),
+        (
+            "post",
+            "/api/v1/breach/contacts/approve",
+            probe::<ApprovalInput>,
+        ),
+        ("post", "/api/v1/breach/contacts", probe::<ReleaseInput>),
+    ]
+}
