@@ -28,13 +28,17 @@ impl Store {
     pub async fn schema(&self) -> Result<Vec<ColumnInfo>> {
         let mut out = Vec::new();
         match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite(pool) => {
+                // One connection: its read of `sqlite_master` brings its schema up to date
+                // for the pragmas (see `sqlite_constraints`).
+                let mut conn = pool.acquire().await?;
+                let p = &mut *conn;
                 for schema in ["main", "audit", "tree"] {
                     let tables = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' \
                          AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'"
                     )))
-                    .fetch_all(p)
+                    .fetch_all(&mut *p)
                     .await?;
                     for t in tables {
                         let table: String = t.try_get("name")?;
@@ -43,7 +47,7 @@ impl Store {
                         )
                         .bind(&table)
                         .bind(schema)
-                        .fetch_all(p)
+                        .fetch_all(&mut *p)
                         .await?;
                         for c in cols {
                             let declared: String = c.try_get("type")?;
@@ -131,7 +135,12 @@ impl Store {
     }
 }
 
-async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
+/// On one connection: it reads `sqlite_master` of each schema first, which brings its view of
+/// that schema up to date for the pragmas that follow (a pooled connection opened before the
+/// migrations ran otherwise answers `pragma_index_list` from the schema it loaded then).
+async fn sqlite_constraints(pool: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
+    let mut conn = pool.acquire().await?;
+    let p = &mut *conn;
     let mut out = Vec::new();
     for schema in ["main", "audit", "tree"] {
         let objects = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -139,7 +148,7 @@ async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
              WHERE type IN ('table', 'trigger') AND name NOT LIKE 'sqlite_%' \
              AND name NOT LIKE '_sqlx%'"
         )))
-        .fetch_all(p)
+        .fetch_all(&mut *p)
         .await?;
         for o in objects {
             let kind: String = o.try_get("type")?;
@@ -155,7 +164,7 @@ async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
                 sqlx::query("SELECT name FROM pragma_table_info($1, $2) WHERE pk > 0 ORDER BY pk")
                     .bind(&table)
                     .bind(schema)
-                    .fetch_all(p)
+                    .fetch_all(&mut *p)
                     .await?;
             let pk: Vec<String> = pk
                 .iter()
@@ -169,7 +178,7 @@ async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
             )
             .bind(&table)
             .bind(schema)
-            .fetch_all(p)
+            .fetch_all(&mut *p)
             .await?;
             for i in indexes {
                 let origin: String = i.try_get("origin")?;
@@ -180,7 +189,7 @@ async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
                 let cols = sqlx::query("SELECT name FROM pragma_index_info($1, $2) ORDER BY seqno")
                     .bind(&name)
                     .bind(schema)
-                    .fetch_all(p)
+                    .fetch_all(&mut *p)
                     .await?;
                 let cols: Vec<String> = cols
                     .iter()
@@ -204,7 +213,7 @@ async fn sqlite_constraints(p: &sqlx::SqlitePool) -> Result<Vec<Constraint>> {
             )
             .bind(&table)
             .bind(schema)
-            .fetch_all(p)
+            .fetch_all(&mut *p)
             .await?;
             let mut by_id: std::collections::BTreeMap<i64, (String, Vec<String>, Vec<String>)> =
                 Default::default();
