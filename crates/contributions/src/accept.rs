@@ -1,7 +1,9 @@
+//! The rows an accepted file writes: new persons from its entrant lines, its lines sealed in
+//! blocks with what each owes by branch, employments begun and ended, its declaration row, its
+//! ledger entry and the batch's allocation to the branches, in one transaction.
+
 use domain::ledger::{self, Account, BranchShares, EntryCode, Journal, LedgerError, Posting};
 use domain::{Centimes, Cin, PersonField, Timestamp, compute_line};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashSet, HashSetExt};
 use std::collections::BTreeMap;
 use store::{DeclarationRow, EmploymentRow, ImportBatch, LedgerEntryRow, PersonCipher, PersonRow};

@@ -1,8 +1,9 @@
+//! Careers: a person's declared days and salaries by month and employer, read from the sealed
+//! blocks through the kernel's gate (`Kernel::admit`).
+
 use domain::{Centimes, DenyReason, Period, PersonField, Purpose, Role};
-use serde::Serialize;
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashSet};
+use serde::Serialize;
 
 use crate::Contributions;
 use crate::codec::{StoredLine, parse_line};

@@ -4,8 +4,6 @@
 //! nobody is declared twice. Every error is collected; nothing is written here.
 
 use ebds::{Declaration, EbdsError, Employee, Entrant, Family, Form, Problem, RecordType};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashSet, HashSetExt};
 use store::{EmployerRef, PreetabliRow};
 

@@ -1,7 +1,9 @@
+//! What the sealed columns hold: préétabli and declaration headers, a préétabli's employees,
+//! each declaration line with what it owes (fields separated by U+001F, which no e-BDS field
+//! may contain), and the stored numbers of periods and forms.
+
 use domain::{Centimes, Date, Period};
 use ebds::{Employee, Ending, Entrant, Form, Identity, Layout, Line, Situation};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 
 use kernel::AppError;
 

@@ -1,7 +1,8 @@
+//! What the registry says of a batch of files, loaded once: its employers, préétablis and their
+//! employees, what was accepted before, the persons its lines name; and decoys refused.
+
 use domain::DenyReason;
 use ebds::{Declaration, Employee, Form};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeMap;
 use store::{BlindColumn, DeclarationRow, EmployerRef, PreetabliRow};
@@ -10,7 +11,7 @@ use crate::Contributions;
 use crate::codec::form_number;
 use crate::model::ParsedFile;
 use crate::pipeline::Declared;
-use kernel::columns::*;
+use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX};
 use kernel::{AppError, Declarant, stored_period};
 
 /// A checked declaration ready to be written.

@@ -1,6 +1,7 @@
+//! Imports: files read and checked in batches (one transaction each), each accepted whole or
+//! rejected whole with every error; a file already accepted is a duplicate and changes nothing.
+
 use domain::{DenyReason, Lang, PersonField};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt};
 
 use crate::Contributions;
@@ -8,7 +9,7 @@ use crate::codec::form_number;
 use crate::context::Accepted;
 use crate::model::{ImportFile, ImportOutcome, ParsedFile, duplicate, rejected};
 use crate::pipeline::{IdPool, InFlight, PreparedImport, Unwritten, import_batches};
-use kernel::columns::*;
+use kernel::columns::{DECLARATION_DIGEST, IMMATRICULATION_INDEX, person_column};
 use kernel::{AppError, Audit, Clash, Declarant};
 
 impl Contributions {

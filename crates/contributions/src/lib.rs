@@ -10,6 +10,9 @@
 //! batch in flight accepted) · `context` (what the registry says of a batch) · `check` (a
 //! file against it) · `accept` (the rows an accepted file writes) · `preetabli` · `import` ·
 //! `rectify` · `career` · `reading` (receipts, files and lines back).
+//!
+//! The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
+//! is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 
 mod accept;
 mod career;

@@ -1,9 +1,10 @@
+//! What an import answers: files in, receipts (totals, shares, control sums), outcomes, errors
+//! in the caller's language.
+
 use domain::{Centimes, Lang, Period};
 use ebds::{Declaration, EbdsError, Problem};
-use serde::Serialize;
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::HashMap;
+use serde::Serialize;
 use store::DeclarationRow;
 
 use kernel::{AppError, stored_period};

@@ -1,6 +1,7 @@
+//! The import's pipeline: where batches end, ids reserved in blocks, and what batches prepared
+//! but not yet written accepted (so the next one is checked against them).
+
 use ebds::EbdsError;
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::VecDeque;
 use store::ImportBatch;

@@ -1,7 +1,8 @@
+//! Préétablis: issued from the registry (each employer's current employees), read back as
+//! AFFEBDS files.
+
 use domain::{Centimes, Date, Period, PersonField};
 use ebds::{Employee, Identity, Layout, Preetabli};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeMap;
 use store::{EmployerRow, PersonCipher, PreetabliLineRow, PreetabliRow};
@@ -11,7 +12,7 @@ use crate::codec::{
     corrupt, employees_payload, header_payload, num, parse_employee, parse_employees, parse_header,
     split, transfer_id,
 };
-use kernel::columns::*;
+use kernel::columns::{PREETABLI_EMPLOYEES, PREETABLI_HEADER, PREETABLI_LINE};
 use kernel::{AppError, Audit, Declarant, Missing, Registrar};
 
 /// The person fields a préétabli shows (A02).

@@ -1,14 +1,15 @@
+//! Declarations read back: receipts with their control sums, lines, the file byte for byte;
+//! only to the declarant that may see them, refusals audited.
+
 use domain::Centimes;
 use ebds::{Declaration, Form};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use store::DeclarationRow;
 
 use crate::Contributions;
 use crate::career::{CareerLine, career_line};
 use crate::codec::{StoredLine, parse_header, parse_line};
 use crate::model::{DeclarationSummary, rectified_by, summary};
-use kernel::columns::*;
+use kernel::columns::{DECLARATION_HEADER, DECLARATION_LINE_BLOCK};
 use kernel::{AppError, Audit, Declarant, Missing};
 
 impl Contributions {

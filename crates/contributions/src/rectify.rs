@@ -1,8 +1,10 @@
+//! Rectifications: a corrected file replaces an accepted declaration (same employer, period
+//! and form); the original is kept, marked rectified, and its ledger entry and allocation taken
+//! back in the same transaction.
+
 use domain::ledger::{self, EntryCode, Posting};
 use domain::{DenyReason, Lang};
 use ebds::{Declaration, EbdsError, Form, Problem, RecordType};
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use store::{DeclarationRow, ImportBatch, LedgerEntryRow};
 

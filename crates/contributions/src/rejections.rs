@@ -1,12 +1,13 @@
+//! Rejections kept for the employer: each rejected upload's errors (the first 1 000), sealed,
+//! the latest 20 per employer, read in the caller's language.
+
 use domain::Lang;
 use ebds::{EbdsError, Problem};
 use serde::Serialize;
-// The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
-// is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
 
 use crate::Contributions;
 use crate::model::{ErrorView, error_count};
-use kernel::columns::*;
+use kernel::columns::DECLARATION_REJECTION;
 use kernel::{AppError, Audit, Declarant};
 
 /// The rejections kept for each employer.

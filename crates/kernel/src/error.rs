@@ -1,3 +1,6 @@
+//! What the application layer fails with: one enum for every service, mapped to HTTP in one
+//! place (`server/src/error.rs`); `Missing` and `Clash` name each thing not found or in the way.
+
 use domain::{DenyReason, ValidationError};
 
 /// What an application command can fail with. The server maps each to one HTTP status and a

@@ -216,6 +216,18 @@ async fn pg_entries(
     Ok(())
 }
 
+/// A row of a receivable sum (columns `period`, `kind`, `amount`), from either backend.
+macro_rules! receivable_row {
+    ($r:expr) => {{
+        let kind: String = $r.try_get("kind")?;
+        ReceivableRow {
+            period: $r.try_get("period")?,
+            code: entry_code(&kind)?,
+            amount: Centimes($r.try_get("amount")?),
+        }
+    }};
+}
+
 impl Store {
     /// Records a payment and its ledger entry. A bank reference already recorded is a
     /// [`crate::StoreError::Conflict`], and nothing is written.
@@ -299,16 +311,7 @@ impl Store {
             .bind(employer_id)
             .fetch_all(p)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    let kind: String = r.try_get("kind")?;
-                    Ok(ReceivableRow {
-                        period: r.try_get("period")?,
-                        code: entry_code(&kind)?,
-                        amount: Centimes(r.try_get("amount")?),
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| Ok(receivable_row!(r))).collect()
         })
     }
 
@@ -327,17 +330,7 @@ impl Store {
             .fetch_all(p)
             .await?;
             rows.iter()
-                .map(|r| {
-                    let kind: String = r.try_get("kind")?;
-                    Ok((
-                        r.try_get("employer_id")?,
-                        ReceivableRow {
-                            period: r.try_get("period")?,
-                            code: entry_code(&kind)?,
-                            amount: Centimes(r.try_get("amount")?),
-                        },
-                    ))
-                })
+                .map(|r| Ok((r.try_get("employer_id")?, receivable_row!(r))))
                 .collect()
         })
     }
