@@ -16,7 +16,7 @@ use crate::pipeline::{IdPool, InFlight};
 use kernel::columns::{CIN_INDEX, DECLARATION_HEADER, DECLARATION_LINE_BLOCK, person_column};
 use kernel::{AppError, Clash};
 
-pub(crate) fn overflow() -> AppError {
+fn overflow() -> AppError {
     LedgerError::Overflow.into()
 }
 

@@ -26,6 +26,14 @@ impl Actor {
         }
     }
 
+    /// Someone not logged in (an enrolment, a login that failed, a cancellation code).
+    pub(crate) fn anonymous() -> Actor {
+        Actor {
+            principal_id: None,
+            role: "anonymous",
+        }
+    }
+
     /// The operator at the command line (`daman demo`, loaders, imports).
     pub fn operator() -> Actor {
         Actor {

@@ -10,8 +10,7 @@ use store::AuditRow;
 
 /// An audit event being put together.
 pub struct Audit {
-    principal_id: Option<i64>,
-    role: &'static str,
+    actor: Actor,
     action: &'static str,
     purpose: Option<Purpose>,
     subject: Option<i64>,
@@ -21,46 +20,40 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// An act of `actor` on `count` records (a bulk registration, an import, a download).
-    pub fn counted(actor: Actor, action: &'static str, count: usize) -> Audit {
+    /// `actor` doing `action`, allowed so far; the builders below say more.
+    fn by(actor: Actor, action: &'static str) -> Audit {
         Audit {
-            principal_id: actor.principal_id,
-            role: actor.role,
+            actor,
             action,
             purpose: None,
             subject: None,
             fields: 0,
-            detail: Some(format!("count={count}")),
+            detail: None,
             outcome: "allow".into(),
         }
     }
 
+    /// An act of `actor` on `count` records (a bulk registration, an import, a download).
+    pub fn counted(actor: Actor, action: &'static str, count: usize) -> Audit {
+        Audit::by(actor, action).detail(format!("count={count}"))
+    }
+
     pub fn command(who: &Principal, action: &'static str, subject: Option<i64>) -> Audit {
         Audit {
-            principal_id: Some(who.id),
-            role: who.role.as_str(),
-            action,
-            purpose: None,
             subject,
-            fields: 0,
-            detail: None,
-            outcome: "allow".into(),
+            ..Audit::by(Actor::of(who), action)
         }
     }
 
     /// An authentication event: who (if known), what, and how it ended. Never a secret, a code,
     /// a login name or a phone number.
     pub fn auth(who: Option<&Principal>, action: &'static str, outcome: &str) -> Audit {
+        let actor = who.map_or(Actor::anonymous(), Actor::of);
         Audit {
-            principal_id: who.map(|p| p.id),
-            role: who.map(|p| p.role.as_str()).unwrap_or("anonymous"),
-            action,
-            purpose: None,
             subject: who.and_then(|p| p.person_id),
-            fields: 0,
-            detail: None,
-            outcome: outcome.into(),
+            ..Audit::by(actor, action)
         }
+        .outcome(outcome)
     }
 
     pub fn outcome(mut self, outcome: &str) -> Audit {
@@ -103,8 +96,8 @@ impl Audit {
     pub async fn write(self, k: &Kernel, request_id: &str) -> Result<(), AppError> {
         let row = AuditRow {
             at: k.now().0,
-            principal_id: self.principal_id,
-            role: self.role.into(),
+            principal_id: self.actor.principal_id,
+            role: self.actor.role.into(),
             action: self.action.into(),
             purpose: self.purpose.map(|p| p.as_str().into()),
             subject: self

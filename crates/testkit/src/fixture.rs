@@ -3,10 +3,10 @@
 //! (the migrations run once, not once per test). End-to-end behaviour, on both backends, is
 //! the integration binary's ([`crate::TestApp`]).
 
-use crate::{KEY_REFRESH, ManualClock, TEST_NOW, fresh_store};
-use app::{App, AppConfig};
-use domain::{Parameters, Role};
-use kernel::{Binding, KernelConfig, Principal};
+use crate::{ManualClock, TEST_NOW, app_config, fresh_store};
+use app::App;
+use domain::Role;
+use kernel::{Binding, Principal, ReadBudgets};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use store::{Backend, Store};
@@ -58,33 +58,14 @@ impl Fixture {
         let url = format!("sqlite://{}", db.join("daman.db").display());
         let store = Store::connect(&url, 4).await.unwrap();
         let clock = ManualClock::at(TEST_NOW);
-        let cfg = AppConfig {
-            kernel: KernelConfig {
-                store,
-                key_dir: dir.path().join("keys"),
-                params: Parameters::morocco().unwrap(),
-                clock: clock.clone(),
-                random: Arc::new(vault::OsRandom),
-                nonces: Arc::new(vault::ThreadRandom),
-                lookup_connections: 1,
-                audit_log: kernel::AuditLogConfig {
-                    origin: "daman.test/audit".into(),
-                    witness: dir.path().join("witness/audit-checkpoints"),
-                    interval: std::time::Duration::from_secs(3600),
-                },
-                budgets: kernel::ReadBudgets::default(),
-                notifiers: Vec::new(),
-                key_refresh: KEY_REFRESH,
-                access_log_names: false,
-                sms: kernel::SmsConfig {
-                    sender: Some(Arc::new(auth::sms::FileSender::new(
-                        &dir.path().join("sms.jsonl"),
-                    ))),
-                    ..kernel::SmsConfig::default()
-                },
-            },
-            auth: identity::AuthConfig::default(),
-        };
+        let mut cfg = app_config(
+            store,
+            dir.path(),
+            clock.clone(),
+            ReadBudgets::default(),
+            vec![],
+        );
+        cfg.kernel.lookup_connections = 1;
         let app = App::open(cfg).await.unwrap();
         Fixture { app, clock, dir }
     }

@@ -96,7 +96,7 @@ pub const KEY_REFRESH: std::time::Duration = std::time::Duration::from_millis(10
 
 /// The configuration of a test app whose files are under `dir`: SMS go to `<dir>/sms.jsonl`
 /// ([`TestApp::sms_texts`]).
-fn app_config(
+pub(crate) fn app_config(
     store: Store,
     dir: &std::path::Path,
     clock: Arc<ManualClock>,

@@ -127,14 +127,6 @@ fn mad(s: &str) -> Result<Centimes, Failure> {
         .ok_or_else(|| bad("amount too large"))
 }
 
-fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        ProgressBar::hidden()
-    } else {
-        crate::cli::bar(len, what)
-    }
-}
-
 /// Reads the next batch of an import from `files`: until it closes ([`contributions::BatchCut`]) or the
 /// files run out.
 fn read_batch(files: &mut std::slice::Iter<'_, PathBuf>) -> Result<Vec<ImportFile>, Failure> {
@@ -181,7 +173,7 @@ pub async fn import(
     let started = std::time::Instant::now();
     let files = crate::cli::files_under(paths)?;
     let n = files.len() as i64;
-    let pb = bar(files.len() as u64, "files", quiet);
+    let pb = crate::cli::bar(files.len() as u64, "files", quiet);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let producer = {
         let app = app.clone();
@@ -603,7 +595,7 @@ async fn check(app: &App, p: Option<&str>) -> Result<(), Failure> {
 /// Writes the AFFEBDS file of every employer's préétabli for the period.
 async fn write_preetablis(app: &App, p: Period, dir: &Path) -> Result<usize, Failure> {
     std::fs::create_dir_all(dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
-    let pb = bar(
+    let pb = crate::cli::bar(
         app.kernel().store().employer_ids().await?.len() as u64,
         "préétablis",
         false,

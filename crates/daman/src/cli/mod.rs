@@ -114,8 +114,11 @@ pub(crate) async fn migrate(cfg: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A progress bar: `what`, position, rate and time left.
-pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar: `what`, position, rate and time left; none when `quiet`.
+pub(crate) fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::failure::Failure;
 use app::App;
 use clap::Subcommand;
-use indicatif::ProgressBar;
 use kernel::{AppError, Registrar};
 use registry::{NewEmployer, NewPerson};
 use std::path::{Path, PathBuf};
@@ -62,11 +61,7 @@ pub async fn load_through_registry(
 ) -> Result<Loaded, AppError> {
     let started = std::time::Instant::now();
     let reg = Registrar::operator();
-    let eb = if quiet {
-        ProgressBar::hidden()
-    } else {
-        crate::cli::bar(pop.employers as u64, "employers")
-    };
+    let eb = crate::cli::bar(pop.employers as u64, "employers", quiet);
     let mut employer_ids = Vec::with_capacity(pop.employers);
     for start in (0..pop.employers).step_by(1_000) {
         let end = (start + 1_000).min(pop.employers);
@@ -83,11 +78,7 @@ pub async fn load_through_registry(
     eb.finish();
     let employer_ids = std::sync::Arc::new(employer_ids);
 
-    let pb = if quiet {
-        ProgressBar::hidden()
-    } else {
-        crate::cli::bar(pop.persons as u64, "persons")
-    };
+    let pb = crate::cli::bar(pop.persons as u64, "persons", quiet);
     let mut tasks: JoinSet<Result<usize, AppError>> = JoinSet::new();
     for (n, start) in (0..pop.persons).step_by(CHUNK).enumerate() {
         // Concurrent writers keep SQLite from ever resetting its write-ahead log: fold it into
@@ -292,7 +283,7 @@ pub fn synth_month(
 ) -> Result<(usize, usize), Failure> {
     std::fs::create_dir_all(out).map_err(|e| Failure::Config(format!("{}: {e}", out.display())))?;
     let files = crate::cli::files_under(&[preetablis.to_path_buf()])?;
-    let pb = crate::cli::bar(files.len() as u64, "declarations");
+    let pb = crate::cli::bar(files.len() as u64, "declarations", false);
     let (mut n, mut lines) = (0, 0);
     for f in files {
         let bytes = std::fs::read(&f).map_err(|e| Failure::Run(format!("{}: {e}", f.display())))?;

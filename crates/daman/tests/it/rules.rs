@@ -5,16 +5,31 @@
 use domain::{Centimes, DenyReason, Period, PersonField, Purpose, Role};
 use kernel::{AppError, Binding, Clash, Declarant, Registrar, RevealRequest, Subject};
 use ledger::{NewPayment, PaymentOutcome};
-use registry::{NewEmployer, NewPerson};
+use registry::{EmployerCreated, NewEmployer, NewPerson};
 use testkit::Fixture;
 
-fn employer(ice: &str) -> NewEmployer {
-    NewEmployer {
+/// One employer, affiliated by the operator.
+async fn employer(f: &Fixture) -> EmployerCreated {
+    let new = NewEmployer {
         name: "ATLAS TEXTILE SARL".into(),
         activity: "Textile".into(),
         city: "Casablanca".into(),
-        ice: ice.into(),
-    }
+        ice: "001525478000088".into(),
+    };
+    let mut created = f
+        .app
+        .registry()
+        .affiliate_employers(Registrar::operator(), &[new], "t")
+        .await
+        .unwrap();
+    created.pop().unwrap()
+}
+
+/// A user of that employer.
+async fn clerk(f: &Fixture, e: &EmployerCreated) -> kernel::Principal {
+    let number = domain::AffiliateNumber::parse(&e.affiliate_number).unwrap();
+    f.principal("clerk-1", Role::EmployerUser, Binding::Employer(number))
+        .await
 }
 
 fn person(cin: &str, last: &str) -> NewPerson {
@@ -37,21 +52,12 @@ fn person(cin: &str, last: &str) -> NewPerson {
 async fn capabilities_are_given_only_to_the_roles_that_hold_them() {
     let f = Fixture::new().await;
     let k = f.app.kernel();
-    let reg = Registrar::operator();
-    let e = f
-        .app
-        .registry()
-        .affiliate_employers(reg, &[employer("001525478000088")], "t")
-        .await
-        .unwrap();
-    let number = domain::AffiliateNumber::parse(&e[0].affiliate_number).unwrap();
+    let e = employer(&f).await;
     let agent = f.principal("agent-1", Role::Agent, Binding::None).await;
     let officer = f
         .principal("officer-1", Role::SecurityOfficer, Binding::None)
         .await;
-    let clerk = f
-        .principal("clerk-1", Role::EmployerUser, Binding::Employer(number))
-        .await;
+    let clerk = clerk(&f, &e).await;
     assert!(k.registrar(&agent).is_ok());
     for p in [&officer, &clerk] {
         assert!(matches!(
@@ -59,10 +65,7 @@ async fn capabilities_are_given_only_to_the_roles_that_hold_them() {
             Err(AppError::Denied(DenyReason::RoleHasNoAccess))
         ));
     }
-    assert_eq!(
-        k.declarant(&clerk).unwrap().employer(),
-        Some(e[0].employer_id)
-    );
+    assert_eq!(k.declarant(&clerk).unwrap().employer(), Some(e.employer_id));
     assert!(k.declarant(&agent).unwrap().is_agent());
     assert!(matches!(
         k.declarant(&officer),
@@ -82,9 +85,9 @@ async fn capabilities_are_given_only_to_the_roles_that_hold_them() {
     ));
     // What an employer user declares it may see; an agent, totals only.
     let own = k.declarant(&clerk).unwrap();
-    assert!(own.may_see(e[0].employer_id) && !own.may_see(e[0].employer_id + 1));
+    assert!(own.may_see(e.employer_id) && !own.may_see(e.employer_id + 1));
     let as_agent = Declarant::from_registrar(k.registrar(&agent).unwrap());
-    assert!(!as_agent.may_see(e[0].employer_id) && as_agent.may_see_totals(e[0].employer_id));
+    assert!(!as_agent.may_see(e.employer_id) && as_agent.may_see_totals(e.employer_id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,12 +95,7 @@ async fn the_gate_gives_an_employer_its_employees_names_and_audits_every_answer(
     let f = Fixture::new().await;
     let k = f.app.kernel();
     let reg = Registrar::operator();
-    let e = f
-        .app
-        .registry()
-        .affiliate_employers(reg, &[employer("001525478000088")], "t")
-        .await
-        .unwrap();
+    let e = employer(&f).await;
     let p = f
         .app
         .registry()
@@ -112,15 +110,12 @@ async fn the_gate_gives_an_employer_its_employees_names_and_audits_every_answer(
         .registry()
         .link_employments(
             reg,
-            &[(e[0].employer_id, p[0].person_id, "2024-01-01".into())],
+            &[(e.employer_id, p[0].person_id, "2024-01-01".into())],
             "t",
         )
         .await
         .unwrap();
-    let number = domain::AffiliateNumber::parse(&e[0].affiliate_number).unwrap();
-    let clerk = f
-        .principal("clerk-1", Role::EmployerUser, Binding::Employer(number))
-        .await;
+    let clerk = clerk(&f, &e).await;
     let ask = |cin: &str, fields: Vec<PersonField>, full: bool| RevealRequest {
         subject: Subject::Cin(domain::Cin::parse(cin).unwrap()),
         purpose: Purpose::Payroll,
@@ -190,14 +185,9 @@ async fn the_gate_gives_an_employer_its_employees_names_and_audits_every_answer(
 async fn a_payment_is_one_balanced_entry_per_bank_reference() {
     let f = Fixture::new().await;
     let reg = Registrar::operator();
-    let e = f
-        .app
-        .registry()
-        .affiliate_employers(reg, &[employer("001525478000088")], "t")
-        .await
-        .unwrap();
+    let e = employer(&f).await;
     let pay = |amount: i64| NewPayment {
-        affiliate_number: e[0].affiliate_number.parse().unwrap(),
+        affiliate_number: e.affiliate_number.parse().unwrap(),
         period: Period::parse("202610").unwrap(),
         amount: Centimes(amount),
         bank_reference: "VIR-2026-0001".into(),
