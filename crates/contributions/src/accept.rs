@@ -1,19 +1,18 @@
-//! The rows an accepted file writes: new persons from its entrant lines, its lines sealed in
-//! blocks with what each owes by branch, employments begun and ended, its declaration row, its
-//! ledger entry and the batch's allocation to the branches, in one transaction.
+//! The rows an accepted file writes: its lines sealed in blocks with what each owes by branch,
+//! the claims of its entrants, employments ended, its declaration row, its ledger entry and the
+//! batch's allocation to the branches, in one transaction.
 
 use domain::ledger::{self, Account, BranchShares, EntryCode, Journal, LedgerError, Posting};
-use domain::{Centimes, Cin, PersonField, Timestamp, compute_line};
-use foldhash::{HashSet, HashSetExt};
+use domain::{Centimes, Timestamp, compute_line};
 use std::collections::BTreeMap;
-use store::{DeclarationRow, EmploymentRow, ImportBatch, LedgerEntryRow, PersonCipher, PersonRow};
+use store::{ClaimRow, ClaimState, DeclarationRow, ImportBatch, LedgerEntryRow};
 
 use crate::Contributions;
 use crate::codec::{LineToStore, form_number, header_payload, line_payload};
-use crate::context::{Accepted, Context, PersonRef};
+use crate::context::{Accepted, EntrantClaim, PersonRef, claimed_key};
 use crate::model::{DeclarationSummary, summary};
 use crate::pipeline::{IdPool, InFlight};
-use kernel::columns::{CIN_INDEX, DECLARATION_HEADER, DECLARATION_LINE_BLOCK, person_column};
+use kernel::columns::{DECLARATION_HEADER, DECLARATION_LINE_BLOCK};
 use kernel::{AppError, Clash};
 
 fn overflow() -> AppError {
@@ -46,26 +45,20 @@ struct Owed {
 }
 
 /// The rows of an import batch being built.
-struct Building<'c> {
-    ctx: &'c Context,
+struct Building {
     now: Timestamp,
     batch: ImportBatch,
-    /// The ids of the batch's new persons, in the order of `new_persons`.
-    new_ids: Vec<i64>,
-    /// (employer, person) employed by an entrant line of this batch.
-    employed: HashSet<(i64, i64)>,
     blocks: store::LineBlocks,
     next_line: i64,
+    next_claim: i64,
 }
 
 impl Contributions {
-    /// Encrypts and writes the accepted declarations, their lines, their ledger entries and
-    /// the persons and employments their entrants create, in one transaction.
+    /// Encrypts the accepted declarations, their lines, their entrants' claims and their
+    /// ledger entries, for one transaction.
     pub(crate) async fn build_accepted(
         &self,
         accepted: &[(usize, Accepted)],
-        new_persons: &[(String, String)],
-        ctx: &Context,
         ids: &mut IdPool,
         in_flight: &mut InFlight,
     ) -> Result<(ImportBatch, Vec<DeclarationSummary>), AppError> {
@@ -84,32 +77,22 @@ impl Contributions {
         let first_entry = ids
             .take(store, "ledger_entry", accepted.len() as i64)
             .await?;
+        let n_claims: i64 = accepted.iter().map(|(_, a)| a.claims.len() as i64).sum();
+        let first_claim = ids.take(store, "employment_claim", n_claims).await?;
         let mut b = Building {
-            ctx,
             now: self.k.now(),
             batch: ImportBatch::default(),
-            new_ids: Vec::with_capacity(new_persons.len()),
-            employed: HashSet::new(),
             blocks: store::LineBlocks::default(),
             next_line: first_line,
+            next_claim: first_claim,
         };
-        // New persons' numbers are allocated when the batch is written (`commit_import`):
-        // allocating takes the database's write lock, which the batch before may still hold.
-        // Their ids come from the pool (reserved in blocks).
-        let first_person = ids.take(store, "person", new_persons.len() as i64).await?;
-        for (k, (cin, name)) in new_persons.iter().enumerate() {
-            let (row, cin) = self.new_person(first_person + k as i64, cin, name, b.now)?;
-            in_flight.by_cin.insert(cin, row.id);
-            b.new_ids.push(row.id);
-            b.batch.persons.push(row);
-        }
         let mut summaries = Vec::with_capacity(accepted.len());
         // What the batch's declarations allocate to the branches, by period.
         let mut allocations: BTreeMap<i64, BranchShares> = BTreeMap::new();
         for (k, (_, a)) in accepted.iter().enumerate() {
             let id = first_decl + k as i64;
             let start = b.next_line;
-            let owed = self.lines(&mut b, a, in_flight)?;
+            let owed = self.lines(&mut b, a, id, in_flight)?;
             let row = self.declaration(&mut b, id, a, start, &owed)?;
             let pn = row.period;
             allocations.entry(pn).or_default().add_all(&owed.branches)?;
@@ -141,61 +124,17 @@ impl Contributions {
                 .entries
                 .push(allocation_entry(id, *pn, b.now.0, postings));
         }
-        if !batch.employments.is_empty() {
-            let first = ids
-                .take(store, "employment", batch.employments.len() as i64)
-                .await?;
-            for (k, e) in batch.employments.iter_mut().enumerate() {
-                e.id = first + k as i64;
-            }
-        }
         Ok((batch, summaries))
     }
 
-    /// A person new to the registry, immatriculated from their entrant line: CIN and name
-    /// only, as the declaration gives them; the registry completes them later. Returns their
-    /// row and their CIN in its canonical form.
-    fn new_person(
-        &self,
-        id: i64,
-        cin: &str,
-        name: &str,
-        now: Timestamp,
-    ) -> Result<(PersonRow, String), AppError> {
-        let ring = self.k.keyring();
-        let cin = Cin::parse(cin)?;
-        let (last, first) = name.split_once(' ').unwrap_or((name, ""));
-        let mut cipher = PersonCipher::default();
-        for (f, v) in [
-            (PersonField::Cin, cin.as_str()),
-            (PersonField::LastName, last),
-            (PersonField::FirstName, first),
-            (PersonField::LastNameAr, ""),
-            (PersonField::FirstNameAr, ""),
-            (PersonField::BirthDate, ""),
-            (PersonField::Children, "0"),
-        ] {
-            cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
-        }
-        let row = PersonRow {
-            id,
-            immatriculation_bidx: Vec::new(),
-            cin_bidx: ring
-                .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
-                .to_vec(),
-            cipher,
-            created_at: now.0,
-        };
-        Ok((row, cin.as_str().to_string()))
-    }
-
-    /// One declaration's lines: what each owes (the dated rates), into the batch's blocks;
-    /// an entrant not employed yet is employed from the period, a person who left or died
-    /// stops being employed with it.
+    /// One declaration's lines: what each owes (the dated rates), into the batch's blocks; an
+    /// entrant nobody confirmed yet is a claim, whose line is kept under the claim; a person
+    /// who left or died stops being employed with the period.
     fn lines(
         &self,
-        b: &mut Building<'_>,
+        b: &mut Building,
         a: &Accepted,
+        declaration_id: i64,
         in_flight: &mut InFlight,
     ) -> Result<Owed, AppError> {
         let d = &a.decl;
@@ -224,23 +163,15 @@ impl Contributions {
             owed.employee = owed.employee.checked_add(c.employee).ok_or_else(overflow)?;
             let person_id = match person {
                 PersonRef::Known(p) => *p,
-                PersonRef::New(i) => *b.new_ids.get(*i).ok_or(AppError::Internal("new person"))?,
+                PersonRef::Claim(i) => {
+                    let c = a.claims.get(*i).ok_or(AppError::Internal("claim"))?;
+                    let row = self.claim_row(b, a.employer.id, declaration_id, period, c)?;
+                    declared.push(claimed_key(&c.cin_bidx));
+                    let subject = row.line_subject();
+                    b.batch.claims.push(row);
+                    subject
+                }
             };
-            let link = (a.employer.id, person_id);
-            if matches!(line, LineToStore::Entrant(_))
-                && !b.ctx.employed.contains(&link)
-                && b.employed.insert(link)
-            {
-                in_flight.employed.insert(link);
-                b.batch.employments.push(EmploymentRow {
-                    id: 0, // numbered once they are counted
-                    employer_id: a.employer.id,
-                    person_id,
-                    start_date: period.first_day().to_string(),
-                    end_date: None,
-                    created_at: b.now.0,
-                });
-            }
             // A person who left or died: their employment ends with the period, so the
             // next préétabli no longer lists them.
             if let LineToStore::Known(l) = line
@@ -255,7 +186,9 @@ impl Contributions {
                     end_date: period.last_day().to_string(),
                 });
             }
-            declared.push(person_id);
+            if person_id > 0 {
+                declared.push(person_id);
+            }
             b.blocks.push(person_id, b.next_line, |buf| {
                 line_payload(buf, line, c.employer, c.employee)
             });
@@ -267,10 +200,38 @@ impl Contributions {
         Ok(owed)
     }
 
+    /// The claim an entrant line makes: the CIN and name as declared, sealed and bound to it.
+    fn claim_row(
+        &self,
+        b: &mut Building,
+        employer_id: i64,
+        declaration_id: i64,
+        period: domain::Period,
+        c: &EntrantClaim,
+    ) -> Result<ClaimRow, AppError> {
+        let id = b.next_claim;
+        b.next_claim += 1;
+        Ok(ClaimRow {
+            id,
+            employer_id,
+            kind: c.kind,
+            state: ClaimState::Pending,
+            period: period.number(),
+            start_date: period.first_day().to_string(),
+            declaration_id: Some(declaration_id),
+            person_id: c.person,
+            cin_bidx: c.cin_bidx.clone(),
+            declared: self.k.seal_declared(id, &c.cin, &c.name)?,
+            created_at: b.now.0,
+            decided_at: None,
+            decided_by: None,
+        })
+    }
+
     /// The declaration's row, its lines sealed in blocks bound to it (into the batch).
     fn declaration(
         &self,
-        b: &mut Building<'_>,
+        b: &mut Building,
         id: i64,
         a: &Accepted,
         start: i64,

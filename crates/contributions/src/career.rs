@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::Contributions;
 use crate::codec::{StoredLine, parse_line};
 use kernel::{AppError, Audit, Principal, Subject, gate::Asking, stored_period};
+use store::LineBlock;
 
 /// One month of a person's career, as declared by an employer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,10 +106,22 @@ impl Contributions {
             full: false,
         };
         let subject = self.k.admit(who, person, asking, request_id).await?;
-        let rows = self.k.store().career(subject).await?;
+        // The lines under the person, in the declarations of every employer that employs or
+        // employed them; and the entrant lines of their confirmed claims, kept under the claim.
+        let mut rows: Vec<(LineBlock, i64, i64, i64)> = self
+            .k
+            .store()
+            .career(subject)
+            .await?
+            .into_iter()
+            .map(|(b, e, f)| (b, e, f, subject))
+            .collect();
+        for (claim, b, e, f) in self.k.store().claim_blocks(subject).await? {
+            rows.push((b, e, f, store::claim_line_subject(claim)));
+        }
         let ids: Vec<i64> = rows
             .iter()
-            .map(|(_, e, _)| *e)
+            .map(|(_, e, _, _)| *e)
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -121,17 +134,17 @@ impl Contributions {
             .map(|e| (e.id, e.affiliate_number))
             .collect();
         let mut out = Vec::with_capacity(rows.len());
-        for (b, employer, form) in &rows {
+        for (b, employer, form, under) in &rows {
             // Only a block holding the person's line is decrypted (the lookup also finds the
             // declarations of an employer after the person left it).
             if store::blocks::persons(&b.data)?
-                .binary_search(&subject)
+                .binary_search(under)
                 .is_err()
             {
                 continue;
             }
             let opened = self.open_block(b)?;
-            let Some((line, payload)) = opened.line_of(subject) else {
+            let Some((line, payload)) = opened.line_of(*under) else {
                 continue;
             };
             let (s, er, ee) = parse_line(payload)?;

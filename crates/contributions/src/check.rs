@@ -3,13 +3,13 @@
 //! the préétabli's employees with the préétabli's figures, its entrants are known or new, and
 //! nobody is declared twice. Every error is collected; nothing is written here.
 
-use ebds::{Declaration, EbdsError, Employee, Entrant, Family, Form, Problem, RecordType};
-use foldhash::{HashMap, HashSet, HashSetExt};
-use store::{EmployerRef, PreetabliRow};
+use ebds::{Declaration, EbdsError, Employee, Family, Form, Problem, RecordType};
+use foldhash::{HashSet, HashSetExt};
+use store::{ClaimKind, EmployerRef, PreetabliRow};
 
 use crate::Contributions;
 use crate::codec::form_number;
-use crate::context::{Context, KnownEmployees, PersonRef};
+use crate::context::{Context, EntrantClaim, KnownEmployees, PersonRef, claimed_key};
 use kernel::Declarant;
 
 pub(crate) fn err(
@@ -26,6 +26,15 @@ pub(crate) fn err(
         found,
         problem,
     }
+}
+
+/// What a file that passed the checks declares: its employer and préétabli, the person of
+/// each B02 line then of each entrant, and its entrants' claims.
+pub(crate) struct Checks {
+    pub(crate) employer: EmployerRef,
+    pub(crate) preetabli_id: Option<i64>,
+    pub(crate) persons: Vec<PersonRef>,
+    pub(crate) claims: Vec<EntrantClaim>,
 }
 
 /// What checking one file found so far: its errors, and the person of each B02 line then of
@@ -137,60 +146,80 @@ impl Checked {
         }
     }
 
-    /// The entrants: by number (it must be registered), or by CIN (registered, new earlier in
-    /// this import, or new here). Returns the entrants new to the registry, by their place in
-    /// the persons: they are created only if the whole file is accepted.
-    fn entrants<'d>(
-        &mut self,
-        d: &'d Declaration,
-        ctx: &Context,
-        new_by_cin: &HashMap<String, usize>,
-    ) -> Vec<(usize, &'d Entrant)> {
+    /// The entrants (docs/declarations.md, "Entrants"). A number without a CIN is an error,
+    /// whoever's it is; a person the declarant employs already is its own; number, CIN and
+    /// name that are one registered person's make a link for that person to confirm; anything
+    /// else is an immatriculation request for an agent. Nothing here depends, in what the
+    /// sender is told, on whether a number or CIN is anyone's.
+    fn entrants(&mut self, d: &Declaration, ctx: &Context, employer: i64) -> Vec<EntrantClaim> {
         let first_entrant_line = 4 + d.lines.len() as u64 + u64::from(self.family == Family::E);
-        let mut pending_new = Vec::new();
+        let mut claims = Vec::new();
         for (k, e) in d.entrants.iter().enumerate() {
             let line_no = first_entrant_line + k as u64;
-            let pos = self.persons.len();
-            let person = match e.immatriculation {
-                Some(i) => match ctx.by_imma.get(&i) {
-                    Some(pid) => PersonRef::Known(*pid),
-                    None => {
-                        let found = format!("{i:09}");
-                        let p = Problem::UnknownImmatriculation;
-                        self.error(line_no, 4, "N_Num_Assure", found, p);
+            if e.cin.is_empty() {
+                let found = e
+                    .immatriculation
+                    .map(|i| format!("{i:09}"))
+                    .unwrap_or_default();
+                self.error(line_no, 4, "L_Num_CIN", found, Problem::EntrantCinRequired);
+                continue;
+            }
+            let by_cin = ctx.by_cin.get(&e.cin).copied();
+            let by_number = e.immatriculation.and_then(|i| ctx.by_imma.get(&i).copied());
+            let person = match by_cin {
+                Some(p)
+                    if ctx.employed.contains(&(employer, p))
+                        && (e.immatriculation.is_none() || by_number == Some(p)) =>
+                {
+                    PersonRef::Known(p)
+                }
+                _ => {
+                    let link = by_cin.filter(|p| {
+                        by_number == Some(*p)
+                            && ctx
+                                .registry_names
+                                .get(p)
+                                .is_some_and(|n| ebds::same_name(n, &e.name))
+                    });
+                    let Some(cin_bidx) = ctx.cin_bidx.get(&e.cin) else {
                         continue;
-                    }
-                },
-                None => match (ctx.by_cin.get(&e.cin), new_by_cin.get(&e.cin)) {
-                    (Some(pid), _) => PersonRef::Known(*pid),
-                    (None, Some(idx)) => PersonRef::New(*idx),
-                    (None, None) => {
-                        pending_new.push((pos, e));
-                        PersonRef::New(usize::MAX)
-                    }
-                },
+                    };
+                    claims.push(EntrantClaim {
+                        kind: if link.is_some() {
+                            ClaimKind::Link
+                        } else {
+                            ClaimKind::Request
+                        },
+                        person: link,
+                        cin: e.cin.clone(),
+                        name: e.name.clone(),
+                        cin_bidx: cin_bidx.clone(),
+                    });
+                    PersonRef::Claim(claims.len() - 1)
+                }
             };
             self.persons.push(person);
             self.lines_of
                 .push((line_no, RecordType::new(self.family, 4)));
         }
-        pending_new
+        claims
     }
 
     /// Nobody twice for the employer and period: in this file, in an accepted declaration,
     /// or in a file accepted earlier in this import.
-    fn declared_twice(&mut self, ctx: &Context, employer: i64, pn: i64) {
+    fn declared_twice(&mut self, ctx: &Context, claims: &[EntrantClaim], employer: i64, pn: i64) {
         let mut seen = HashSet::with_capacity(self.persons.len());
         let declared = ctx.declared.of(employer, pn);
         let mut twice = Vec::new();
         for (p, (line_no, record)) in self.persons.iter().zip(&self.lines_of) {
             let key = match p {
-                PersonRef::Known(id) => (0, *id),
-                PersonRef::New(idx) if *idx != usize::MAX => (1, *idx as i64),
-                PersonRef::New(_) => continue,
+                PersonRef::Known(id) => *id,
+                PersonRef::Claim(i) => match claims.get(*i) {
+                    Some(c) => claimed_key(&c.cin_bidx),
+                    None => continue,
+                },
             };
-            let before = key.0 == 0 && declared.contains(&key.1);
-            if !seen.insert(key) || before {
+            if !seen.insert(key) || declared.contains(&key) {
                 twice.push(err(
                     *line_no,
                     Some(*record),
@@ -212,9 +241,7 @@ impl Contributions {
         who: Declarant,
         d: &Declaration,
         ctx: &mut Context,
-        new_persons: &mut Vec<(String, String)>,
-        new_by_cin: &mut HashMap<String, usize>,
-    ) -> Result<(EmployerRef, Option<i64>, Vec<PersonRef>), Vec<EbdsError>> {
+    ) -> Result<Checks, Vec<EbdsError>> {
         let family = match d.form {
             Form::Main => Family::B,
             Form::Complementary(_) => Family::E,
@@ -244,27 +271,25 @@ impl Contributions {
         let pre = ctx.preetablis.get(&(employer.id, pn));
         let preetabli_id = pre.map(|(p, _)| p.id);
         c.preetabli(d, pre, form);
-        let pending_new = c.entrants(d, ctx, new_by_cin);
-        c.declared_twice(ctx, employer.id, pn);
+        let claims = c.entrants(d, ctx, employer.id);
+        c.declared_twice(ctx, &claims, employer.id, pn);
         if !c.errors.is_empty() {
             return Err(c.errors);
         }
-        let mut persons = c.persons;
-        for (pos, e) in pending_new {
-            let idx = *new_by_cin.entry(e.cin.clone()).or_insert_with(|| {
-                new_persons.push((e.cin.clone(), e.name.clone()));
-                new_persons.len() - 1
-            });
-            persons[pos] = PersonRef::New(idx);
-        }
+        let persons = c.persons;
         ctx.declared.add(
             employer.id,
             pn,
             persons.iter().filter_map(|p| match p {
                 PersonRef::Known(id) => Some(*id),
-                PersonRef::New(_) => None,
+                PersonRef::Claim(i) => claims.get(*i).map(|c| claimed_key(&c.cin_bidx)),
             }),
         );
-        Ok((employer, preetabli_id, persons))
+        Ok(Checks {
+            employer,
+            preetabli_id,
+            persons,
+            claims,
+        })
     }
 }

@@ -1,18 +1,18 @@
 //! What the registry says of a batch of files, loaded once: its employers, préétablis and their
 //! employees, what was accepted before, the persons its lines name; and decoys refused.
 
-use domain::DenyReason;
+use domain::{DenyReason, PersonField};
 use ebds::{Declaration, Employee, Form};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeMap;
-use store::{BlindColumn, DeclarationRow, EmployerRef, PreetabliRow};
+use store::{BlindColumn, ClaimKind, DeclarationRow, EmployerRef, PreetabliRow};
 
 use crate::Contributions;
 use crate::codec::form_number;
 use crate::model::ParsedFile;
 use crate::pipeline::Declared;
 use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX};
-use kernel::{AppError, Declarant, stored_period};
+use kernel::{Actor, AppError, Audit, Declarant, stored_period};
 
 /// A checked declaration ready to be written.
 pub(crate) struct Accepted {
@@ -20,14 +20,39 @@ pub(crate) struct Accepted {
     pub(crate) preetabli_id: Option<i64>,
     pub(crate) decl: Declaration,
     pub(crate) digest: Vec<u8>,
-    /// Person of each B02 line, then of each entrant (index into `new_persons` when negative).
+    /// Person of each B02 line, then of each entrant.
     pub(crate) persons: Vec<PersonRef>,
+    /// The claims its entrants make, in the order of their lines.
+    pub(crate) claims: Vec<EntrantClaim>,
 }
 
+/// Whose line it is.
 #[derive(Clone, Copy)]
 pub(crate) enum PersonRef {
+    /// A person the declarant employs: on its préétabli, or an entrant it employs already.
     Known(i64),
-    New(usize),
+    /// An entrant nobody confirmed yet: the claim at this index of [`Accepted::claims`].
+    Claim(usize),
+}
+
+/// What an entrant line claims (docs/declarations.md, "Entrants").
+pub(crate) struct EntrantClaim {
+    pub(crate) kind: ClaimKind,
+    /// The registered person a link names.
+    pub(crate) person: Option<i64>,
+    pub(crate) cin: String,
+    pub(crate) name: String,
+    pub(crate) cin_bidx: Vec<u8>,
+}
+
+/// The key under which a claimed CIN counts as declared for an employer and period, beside
+/// persons' ids ([`crate::pipeline::Declared`]): negative, as no person's id is.
+pub(crate) fn claimed_key(cin_bidx: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    for (d, s) in b.iter_mut().zip(cin_bidx) {
+        *d = *s;
+    }
+    -(i64::from_le_bytes(b) & i64::MAX) - 1
 }
 
 /// A préétabli's employees by immatriculation: their person and A02 content.
@@ -44,6 +69,11 @@ pub(crate) struct Context {
     pub(crate) accepted_rows: HashMap<(i64, i64, i64), DeclarationRow>,
     pub(crate) by_imma: HashMap<u32, i64>,
     pub(crate) by_cin: HashMap<String, i64>,
+    /// The blind index of every CIN an entrant declares.
+    pub(crate) cin_bidx: HashMap<String, Vec<u8>>,
+    /// The registry's name, as a préétabli writes it, of each person whom an entrant names by
+    /// both number and CIN (compared with the declared name, never shown).
+    pub(crate) registry_names: HashMap<i64, String>,
     pub(crate) employed: HashSet<(i64, i64)>,
     /// Who was already declared: accepted before, or earlier in the import.
     pub(crate) declared: Declared,
@@ -123,6 +153,9 @@ impl Contributions {
             for (e, p) in store.declared_persons(&complementing, *period).await? {
                 ctx.declared.add(e, *period, [p]);
             }
+            for (e, _, cin) in store.claimed_cins(&complementing, *period).await? {
+                ctx.declared.add(e, *period, [claimed_key(&cin)]);
+            }
         }
         let mut imma_keys = HashMap::new();
         let mut cin_keys = HashMap::new();
@@ -142,16 +175,14 @@ impl Contributions {
                 }
             }
             for e in &d.entrants {
-                match e.immatriculation {
-                    Some(i) => {
-                        let k =
-                            ring.blind_index(IMMATRICULATION_INDEX, format!("{i:09}").as_bytes())?;
-                        imma_keys.insert(k.to_vec(), i);
-                    }
-                    None => {
-                        let k = ring.blind_index(CIN_INDEX, e.cin.as_bytes())?;
-                        cin_keys.insert(k.to_vec(), e.cin.clone());
-                    }
+                if let Some(i) = e.immatriculation {
+                    let k =
+                        ring.blind_index(IMMATRICULATION_INDEX, format!("{i:09}").as_bytes())?;
+                    imma_keys.insert(k.to_vec(), i);
+                }
+                if !e.cin.is_empty() {
+                    let k = ring.blind_index(CIN_INDEX, e.cin.as_bytes())?;
+                    cin_keys.insert(k.to_vec(), e.cin.clone());
                 }
             }
         }
@@ -170,6 +201,7 @@ impl Contributions {
                 ctx.by_cin.insert(c.clone(), id);
             }
         }
+        ctx.cin_bidx = cin_keys.into_iter().map(|(k, c)| (c, k)).collect();
         // Which entrants already in the registry are employed by their declarant already (the
         // others get an employment when their file is accepted).
         for period in by_period.keys() {
@@ -181,20 +213,58 @@ impl Contributions {
                     Some(d.entrants.iter().map(move |e| (employer, e)))
                 })
                 .flatten()
-                .filter_map(|(employer, e)| {
-                    let person = match e.immatriculation {
-                        Some(i) => ctx.by_imma.get(&i),
-                        None => ctx.by_cin.get(&e.cin),
-                    };
-                    person.map(|p| (employer, *p))
-                })
+                .filter_map(|(employer, e)| ctx.by_cin.get(&e.cin).map(|p| (employer, *p)))
                 .collect();
             let date = stored_period(*period)?.first_day().to_string();
             for pair in store.employed_among(&pairs, &date).await? {
                 ctx.employed.insert(pair);
             }
         }
+        self.registry_names(&mut ctx, &decls).await?;
         Ok(ctx)
+    }
+
+    /// The registry's names of the persons whom an entrant line names by number and CIN
+    /// together, for [`crate::check`] to compare with the name declared. Read for the system's
+    /// own work, after the audit event that says so.
+    async fn registry_names(
+        &self,
+        ctx: &mut Context,
+        decls: &[&Declaration],
+    ) -> Result<(), AppError> {
+        let mut candidates: Vec<i64> = decls
+            .iter()
+            .flat_map(|d| d.entrants.iter())
+            .filter_map(|e| {
+                let by_number = ctx.by_imma.get(&e.immatriculation?)?;
+                (ctx.by_cin.get(&e.cin) == Some(by_number)).then_some(*by_number)
+            })
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        Audit::counted(Actor::system(), "match_entrants", candidates.len())
+            .fields(&[PersonField::LastName, PersonField::FirstName])
+            .detail(format!(
+                "count={} reason=entrant named by number and CIN: name compared, never returned",
+                candidates.len()
+            ))
+            .write(&self.k, "import")
+            .await?;
+        for (pid, c) in self.k.store().persons_by_id(&candidates).await? {
+            let text = |f: PersonField| -> Result<String, AppError> {
+                Ok(self.k.system_text(pid, &c, f)?.unwrap_or_default())
+            };
+            let name = format!(
+                "{} {}",
+                text(PersonField::LastName)?,
+                text(PersonField::FirstName)?
+            );
+            ctx.registry_names.insert(pid, ebds::fit(&name, 60));
+        }
+        Ok(())
     }
 
     /// Files naming a decoy (as their employer, or as a person they declare by CIN or number):

@@ -1,7 +1,7 @@
 //! Imports: files read and checked in batches (one transaction each), each accepted whole or
 //! rejected whole with every error; a file already accepted is a duplicate and changes nothing.
 
-use domain::{DenyReason, Lang, PersonField};
+use domain::{DenyReason, Lang};
 use foldhash::{HashMap, HashMapExt};
 
 use crate::Contributions;
@@ -9,7 +9,7 @@ use crate::codec::form_number;
 use crate::context::Accepted;
 use crate::model::{ImportFile, ImportOutcome, ParsedFile, duplicate, rejected};
 use crate::pipeline::{IdPool, InFlight, PreparedImport, Unwritten, import_batches};
-use kernel::columns::{DECLARATION_DIGEST, IMMATRICULATION_INDEX, person_column};
+use kernel::columns::DECLARATION_DIGEST;
 use kernel::{AppError, Audit, Clash, Declarant};
 
 impl Contributions {
@@ -96,11 +96,7 @@ impl Contributions {
         self.refuse_decoys(who, &ctx, "import").await?;
         for previous in &unwritten.0 {
             ctx.accepted.extend(previous.accepted.iter().copied());
-            ctx.employed.extend(previous.employed.iter().copied());
             ctx.declared.extend(&previous.declared);
-            for (k, v) in &previous.by_cin {
-                ctx.by_cin.entry(k.clone()).or_insert(*v);
-            }
         }
         let numbers: HashMap<i64, i64> = ctx
             .employers
@@ -114,8 +110,6 @@ impl Contributions {
         // Files that repeat one accepted in this batch: (outcome slot, index in `accepted`).
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut in_batch: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut new_persons: Vec<(String, String)> = Vec::new();
-        let mut new_by_cin: HashMap<String, usize> = HashMap::new();
         for (i, p) in parsed.into_iter().enumerate() {
             if let Some(d) = ctx.already_accepted(who, &p) {
                 let affiliate = numbers.get(&d.employer_id).copied().unwrap_or(0);
@@ -138,10 +132,10 @@ impl Contributions {
                     continue;
                 }
             };
-            match self.check(who, &decl, &mut ctx, &mut new_persons, &mut new_by_cin) {
-                Ok((employer, preetabli_id, persons)) => {
+            match self.check(who, &decl, &mut ctx) {
+                Ok(c) => {
                     ctx.accepted.insert((
-                        employer.id,
+                        c.employer.id,
                         decl.identity.period.number(),
                         form_number(decl.form),
                     ));
@@ -149,11 +143,12 @@ impl Contributions {
                     accepted.push((
                         i,
                         Accepted {
-                            employer,
-                            preetabli_id,
+                            employer: c.employer,
+                            preetabli_id: c.preetabli_id,
                             decl,
                             digest: p.digest,
-                            persons,
+                            persons: c.persons,
+                            claims: c.claims,
                         },
                     ));
                 }
@@ -165,9 +160,7 @@ impl Contributions {
         }
         let checked = started.elapsed();
         let mut in_flight = InFlight::default();
-        let (batch, summaries) = self
-            .build_accepted(&accepted, &new_persons, &ctx, ids, &mut in_flight)
-            .await?;
+        let (batch, summaries) = self.build_accepted(&accepted, ids, &mut in_flight).await?;
         for ((i, a), s) in accepted.iter().zip(&summaries) {
             outcomes[*i] = Some(ImportOutcome::Accepted(s.clone()));
             in_flight.digests.insert(a.digest.clone(), s.clone());
@@ -222,33 +215,6 @@ impl Contributions {
         request_id: &str,
     ) -> Result<Vec<ImportOutcome>, AppError> {
         let started = std::time::Instant::now();
-        let mut prepared = prepared;
-        let persons = &mut prepared.batch.persons;
-        if !persons.is_empty() {
-            let first = self
-                .k
-                .store()
-                .allocate("immatriculation", persons.len() as i64)
-                .await?;
-            let ring = &self.k.keyring();
-            for (k, p) in persons.iter_mut().enumerate() {
-                let number = domain::Immatriculation::from_number(
-                    u32::try_from(first + k as i64).unwrap_or(u32::MAX),
-                )?
-                .to_string();
-                p.cipher.set(
-                    PersonField::Immatriculation,
-                    ring.encrypt(
-                        person_column(PersonField::Immatriculation),
-                        p.id,
-                        number.as_bytes(),
-                    )?,
-                );
-                p.immatriculation_bidx = ring
-                    .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
-                    .to_vec();
-            }
-        }
         self.k
             .store()
             .insert_import(&prepared.batch)
@@ -263,6 +229,13 @@ impl Contributions {
             insert_ms = started.elapsed().as_millis() as u64,
             "import committed"
         );
+        // Each person an accepted entrant line names by number, CIN and name is told, and
+        // confirms or refuses in their account.
+        for c in &prepared.batch.claims {
+            if let (store::ClaimKind::Link, Some(person)) = (c.kind, c.person_id) {
+                self.k.notify_claim(person, request_id).await?;
+            }
+        }
         let outcomes = prepared.outcomes;
         let (a, r, d) = outcomes.iter().fold((0, 0, 0), |(a, r, d), o| match o {
             Some(ImportOutcome::Accepted(_)) => (a + 1, r, d),

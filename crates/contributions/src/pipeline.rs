@@ -60,8 +60,6 @@ pub fn import_batches(sizes: &[u64]) -> Vec<std::ops::Range<usize>> {
 pub struct InFlight {
     pub(crate) accepted: HashSet<(i64, i64, i64)>,
     pub(crate) digests: HashMap<Vec<u8>, DeclarationSummary>,
-    pub(crate) by_cin: HashMap<String, i64>,
-    pub(crate) employed: HashSet<(i64, i64)>,
     pub(crate) declared: Declared,
 }
 

@@ -5,14 +5,14 @@
 use domain::ledger::{self, EntryCode, Posting};
 use domain::{DenyReason, Lang};
 use ebds::{Declaration, EbdsError, Form, Problem, RecordType};
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::HashSet;
 use store::{DeclarationRow, ImportBatch, LedgerEntryRow};
 
 use crate::Contributions;
 use crate::accept::allocation_entry;
 use crate::check::err;
 use crate::codec::{form_number, form_of};
-use crate::context::{Accepted, Context};
+use crate::context::{Accepted, Context, claimed_key};
 use crate::model::{ImportFile, ImportOutcome, duplicate, error_count, rejected};
 use crate::pipeline::{IdPool, InFlight, PreparedImport};
 use kernel::{AppError, Audit, Clash, Declarant};
@@ -84,31 +84,29 @@ impl Contributions {
                 .await;
         }
         self.as_if_unsent(&mut ctx, &target).await?;
-        let mut new_persons = Vec::new();
-        let mut new_by_cin = HashMap::new();
-        let (employer, preetabli_id, persons) =
-            match self.check(who, &decl, &mut ctx, &mut new_persons, &mut new_by_cin) {
-                Ok(x) => x,
-                Err(errors) => {
-                    return self
-                        .rectification_rejected(who, &target, &errors, lang, request_id)
-                        .await;
-                }
-            };
+        let checks = match self.check(who, &decl, &mut ctx) {
+            Ok(x) => x,
+            Err(errors) => {
+                return self
+                    .rectification_rejected(who, &target, &errors, lang, request_id)
+                    .await;
+            }
+        };
         let accepted = vec![(
             0,
             Accepted {
-                employer,
-                preetabli_id,
+                employer: checks.employer,
+                preetabli_id: checks.preetabli_id,
                 decl,
                 digest: parsed.digest,
-                persons,
+                persons: checks.persons,
+                claims: checks.claims,
             },
         )];
         let mut ids = IdPool::exact();
         let mut in_flight = InFlight::default();
         let (mut batch, summaries) = self
-            .build_accepted(&accepted, &new_persons, &ctx, &mut ids, &mut in_flight)
+            .build_accepted(&accepted, &mut ids, &mut in_flight)
             .await?;
         let new = batch
             .declarations
@@ -197,7 +195,7 @@ impl Contributions {
         // and its persons may be declared; the period's other declarations still count.
         ctx.accepted
             .remove(&(target.employer_id, target.period, target.form));
-        let replaced: HashSet<i64> = store
+        let mut replaced: HashSet<i64> = store
             .declaration_persons(target.id)
             .await?
             .into_iter()
@@ -207,6 +205,16 @@ impl Contributions {
             .await?
         {
             ctx.declared.add(e, target.period, [p]);
+        }
+        for (e, declaration, cin) in store
+            .claimed_cins(&[target.employer_id], target.period)
+            .await?
+        {
+            let key = claimed_key(&cin);
+            ctx.declared.add(e, target.period, [key]);
+            if declaration == target.id {
+                replaced.insert(key);
+            }
         }
         ctx.declared
             .forget(target.employer_id, target.period, &replaced);

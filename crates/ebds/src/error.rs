@@ -85,8 +85,9 @@ pub enum Problem {
     MissingEmployee(String),
     /// A value that must repeat the préétabli's: the expected one.
     DiffersFromPreetabli(String),
-    /// No insured person has this immatriculation number.
-    UnknownImmatriculation,
+    /// An entrant with a number and no CIN: the registry is not asked about a number alone
+    /// (the same error whether the number is anyone's).
+    EntrantCinRequired,
     /// The main declaration, or this complementary one, was already accepted for the period.
     AlreadyDeclared,
     /// A complementary declaration before the main one.
@@ -140,7 +141,7 @@ impl Problem {
             Problem::NotInPreetabli => "not_in_preetabli",
             Problem::MissingEmployee(_) => "missing_employee",
             Problem::DiffersFromPreetabli(_) => "differs_from_preetabli",
-            Problem::UnknownImmatriculation => "unknown_immatriculation",
+            Problem::EntrantCinRequired => "entrant_cin_required",
             Problem::AlreadyDeclared => "already_declared",
             Problem::MainDeclarationMissing => "main_declaration_missing",
             Problem::DeclaredTwice => "declared_twice",
@@ -289,11 +290,13 @@ impl Problem {
             (TransferId(e), Ar) => format!("معرف التحويل المتوقع للتصريح المسبق: {e}"),
             (TransferId(e), En) => format!("expected the préétabli's transfer id {e}"),
             (NotInPreetabli, Fr) => {
-                "salarié absent du préétabli : déclarez-le comme entrant (B04)".into()
+                "pas l'un de vos salariés du préétabli, ou ne correspond pas au registre : déclarez-le comme entrant (B04)".into()
             }
-            (NotInPreetabli, Ar) => "أجير غير موجود في التصريح المسبق: صرحوا به كداخل (B04)".into(),
+            (NotInPreetabli, Ar) => {
+                "ليس من أجرائكم في التصريح المسبق أو لا يطابق السجل: صرحوا به كداخل (B04)".into()
+            }
             (NotInPreetabli, En) => {
-                "employee not in the préétabli: declare them as an entrant (B04)".into()
+                "not one of your employees on the préétabli, or does not match the registry: declare them as an entrant (B04)".into()
             }
             (MissingEmployee(i), Fr) => format!("salarié {i} du préétabli sans ligne B02"),
             (MissingEmployee(i), Ar) => format!("الأجير {i} من التصريح المسبق بدون سطر B02"),
@@ -301,9 +304,15 @@ impl Problem {
             (DiffersFromPreetabli(e), Fr) => format!("doit reprendre le préétabli : {e}"),
             (DiffersFromPreetabli(e), Ar) => format!("يجب أن يطابق التصريح المسبق: {e}"),
             (DiffersFromPreetabli(e), En) => format!("must repeat the préétabli: {e}"),
-            (UnknownImmatriculation, Fr) => "numéro d'immatriculation inconnu".into(),
-            (UnknownImmatriculation, Ar) => "رقم تسجيل غير معروف".into(),
-            (UnknownImmatriculation, En) => "unknown immatriculation number".into(),
+            (EntrantCinRequired, Fr) => {
+                "un entrant se déclare avec son numéro de CIN : une personne n'est rattachée qu'au vu de plusieurs identifiants".into()
+            }
+            (EntrantCinRequired, Ar) => {
+                "يصرح بالداخل برقم بطاقته الوطنية: لا يربط الشخص إلا بعدة معرفات".into()
+            }
+            (EntrantCinRequired, En) => {
+                "an entrant is declared with their CIN: a person is linked only on more than one identifier".into()
+            }
             (AlreadyDeclared, Fr) => {
                 "déjà déclaré pour cette période : corrigez par une déclaration complémentaire ou une rectification"
                     .into()

@@ -21,7 +21,7 @@ pub use error::{EbdsError, MAX_ERRORS, Problem};
 pub use layout::{Family, RECORD_LEN, RecordType};
 pub use model::*;
 pub use read::{EbdsFile, read_declaration, read_file, read_preetabli};
-pub use text::{allowed, fit, transliterate};
+pub use text::{allowed, fit, same_name, transliterate};
 pub use write::{
     WriteError, declaration_bytes, preetabli_bytes, write_declaration, write_preetabli,
 };

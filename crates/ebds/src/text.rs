@@ -103,6 +103,13 @@ pub fn fit(s: &str, len: usize) -> String {
         .to_string()
 }
 
+/// Two names the same once written as the format writes them ([`transliterate`]: upper case,
+/// one space between words); an empty name is nobody's.
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (transliterate(a), transliterate(b));
+    !a.is_empty() && a.split_whitespace().eq(b.split_whitespace())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

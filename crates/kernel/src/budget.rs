@@ -354,6 +354,22 @@ impl Kernel {
         }
     }
 
+    /// Counts an act of `who` on `person` (an employment link, a case opened) against `who`'s
+    /// read budget like a read of them: `Err(Denied(ReadBudget))` once it crosses the budget,
+    /// with the principal locked and the alert raised.
+    pub async fn spend_on_person(
+        &self,
+        who: &Principal,
+        person: i64,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let subject = self.keyring().pseudonym("person", person);
+        match self.spend_read_budget(who, &subject, request_id).await? {
+            Some(reason) => Err(AppError::Denied(reason)),
+            None => Ok(()),
+        }
+    }
+
     /// The clock hour now, counted from 1970.
     fn hour_now(&self) -> i64 {
         self.now().0.div_euclid(HOUR_MICROS)

@@ -34,6 +34,15 @@ impl Actor {
         }
     }
 
+    /// daman itself, reading for its own work (comparing a declared name with the
+    /// registry's, sending a notice): audited as role `system`, with the reason.
+    pub fn system() -> Actor {
+        Actor {
+            principal_id: None,
+            role: "system",
+        }
+    }
+
     /// The operator at the command line (`daman demo`, loaders, imports).
     pub fn operator() -> Actor {
         Actor {

@@ -98,6 +98,11 @@ pub const DECLARATION_REJECTION: Column = Column {
     table: "declaration_rejections",
     column: "errors",
 };
+/// What an employment claim's entrant line (or link) declared: the CIN and the name.
+pub const CLAIM_DECLARED: Column = Column {
+    table: "employment_claims",
+    column: "declared",
+};
 
 /// Every blind-indexed column.
 pub const BLIND_INDEXES: [Column; 5] = [
@@ -123,6 +128,7 @@ pub fn encrypted() -> Vec<Column> {
         DECLARATION_HEADER,
         DECLARATION_LINE_BLOCK,
         DECLARATION_REJECTION,
+        CLAIM_DECLARED,
     ]);
     encrypted
 }

@@ -99,6 +99,8 @@ pub enum Missing {
     AuditEntry,
     /// No signed checkpoint yet.
     AuditCheckpoint,
+    /// No pending employment claim with this id that the caller may decide.
+    Claim,
 }
 
 /// What stands in the way of a command: something that already exists, or a state that
@@ -132,10 +134,12 @@ pub enum Clash {
     ReleaseExpired,
     /// A key rotation is under way: resume it first.
     RotationUnfinished,
+    /// Someone decided this employment claim first.
+    ClaimDecided,
 }
 
 impl Missing {
-    pub const ALL: [Missing; 13] = [
+    pub const ALL: [Missing; 14] = [
         Missing::Person,
         Missing::Employer,
         Missing::Invitation,
@@ -149,6 +153,7 @@ impl Missing {
         Missing::Release,
         Missing::AuditEntry,
         Missing::AuditCheckpoint,
+        Missing::Claim,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,12 +171,13 @@ impl Missing {
             Missing::Release => "release",
             Missing::AuditEntry => "audit_entry",
             Missing::AuditCheckpoint => "audit_checkpoint",
+            Missing::Claim => "claim",
         }
     }
 }
 
 impl Clash {
-    pub const ALL: [Clash; 16] = [
+    pub const ALL: [Clash; 17] = [
         Clash::Payment,
         Clash::Cin,
         Clash::Ice,
@@ -188,6 +194,7 @@ impl Clash {
         Clash::ReleaseAlreadyUsed,
         Clash::ReleaseExpired,
         Clash::RotationUnfinished,
+        Clash::ClaimDecided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -208,6 +215,7 @@ impl Clash {
             Clash::ReleaseAlreadyUsed => "release_already_used",
             Clash::ReleaseExpired => "release_expired",
             Clash::RotationUnfinished => "rotation_unfinished",
+            Clash::ClaimDecided => "claim_decided",
         }
     }
 }

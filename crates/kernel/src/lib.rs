@@ -17,6 +17,7 @@
 
 pub mod budget;
 pub mod capability;
+mod claim;
 pub mod columns;
 pub mod employer;
 mod error;

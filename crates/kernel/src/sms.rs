@@ -84,6 +84,36 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Tells a person that an employer declared employing them, to confirm or refuse in their
+    /// account: audited as daman reading the phone on record for that reason, then sent
+    /// outside the number's quota. A person without a phone on record, or a notice the SMS
+    /// limits hold back, still finds the claim in their account; neither is an error of the
+    /// declaration that made it.
+    pub async fn notify_claim(&self, person: i64, request_id: &str) -> Result<(), AppError> {
+        crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
+            .subject(person)
+            .fields(&[domain::PersonField::Phone])
+            .detail("reason=an employer declared employing them: confirm or refuse")
+            .write(self, request_id)
+            .await?;
+        let Some(phone) = self.phone_on_record(person).await? else {
+            return Ok(());
+        };
+        match self.send_notice(&phone, claim_notice()).await {
+            Ok(()) | Err(AppError::SmsLimit) | Err(AppError::Unavailable) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The notice of an employment claim, in Arabic and French (the person's language is not known
+/// to the declaration that made it).
+pub fn claim_notice() -> &'static str {
+    "ضمان: صرح مشغل بأنك تعمل لديه. أكد أو ارفض في حسابك. \
+     daman : un employeur declare vous employer. Confirmez ou refusez dans votre espace."
+}
+
 /// The notice to a number that was just replaced.
 pub fn phone_changed_notice(lang: Lang) -> &'static str {
     match lang {

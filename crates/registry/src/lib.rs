@@ -6,6 +6,7 @@
 
 mod accesses;
 mod breach;
+mod claims;
 mod decoys;
 mod input;
 mod registry;
@@ -13,7 +14,9 @@ mod release;
 
 pub use accesses::{ACCESS_PAGE_MAX, Access, AccessPage};
 pub use breach::{BreachReport, ExposedPerson, Investigator};
+pub use claims::{CLAIM_PAGE_MAX, ClaimOutcome, ClaimView, Verdict};
 pub use input::{ContactChange, EmployerCreated, NewEmployer, NewPerson, PersonCreated};
+pub use registry::Linked;
 pub use release::{Contact, ContactRelease, RELEASE_APPROVAL_HOURS};
 
 use kernel::Kernel;

@@ -13,7 +13,16 @@ use domain::{
 use kernel::columns::{CASE_REASON, CIN_INDEX, IMMATRICULATION_INDEX, person_column};
 use kernel::sms::phone_changed_notice;
 use kernel::{AppError, Audit, Clash, Missing, Principal, Registrar, StepUp, Subject};
-use store::{CaseRow, EmployerRow, EmploymentRow, PersonCipher, PersonRow};
+use store::{
+    CaseRow, ClaimKind, ClaimRow, ClaimState, EmployerRow, EmploymentRow, PersonCipher, PersonRow,
+};
+
+/// What a link did: an agent's is made; an employer user's waits for the person or an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    Linked,
+    Claimed,
+}
 
 fn conflict(what: Clash) -> impl FnOnce(store::StoreError) -> AppError {
     move |e| match e {
@@ -150,30 +159,43 @@ impl Registry {
     }
 
     /// Links a person (by immatriculation) to an employer (by affiliation number) from a date.
-    /// An agent may link anyone. An employer user links to its own employer only, and must also
-    /// give the person's CIN, which must be the CIN on record for that number: knowing a number
-    /// alone (they are allocated in sequence) does not make anyone an employer. To an employer
-    /// user, an unknown number, a wrong CIN and another employer all get the same refusal.
+    /// An agent links within an open case on the person, and the link counts against the
+    /// agent's read budget like a read of them. An employer user only claims: for its own
+    /// employer, giving the person's number, CIN and name. The claim is a link for the person
+    /// to confirm when the three are one registered person's (the person hears of it), or else
+    /// a request for an agent; the answer is the same either way, so it tells nothing about
+    /// who is registered ([`Registry::decide_claim`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn link_employment(
         &self,
         who: &Principal,
         affiliate_number: &str,
         immatriculation: &str,
         cin: Option<&str>,
+        name: Option<&str>,
         start_date: &str,
         request_id: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<Linked, AppError> {
         let mut c = Checks::default();
         let affiliate = c.take(AffiliateNumber::parse(affiliate_number));
         let immat = c.take(Immatriculation::parse(immatriculation));
         let start = c.take(Date::parse("start_date", start_date));
-        let cin = match (cin, who.role) {
-            (Some(s), _) => c.take(Cin::parse(s)),
-            (None, Role::EmployerUser) => {
+        let employer_user = who.role == Role::EmployerUser;
+        let cin = match cin {
+            Some(s) => c.take(Cin::parse(s)),
+            None if employer_user => {
                 c.0.push(ValidationError::new(Cin::FIELD, Rule::Required));
                 None
             }
-            (None, _) => None,
+            None => None,
+        };
+        let name = match name {
+            Some(s) => c.text("name", s, 60),
+            None if employer_user => {
+                c.0.push(ValidationError::new("name", Rule::Required));
+                None
+            }
+            None => None,
         };
         c.finish()?;
         let (Some(affiliate), Some(immat), Some(start)) = (affiliate, immat, start) else {
@@ -198,29 +220,20 @@ impl Registry {
                 request_id,
             )
             .await?;
-        // Does the CIN given match the one on record? (Decrypted here, compared, never returned.)
-        let cin_matches = match (&record, &cin) {
-            (Some((id, cipher)), Some(cin)) => match cipher.get(PersonField::Cin) {
-                Some(ct) => {
-                    self.k
-                        .keyring()
-                        .decrypt(person_column(PersonField::Cin), *id, ct)?
-                        == cin.as_str().as_bytes()
-                }
-                None => false,
+        if employer_user {
+            let (Some(cin), Some(name)) = (cin, name) else {
+                return Err(AppError::Invalid(vec![]));
+            };
+            return self
+                .claim_employment(who, employer, record, &cin, &name, start, request_id)
+                .await;
+        }
+        let allowed = match (who.role, who.locked) {
+            (_, true) => Err(DenyReason::Locked),
+            (Role::Agent, _) => match person {
+                Some(p) if !self.k.has_open_case(who.id, p).await? => Err(DenyReason::NoOpenCase),
+                _ => Ok(()),
             },
-            (_, None) => true,
-            (None, Some(_)) => false,
-        };
-        let allowed = match (who.role, who.locked, &employer) {
-            (_, true, _) => Err(DenyReason::Locked),
-            (Role::Agent, _, _) => Ok(()),
-            (Role::EmployerUser, _, Some(e))
-                if who.employer_id == Some(e.id) && person.is_some() && cin_matches =>
-            {
-                Ok(())
-            }
-            (Role::EmployerUser, _, _) => Err(DenyReason::NotEmployer),
             _ => Err(DenyReason::RoleHasNoAccess),
         };
         let audit = Audit::command(who, "link_employment", person);
@@ -236,16 +249,7 @@ impl Registry {
                 Missing::Person
             }));
         };
-        if !cin_matches {
-            audit
-                .denied(DenyReason::NotEmployer)
-                .write(&self.k, request_id)
-                .await?;
-            return Err(AppError::Invalid(vec![ValidationError::new(
-                Cin::FIELD,
-                Rule::UnknownValue,
-            )]));
-        }
+        self.k.spend_on_person(who, person_id, request_id).await?;
         let row = EmploymentRow {
             id: self.k.store().allocate("employment", 1).await?,
             employer_id: employer.id,
@@ -260,7 +264,92 @@ impl Registry {
             .store()
             .insert_employments(&[row])
             .await
-            .map_err(conflict(Clash::Employment))
+            .map_err(conflict(Clash::Employment))?;
+        Ok(Linked::Linked)
+    }
+
+    /// An employer user's claim that a person works for its employer: a link when number,
+    /// CIN and name are one registered person's, a request otherwise, answered alike. Another
+    /// employer (or none) is refused, as that says nothing about persons.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_employment(
+        &self,
+        who: &Principal,
+        employer: Option<EmployerRow>,
+        record: Option<(i64, PersonCipher)>,
+        cin: &Cin,
+        name: &str,
+        start: Date,
+        request_id: &str,
+    ) -> Result<Linked, AppError> {
+        let employer = match employer {
+            Some(e) if !who.locked && who.employer_id == Some(e.id) => e,
+            _ => {
+                let reason = if who.locked {
+                    DenyReason::Locked
+                } else {
+                    DenyReason::NotEmployer
+                };
+                Audit::command(who, "claim_employment", None)
+                    .denied(reason)
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::Denied(reason));
+            }
+        };
+        // Number, CIN and name against the record: compared here, never returned.
+        let matched = match &record {
+            Some((id, cipher)) => {
+                let text = |f| {
+                    self.k
+                        .system_text(*id, cipher, f)
+                        .map(Option::unwrap_or_default)
+                };
+                let registry_name = format!(
+                    "{} {}",
+                    text(PersonField::LastName)?,
+                    text(PersonField::FirstName)?
+                );
+                (text(PersonField::Cin)? == cin.as_str()
+                    && ebds::same_name(&ebds::fit(&registry_name, 60), name))
+                .then_some(*id)
+            }
+            None => None,
+        };
+        let ring = self.k.keyring();
+        let id = self.k.store().allocate("employment_claim", 1).await?;
+        let period = domain::Period::clamped(start.year, start.month);
+        let row = ClaimRow {
+            id,
+            employer_id: employer.id,
+            kind: if matched.is_some() {
+                ClaimKind::Link
+            } else {
+                ClaimKind::Request
+            },
+            state: ClaimState::Pending,
+            period: period.number(),
+            start_date: start.to_string(),
+            declaration_id: None,
+            person_id: matched,
+            cin_bidx: ring
+                .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
+                .to_vec(),
+            declared: self
+                .k
+                .seal_declared(id, cin.as_str(), &ebds::fit(name, 60))?,
+            created_at: self.k.now().0,
+            decided_at: None,
+            decided_by: None,
+        };
+        Audit::command(who, "claim_employment", None)
+            .write(&self.k, request_id)
+            .await?;
+        self.k.store().insert_claims(&[row]).await?;
+        if let Some(p) = matched {
+            self.k.notify_claim(p, request_id).await?;
+        }
+        Ok(Linked::Claimed)
     }
 
     /// Bulk employment links for loaders (ids already known).

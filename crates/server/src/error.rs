@@ -372,6 +372,12 @@ fn missing(what: Missing, lang: Lang) -> String {
             "لا توجد بعد نقطة مراقبة موقعة لسجل التدقيق.",
             "The audit log has no signed checkpoint yet.",
         ),
+        Missing::Claim => say(
+            lang,
+            "Aucune déclaration d'emploi en attente que vous puissiez trancher sous ce numéro.",
+            "لا يوجد تصريح بالتشغيل في الانتظار يمكنكم البت فيه بهذا الرقم.",
+            "No pending employment claim that you may decide has this id.",
+        ),
         Missing::Person => say(
             lang,
             "Aucune personne ne correspond.",
@@ -479,6 +485,12 @@ fn clash(what: Clash, lang: Lang) -> String {
             "Une rotation des clés est en cours : reprenez-la (daman keys rotate --resume).",
             "تدوير المفاتيح جارٍ: أكملوه (daman keys rotate --resume).",
             "A key rotation is under way: resume it (daman keys rotate --resume).",
+        ),
+        Clash::ClaimDecided => say(
+            lang,
+            "Cette déclaration d'emploi a déjà été tranchée.",
+            "سبق البت في هذا التصريح بالتشغيل.",
+            "This employment claim was decided already.",
         ),
     }
 }

@@ -205,3 +205,15 @@ pub(crate) fn affiliate(ctx: &Ctx, s: &str) -> Result<u32, ApiError> {
 pub(crate) fn period(ctx: &Ctx, s: &str) -> Result<Period, ApiError> {
     Period::parse(s).map_err(|e| ctx.err(e.into()))
 }
+
+/// A row id sent as a string in field `field` (ids travel as strings: JavaScript's numbers
+/// lose precision): digits, positive.
+pub(crate) fn id(ctx: &Ctx, field: &'static str, s: &str) -> Result<i64, ApiError> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ctx.err(domain::ValidationError::new(field, domain::Rule::Digits(19)).into())
+        })
+}

@@ -2,8 +2,7 @@
 //! records a batch of imported declarations.
 
 use crate::ledger::{LedgerEntryRow, entries_in};
-use crate::repo::{insert_employments, insert_persons};
-use crate::{EmploymentRow, LineBlock, PersonCipher, PersonRow, Result, Store, with_pool};
+use crate::{LineBlock, PersonCipher, Result, Store, with_pool};
 use sqlx::{FromRow, Row};
 
 /// An employer as a declaration names it: its id and affiliation number.
@@ -80,8 +79,8 @@ pub struct DeclarationRow {
 /// Everything one import batch writes, in one transaction.
 #[derive(Debug, Default)]
 pub struct ImportBatch {
-    pub persons: Vec<PersonRow>,
-    pub employments: Vec<EmploymentRow>,
+    /// The claims its entrant lines make (after the declarations they name).
+    pub claims: Vec<crate::ClaimRow>,
     pub declarations: Vec<DeclarationRow>,
     /// The declarations' lines, sealed in blocks ([`crate::blocks`]).
     pub blocks: Vec<LineBlock>,
@@ -191,6 +190,14 @@ macro_rules! mark_rectified {
             if done.rows_affected() != 1 {
                 return Err(crate::StoreError::Conflict("rectified"));
             }
+            // Its claims nobody decided yet go with it: the rectification makes its own.
+            sqlx::query(
+                "UPDATE employment_claims SET state = 'withdrawn' \
+                 WHERE declaration_id = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .execute(&mut *$tx)
+            .await?;
         }
     };
 }
@@ -227,8 +234,7 @@ impl Laps {
                 .map(|(name, us)| format!("{name}={us}"))
                 .collect();
             tracing::debug!(
-                persons = b.persons.len(),
-                employments = b.employments.len(),
+                claims = b.claims.len(),
                 ends = b.employment_ends.len(),
                 declarations = b.declarations.len(),
                 blocks = b.blocks.len(),
@@ -566,7 +572,11 @@ impl Store {
                 for r in q.build().fetch_all(p).await? {
                     let employer: i64 = r.try_get("employer_id")?;
                     let data: Vec<u8> = r.try_get("data")?;
-                    for person in crate::blocks::persons(&data)? {
+                    // Claims' entrant lines (negative ids) are no person's.
+                    for person in crate::blocks::persons(&data)?
+                        .into_iter()
+                        .filter(|p| *p > 0)
+                    {
                         out.push((employer, person));
                     }
                 }
@@ -684,7 +694,11 @@ impl Store {
     pub async fn declaration_persons(&self, declaration_id: i64) -> Result<Vec<i64>> {
         let mut out = Vec::new();
         for b in self.declaration_blocks(declaration_id).await? {
-            out.extend(crate::blocks::persons(&b.data)?);
+            out.extend(
+                crate::blocks::persons(&b.data)?
+                    .into_iter()
+                    .filter(|p| *p > 0),
+            );
         }
         Ok(out)
     }
@@ -735,8 +749,8 @@ impl Store {
             .collect())
     }
 
-    /// Writes an import batch in one transaction: new persons and their employments, the
-    /// declarations, their lines (in blocks, [`crate::blocks`]) and their ledger entries. The
+    /// Writes an import batch in one transaction: the employments it begins and ends, the
+    /// declarations, the claims of their entrants, their lines (in blocks, [`crate::blocks`]) and their ledger entries. The
     /// many narrow ledger rows (entries, postings) go in as multi-row inserts on SQLite and as
     /// arrays expanded by `UNNEST` on PostgreSQL. An import writes its batches one right after
     /// the other, so it first folds a long write-ahead log ([`Store::fold_long_log`]).
@@ -746,16 +760,14 @@ impl Store {
             let mut laps = Laps::start();
             let mut tx = p.begin().await?;
             mark_rectified!(tx, b.rectified);
-            insert_persons!(tx, b.persons);
-            laps.lap("persons");
-            insert_employments!(tx, b.employments);
-            laps.lap("employments");
             end_employments!(tx, b.employment_ends);
             laps.lap("ends");
             insert_declarations!(tx, b.declarations);
             laps.lap("declarations");
             insert_blocks!(tx, b.blocks);
             laps.lap("blocks");
+            crate::claims::insert_claims!(tx, b.claims);
+            laps.lap("claims");
             entries_in(&mut tx, &b.entries).await?;
             laps.lap("ledger");
             tx.commit().await?;
@@ -774,7 +786,8 @@ impl Store {
                  (SELECT COUNT(*) FROM ledger_entries) AS entries, \
                  (SELECT COUNT(*) FROM ledger_postings) AS postings, \
                  (SELECT COUNT(*) FROM persons) AS persons, \
-                 (SELECT COUNT(*) FROM employments) AS employments",
+                 (SELECT COUNT(*) FROM employments) AS employments, \
+                 (SELECT COUNT(*) FROM employment_claims) AS claims",
             )
             .fetch_one(p)
             .await?;
@@ -785,6 +798,7 @@ impl Store {
                 postings: r.try_get("postings")?,
                 persons: r.try_get("persons")?,
                 employments: r.try_get("employments")?,
+                claims: r.try_get("claims")?,
             })
         })
     }
@@ -805,4 +819,5 @@ pub struct DeclarationCounts {
     pub postings: i64,
     pub persons: i64,
     pub employments: i64,
+    pub claims: i64,
 }

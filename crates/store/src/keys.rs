@@ -64,6 +64,7 @@ pub fn sealed_tables() -> Vec<SealedTable> {
         by_id("preetabli_lines", &["data"]),
         by_id("declarations", &["header"]),
         by_id("declaration_rejections", &["errors"]),
+        by_id("employment_claims", &["declared"]),
         SealedTable {
             table: "declaration_line_blocks",
             key: &["declaration_id", "last_person"],

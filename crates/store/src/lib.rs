@@ -8,6 +8,7 @@
 mod audit_log;
 mod auth;
 pub mod blocks;
+mod claims;
 mod declarations;
 mod keys;
 mod ledger;
@@ -19,6 +20,7 @@ mod session;
 pub use audit_log::{AuditCheckpointRow, ReadRow};
 pub use auth::*;
 pub use blocks::{LineBlock, LineBlocks, OpenedBlock};
+pub use claims::{ClaimDecision, ClaimKind, ClaimRow, ClaimState, claim_line_subject};
 pub use declarations::*;
 pub use keys::*;
 pub use ledger::*;

@@ -76,7 +76,6 @@ macro_rules! insert_employments {
         })
     };
 }
-pub(crate) use insert_employments;
 
 /// The ciphertexts of one person, indexed by [`PersonField::index`]; `None` where not on record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

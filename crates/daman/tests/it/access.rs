@@ -1,7 +1,7 @@
 //! Who may read whom, through every endpoint; and that every read and refusal is audited.
 
 use crate::{World, on_both_backends};
-use serde_json::json;
+use serde_json::{Value, json};
 use store::Backend;
 
 on_both_backends!(
@@ -180,10 +180,11 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
             .await;
         assert_eq!(r.status, 403);
     }
-    // An employer user links employees to its own employer only, and only by number and CIN
-    // together: a number alone (they are allocated in sequence) is not enough.
-    let link = |affiliate: &str, immatriculation: &str, cin: Option<&str>| {
-        let mut body = json!({"affiliate_number": affiliate, "immatriculation": immatriculation, "start_date": "2025-01-01"});
+    // An employer user only claims an employee, for its own employer, by number, CIN and name
+    // together; the person confirms. A number alone (they are allocated in sequence) is not
+    // enough, and no answer says whether the number, CIN or name is anyone's.
+    let link = |affiliate: &str, immatriculation: &str, cin: Option<&str>, name: &str| {
+        let mut body = json!({"affiliate_number": affiliate, "immatriculation": immatriculation, "name": name, "start_date": "2025-01-01"});
         if let Some(c) = cin {
             body["cin"] = json!(c);
         }
@@ -195,7 +196,7 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
         w.t.post(
             "/api/v1/employments",
             &w.employer1.token,
-            link(&e1, &w.d.immatriculation, None),
+            link(&e1, &w.d.immatriculation, None, "FASSI KENZA"),
         )
         .await;
     assert_eq!(
@@ -205,40 +206,77 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
         ),
         (422, Some("cin"))
     );
-    let mut refusals = Vec::new();
     for body in [
-        link(&e2, &w.d.immatriculation, Some(&w.d.cin)),
-        link(&e1, &w.d.immatriculation, Some(&w.c.cin)),
-        link(&e1, "199999999", Some(&w.d.cin)),
-        link("9999999", &w.d.immatriculation, Some(&w.d.cin)),
+        link(&e2, &w.d.immatriculation, Some(&w.d.cin), "FASSI KENZA"),
+        link(
+            "9999999",
+            &w.d.immatriculation,
+            Some(&w.d.cin),
+            "FASSI KENZA",
+        ),
     ] {
         let r =
             w.t.post("/api/v1/employments", &w.employer1.token, body.clone())
                 .await;
-        assert_eq!(r.status, 403, "{body}");
-        refusals.push(r.json.to_string());
+        assert_eq!(r.status, 403, "not its employer: {body}");
     }
-    refusals.dedup();
-    assert_eq!(
-        refusals.len(),
-        1,
-        "every refusal looks the same: {refusals:?}"
-    );
+    let mut answers = Vec::new();
+    for body in [
+        link(&e1, &w.d.immatriculation, Some(&w.c.cin), "FASSI KENZA"),
+        link(&e1, "199999999", Some(&w.d.cin), "FASSI KENZA"),
+        link(&e1, &w.d.immatriculation, Some(&w.d.cin), "FASSI OMAR"),
+        link(&e1, &w.d.immatriculation, Some(&w.d.cin), "Fassi  Kenza"),
+    ] {
+        let r =
+            w.t.post("/api/v1/employments", &w.employer1.token, body.clone())
+                .await;
+        assert_eq!(r.status, 202, "{body}");
+        answers.push(r.json.to_string());
+    }
+    answers.dedup();
+    assert_eq!(answers, vec![r#"{"status":"pending"}"#.to_string()]);
     let r = w
         .read(
             &w.employer1.token,
             json!({"cin": w.d.cin, "purpose": "payroll", "fields": ["last_name"]}),
         )
         .await;
-    assert_eq!(r.status, 403, "no link was made");
+    assert_eq!(r.status, 403, "a claim is no link");
+    // D sees one claim (the one whose number, CIN and name are D's, written either way), and
+    // confirms it; the others wait for an agent as requests.
+    let r =
+        w.t.post("/api/v1/employments/claims", &w.d.token, json!({}))
+            .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let claims = r.json["claims"].as_array().unwrap().clone();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(claims[0]["affiliate_number"], json!(e1));
+    assert_eq!(
+        claims[0]["declared_cin"],
+        Value::Null,
+        "D knows their own CIN"
+    );
+    let id = claims[0]["claim_id"].as_str().unwrap().to_string();
+    // Someone else's claim is the same 404 as none.
+    for (who, claim) in [(&w.a.token, id.as_str()), (&w.d.token, "987654321")] {
+        let r =
+            w.t.post(
+                "/api/v1/employments/claims/decide",
+                who,
+                json!({"claim_id": claim, "decision": "confirm"}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{:?}", r.json);
+    }
     let r =
         w.t.post(
-            "/api/v1/employments",
-            &w.employer1.token,
-            link(&e1, &w.d.immatriculation, Some(&w.d.cin)),
+            "/api/v1/employments/claims/decide",
+            &w.d.token,
+            json!({"claim_id": id, "decision": "confirm"}),
         )
         .await;
-    assert_eq!(r.status, 201, "{:?}", r.json);
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["state"], "confirmed");
     let r = w
         .read(
             &w.employer1.token,
@@ -246,7 +284,23 @@ async fn employer_cannot_touch_another_employers_employee(b: Backend) {
         )
         .await;
     assert_eq!(r.json["fields"]["last_name"], "FASSI");
+    let r =
+        w.t.post(
+            "/api/v1/employments/claims/decide",
+            &w.d.token,
+            json!({"claim_id": id, "decision": "refuse"}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "decided once");
     // A link starting in the future gives no access today.
+    let r =
+        w.t.post(
+            "/api/v1/cases",
+            &w.agent,
+            json!({"immatriculation": w.a.immatriculation, "reason": "second employer"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
     let r = w
         .t
         .post(
@@ -339,8 +393,16 @@ async fn agent_needs_a_case_for_full_values(b: Backend) {
     assert_eq!(r.status, 403);
     // The case's reason is stored encrypted.
     let reasons = w.t.raw_blobs("SELECT reason FROM cases").await;
-    assert_eq!(reasons.len(), 1);
-    assert!(!String::from_utf8_lossy(&reasons[0]).contains("AMO claim"));
+    assert_eq!(
+        reasons.len(),
+        4,
+        "the world's three (to link employees) and this one"
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|r| !String::from_utf8_lossy(r).contains("AMO claim"))
+    );
     // A case opens full reads for 30 days, then no more.
     w.t.clock.advance_seconds(31 * 86_400);
     let (_, agent) =

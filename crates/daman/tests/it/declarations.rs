@@ -28,7 +28,6 @@ on_both_backends!(
     a_preetabli_issued_before_its_employees_were_sealed_whole_is_still_read,
     a_batch_is_checked_against_every_batch_not_yet_written,
     the_ledger_check_finds_what_does_not_balance,
-    entrants_already_registered_are_found_not_created,
 );
 
 const PERIOD: &str = "202610";
@@ -105,7 +104,7 @@ pub(crate) async fn preetabli_of(
 }
 
 /// Issues the préétablis of the following month (202611) and returns the employer's.
-async fn next_preetabli(w: &World, who: Declarant, number: u32) -> ebds::Preetabli {
+pub(crate) async fn next_preetabli(w: &World, who: Declarant, number: u32) -> ebds::Preetabli {
     let next = Period::parse("202611").unwrap();
     w.t.app
         .contributions()
@@ -165,7 +164,7 @@ pub(crate) fn accepted(o: ImportOutcome) -> contributions::DeclarationSummary {
     }
 }
 
-fn errors(o: ImportOutcome) -> Vec<(u64, String, String, String)> {
+pub(crate) fn errors(o: ImportOutcome) -> Vec<(u64, String, String, String)> {
     match o {
         ImportOutcome::Rejected { errors } => errors
             .into_iter()
@@ -301,7 +300,7 @@ async fn a_month_is_declared_posted_and_read_back(b: Backend) {
     assert_eq!(career[0].affiliate_number, w.employer1.affiliate_number);
 }
 
-async fn counts(w: &World) -> store::DeclarationCounts {
+pub(crate) async fn counts(w: &World) -> store::DeclarationCounts {
     w.t.app.kernel().store().declaration_counts().await.unwrap()
 }
 
@@ -333,7 +332,8 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
     let (_, who, _) = employer(&w, 1).await;
     let before = counts(&w).await;
     // Registry rules: B is left out (missing), C (not in this préétabli) is declared as known,
-    // A's children differ, and an entrant gives an unknown number.
+    // A's children differ, and an entrant gives a number and no CIN (which no registry
+    // lookup answers: the same error whether the number is anyone's).
     let mut d = declaration_from(&pre);
     let mut c_line = d.lines[1].clone();
     c_line.employee.immatriculation = w.c.immatriculation.parse().unwrap();
@@ -373,8 +373,8 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
             (
                 6,
                 "B04".into(),
-                "N_Num_Assure".into(),
-                "unknown_immatriculation".into()
+                "L_Num_CIN".into(),
+                "entrant_cin_required".into()
             ),
         ],
         "missing {b_missing}"
@@ -462,7 +462,7 @@ async fn a_rejected_file_changes_nothing_and_says_why(b: Backend) {
                 "differs_from_preetabli",
                 "not_in_preetabli",
                 "missing_employee",
-                "unknown_immatriculation"
+                "entrant_cin_required"
             ],
         ]
     );
@@ -604,8 +604,9 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
             format!("{:019}", 400_013)
         )
     );
-    // The entrant had no number: immatriculated, and employed from the period.
-    assert_eq!(counts(&w).await.persons, persons_before + 1);
+    // The entrant had no number: nobody is created and nobody is linked, an immatriculation
+    // request waits for an agent.
+    assert_eq!(counts(&w).await.persons, persons_before);
     // E1 again is a duplicate; another E1 (other content) is refused; E2 is accepted.
     assert!(matches!(
         import(&w, who, &bytes_of(&complementary(1, "QE100001"))).await,
@@ -627,11 +628,62 @@ async fn a_complementary_declaration_adds_to_the_period(b: Backend) {
             .await
             .unwrap();
     assert_eq!(back, main_bytes);
-    // Next month's préétabli lists the entrants.
+    // Once an agent immatriculates them from the requests, they are employed from the period
+    // and next month's préétabli lists them; the new person's career has the E1 line.
+    let numbers = confirm_requests(&w).await;
+    assert_eq!(numbers.len(), 2);
+    assert_eq!(counts(&w).await.persons, persons_before + 2);
     let next = next_preetabli(&w, who, number).await;
     assert_eq!(next.employees.len(), 4);
     assert!(next.employees.iter().any(|e| e.name == "NOUVEAU SALARIE"));
+    let (_, insured) =
+        w.t.login(
+            "newcomer",
+            Role::Insured,
+            Binding::Person(kernel::Subject::Immatriculation(
+                domain::Immatriculation::parse(&numbers[0]).unwrap(),
+            )),
+        )
+        .await;
+    let career =
+        w.t.post("/api/v1/career", &insured, serde_json::json!({}))
+            .await;
+    assert_eq!(career.status, 200, "{:?}", career.json);
+    let lines = career.json.as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0]["record"].as_str(), lines[0]["days"].as_u64()),
+        (Some("E04"), Some(13))
+    );
     assert!(w.t.app.ledger().ledger_check(None).await.unwrap().balanced);
+}
+
+/// An agent confirms every pending immatriculation request as a new person: their numbers.
+pub(crate) async fn confirm_requests(w: &World) -> Vec<String> {
+    let r =
+        w.t.post(
+            "/api/v1/employments/claims",
+            &w.agent,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let mut numbers = Vec::new();
+    for c in r.json["claims"].as_array().unwrap() {
+        if c["kind"] != "request" {
+            continue;
+        }
+        let d =
+            w.t.post(
+                "/api/v1/employments/claims/decide",
+                &w.agent,
+                serde_json::json!({"claim_id": c["claim_id"], "decision": "confirm"}),
+            )
+            .await;
+        assert_eq!(d.status, 200, "{:?}", d.json);
+        numbers.push(d.json["immatriculation"].as_str().unwrap().to_string());
+    }
+    numbers
 }
 
 async fn payments_are_recorded_once(b: Backend) {
@@ -1411,12 +1463,38 @@ async fn nobody_is_declared_twice_and_rejected_files_create_nobody(b: Backend) {
     again.entrants.push(Entrant {
         immatriculation: Some(w.b.immatriculation.parse().unwrap()),
         name: "ALAOUI YOUSSEF".into(),
-        cin: String::new(),
+        cin: w.b.cin.clone(),
         days: 3,
         gross: Centimes(50_000),
         capped: Centimes(50_000),
     });
     let got = errors(import(&w, who, &bytes_of(&again)).await);
+    assert_eq!(
+        got,
+        vec![(
+            5,
+            "E04".into(),
+            "N_Num_Assure".into(),
+            "declared_twice".into()
+        )]
+    );
+    // An entrant nobody confirmed yet counts as declared for the period too (by the CIN
+    // declared): once in E1, refused in E2.
+    let newcomer = Entrant {
+        immatriculation: None,
+        name: "PERSONNE NOUVELLE".into(),
+        cin: "QE424242".into(),
+        days: 5,
+        gross: Centimes(100_000),
+        capped: Centimes(100_000),
+    };
+    let mut e1 = again.clone();
+    e1.entrants = vec![newcomer.clone()];
+    accepted(import(&w, who, &bytes_of(&e1)).await);
+    let mut e2 = e1.clone();
+    e2.form = Form::Complementary(2);
+    e2.entrants[0].days = 4;
+    let got = errors(import(&w, who, &bytes_of(&e2)).await);
     assert_eq!(
         got,
         vec![(
@@ -2204,14 +2282,23 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
         gross: Centimes(300_000),
         capped: Centimes(300_000),
     };
+    // Employer 1's main declaration with a newcomer; its E1 with another (acceptable only
+    // after the main one, not yet written); its E2 with the first newcomer again (declared in
+    // the main one, not yet written); employer 2's main declaration with the first newcomer
+    // (another employer's claim).
     let mut first = declaration_from(&pre1);
     first.entrants.push(newcomer("QE777001"));
-    let mut second = declaration_from(&pre1);
-    second.form = Form::Complementary(1);
-    second.lines.clear();
-    second.entrants.push(newcomer("QE777002"));
-    let mut third = declaration_from(&pre2);
-    third.entrants.push(newcomer("QE777001"));
+    let complementary = |n: u8, cin: &str| {
+        let mut d = declaration_from(&pre1);
+        d.form = Form::Complementary(n);
+        d.lines.clear();
+        d.entrants.push(newcomer(cin));
+        d
+    };
+    let second = complementary(1, "QE777002");
+    let third = complementary(2, "QE777001");
+    let mut fourth = declaration_from(&pre2);
+    fourth.entrants.push(newcomer("QE777001"));
     let app = &w.t.app;
     let parsed = |d: &Declaration, name: &str| {
         app.contributions().parse_files(vec![ImportFile {
@@ -2223,8 +2310,8 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
     let who = Declarant::operator();
     let mut ids = contributions::IdPool::blocks(1 << 20);
     let mut unwritten = contributions::Unwritten::default();
-    let (mut prepared, mut accepted_by) = (Vec::new(), Vec::new());
-    for (d, name) in [(&first, "1"), (&second, "2"), (&third, "3")] {
+    let mut prepared = Vec::new();
+    for (d, name) in [(&first, "1"), (&second, "2"), (&third, "3"), (&fourth, "4")] {
         let mut p = app
             .contributions()
             .prepare_import(
@@ -2236,26 +2323,23 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
             )
             .await
             .unwrap();
-        accepted_by.push(p.in_flight.clone());
         unwritten.push(std::mem::take(&mut p.in_flight));
         prepared.push(p);
     }
-    // The third file, checked against the second batch alone.
-    let mut only_second = contributions::Unwritten::default();
-    only_second.push(accepted_by.swap_remove(1));
-    let stale = app
+    // The E1, checked against nothing not yet written: no main declaration yet.
+    let alone = app
         .contributions()
         .prepare_import(
             who,
-            parsed(&third, "3").await.unwrap(),
+            parsed(&second, "2").await.unwrap(),
             Lang::Fr,
-            &only_second,
+            &contributions::Unwritten::default(),
             &mut ids,
         )
         .await
         .unwrap();
     let mut outcomes = Vec::new();
-    for p in prepared.drain(..2) {
+    for p in prepared.drain(..) {
         outcomes.extend(
             app.contributions()
                 .commit_import(who, p, "t")
@@ -2263,31 +2347,37 @@ async fn a_batch_is_checked_against_every_batch_not_yet_written(b: Backend) {
                 .unwrap(),
         );
     }
-    assert!(
-        app.contributions()
-            .commit_import(who, stale, "t")
-            .await
-            .is_err(),
-        "the newcomer created twice"
+    let alone = app
+        .contributions()
+        .commit_import(who, alone, "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        errors(alone.into_iter().next().unwrap()),
+        vec![(
+            1,
+            "E00".into(),
+            "L_Cat".into(),
+            "main_declaration_missing".into()
+        )]
     );
-    outcomes.extend(
-        app.contributions()
-            .commit_import(who, prepared.remove(0), "t")
-            .await
-            .unwrap(),
-    );
-    assert!(
-        outcomes.iter().all(ImportOutcome::is_accepted),
-        "{outcomes:#?}"
+    let accepted: Vec<bool> = outcomes.iter().map(ImportOutcome::is_accepted).collect();
+    assert_eq!(accepted, [true, true, false, true], "{outcomes:#?}");
+    assert_eq!(
+        errors(outcomes.remove(2)),
+        vec![(
+            5,
+            "E04".into(),
+            "N_Num_Assure".into(),
+            "declared_twice".into()
+        )]
     );
     let after = counts(&w).await;
+    // Three claims (requests for an agent); nobody created, nobody employed.
     assert_eq!(
-        after.persons,
-        before.persons + 2,
-        "two newcomers, each once"
+        (after.persons, after.employments, after.claims),
+        (before.persons, before.employments, before.claims + 3)
     );
-    // The newcomer of the first batch is employed by both employers; the other by employer 1.
-    assert_eq!(after.employments, before.employments + 3);
 }
 
 /// The check is not a formality: an entry whose postings do not sum to zero, or an amount
@@ -2369,68 +2459,5 @@ async fn the_ledger_check_finds_what_does_not_balance(b: Backend) {
             w.t.post("/api/v1/ledger", token, serde_json::json!({}))
                 .await;
         assert_eq!(r.status, 403);
-    }
-}
-
-/// An entrant (B04) who is already on the registry is found, by CIN when the line has no
-/// number, by number otherwise, and employed from the period: nobody is registered twice.
-async fn entrants_already_registered_are_found_not_created(b: Backend) {
-    let w = World::new(b).await;
-    let pre = preetabli(&w).await;
-    let (_, who, _) = employer(&w, 1).await;
-    let before = counts(&w).await;
-    // D works for nobody and comes without a number; C (employer 2's) comes with theirs.
-    let mut d = declaration_from(&pre);
-    d.entrants = vec![
-        Entrant {
-            immatriculation: None,
-            name: "FASSI KENZA".into(),
-            cin: w.d.cin.clone(),
-            days: 10,
-            gross: Centimes(250_000),
-            capped: Centimes(250_000),
-        },
-        Entrant {
-            immatriculation: Some(w.c.immatriculation.parse().unwrap()),
-            name: "TAZI OMAR".into(),
-            cin: String::new(),
-            days: 5,
-            gross: Centimes(120_000),
-            capped: Centimes(120_000),
-        },
-    ];
-    let s = accepted(import(&w, who, &bytes_of(&d)).await);
-    assert_eq!((s.lines, s.entrants), (2, 2));
-    let after = counts(&w).await;
-    assert_eq!(after.persons, before.persons, "nobody new");
-    assert_eq!(after.employments, before.employments + 2);
-    // Each reads the month in their own career, declared by employer 1.
-    for (i, person, gross) in [(3, &w.d, 250_000), (2, &w.c, 120_000)] {
-        let p = insured(&w, i, &person.immatriculation).await;
-        let career = w.t.app.contributions().career(&p, None, "t").await.unwrap();
-        assert_eq!(career.len(), 1, "{}", person.cin);
-        assert_eq!(
-            (
-                career[0].record.as_str(),
-                career[0].affiliate_number.as_str(),
-                career[0].gross
-            ),
-            (
-                "B04",
-                w.employer1.affiliate_number.as_str(),
-                Centimes(gross)
-            )
-        );
-    }
-    // Employer 1's next préétabli lists them.
-    let (_, who, number) = employer(&w, 1).await;
-    let next = next_preetabli(&w, who, number).await;
-    let listed: Vec<String> = next
-        .employees
-        .iter()
-        .map(|e| format!("{:09}", e.immatriculation))
-        .collect();
-    for person in [&w.a, &w.b, &w.c, &w.d] {
-        assert!(listed.contains(&person.immatriculation), "{listed:?}");
     }
 }

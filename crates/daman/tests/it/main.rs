@@ -10,6 +10,7 @@ mod budgets;
 mod cli;
 mod declarations;
 mod eid;
+mod entrants;
 mod keys;
 mod login;
 mod registry;
@@ -77,6 +78,7 @@ impl World {
     pub async fn new(backend: store::Backend) -> World {
         let t = TestApp::start(backend).await;
         let (_, agent) = t.login("agent-1", Role::Agent, Binding::None).await;
+        let (_, registrar) = t.login("agent-registrar", Role::Agent, Binding::None).await;
         let (_, officer) = t
             .login("officer-1", Role::SecurityOfficer, Binding::None)
             .await;
@@ -116,10 +118,20 @@ impl World {
                 _ => None,
             };
             if let Some(e) = employer {
+                // Linking needs a case on the person: a registration agent of its own opens
+                // one, so `agent` starts with no case on anyone.
+                let c = t
+                    .post(
+                        "/api/v1/cases",
+                        &registrar,
+                        json!({"immatriculation": immatriculation, "reason": "new employee"}),
+                    )
+                    .await;
+                assert_eq!(c.status, 201, "{:?}", c.json);
                 let l = t
                     .post(
                         "/api/v1/employments",
-                        &agent,
+                        &registrar,
                         json!({"affiliate_number": e, "immatriculation": immatriculation, "start_date": "2024-01-01"}),
                     )
                     .await;

@@ -131,14 +131,26 @@ async fn duplicates_are_refused(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 409);
-    let r = w
-        .t
-        .post(
-            "/api/v1/employments",
+    // An agent links only within a case on the person.
+    let link = json!({"affiliate_number": w.employer1.affiliate_number, "immatriculation": w.a.immatriculation, "start_date": "2024-01-01"});
+    let r =
+        w.t.post("/api/v1/employments", &w.agent, link.clone())
+            .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["error"]["code"].as_str()),
+        (403, Some("access_denied")),
+        "{:?}",
+        r.json
+    );
+    let r =
+        w.t.post(
+            "/api/v1/cases",
             &w.agent,
-            json!({"affiliate_number": w.employer1.affiliate_number, "immatriculation": w.a.immatriculation, "start_date": "2024-01-01"}),
+            json!({"immatriculation": w.a.immatriculation, "reason": "employment"}),
         )
         .await;
+    assert_eq!(r.status, 201);
+    let r = w.t.post("/api/v1/employments", &w.agent, link).await;
     assert_eq!(r.status, 409);
     let r = w
         .t

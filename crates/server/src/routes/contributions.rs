@@ -174,13 +174,7 @@ struct DeclarationId {
 }
 
 fn declaration_id(ctx: &Ctx, s: &str) -> Result<i64, ApiError> {
-    s.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            ctx.err(domain::ValidationError::new("declaration_id", domain::Rule::Digits(19)).into())
-        })
+    crate::extract::id(ctx, "declaration_id", s)
 }
 
 /// An accepted declaration as the e-BDS file that was accepted, byte for byte.

@@ -27,6 +27,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/persons/read"),
     ("post", "/api/v1/persons/contact"),
     ("post", "/api/v1/employments"),
+    ("post", "/api/v1/employments/claims"),
+    ("post", "/api/v1/employments/claims/decide"),
     ("post", "/api/v1/cases"),
     ("post", "/api/v1/principals/unlock"),
     ("post", "/api/v1/breach/report"),

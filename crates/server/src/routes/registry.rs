@@ -19,6 +19,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/persons/read", post(read_person))
         .route("/api/v1/persons/contact", post(update_contact))
         .route("/api/v1/employments", post(create_employment))
+        .route("/api/v1/employments/claims", post(pending_claims))
+        .route("/api/v1/employments/claims/decide", post(decide_claim))
         .route("/api/v1/cases", post(create_case))
         .route("/api/v1/me/accesses", post(my_accesses))
 }
@@ -136,30 +138,115 @@ async fn update_contact(
 struct EmploymentInput {
     affiliate_number: String,
     immatriculation: String,
-    /// Required from an employer user: the CIN on record for that number.
+    /// Required from an employer user: the person's CIN.
     #[serde(default)]
     cin: Option<String>,
+    /// Required from an employer user: the person's name (last name, then first name).
+    #[serde(default)]
+    name: Option<String>,
     start_date: String,
 }
 
+#[derive(Serialize)]
+struct ClaimPending {
+    status: &'static str,
+}
+
+/// 201: an agent's link, made. 202: an employer user's claim, waiting for the person or an
+/// agent, with the same answer whoever the number, CIN and name are.
 async fn create_employment(
     ctx: Ctx,
     State(s): State<AppState>,
     Body(e): Body<EmploymentInput>,
-) -> Result<StatusCode, ApiError> {
-    s.app
+) -> Result<(StatusCode, Json<ClaimPending>), ApiError> {
+    let linked = s
+        .app
         .registry()
         .link_employment(
             &ctx.principal,
             &e.affiliate_number,
             &e.immatriculation,
             e.cin.as_deref(),
+            e.name.as_deref(),
             &e.start_date,
             &ctx.request_id,
         )
         .await
         .map_err(|e| ctx.err(e))?;
-    Ok(StatusCode::CREATED)
+    Ok(match linked {
+        registry::Linked::Linked => (StatusCode::CREATED, Json(ClaimPending { status: "linked" })),
+        registry::Linked::Claimed => (
+            StatusCode::ACCEPTED,
+            Json(ClaimPending { status: "pending" }),
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimsQuery {
+    /// An agent's next page: the last claim id of the page before.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ClaimsPage {
+    claims: Vec<registry::ClaimView>,
+}
+
+async fn pending_claims(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(q): Body<ClaimsQuery>,
+) -> Result<Json<ClaimsPage>, ApiError> {
+    let after = match q.after.as_deref() {
+        Some(a) => Some(crate::extract::id(&ctx, "after", a)?),
+        None => None,
+    };
+    let claims = s
+        .app
+        .registry()
+        .pending_claims(&ctx.principal, after, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(ClaimsPage { claims }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum ClaimVerdict {
+    Confirm,
+    Refuse,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideInput {
+    claim_id: String,
+    decision: ClaimVerdict,
+    /// An agent confirming a request as a registered person: that person's number.
+    #[serde(default)]
+    immatriculation: Option<String>,
+}
+
+async fn decide_claim(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(d): Body<DecideInput>,
+) -> Result<Json<registry::ClaimOutcome>, ApiError> {
+    let id = crate::extract::id(&ctx, "claim_id", &d.claim_id)?;
+    let verdict = match d.decision {
+        ClaimVerdict::Refuse => registry::Verdict::Refuse,
+        ClaimVerdict::Confirm => registry::Verdict::Confirm(d.immatriculation.as_deref()),
+    };
+    let outcome = s
+        .app
+        .registry()
+        .decide_claim(&ctx.principal, id, verdict, &ctx.request_id)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(outcome))
 }
 
 #[derive(Deserialize)]
@@ -230,6 +317,12 @@ pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
         ("post", "/api/v1/persons/read", probe::<RevealInput>),
         ("post", "/api/v1/persons/contact", probe::<ContactInput>),
         ("post", "/api/v1/employments", probe::<EmploymentInput>),
+        ("post", "/api/v1/employments/claims", probe::<ClaimsQuery>),
+        (
+            "post",
+            "/api/v1/employments/claims/decide",
+            probe::<DecideInput>,
+        ),
         ("post", "/api/v1/cases", probe::<CaseInput>),
         ("post", "/api/v1/me/accesses", probe::<AccessQuery>),
     ]

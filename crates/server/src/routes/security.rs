@@ -134,9 +134,7 @@ struct ReleaseInput {
 }
 
 fn release_id(ctx: &Ctx, release: &str) -> Result<i64, ApiError> {
-    release.parse().map_err(|_| {
-        ctx.err(domain::ValidationError::new("release", domain::Rule::Digits(19)).into())
-    })
+    crate::extract::id(ctx, "release", release)
 }
 
 #[derive(Serialize)]

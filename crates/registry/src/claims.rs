@@ -1,0 +1,333 @@
+//! Employment claims decided: an employer said a person works for it (an entrant line, or an
+//! employer user's link); the person confirms or refuses a link, an agent decides a request
+//! (a new person, or a registered one within a case on them) or a link within a case. Until
+//! then nothing links the person to the employer (docs/declarations.md, "Entrants").
+
+use crate::Registry;
+use domain::{Cin, DenyReason, Immatriculation, PersonField, Role};
+use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX, person_column};
+use kernel::{AppError, Audit, Clash, Missing, Principal, Subject};
+use serde::Serialize;
+use store::{
+    ClaimDecision, ClaimKind, ClaimRow, ClaimState, EmploymentRow, PersonCipher, PersonRow,
+};
+
+/// Claims an agent reads at a time.
+pub const CLAIM_PAGE_MAX: i64 = 50;
+
+/// A pending claim, as the one who may decide it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimView {
+    #[serde(serialize_with = "kernel::id_string::serialize")]
+    pub claim_id: i64,
+    /// `link` (a registered person named by number, CIN and name) or `request` (to
+    /// immatriculate, or to match with a registered person).
+    pub kind: &'static str,
+    pub affiliate_number: String,
+    pub employer_name: String,
+    pub start_date: String,
+    /// What the employer declared: shown to agents, who decide requests (the person knows
+    /// their own CIN and name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_cin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_name: Option<String>,
+}
+
+/// How a claim was decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaimOutcome {
+    pub state: &'static str,
+    /// How many pending claims the decision settled (the same employer's, for the same person
+    /// or declared CIN).
+    pub claims: usize,
+    /// The number of a person immatriculated from a request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub immatriculation: Option<String>,
+}
+
+/// What the decider says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    Refuse,
+    /// Confirm: a link as it stands; a request as a new person (`None`) or as the registered
+    /// person with this number (an agent with a case on them).
+    Confirm(Option<&'a str>),
+}
+
+impl Registry {
+    /// The pending claims `who` may decide: an insured person's links (their own), or a page of
+    /// every pending claim for an agent (after `after`, at most [`CLAIM_PAGE_MAX`]), with what
+    /// was declared. Anyone else is refused.
+    pub async fn pending_claims(
+        &self,
+        who: &Principal,
+        after: Option<i64>,
+        request_id: &str,
+    ) -> Result<Vec<ClaimView>, AppError> {
+        let store = self.k.store();
+        let (rows, agent) = match (who.role, who.person_id) {
+            (Role::Insured, Some(me)) => {
+                let rows = store.claims_of_person(me, ClaimState::Pending).await?;
+                let rows: Vec<ClaimRow> = rows
+                    .into_iter()
+                    .filter(|c| c.kind == ClaimKind::Link)
+                    .collect();
+                Audit::command(who, "read_claims", Some(me))
+                    .detail(format!("count={}", rows.len()))
+                    .write(&self.k, request_id)
+                    .await?;
+                (rows, false)
+            }
+            (Role::Agent, _) => {
+                self.registrar(who, "read_claims", request_id).await?;
+                let rows = store
+                    .pending_claims(after.unwrap_or(0), CLAIM_PAGE_MAX)
+                    .await?;
+                // What was declared is in the log before it is decrypted.
+                Audit::command(who, "read_claims", None)
+                    .fields(&[
+                        PersonField::Cin,
+                        PersonField::LastName,
+                        PersonField::FirstName,
+                    ])
+                    .detail(format!("count={}", rows.len()))
+                    .write(&self.k, request_id)
+                    .await?;
+                (rows, true)
+            }
+            _ => {
+                Audit::command(who, "read_claims", None)
+                    .denied(DenyReason::RoleHasNoAccess)
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+            }
+        };
+        let mut ids: Vec<i64> = rows.iter().map(|c| c.employer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let employers = store.employers_where(false, &ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for c in &rows {
+            let e = employers
+                .iter()
+                .find(|e| e.id == c.employer_id)
+                .ok_or(store::StoreError::Corrupt("claim employer"))?;
+            let (declared_cin, declared_name) = if agent {
+                let (cin, name) = self.k.open_declared(c)?;
+                (Some(cin), Some(name))
+            } else {
+                (None, None)
+            };
+            out.push(ClaimView {
+                claim_id: c.id,
+                kind: c.kind.name(),
+                affiliate_number: format!("{:07}", e.affiliate_number),
+                employer_name: e.name.clone(),
+                start_date: c.start_date.clone(),
+                declared_cin,
+                declared_name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decides a pending claim, and with it the same employer's other pending claims for the
+    /// same person (or declared CIN). The insured person decides the links that name them; an
+    /// agent decides a link within an open case on its person, and a request as a new person,
+    /// as a registered person within a case on them, or refuses it. Confirming begins the
+    /// employment from the earliest claim's start. To an insured person, a claim that is not
+    /// theirs is the same `NotFound` as one that does not exist.
+    pub async fn decide_claim(
+        &self,
+        who: &Principal,
+        claim_id: i64,
+        verdict: Verdict<'_>,
+        request_id: &str,
+    ) -> Result<ClaimOutcome, AppError> {
+        let store = self.k.store();
+        let claim = store
+            .claim(claim_id)
+            .await?
+            .filter(|c| c.state == ClaimState::Pending);
+        let audit = |person: Option<i64>| Audit::command(who, "decide_claim", person);
+        let claim = match (who.role, claim) {
+            _ if who.locked => {
+                audit(None)
+                    .denied(DenyReason::Locked)
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::Locked));
+            }
+            (Role::Insured, Some(c))
+                if c.kind == ClaimKind::Link
+                    && c.person_id.is_some()
+                    && c.person_id == who.person_id =>
+            {
+                c
+            }
+            (Role::Agent, Some(c)) => {
+                self.registrar(who, "decide_claim", request_id).await?;
+                c
+            }
+            (Role::Insured | Role::Agent, _) => {
+                audit(who.person_id.filter(|_| who.role == Role::Insured))
+                    .not_found()
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::NotFound(Missing::Claim));
+            }
+            _ => {
+                audit(None)
+                    .denied(DenyReason::RoleHasNoAccess)
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
+            }
+        };
+        let siblings = store.sibling_claims(&claim).await?;
+        let mut decision = ClaimDecision {
+            claims: siblings.iter().map(|c| c.id).collect(),
+            decided_by: Some(who.id),
+            at: self.k.now().0,
+            ..ClaimDecision::default()
+        };
+        let mut immatriculation = None;
+        let person = match verdict {
+            Verdict::Refuse => {
+                decision.state = Some(ClaimState::Refused);
+                claim.person_id
+            }
+            Verdict::Confirm(as_person) => {
+                decision.state = Some(ClaimState::Confirmed);
+                let person = match (claim.kind, as_person, who.role) {
+                    (ClaimKind::Link, _, _) => claim.person_id,
+                    (ClaimKind::Request, Some(number), Role::Agent) => {
+                        let n = Immatriculation::parse(number)
+                            .map_err(|e| AppError::Invalid(vec![e]))?;
+                        let p = self.k.resolve(&Subject::Immatriculation(n)).await?;
+                        if p.is_none() {
+                            audit(None).not_found().write(&self.k, request_id).await?;
+                            return Err(AppError::NotFound(Missing::Person));
+                        }
+                        decision.person_id = p;
+                        p
+                    }
+                    (ClaimKind::Request, None, Role::Agent) => {
+                        let (row, number) = self.person_from_claim(&claim).await?;
+                        immatriculation = Some(number);
+                        decision.person_id = Some(row.id);
+                        let id = row.id;
+                        decision.new_person = Some(row);
+                        Some(id)
+                    }
+                    _ => return Err(AppError::Internal("claim verdict")),
+                };
+                let person = person.ok_or(AppError::Internal("claim person"))?;
+                let start = siblings
+                    .iter()
+                    .map(|c| c.start_date.clone())
+                    .min()
+                    .unwrap_or_else(|| claim.start_date.clone());
+                decision.employment = Some(EmploymentRow {
+                    id: store.allocate("employment", 1).await?,
+                    employer_id: claim.employer_id,
+                    person_id: person,
+                    start_date: start,
+                    end_date: None,
+                    created_at: decision.at,
+                });
+                Some(person)
+            }
+        };
+        // An agent who links a registered person needs a case on them, and the link counts
+        // against the agent's budget like a read of them.
+        if who.role == Role::Agent
+            && decision.new_person.is_none()
+            && let (Some(p), Some(ClaimState::Confirmed)) = (person, decision.state)
+        {
+            self.k
+                .refuse_decoy(
+                    who,
+                    Some(p),
+                    Some(claim.employer_id),
+                    "decide_claim",
+                    request_id,
+                )
+                .await?;
+            if !self.k.has_open_case(who.id, p).await? {
+                audit(Some(p))
+                    .denied(DenyReason::NoOpenCase)
+                    .write(&self.k, request_id)
+                    .await?;
+                return Err(AppError::Denied(DenyReason::NoOpenCase));
+            }
+            self.k.spend_on_person(who, p, request_id).await?;
+        }
+        let state = decision.state.map_or("pending", ClaimState::name);
+        // Audit first: a link that is not recorded must not exist.
+        audit(person)
+            .detail(format!("claims={} state={state}", decision.claims.len()))
+            .write(&self.k, request_id)
+            .await?;
+        store.decide_claims(&decision).await.map_err(|e| match e {
+            store::StoreError::Conflict("claim decided") => AppError::Conflict(Clash::ClaimDecided),
+            store::StoreError::Conflict(_) => AppError::Conflict(Clash::Cin),
+            e => AppError::Store(e),
+        })?;
+        Ok(ClaimOutcome {
+            state,
+            claims: decision.claims.len(),
+            immatriculation,
+        })
+    }
+
+    /// A person immatriculated from a request: a new number, the CIN and the name as declared
+    /// (the registry completes the record later). A CIN already registered is a conflict: the
+    /// agent confirms the request as that person instead.
+    async fn person_from_claim(&self, c: &ClaimRow) -> Result<(PersonRow, String), AppError> {
+        let (cin, name) = self.k.open_declared(c)?;
+        let cin = Cin::parse(&cin)?;
+        let store = self.k.store();
+        let ring = self.k.keyring();
+        let cin_bidx = ring
+            .blind_index(CIN_INDEX, cin.as_str().as_bytes())?
+            .to_vec();
+        if !store
+            .person_ids_by_index(store::BlindColumn::Cin, std::slice::from_ref(&cin_bidx))
+            .await?
+            .is_empty()
+        {
+            return Err(AppError::Conflict(Clash::Cin));
+        }
+        let first = store.allocate("immatriculation", 1).await?;
+        let number =
+            Immatriculation::from_number(u32::try_from(first).unwrap_or(u32::MAX))?.to_string();
+        let id = store.allocate("person", 1).await?;
+        let (last, first_name) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+        let mut cipher = PersonCipher::default();
+        for (f, v) in [
+            (PersonField::Immatriculation, number.as_str()),
+            (PersonField::Cin, cin.as_str()),
+            (PersonField::LastName, last),
+            (PersonField::FirstName, first_name),
+            (PersonField::LastNameAr, ""),
+            (PersonField::FirstNameAr, ""),
+            (PersonField::BirthDate, ""),
+            (PersonField::Children, "0"),
+        ] {
+            cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
+        }
+        let row = PersonRow {
+            id,
+            immatriculation_bidx: ring
+                .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
+                .to_vec(),
+            cin_bidx,
+            cipher,
+            created_at: self.k.now().0,
+        };
+        Ok((row, number))
+    }
+}
