@@ -134,9 +134,25 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 /// How often a node writes the reads it counted, and (PostgreSQL) learns the other nodes'.
 const SHARE_EVERY: Duration = Duration::from_millis(250);
 
-/// The persons revealed to one principal today, as this node knows them.
+/// Persons above its headcount that an employer's users may have revealed to them in an hour
+/// or a day, together: its own employees are its normal work, and the policy refuses anyone
+/// else, so this is the margin for employees hired or leaving that day.
+pub const EMPLOYER_SLACK: u32 = 10;
+
+/// Whose budget a principal spends: its own, or (an employer user) its employer's, which all of
+/// that employer's users share. Employers are keyed below zero, principals above.
+fn holder(who: &Principal) -> i64 {
+    match (who.role, who.employer_id) {
+        (Role::EmployerUser, Some(e)) => -e,
+        _ => who.id,
+    }
+}
+
+/// The persons revealed to one budget holder today, as this node knows them.
 struct Day {
     day: i64,
+    /// The holder's own budget, if it is not its role's (an employer's, from its headcount).
+    limits: Option<(u32, u32)>,
     /// Person (pseudonym) → the last clock hour they were revealed in.
     seen: HashMap<Vec<u8>, i64>,
     /// Hour → persons whose last hour it is.
@@ -144,9 +160,10 @@ struct Day {
 }
 
 impl Day {
-    fn new(day: i64) -> Day {
+    fn new(day: i64, limits: Option<(u32, u32)>) -> Day {
         Day {
             day,
+            limits,
             seen: HashMap::new(),
             per_hour: HashMap::new(),
         }
@@ -184,6 +201,8 @@ pub(crate) struct BudgetBook {
     pending: Mutex<HashMap<ReadKey, i64>>,
     /// The hour old reads were last pruned in.
     pruned: std::sync::atomic::AtomicI64,
+    /// Each principal counted on this node: the holder of its budget.
+    holders: Mutex<HashMap<i64, i64>>,
 }
 
 /// A read's principal, day and person.
@@ -203,16 +222,19 @@ enum Count {
 }
 
 impl BudgetBook {
+    /// Counts a read of `subject` by `principal` against its `holder`'s budget (`caps`, or the
+    /// holder's own limits); `None` if the holder's day is not loaded on this node yet.
     fn count(
         &self,
-        principal: i64,
+        (holder, principal): (i64, i64),
         day: i64,
         hour: i64,
         subject: &[u8],
-        (per_hour, per_day): (u32, u32),
+        caps: (u32, u32),
     ) -> Option<Count> {
         let mut days = self.days.lock().ok()?;
-        let d = days.get_mut(&principal).filter(|d| d.day == day)?;
+        let d = days.get_mut(&holder).filter(|d| d.day == day)?;
+        let (per_hour, per_day) = d.limits.unwrap_or(caps);
         let last = d.seen.get(subject).copied();
         if last == Some(hour) {
             return Some(Count::Free);
@@ -232,23 +254,41 @@ impl BudgetBook {
         if let Ok(mut p) = self.pending.lock() {
             keep_latest(&mut p, (principal, day, subject.to_vec()), hour);
         }
+        if let Ok(mut h) = self.holders.lock() {
+            h.insert(principal, holder);
+        }
         Some(Count::Counted)
     }
 
-    /// Loads (or refreshes) a principal's day from the database.
-    async fn load(&self, store: &Store, principal: i64, day: i64) -> Result<(), AppError> {
-        let rows = store.reads_of(principal, day).await?;
+    /// Loads (or refreshes) a holder's day from the database: a principal's reads, or those of
+    /// every user of an employer. `limits`: the holder's own budget, if known now (kept
+    /// otherwise).
+    async fn load(
+        &self,
+        store: &Store,
+        holder: i64,
+        day: i64,
+        limits: Option<(u32, u32)>,
+    ) -> Result<(), AppError> {
+        let rows = if holder < 0 {
+            store.reads_of_employer(-holder, day).await?
+        } else {
+            store.reads_of(holder, day).await?
+        };
         let mut days = self
             .days
             .lock()
             .map_err(|_| AppError::Internal("read budgets"))?;
-        let d = days.entry(principal).or_insert_with(|| Day::new(day));
+        let d = days.entry(holder).or_insert_with(|| Day::new(day, limits));
         if day < d.day {
             // A request dated just before midnight: today's counts stay.
             return Ok(());
         }
         if day > d.day {
-            *d = Day::new(day);
+            *d = Day::new(day, limits.or(d.limits));
+        }
+        if limits.is_some() {
+            d.limits = limits;
         }
         for (subject, hour) in rows {
             d.mark(&subject, hour);
@@ -294,13 +334,25 @@ impl BudgetBook {
             if store.backend() != store::Backend::Postgres {
                 return Ok(());
             }
-            let mut a: Vec<i64> = rows.iter().map(|r| r.principal_id).collect();
+            let holders = self
+                .holders
+                .lock()
+                .map_err(|_| AppError::Internal("read budgets"))?;
+            let mut a: Vec<i64> = rows
+                .iter()
+                .map(|r| {
+                    holders
+                        .get(&r.principal_id)
+                        .copied()
+                        .unwrap_or(r.principal_id)
+                })
+                .collect();
             a.sort_unstable();
             a.dedup();
             a
         };
-        for p in active {
-            self.load(store, p, today).await?;
+        for h in active {
+            self.load(store, h, today, None).await?;
         }
         Ok(())
     }
@@ -329,18 +381,20 @@ impl Kernel {
         subject: &[u8],
         request_id: &str,
     ) -> Result<Option<DenyReason>, AppError> {
-        let Some(limits) = self.inner.budgets.of(who.role) else {
+        let Some(caps) = self.inner.budgets.of(who.role) else {
             return Ok(None);
         };
         let hour = self.hour_now();
         let day = hour.div_euclid(24);
         let book = &self.inner.book;
-        let counted = match book.count(who.id, day, hour, subject, limits) {
+        let holder = holder(who);
+        let counted = match book.count((holder, who.id), day, hour, subject, caps) {
             Some(c) => c,
             None => {
-                // First read of the day for this principal on this node.
-                book.load(&self.inner.store, who.id, day).await?;
-                book.count(who.id, day, hour, subject, limits)
+                // First read of the day for this holder on this node.
+                let limits = self.limits_of(holder, caps).await?;
+                book.load(&self.inner.store, holder, day, limits).await?;
+                book.count((holder, who.id), day, hour, subject, caps)
                     .ok_or(AppError::Internal("read budgets"))?
             }
         };
@@ -370,6 +424,24 @@ impl Kernel {
         }
     }
 
+    /// A holder's own budget: an employer's is its headcount today and [`EMPLOYER_SLACK`], within
+    /// the role's caps; a principal's is its role's (`None`).
+    async fn limits_of(
+        &self,
+        holder: i64,
+        (cap_hour, cap_day): (u32, u32),
+    ) -> Result<Option<(u32, u32)>, AppError> {
+        if holder >= 0 {
+            return Ok(None);
+        }
+        let today = self.now().date().to_string();
+        let n = self.inner.store.headcount(-holder, &today).await?;
+        let n = u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .saturating_add(EMPLOYER_SLACK);
+        Ok(Some((n.min(cap_hour), n.min(cap_day))))
+    }
+
     /// The clock hour now, counted from 1970.
     fn hour_now(&self) -> i64 {
         self.now().0.div_euclid(HOUR_MICROS)
@@ -391,8 +463,19 @@ impl Kernel {
         detail: String,
         request_id: &str,
     ) -> Result<(), AppError> {
+        // An employer user's lock locks every user of its employer (they share one budget, and
+        // a second user of a harvesting employer would otherwise go on).
         if let Some(p) = who {
-            let newly = self.inner.store.lock_for_review(p.id, kind).await?;
+            let newly = match (p.role, p.employer_id) {
+                (Role::EmployerUser, Some(e)) => {
+                    let ids = self.inner.store.lock_employer_for_review(e, kind).await?;
+                    for id in &ids {
+                        self.forget_principal(*id);
+                    }
+                    !ids.is_empty()
+                }
+                _ => self.inner.store.lock_for_review(p.id, kind).await?,
+            };
             self.forget_principal(p.id);
             if !newly {
                 return Ok(());

@@ -513,6 +513,8 @@ impl Registry {
             audit.not_found().write(&self.k, request_id).await?;
             return Err(AppError::NotFound(Missing::Person));
         };
+        // A case opens the person's record: it counts against the agent's budget like a read.
+        self.k.spend_on_person(who, person, request_id).await?;
         let id = self.k.new_id()?;
         let reason = self
             .k

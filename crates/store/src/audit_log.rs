@@ -220,6 +220,29 @@ impl Store {
         })
     }
 
+    /// The persons revealed on `day` to any user of an employer, with the last hour each was
+    /// (an employer's users share one budget).
+    pub async fn reads_of_employer(
+        &self,
+        employer_id: i64,
+        day: i64,
+    ) -> Result<Vec<(Vec<u8>, i64)>> {
+        with_pool!(self, |p| {
+            sqlx::query(
+                "SELECT r.subject, MAX(r.last_hour) AS last_hour FROM reads r \
+                 JOIN principals p ON p.id = r.principal_id \
+                 WHERE p.employer_id = $1 AND r.day = $2 GROUP BY r.subject",
+            )
+            .bind(employer_id)
+            .bind(day)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("subject")?, r.try_get("last_hour")?)))
+            .collect()
+        })
+    }
+
     /// Records reads (one transaction): a row per principal, day and person, keeping the
     /// latest hour.
     pub async fn record_reads(&self, rows: &[ReadRow]) -> Result<()> {

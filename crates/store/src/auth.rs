@@ -187,6 +187,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Locks every user of an employer pending review (they share one read budget): the ids of
+    /// those not locked already.
+    pub async fn lock_employer_for_review(&self, employer_id: i64, why: &str) -> Result<Vec<i64>> {
+        Ok(with_pool!(self, |p| sqlx::query_scalar(
+            "UPDATE principals SET review_lock = $2 \
+             WHERE employer_id = $1 AND review_lock IS NULL RETURNING id"
+        )
+        .bind(employer_id)
+        .bind(why)
+        .fetch_all(p)
+        .await?))
+    }
+
     /// Lifts a review lock; whether the principal exists.
     pub async fn clear_review_lock(&self, principal_id: i64) -> Result<bool> {
         let n = with_pool!(self, |p| sqlx::query(

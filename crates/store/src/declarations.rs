@@ -445,6 +445,11 @@ impl Store {
             .collect())
     }
 
+    /// How many persons an employer employs on `date` (YYYY-MM-DD).
+    pub async fn headcount(&self, employer_id: i64, date: &str) -> Result<i64> {
+        Ok(self.employees_on(&[employer_id], date).await?.len() as i64)
+    }
+
     /// Which of these (employer, person) pairs are employed on `date` (YYYY-MM-DD): found by
     /// person, so only the pairs asked about are read.
     pub async fn employed_among(

@@ -15,6 +15,7 @@ use testkit::{TEST_NOW, TestApp};
 crate::on_both_backends!(
     a_scripted_extraction_is_stopped_locked_alerted_and_reported,
     careers_are_read_from_the_same_budget,
+    an_employers_users_share_one_budget_from_its_headcount,
 );
 
 type Received = Arc<Mutex<Vec<Value>>>;
@@ -288,10 +289,17 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
         Vec::new(),
     )
     .await;
-    let (_, registrar) = t.login("registrar", Role::Agent, Binding::None).await;
-    let (agent, token) = t.login("caseworker", Role::Agent, Binding::None).await;
+    let (_, mut registrar) = t.login("registrar", Role::Agent, Binding::None).await;
+    let (agent, mut token) = t.login("caseworker", Role::Agent, Binding::None).await;
     let mut persons = Vec::new();
+    // Opening a case counts like a read: two cases this hour, the third in the next, and the
+    // reads below in the hour after (new sessions: an hour idle ends one).
     for i in 0..3 {
+        if i == 2 {
+            t.clock.advance_seconds(3_600);
+            registrar = t.login("registrar", Role::Agent, Binding::None).await.1;
+            token = t.login("caseworker", Role::Agent, Binding::None).await.1;
+        }
         let cin = format!("ZS{i:04}");
         let r = t
             .post(
@@ -313,6 +321,8 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
         assert_eq!(r.status, 201, "{:?}", r.json);
         persons.push((cin, id));
     }
+    t.clock.advance_seconds(3_600);
+    let token = t.login("caseworker", Role::Agent, Binding::None).await.1;
     // The first person's career, twice (one person), then the second person revealed: two.
     for _ in 0..2 {
         assert!(
@@ -359,7 +369,7 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
         .post(
             "/api/v1/breach/report",
             &officer,
-            json!({"principals": [agent.id.to_string()], "from": "2026-11-23T09:00:00Z", "to": "2026-11-23T11:00:00Z"}),
+            json!({"principals": [agent.id.to_string()], "from": "2026-11-23T09:00:00Z", "to": "2026-11-23T14:00:00Z"}),
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
@@ -384,4 +394,121 @@ async fn careers_are_read_from_the_same_budget(b: Backend) {
     );
     assert_eq!(r.json["per_category"]["career"], 1);
     assert_eq!(r.json["per_category"]["identity"], 2);
+}
+
+/// An employer's users spend one budget, its headcount (when the day's first read was counted)
+/// and a slack of ten: once a user crosses it, every user of that employer is locked and one
+/// alert raised; another employer's users go on.
+async fn an_employers_users_share_one_budget_from_its_headcount(b: Backend) {
+    let (url, received) = webhook().await;
+    let t = TestApp::start_full(
+        b,
+        |_| {},
+        1_000,
+        ReadBudgets {
+            agent: Some((500, 5_000)),
+            employer_user: Some((500, 5_000)),
+        },
+        vec![Arc::new(WebhookNotifier::new(&url).unwrap())],
+    )
+    .await;
+    let (_, registrar) = t.login("registrar", Role::Agent, Binding::None).await;
+    let mut employers = Vec::new();
+    for ice in ["001525478000088", "001525479000012"] {
+        let r = t
+            .post(
+                "/api/v1/employers",
+                &registrar,
+                json!({"name": "ATLAS", "activity": "Textile", "city": "Rabat", "ice": ice}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let id: i64 = r.json["employer_id"].as_str().unwrap().parse().unwrap();
+        let number = r.json["affiliate_number"].as_str().unwrap().to_string();
+        employers.push((id, number));
+    }
+    let mut persons = Vec::new();
+    for i in 0..16 {
+        let cin = format!("ZT{i:04}");
+        let r = t
+            .post(
+                "/api/v1/persons",
+                &registrar,
+                person_json(&cin, "BENJELLOUN", "Amine"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let id: i64 = r.json["person_id"].as_str().unwrap().parse().unwrap();
+        persons.push((cin, id));
+    }
+    let link = |who: usize, range: std::ops::Range<usize>| {
+        persons[range]
+            .iter()
+            .map(|(_, p)| (employers[who].0, *p, "2024-01-01".to_string()))
+            .collect::<Vec<_>>()
+    };
+    let reg = kernel::Registrar::operator();
+    let registry = t.app.registry();
+    registry
+        .link_employments(reg, &link(0, 0..2), "t")
+        .await
+        .unwrap();
+    registry
+        .link_employments(reg, &link(1, 15..16), "t")
+        .await
+        .unwrap();
+    let user = |label: &'static str, n: usize| {
+        let number = domain::AffiliateNumber::parse(&employers[n].1).unwrap();
+        let t = &t;
+        async move {
+            t.login(label, Role::EmployerUser, Binding::Employer(number))
+                .await
+        }
+    };
+    let (first, first_token) = user("payroll-1", 0).await;
+    let (second, second_token) = user("payroll-2", 0).await;
+    let (_, other_token) = user("payroll-other", 1).await;
+    let read = |token: &str, cin: &str| {
+        let body = json!({"cin": cin, "purpose": "payroll", "fields": ["last_name"]});
+        let token = token.to_string();
+        let t = &t;
+        async move { t.post("/api/v1/persons/read", &token, body).await }
+    };
+    // Two employees when the day's first read is counted: a budget of 12 for both users.
+    assert_eq!(read(&first_token, &persons[0].0).await.status, 200);
+    // Thirteen more hired the same day: readable (employees), up to the budget.
+    registry
+        .link_employments(reg, &link(0, 2..15), "t")
+        .await
+        .unwrap();
+    for (k, (cin, _)) in persons[1..12].iter().enumerate() {
+        let token = if k % 2 == 0 {
+            &first_token
+        } else {
+            &second_token
+        };
+        assert_eq!(read(token, cin).await.status, 200, "{k}");
+    }
+    // The second user's thirteenth person of the employer crosses it: both are locked.
+    let r = read(&second_token, &persons[12].0).await;
+    assert_eq!(r.json["error"]["code"], "read_budget_exceeded");
+    for p in [&first, &second] {
+        assert!(
+            t.app
+                .kernel()
+                .principal(p.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .locked
+        );
+    }
+    let r = read(&first_token, &persons[0].0).await;
+    assert_eq!(r.status, 403, "the first user is locked too");
+    assert_eq!(
+        arrived(&received, 1).await[0]["kind"],
+        "read_budget_exceeded"
+    );
+    // Another employer's user is not.
+    assert_eq!(read(&other_token, &persons[15].0).await.status, 200);
 }
