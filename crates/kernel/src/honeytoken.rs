@@ -91,6 +91,22 @@ impl Kernel {
         Ok(())
     }
 
+    /// Whether immatriculation number `number` is a decoy's: one in every `decoy_every`
+    /// numbers (a block), at a place in its block only the keys tell. The registry gives such a
+    /// number to a decoy person when the counter reaches it, so decoys are spread through the
+    /// number space as it grows, and a sweep of numbers in either direction meets one within
+    /// two blocks.
+    pub fn decoy_slot(&self, number: u32) -> bool {
+        let every = self.inner.decoy_every;
+        if every == 0 {
+            return false;
+        }
+        let block = number / every;
+        let h = self.keyring().pseudonym("decoy_slot", i64::from(block));
+        let place = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) % every;
+        number % every == place
+    }
+
     /// Whether any decoy is known to this node.
     pub fn has_decoys(&self) -> bool {
         !self.inner.honeytokens.is_empty()

@@ -97,6 +97,9 @@ pub struct KernelConfig {
     pub access_log_names: bool,
     /// Where SMS go and how many may go.
     pub sms: SmsConfig,
+    /// One immatriculation number in every this many is a decoy's, at a keyed place in its
+    /// block ([`Kernel::decoy_slot`]); 0: none.
+    pub decoy_every: u32,
 }
 
 /// The kernel: cheap to clone, shared by every service and request.
@@ -109,6 +112,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) keys: keys::Keys,
     pub(crate) access_log_names: bool,
+    pub(crate) decoy_every: u32,
     pub(crate) params: Parameters,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: Arc<dyn Random>,
@@ -158,6 +162,7 @@ impl Kernel {
                 store: cfg.store,
                 keys,
                 access_log_names: cfg.access_log_names,
+                decoy_every: cfg.decoy_every,
                 params: cfg.params,
                 clock: cfg.clock,
                 random: cfg.random,

@@ -301,9 +301,14 @@ impl Registry {
         {
             return Err(AppError::Conflict(Clash::Cin));
         }
-        let first = store.allocate("immatriculation", 1).await?;
-        let number =
-            Immatriculation::from_number(u32::try_from(first).unwrap_or(u32::MAX))?.to_string();
+        let (numbers, slots) = self.numbers(1).await?;
+        if !slots.is_empty() {
+            let decoys = self.decoy_rows(&slots).await?;
+            store.insert_persons(&decoys).await?;
+            let ids: Vec<i64> = decoys.iter().map(|r| r.id).collect();
+            self.k.record_decoys(&[], &ids)?;
+        }
+        let number = Immatriculation::from_number(numbers[0])?.to_string();
         let id = store.allocate("person", 1).await?;
         let (last, first_name) = name.split_once(' ').unwrap_or((name.as_str(), ""));
         let mut cipher = PersonCipher::default();

@@ -100,11 +100,7 @@ impl Registry {
             .iter()
             .map(validate_person)
             .collect::<Result<Vec<_>, _>>()?;
-        let first = self
-            .k
-            .store()
-            .allocate("immatriculation", valid.len() as i64)
-            .await?;
+        let (numbers, slots) = self.numbers(valid.len()).await?;
         let first_id = self
             .k
             .store()
@@ -115,8 +111,7 @@ impl Registry {
         let mut rows = Vec::with_capacity(valid.len());
         let mut created = Vec::with_capacity(valid.len());
         for (i, p) in valid.into_iter().enumerate() {
-            let number =
-                Immatriculation::from_number(u32::try_from(first + i as i64).unwrap_or(u32::MAX))?;
+            let number = Immatriculation::from_number(numbers[i])?;
             let id = first_id + i as i64;
             let number_text = number.to_string();
             let mut cipher = PersonCipher::default();
@@ -150,11 +145,15 @@ impl Registry {
         Audit::counted(reg.actor(), "immatriculate", rows.len())
             .write(&self.k, request_id)
             .await?;
+        let decoys = self.decoy_rows(&slots).await?;
+        let decoy_ids: Vec<i64> = decoys.iter().map(|r| r.id).collect();
+        rows.extend(decoys);
         self.k
             .store()
             .insert_persons(&rows)
             .await
             .map_err(conflict(Clash::Cin))?;
+        self.k.record_decoys(&[], &decoy_ids)?;
         Ok(created)
     }
 

@@ -123,6 +123,7 @@ pub(crate) fn app_config(
             notifiers,
             key_refresh: KEY_REFRESH,
             access_log_names: false,
+            decoy_every: 0,
             sms: kernel::SmsConfig {
                 sender: Some(Arc::new(auth::sms::FileSender::new(&dir.join("sms.jsonl")))),
                 ..kernel::SmsConfig::default()

@@ -92,6 +92,9 @@ pub struct Config {
     /// Whether "who read my data" shows insured persons the account name of whoever read
     /// their record (by default: the role, unit and purpose only).
     pub access_log_names: bool,
+    /// One immatriculation number in every this many goes to a decoy person (honeytokens
+    /// spread through the number space); 0: none.
+    pub decoy_every: u32,
     /// Read budgets: distinct persons an agent, and an employer user, may have revealed per
     /// clock hour and per calendar day (UTC). Crossing one refuses the read, locks the account
     /// pending review by a security officer and raises an alert.
@@ -147,6 +150,7 @@ impl Default for Config {
             audit_checkpoint_ms: 1_000,
             key_refresh_ms: 1_000,
             access_log_names: false,
+            decoy_every: 1_000,
             read_budget_agent_hour: 60,
             read_budget_agent_day: 300,
             read_budget_employer_hour: 500,
@@ -198,6 +202,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DAMAN_AUDIT_CHECKPOINT_MS", "audit_checkpoint_ms"),
     ("DAMAN_KEY_REFRESH_MS", "key_refresh_ms"),
     ("DAMAN_ACCESS_LOG_NAMES", "access_log_names"),
+    ("DAMAN_DECOY_EVERY", "decoy_every"),
     ("DAMAN_READ_BUDGET_AGENT_HOUR", "read_budget_agent_hour"),
     ("DAMAN_READ_BUDGET_AGENT_DAY", "read_budget_agent_day"),
     (
@@ -257,6 +262,7 @@ impl Config {
                 | "sms_global_hour"
                 | "audit_checkpoint_ms"
                 | "key_refresh_ms"
+                | "decoy_every"
                 | "read_budget_agent_hour"
                 | "read_budget_agent_day"
                 | "read_budget_employer_hour"

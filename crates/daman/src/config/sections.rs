@@ -32,6 +32,7 @@ impl Config {
             },
             key_refresh: std::time::Duration::from_millis(self.key_refresh_ms),
             access_log_names: self.access_log_names,
+            decoy_every: self.decoy_every,
             budgets: kernel::ReadBudgets {
                 agent: Some((self.read_budget_agent_hour, self.read_budget_agent_day)),
                 employer_user: Some((

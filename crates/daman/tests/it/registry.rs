@@ -6,7 +6,8 @@ use store::Backend;
 
 on_both_backends!(
     bad_identifiers_are_refused_with_every_reason_and_change_nothing,
-    duplicates_are_refused
+    duplicates_are_refused,
+    decoys_are_spread_through_the_number_space,
 );
 
 async fn bad_identifiers_are_refused_with_every_reason_and_change_nothing(b: Backend) {
@@ -157,4 +158,75 @@ async fn duplicates_are_refused(b: Backend) {
         .post("/api/v1/employments", &w.agent, json!({"affiliate_number": "9999999", "immatriculation": w.a.immatriculation, "start_date": "2024-01-01"}))
         .await;
     assert_eq!(r.status, 404);
+}
+
+/// With one decoy in every 25 numbers, 400 persons immatriculated leave one decoy in each block
+/// of 25 the counter passed, at a place the keys chose: every gap in the persons' numbers is a
+/// decoy, two decoys are never more than two blocks apart, and a sweep from the first number up
+/// or from the last down meets one within two blocks; reading it locks the reader.
+async fn decoys_are_spread_through_the_number_space(b: Backend) {
+    // Two blocks (50) stay under an agent's hourly budget (60): the decoy stops the sweep first.
+    const EVERY: u32 = 25;
+    let t = testkit::TestApp::start_with(b, |c| c.kernel.decoy_every = EVERY, 1_000).await;
+    let persons: Vec<registry::NewPerson> = (0..400)
+        .map(|i| {
+            serde_json::from_value(person_json(&format!("ZT{i:04}"), "NACIRI", "Aya")).unwrap()
+        })
+        .collect();
+    let created = t
+        .app
+        .registry()
+        .immatriculate(kernel::Registrar::operator(), &persons, "t")
+        .await
+        .unwrap();
+    let real: Vec<u32> = created
+        .iter()
+        .map(|c| c.immatriculation.parse().unwrap())
+        .collect();
+    let (lo, hi) = (real[0], *real.last().unwrap());
+    let taken: std::collections::BTreeSet<u32> = real.iter().copied().collect();
+    let decoys: Vec<u32> = (lo..=hi).filter(|n| !taken.contains(n)).collect();
+    let blocks = (hi / EVERY - lo / EVERY + 1) as usize;
+    assert!(
+        decoys.len() + 1 >= blocks && decoys.len() <= blocks,
+        "{decoys:?}"
+    );
+    for pair in decoys.windows(2) {
+        assert!(pair[1] - pair[0] < 2 * EVERY, "{pair:?}");
+    }
+    assert!(decoys[0] - lo < 2 * EVERY);
+    assert!(hi - decoys.last().unwrap() < 2 * EVERY);
+    // Each is a registered person the kernel knows as a decoy.
+    let k = t.app.kernel();
+    for n in &decoys {
+        let subject =
+            kernel::Subject::Immatriculation(domain::Immatriculation::from_number(*n).unwrap());
+        let id = k.resolve(&subject).await.unwrap().expect("registered");
+        assert!(k.is_decoy_person(id), "{n}");
+    }
+    // An agent sweeping the numbers up from the first meets the first decoy and is locked.
+    let (agent, token) = t
+        .login("sweeper", domain::Role::Agent, kernel::Binding::None)
+        .await;
+    for n in lo..=decoys[0] {
+        let r = t
+            .post(
+                "/api/v1/persons/read",
+                &token,
+                json!({"immatriculation": format!("{n:09}"), "purpose": "registration"}),
+            )
+            .await;
+        if n == decoys[0] {
+            assert_eq!(r.status, 403);
+        }
+    }
+    assert!(k.principal(agent.id).await.unwrap().unwrap().locked);
+    assert_eq!(
+        (
+            t.alerts("honeytoken").await,
+            t.alerts("read_budget_exceeded").await
+        ),
+        (1, 0),
+        "locked by the decoy, not by the budget"
+    );
 }
