@@ -5,12 +5,10 @@
 
 use crate::Registry;
 use domain::{Cin, DenyReason, Immatriculation, PersonField, Role};
-use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX, person_column};
+use kernel::columns::CIN_INDEX;
 use kernel::{AppError, Audit, Clash, Missing, Principal, Subject};
 use serde::Serialize;
-use store::{
-    ClaimDecision, ClaimKind, ClaimRow, ClaimState, EmploymentRow, PersonCipher, PersonRow,
-};
+use store::{ClaimDecision, ClaimKind, ClaimRow, ClaimState, EmploymentRow, PersonRow};
 
 /// Claims an agent reads at a time.
 pub const CLAIM_PAGE_MAX: i64 = 50;
@@ -311,28 +309,19 @@ impl Registry {
         let number = Immatriculation::from_number(numbers[0])?.to_string();
         let id = store.allocate("person", 1).await?;
         let (last, first_name) = name.split_once(' ').unwrap_or((name.as_str(), ""));
-        let mut cipher = PersonCipher::default();
-        for (f, v) in [
-            (PersonField::Immatriculation, number.as_str()),
-            (PersonField::Cin, cin.as_str()),
-            (PersonField::LastName, last),
-            (PersonField::FirstName, first_name),
-            (PersonField::LastNameAr, ""),
-            (PersonField::FirstNameAr, ""),
-            (PersonField::BirthDate, ""),
-            (PersonField::Children, "0"),
-        ] {
-            cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
-        }
-        let row = PersonRow {
+        let row = self.person_row(
             id,
-            immatriculation_bidx: ring
-                .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
-                .to_vec(),
-            cin_bidx,
-            cipher,
-            created_at: self.k.now().0,
-        };
+            &number,
+            cin.as_str(),
+            &[
+                (PersonField::LastName, last),
+                (PersonField::FirstName, first_name),
+                (PersonField::LastNameAr, ""),
+                (PersonField::FirstNameAr, ""),
+                (PersonField::BirthDate, ""),
+                (PersonField::Children, "0"),
+            ],
+        )?;
         Ok((row, number))
     }
 }

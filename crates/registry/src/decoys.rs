@@ -4,9 +4,9 @@
 use crate::Registry;
 use crate::input::{EmployerCreated, NewEmployer, NewPerson, PersonCreated};
 use domain::{Immatriculation, PersonField};
-use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX, person_column};
+use kernel::columns::CIN_INDEX;
 use kernel::{AppError, Registrar};
-use store::{BlindColumn, PersonCipher, PersonRow};
+use store::{BlindColumn, PersonRow};
 
 /// Names a decoy in a number slot gets (common ones: a decoy looks like anyone).
 const LAST: [(&str, &str); 8] = [
@@ -95,40 +95,31 @@ impl Registry {
             let children = (h[5] % 4).to_string();
             // A CIN nobody has: the decoys' range, tried from the number's pseudonym on.
             let mut digits = u32::from_le_bytes([h[6], h[7], h[8], h[9]]) % 1_000_000;
-            let (cin, cin_bidx) = loop {
+            let cin = loop {
                 let cin = format!("ZG{digits:06}");
                 let bidx = ring.blind_index(CIN_INDEX, cin.as_bytes())?.to_vec();
                 let taken = store
                     .person_ids_by_index(BlindColumn::Cin, std::slice::from_ref(&bidx))
                     .await?;
                 if taken.is_empty() && !rows.iter().any(|r: &PersonRow| r.cin_bidx == bidx) {
-                    break (cin, bidx);
+                    break cin;
                 }
                 digits = (digits + 7_919) % 1_000_000;
             };
-            let number_text = format!("{number:09}");
-            let mut cipher = PersonCipher::default();
-            for (f, v) in [
-                (PersonField::Immatriculation, number_text.as_str()),
-                (PersonField::Cin, cin.as_str()),
-                (PersonField::LastName, last),
-                (PersonField::FirstName, first),
-                (PersonField::LastNameAr, last_ar),
-                (PersonField::FirstNameAr, first_ar),
-                (PersonField::BirthDate, birth.as_str()),
-                (PersonField::Children, children.as_str()),
-            ] {
-                cipher.set(f, ring.encrypt(person_column(f), id, v.as_bytes())?);
-            }
-            rows.push(PersonRow {
+            let row = self.person_row(
                 id,
-                immatriculation_bidx: ring
-                    .blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?
-                    .to_vec(),
-                cin_bidx,
-                cipher,
-                created_at: self.k.now().0,
-            });
+                &format!("{number:09}"),
+                &cin,
+                &[
+                    (PersonField::LastName, last),
+                    (PersonField::FirstName, first),
+                    (PersonField::LastNameAr, last_ar),
+                    (PersonField::FirstNameAr, first_ar),
+                    (PersonField::BirthDate, birth.as_str()),
+                    (PersonField::Children, children.as_str()),
+                ],
+            )?;
+            rows.push(row);
         }
         Ok(rows)
     }

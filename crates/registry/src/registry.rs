@@ -106,37 +106,18 @@ impl Registry {
             .store()
             .allocate("person", valid.len() as i64)
             .await?;
-        let now = self.k.now().0;
-        let ring = &self.k.keyring();
         let mut rows = Vec::with_capacity(valid.len());
         let mut created = Vec::with_capacity(valid.len());
         for (i, p) in valid.into_iter().enumerate() {
-            let number = Immatriculation::from_number(numbers[i])?;
+            let number_text = Immatriculation::from_number(numbers[i])?.to_string();
             let id = first_id + i as i64;
-            let number_text = number.to_string();
-            let mut cipher = PersonCipher::default();
-            cipher.set(
-                PersonField::Immatriculation,
-                ring.encrypt(
-                    person_column(PersonField::Immatriculation),
-                    id,
-                    number_text.as_bytes(),
-                )?,
-            );
-            for (f, v) in &p.fields {
-                cipher.set(*f, ring.encrypt(person_column(*f), id, v.as_bytes())?);
-            }
-            rows.push(PersonRow {
-                id,
-                immatriculation_bidx: ring
-                    .blind_index(IMMATRICULATION_INDEX, number_text.as_bytes())?
-                    .to_vec(),
-                cin_bidx: ring
-                    .blind_index(CIN_INDEX, p.cin.as_str().as_bytes())?
-                    .to_vec(),
-                cipher,
-                created_at: now,
-            });
+            let fields: Vec<(PersonField, &str)> = p
+                .fields
+                .iter()
+                .filter(|(f, _)| *f != PersonField::Cin)
+                .map(|(f, v)| (*f, v.as_str()))
+                .collect();
+            rows.push(self.person_row(id, &number_text, p.cin.as_str(), &fields)?);
             created.push(PersonCreated {
                 person_id: id,
                 immatriculation: number_text,
@@ -155,6 +136,35 @@ impl Registry {
             .map_err(conflict(Clash::Cin))?;
         self.k.record_decoys(&[], &decoy_ids)?;
         Ok(created)
+    }
+
+    /// A person's row: the number, the CIN and every field given sealed (each bound to the
+    /// row), the number and the CIN indexed.
+    pub(crate) fn person_row(
+        &self,
+        id: i64,
+        number: &str,
+        cin: &str,
+        fields: &[(PersonField, &str)],
+    ) -> Result<PersonRow, AppError> {
+        let ring = self.k.keyring();
+        let mut cipher = PersonCipher::default();
+        let given = [
+            (PersonField::Immatriculation, number),
+            (PersonField::Cin, cin),
+        ];
+        for (f, v) in given.iter().chain(fields) {
+            cipher.set(*f, ring.encrypt(person_column(*f), id, v.as_bytes())?);
+        }
+        Ok(PersonRow {
+            id,
+            immatriculation_bidx: ring
+                .blind_index(IMMATRICULATION_INDEX, number.as_bytes())?
+                .to_vec(),
+            cin_bidx: ring.blind_index(CIN_INDEX, cin.as_bytes())?.to_vec(),
+            cipher,
+            created_at: self.k.now().0,
+        })
     }
 
     /// Links a person (by immatriculation) to an employer (by affiliation number) from a date.
