@@ -154,6 +154,9 @@ impl Contributions {
                         id,
                         &employees_payload(&employees)?,
                     )?),
+                    persons: Some(store::persons_bytes(
+                        &employees.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+                    )),
                 });
             }
             self.k.store().insert_preetablis(&rows).await?;
@@ -201,12 +204,29 @@ impl Contributions {
             .await?
             .pop()
             .ok_or(AppError::NotFound(Missing::Preetabli))?;
-        // The names, numbers and children about to be read are in the audit log first.
-        Audit::counted(who.actor(), "download_preetabli", pre.lines as usize)
-            .fields(&PREETABLI_FIELDS)
-            .detail(format!("affiliate={affiliate_number:07} period={period}"))
-            .write(&self.k, request_id)
-            .await?;
+        // Each person whose name, number and children are about to be read is in the audit
+        // log first (a préétabli issued before migration 0024: the employees it was drawn from).
+        let persons = match &pre.persons {
+            Some(b) => store::persons_of_bytes(b)?,
+            None => self
+                .k
+                .store()
+                .employees_on(&[employer.id], &period.first_day().to_string())
+                .await?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect(),
+        };
+        let detail = format!("affiliate={affiliate_number:07} period={period}");
+        self.admit_persons(
+            who,
+            &persons,
+            "download_preetabli",
+            &PREETABLI_FIELDS,
+            &detail,
+            request_id,
+        )
+        .await?;
         let mut employees = self.employees_of(std::slice::from_ref(&pre)).await?;
         self.preetabli_of(&pre, employees.remove(&pre.id).unwrap_or_default())
     }

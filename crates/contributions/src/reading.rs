@@ -1,7 +1,16 @@
 //! Declarations read back: receipts with their control sums, lines, the file byte for byte;
 //! only to the declarant that may see them, refusals audited.
 
-use domain::Centimes;
+use domain::{Centimes, PersonField, Purpose};
+
+/// What a declaration file says of the persons it names: their numbers, names and (entrants)
+/// CINs, with their salaries.
+const DECLARED_FIELDS: [PersonField; 4] = [
+    PersonField::Immatriculation,
+    PersonField::Cin,
+    PersonField::LastName,
+    PersonField::FirstName,
+];
 use ebds::{Declaration, Form};
 use store::DeclarationRow;
 
@@ -39,6 +48,49 @@ impl Contributions {
                 Err(AppError::NotFound(Missing::Declaration))
             }
         }
+    }
+
+    /// A read of an employer's data that names `persons`, through the gate
+    /// ([`kernel::Kernel::admit_named`], purpose payroll): decoys, the reader's budget, one
+    /// audit event a person, before the caller decrypts anything.
+    pub(crate) async fn admit_persons(
+        &self,
+        who: Declarant,
+        persons: &[i64],
+        action: &'static str,
+        fields: &[PersonField],
+        detail: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let reader = self.k.declarant_principal(who).await?;
+        self.k
+            .admit_named(
+                who.actor(),
+                reader.as_ref(),
+                persons,
+                action,
+                Purpose::Payroll,
+                fields,
+                detail,
+                request_id,
+            )
+            .await
+    }
+
+    /// The persons a declaration names (its blocks' directories, nothing decrypted), admitted
+    /// through the gate for `action`.
+    async fn admit_declared(
+        &self,
+        who: Declarant,
+        d: &DeclarationRow,
+        action: &'static str,
+        fields: &[PersonField],
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let persons = self.k.store().declaration_persons(d.id).await?;
+        let detail = format!("declaration={}", d.id);
+        self.admit_persons(who, &persons, action, fields, &detail, request_id)
+            .await
     }
 
     /// A declaration's lines, decrypted, in the order of its file.
@@ -87,10 +139,8 @@ impl Contributions {
         request_id: &str,
     ) -> Result<Vec<u8>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
-        // The audit event is durable before anything is decrypted.
-        Audit::counted(who.actor(), "export_declaration", d.lines as usize)
-            .detail(format!("declaration={id}"))
-            .write(&self.k, request_id)
+        // Every person it names is audited before anything is decrypted.
+        self.admit_declared(who, &d, "export_declaration", &DECLARED_FIELDS, request_id)
             .await?;
         ebds::declaration_bytes(&self.stored_declaration(&d).await?, None)
             .map_err(|_| AppError::Internal("declaration not writable"))
@@ -106,10 +156,15 @@ impl Contributions {
         request_id: &str,
     ) -> Result<DeclarationSummary, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
-        Audit::counted(who.actor(), "read_declaration_receipt", d.lines as usize)
-            .detail(format!("declaration={id}"))
-            .write(&self.k, request_id)
-            .await?;
+        // The control sums add up the numbers of everyone it names.
+        self.admit_declared(
+            who,
+            &d,
+            "read_declaration_receipt",
+            &[PersonField::Immatriculation],
+            request_id,
+        )
+        .await?;
         let decl = self.stored_declaration(&d).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
         let mut s = summary(&d, affiliate)?.with_control_sums(&decl.totals());
@@ -181,10 +236,14 @@ impl Contributions {
     ) -> Result<Vec<CareerLine>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
-        Audit::counted(who.actor(), "read_declaration_lines", d.lines as usize)
-            .detail(format!("declaration={id}"))
-            .write(&self.k, request_id)
-            .await?;
+        self.admit_declared(
+            who,
+            &d,
+            "read_declaration_lines",
+            &[PersonField::Immatriculation],
+            request_id,
+        )
+        .await?;
         let lines = self.stored_lines(&d).await?;
         lines
             .into_iter()

@@ -1,14 +1,14 @@
 //! Rejections kept for the employer: each rejected upload's errors (the first 1 000), sealed,
 //! the latest 20 per employer, read in the caller's language.
 
-use domain::Lang;
+use domain::{Lang, PersonField};
 use ebds::{EbdsError, Problem};
 use serde::Serialize;
 
 use crate::Contributions;
 use crate::model::{ErrorView, error_count};
-use kernel::columns::DECLARATION_REJECTION;
-use kernel::{AppError, Audit, Declarant};
+use kernel::columns::{CIN_INDEX, DECLARATION_REJECTION, IMMATRICULATION_INDEX};
+use kernel::{AppError, Declarant};
 
 /// The rejections kept for each employer.
 pub(crate) const REJECTIONS_KEPT: i64 = 20;
@@ -82,6 +82,7 @@ impl Contributions {
             .map(SealedError::new)
             .collect();
         let plain = serde_json::to_vec(&sealed).map_err(|_| AppError::Internal("rejection"))?;
+        let persons = self.named_in(errors).await?;
         let id = self.k.store().allocate("declaration_rejection", 1).await?;
         let row = store::RejectionRow {
             id,
@@ -92,12 +93,57 @@ impl Contributions {
                 .k
                 .keyring()
                 .encrypt(DECLARATION_REJECTION, id, &plain)?,
+            persons: Some(store::persons_bytes(&persons)),
         };
         self.k
             .store()
             .insert_rejection(&row, REJECTIONS_KEPT)
             .await?;
         Ok(())
+    }
+
+    /// The registered persons whose number or CIN a rejection's errors quote (the values as
+    /// found in the file, and the préétabli employees it left out), looked up by blind index:
+    /// nothing is decrypted, and the sender is told nothing of them.
+    async fn named_in(&self, errors: &[EbdsError]) -> Result<Vec<i64>, AppError> {
+        let ring = self.k.keyring();
+        let (mut numbers, mut cins) = (Vec::new(), Vec::new());
+        let quoted = errors.iter().flat_map(|e| {
+            let missing = match &e.problem {
+                Problem::MissingEmployee(n) => Some(n.as_str()),
+                _ => None,
+            };
+            std::iter::once(e.found.as_str()).chain(missing)
+        });
+        for found in quoted {
+            let found = found.trim();
+            if found.len() == 9 && found.bytes().all(|b| b.is_ascii_digit()) {
+                numbers.push(
+                    ring.blind_index(IMMATRICULATION_INDEX, found.as_bytes())?
+                        .to_vec(),
+                );
+            } else if let Ok(cin) = domain::Cin::parse(found) {
+                cins.push(
+                    ring.blind_index(CIN_INDEX, cin.as_str().as_bytes())?
+                        .to_vec(),
+                );
+            }
+        }
+        let store = self.k.store();
+        let mut ids: Vec<i64> = store
+            .person_ids_by_index(store::BlindColumn::Immatriculation, &numbers)
+            .await?
+            .into_iter()
+            .chain(
+                store
+                    .person_ids_by_index(store::BlindColumn::Cin, &cins)
+                    .await?,
+            )
+            .map(|(_, id)| id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     /// The files the employer's users sent that were rejected, the latest first, each with its
@@ -115,10 +161,29 @@ impl Contributions {
             .employer_for(who, affiliate_number, true, request_id)
             .await?;
         let rows = self.k.store().employer_rejections(e.id).await?;
-        Audit::counted(who.actor(), "read_declaration_rejections", rows.len())
-            .detail(format!("employer={}", e.id))
-            .write(&self.k, request_id)
-            .await?;
+        // The registered persons their errors quote, each read through the gate first.
+        let mut persons = Vec::new();
+        for r in &rows {
+            if let Some(b) = &r.persons {
+                persons.extend(store::persons_of_bytes(b)?);
+            }
+        }
+        persons.sort_unstable();
+        persons.dedup();
+        let detail = format!("employer={} rejections={}", e.id, rows.len());
+        self.admit_persons(
+            who,
+            &persons,
+            "read_declaration_rejections",
+            &[
+                PersonField::Immatriculation,
+                PersonField::Cin,
+                PersonField::LastName,
+            ],
+            &detail,
+            request_id,
+        )
+        .await?;
         rows.into_iter()
             .map(|r| {
                 let plain = self

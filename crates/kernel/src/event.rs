@@ -8,6 +8,27 @@ use crate::{AppError, Kernel};
 use domain::{DenyReason, PersonField, Purpose};
 use store::AuditRow;
 
+/// The actions whose allowed events read the personal data of their subject: the gate's reads
+/// and reveals, careers, and the reads of an employer's data that name persons
+/// ([`crate::Kernel::admit_named`]). The breach report and "who read my data" count these.
+pub const PERSON_READS: [&str; 8] = [
+    "read",
+    "reveal",
+    "read_career",
+    "download_preetabli",
+    "export_declaration",
+    "read_declaration_receipt",
+    "read_declaration_lines",
+    "read_declaration_rejections",
+];
+
+/// Those of [`PERSON_READS`] that show salaries (a career, a declaration's file or lines).
+pub const SALARY_READS: [&str; 3] = [
+    "read_career",
+    "export_declaration",
+    "read_declaration_lines",
+];
+
 /// An audit event being put together.
 pub struct Audit {
     actor: Actor,
@@ -21,7 +42,7 @@ pub struct Audit {
 
 impl Audit {
     /// `actor` doing `action`, allowed so far; the builders below say more.
-    fn by(actor: Actor, action: &'static str) -> Audit {
+    pub(crate) fn by(actor: Actor, action: &'static str) -> Audit {
         Audit {
             actor,
             action,
@@ -94,7 +115,21 @@ impl Audit {
 
     /// Appends the event and returns once it is durable.
     pub async fn write(self, k: &Kernel, request_id: &str) -> Result<(), AppError> {
-        let row = AuditRow {
+        k.inner.audit.append(self.row(k, request_id)).await
+    }
+
+    /// Appends events together and returns once every one is durable.
+    pub async fn write_all(
+        events: Vec<Audit>,
+        k: &Kernel,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let rows = events.into_iter().map(|a| a.row(k, request_id)).collect();
+        k.inner.audit.append_all(rows).await
+    }
+
+    fn row(self, k: &Kernel, request_id: &str) -> AuditRow {
+        AuditRow {
             at: k.now().0,
             principal_id: self.actor.principal_id,
             role: self.actor.role.into(),
@@ -107,7 +142,6 @@ impl Audit {
             detail: self.detail,
             outcome: self.outcome,
             request_id: request_id.chars().take(64).collect(),
-        };
-        k.inner.audit.append(row).await
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The gate: the one way personal data leaves storage in plaintext.
 
+use crate::capability::Actor;
 use crate::columns::{CIN_INDEX, IMMATRICULATION_INDEX, person_column};
 use crate::event::Audit;
 use crate::principal::Principal;
@@ -312,6 +313,62 @@ pub const CASE_DAYS: i64 = 30;
 
 impl Kernel {
     /// Whether `agent` has an open case on `person` opened within the last [`CASE_DAYS`] days.
+    /// A read that names many persons at once: an employer's préétabli, a declaration's file,
+    /// lines or receipt, the errors of a rejected file. The caller's capability decided that
+    /// `actor` may read it (its own employer's); here, as for one person at the gate: a decoy
+    /// among them refuses the whole read and locks the reader; each person is spent from the
+    /// reader's read budget (`who`: the operator at the command line has none); and each is
+    /// named in an audit event of its own (by pseudonym, with the purpose, the fields and
+    /// `detail`), all durable before the caller decrypts anything, so the breach report and
+    /// "who read my data" list exactly them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn admit_named(
+        &self,
+        actor: Actor,
+        who: Option<&Principal>,
+        persons: &[i64],
+        action: &'static str,
+        purpose: Purpose,
+        fields: &[PersonField],
+        detail: &str,
+        request_id: &str,
+    ) -> Result<(), AppError> {
+        let refuse = |reason: DenyReason| {
+            Audit::by(actor, action)
+                .purpose(purpose)
+                .denied(reason)
+                .detail(format!("{detail} persons={}", persons.len()))
+        };
+        if who.is_some_and(|p| p.locked) {
+            refuse(DenyReason::Locked).write(self, request_id).await?;
+            return Err(AppError::Denied(DenyReason::Locked));
+        }
+        if self.has_decoys() && persons.iter().any(|p| self.is_decoy_person(*p)) {
+            self.decoy_touched(who, action, request_id).await?;
+            return Err(AppError::Denied(DenyReason::Honeytoken));
+        }
+        if let Some(p) = who {
+            for person in persons {
+                let subject = self.keyring().pseudonym("person", *person);
+                if let Some(reason) = self.spend_read_budget(p, &subject, request_id).await? {
+                    refuse(reason).write(self, request_id).await?;
+                    return Err(AppError::Denied(reason));
+                }
+            }
+        }
+        let events = persons
+            .iter()
+            .map(|p| {
+                Audit::by(actor, action)
+                    .subject(*p)
+                    .purpose(purpose)
+                    .fields(fields)
+                    .detail(detail)
+            })
+            .collect();
+        Audit::write_all(events, self, request_id).await
+    }
+
     pub async fn has_open_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
         let since = self.now().0 - CASE_DAYS * 86_400_000_000;
         Ok(self.inner.store.has_open_case(agent, person, since).await?)

@@ -49,6 +49,27 @@ impl AuditWriter {
     }
 }
 
+impl AuditWriter {
+    /// Returns once every row is committed: handed over together, so they share commits.
+    pub async fn append_all(&self, rows: Vec<AuditRow>) -> Result<(), AppError> {
+        let mut waits = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (done, wait) = oneshot::channel();
+            self.tx
+                .send((row, done))
+                .await
+                .map_err(|_| AppError::Audit)?;
+            waits.push(wait);
+        }
+        for wait in waits {
+            if !matches!(wait.await, Ok(true)) {
+                return Err(AppError::Audit);
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn run(store: Store, mut rx: mpsc::Receiver<Pending>, sealer: mpsc::Sender<Committed>) {
     let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
     // The writer's own connection; reopened after a failure.

@@ -186,7 +186,7 @@ impl Registry {
                 for (seq, e) in &events {
                     report.entries += 1;
                     // A read of the person's record, or of their career (salaries, employers).
-                    if !matches!(e.action.as_str(), "read" | "reveal" | "read_career") {
+                    if !kernel::event::PERSON_READS.contains(&e.action.as_str()) {
                         continue;
                     }
                     let Some(subject) = &e.subject else {
@@ -215,7 +215,7 @@ impl Registry {
                             )
                         });
                     *bits |= e.fields;
-                    *career |= e.action == "read_career";
+                    *career |= kernel::event::SALARY_READS.contains(&e.action.as_str());
                     x.full |= e.action == "reveal";
                     x.first_at = x.first_at.min(e.at);
                     x.last_at = x.last_at.max(e.at);

@@ -28,6 +28,9 @@ pub struct PreetabliRow {
     /// before: its employees are lines `first_line .. first_line + lines` of
     /// `preetabli_lines`.
     pub employees: Option<Vec<u8>>,
+    /// The persons it lists, in plaintext (migration 0024, [`persons_bytes`]); `None` for a
+    /// préétabli issued before.
+    pub persons: Option<Vec<u8>>,
 }
 
 /// A file an employer user sent that was rejected: its errors, sealed (`errors`).
@@ -39,6 +42,8 @@ pub struct RejectionRow {
     /// How many errors the file had (the sealed list may stop before).
     pub error_count: i64,
     pub errors: Vec<u8>,
+    /// The registered persons its errors name ([`persons_bytes`], migration 0024).
+    pub persons: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -386,7 +391,7 @@ impl Store {
             let mut tx = p.begin().await?;
             for chunk in rows.chunks(crate::BATCH) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO preetablis (id, employer_id, period, transfer_id, first_line, lines, header, issued_at, employees) ",
+                    "INSERT INTO preetablis (id, employer_id, period, transfer_id, first_line, lines, header, issued_at, employees, persons) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.id)
@@ -397,7 +402,8 @@ impl Store {
                         .push_bind(r.lines)
                         .push_bind(r.header.as_slice())
                         .push_bind(r.issued_at)
-                        .push_bind(r.employees.as_deref());
+                        .push_bind(r.employees.as_deref())
+                        .push_bind(r.persons.as_deref());
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -595,14 +601,15 @@ impl Store {
         with_pool!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO declaration_rejections (id, employer_id, received_at, error_count, errors) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO declaration_rejections (id, employer_id, received_at, error_count, errors, persons) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(row.id)
             .bind(row.employer_id)
             .bind(row.received_at)
             .bind(row.error_count)
             .bind(&row.errors)
+            .bind(row.persons.as_deref())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -825,4 +832,20 @@ pub struct DeclarationCounts {
     pub persons: i64,
     pub employments: i64,
     pub claims: i64,
+}
+
+/// A list of person ids as stored in plaintext (`preetablis.persons`): 8 bytes each, little
+/// endian.
+pub fn persons_bytes(ids: &[i64]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+}
+
+/// [`persons_bytes`] read back.
+pub fn persons_of_bytes(b: &[u8]) -> Result<Vec<i64>> {
+    if !b.len().is_multiple_of(8) {
+        return Err(crate::StoreError::Corrupt("person list"));
+    }
+    Ok(b.chunks_exact(8)
+        .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
 }

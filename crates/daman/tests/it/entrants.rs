@@ -17,6 +17,7 @@ use store::Backend;
 on_both_backends!(
     entrants_link_nobody_until_the_person_or_an_agent_decides,
     a_rejection_says_the_same_for_a_registered_and_an_unregistered_identifier,
+    an_employers_reads_name_each_person_they_show,
 );
 
 fn entrant(number: Option<&str>, cin: &str, name: &str, days: u8) -> Entrant {
@@ -265,4 +266,83 @@ async fn a_rejection_says_the_same_for_a_registered_and_an_unregistered_identifi
         "{:?}",
         shown[0][0]
     );
+}
+
+/// An employer's own reads that name persons (its préétabli, a declaration's file, lines and
+/// receipt, its kept rejections) go through the gate: each person named is in the breach report
+/// and in their "who read my data", and is spent from the employer's budget.
+async fn an_employers_reads_name_each_person_they_show(b: Backend) {
+    let w = World::new(b).await;
+    let pre = preetabli(&w).await; // downloaded by employer 1's user: A and B
+    let (user, who, number) = employer(&w, 1).await;
+    let s = accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
+    let c = w.t.app.contributions();
+    c.declaration_file(who, s.declaration_id, "t")
+        .await
+        .unwrap();
+    c.declaration_lines(who, s.declaration_id, "t")
+        .await
+        .unwrap();
+    c.declaration_receipt(who, s.declaration_id, "t")
+        .await
+        .unwrap();
+    // A rejected file quoting C's number (employer 2's employee) on a B02 line, and leaving B
+    // out (which its errors say, with B's number).
+    let mut bad = declaration_from(&pre);
+    bad.lines[1].employee.immatriculation = w.c.immatriculation.parse().unwrap();
+    errors(import(&w, who, &bytes_of(&bad)).await);
+    c.declaration_rejections(who, number, Lang::Fr, "t")
+        .await
+        .unwrap();
+    let r = w
+        .t
+        .post(
+            "/api/v1/breach/report",
+            &w.officer,
+            json!({"principals": [user.id.to_string()], "from": "2020-01-01T00:00:00Z", "to": "2040-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let k = w.t.app.kernel();
+    let pseudonym = |p: &crate::Person| k.person_pseudonym(p.id.parse().unwrap());
+    let mut named: Vec<(String, i64)> = r.json["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["subject"].as_str().unwrap().to_string(),
+                p["reads"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    named.sort();
+    // A and B: the préétabli, the file, the lines, the receipt; B and C: the rejection.
+    let mut want = vec![
+        (pseudonym(&w.a), 4),
+        (pseudonym(&w.b), 5),
+        (pseudonym(&w.c), 1),
+    ];
+    want.sort();
+    assert_eq!(named, want);
+    // A's "who read my data" shows the four reads.
+    let r = w.t.post("/api/v1/me/accesses", &w.a.token, json!({})).await;
+    let actions: Vec<&str> = r.json["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "download_preetabli",
+        "export_declaration",
+        "read_declaration_lines",
+        "read_declaration_receipt",
+    ] {
+        assert!(actions.contains(&a), "{a}: {actions:?}");
+    }
+    // Three persons spent from employer 1's budget.
+    k.share_read_budgets().await.unwrap();
+    let day = testkit::TEST_NOW.0.div_euclid(3_600_000_000 * 24);
+    assert_eq!(k.store().reads_of(user.id, day).await.unwrap().len(), 3);
 }
