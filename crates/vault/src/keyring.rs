@@ -13,7 +13,13 @@ use std::sync::Arc;
 /// lookups still decrypt and compare every candidate.
 pub const BLIND_INDEX_LEN: usize = 16;
 
+/// Ciphertexts of exactly their plaintext's length (read, no longer written).
 const FORMAT_V1: u8 = 0x01;
+/// Ciphertexts of a plaintext padded to a multiple of [`PAD_BUCKET`] bytes: a dump shows a
+/// value's length only to the bucket.
+const FORMAT_V2: u8 = 0x02;
+/// The length buckets of padded plaintexts.
+pub const PAD_BUCKET: usize = 32;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 
 /// An encrypted column: the table and column names are bound into every ciphertext.
@@ -133,18 +139,23 @@ impl Keyring {
 
     /// The key id a ciphertext names (`None` if it is not one).
     pub fn key_id_of(blob: &[u8]) -> Option<u32> {
-        (blob.len() >= HEADER_LEN + TAG_LEN && blob[0] == FORMAT_V1)
+        (blob.len() >= HEADER_LEN + TAG_LEN && matches!(blob[0], FORMAT_V1 | FORMAT_V2))
             .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
     }
 
-    /// Whether `blob` is under the primary key or a newer one: nothing for a rotation to do.
+    /// Whether `blob` is padded and under the primary key or a newer one: nothing for a
+    /// rotation to do (a rotation pads what was sealed before padding).
     pub fn is_current(&self, blob: &[u8]) -> bool {
-        Self::key_id_of(blob).is_some_and(|k| k >= self.primary)
+        match Self::key_id_of(blob) {
+            Some(k) if k > self.primary => true,
+            Some(k) => k == self.primary && blob.first() == Some(&FORMAT_V2),
+            None => false,
+        }
     }
 
-    /// `blob` re-encrypted under the primary key, bound to the same column and row, or `None`
-    /// if it is under the primary key or a newer one (a rotation never moves a ciphertext back
-    /// to an older key). The plaintext never leaves this function (and is wiped).
+    /// `blob` re-encrypted (padded) under the primary key, bound to the same column and row,
+    /// or `None` if it is current ([`Keyring::is_current`]; a rotation never moves a
+    /// ciphertext back to an older key). The plaintext never leaves this function (and is wiped).
     pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
         self.rekey_bound(col, row, &[], blob)
     }
@@ -167,9 +178,14 @@ impl Keyring {
     /// The associated data: format, table, column, row and key id, then the caller's
     /// `context` (empty for a plain field). A column is always sealed with a context or
     /// always without, so the fixed-length fields before it keep the encoding unambiguous.
-    fn aad(col: Column, row: i64, key_id: u32, context: &[u8]) -> Vec<u8> {
+    fn aad(format: u8, col: Column, row: i64, key_id: u32, context: &[u8]) -> Vec<u8> {
         let mut aad = Vec::with_capacity(32 + col.table.len() + col.column.len() + context.len());
-        aad.extend_from_slice(b"daman.v1\0");
+        // The format is bound too: a padded ciphertext relabelled unpadded fails to open.
+        aad.extend_from_slice(if format == FORMAT_V1 {
+            b"daman.v1\0"
+        } else {
+            b"daman.v2\0"
+        });
         aad.extend_from_slice(col.table.as_bytes());
         aad.push(0);
         aad.extend_from_slice(col.column.as_bytes());
@@ -181,7 +197,9 @@ impl Keyring {
     }
 
     /// Encrypts `plain` for `col` of row `row` under the primary key:
-    /// `0x01 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`.
+    /// `0x02 | key id (4, BE) | nonce (24) | ciphertext | tag (16)`, the plaintext padded
+    /// (ISO/IEC 7816-4: `0x80` then zeros) to the next multiple of [`PAD_BUCKET`] bytes, so
+    /// that two values whose lengths differ by less than a bucket seal to one length.
     pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, VaultError> {
         self.encrypt_bound(col, row, &[], plain)
     }
@@ -203,13 +221,16 @@ impl Keyring {
             .ok_or(VaultError::UnknownColumn(col.table, col.column))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce)?;
-        let aad = Self::aad(col, row, key_id, context);
-        // Sealed in place, in the one buffer returned.
-        let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
-        out.push(FORMAT_V1);
+        let aad = Self::aad(FORMAT_V2, col, row, key_id, context);
+        // Padded and sealed in place, in the one buffer returned.
+        let padded = (plain.len() / PAD_BUCKET + 1) * PAD_BUCKET;
+        let mut out = Vec::with_capacity(HEADER_LEN + padded + TAG_LEN);
+        out.push(FORMAT_V2);
         out.extend_from_slice(&key_id.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plain);
+        out.push(0x80);
+        out.resize(HEADER_LEN + padded, 0);
         let tag = xchacha::seal_in_place(key.expose(), &nonce, &aad, &mut out[HEADER_LEN..])?;
         out.extend_from_slice(&tag);
         Ok(out)
@@ -229,7 +250,8 @@ impl Keyring {
         context: &[u8],
         blob: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
-        if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != FORMAT_V1 {
+        let format = blob.first().copied().ok_or(VaultError::Format)?;
+        if blob.len() < HEADER_LEN + TAG_LEN || !matches!(format, FORMAT_V1 | FORMAT_V2) {
             return Err(VaultError::Format);
         }
         let key_id = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
@@ -243,8 +265,20 @@ impl Keyring {
             }
             None => return Err(VaultError::UnknownKey(key_id)),
         };
-        let aad = Self::aad(col, row, key_id, context);
-        xchacha::open(key.expose(), &nonce, &aad, &blob[HEADER_LEN..])
+        let aad = Self::aad(format, col, row, key_id, context);
+        let mut plain = xchacha::open(key.expose(), &nonce, &aad, &blob[HEADER_LEN..])?;
+        if format == FORMAT_V2 {
+            // Authenticated, so well formed unless the key's holder wrote it wrong.
+            let end = plain
+                .iter()
+                .rposition(|b| *b != 0)
+                .ok_or(VaultError::Format)?;
+            if plain[end] != 0x80 {
+                return Err(VaultError::Format);
+            }
+            plain.truncate(end);
+        }
+        Ok(plain)
     }
 
     /// The blind index of `value` in `col`: HMAC-SHA-256 under the column's index key, truncated.
@@ -325,6 +359,55 @@ mod tests {
         .unwrap();
         let k1 = Keyring::new_data_key(&kek, 1, &OsRandom).unwrap();
         (tmp, vec![k1])
+    }
+
+    /// A ciphertext as daman wrote them before padding (format 1), for the tests of reading it.
+    fn unpadded(r: &Keyring, col: Column, row: i64, plain: &[u8]) -> Vec<u8> {
+        let key = r.ciphers.get(&(r.primary, col)).unwrap();
+        let nonce = [7u8; NONCE_LEN];
+        let aad = Keyring::aad(FORMAT_V1, col, row, r.primary, &[]);
+        let mut out = vec![FORMAT_V1];
+        out.extend_from_slice(&r.primary.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plain);
+        let tag =
+            xchacha::seal_in_place(key.expose(), &nonce, &aad, &mut out[HEADER_LEN..]).unwrap();
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    #[test]
+    fn values_are_padded_to_length_buckets() {
+        let (tmp, keys) = setup();
+        let r = ring(tmp.path(), &keys);
+        let len = |v: &[u8]| r.encrypt(OTHER, 1, v).unwrap().len();
+        // Lengths that differ by less than a bucket seal to one length; the next bucket is
+        // 32 bytes longer (a value of exactly 32 needs its padding byte in the next one).
+        let overhead = HEADER_LEN + TAG_LEN;
+        assert_eq!(len(b""), overhead + PAD_BUCKET);
+        assert_eq!(len(b"ALI"), len(b"BENJELLOUN ABDELKRIM"));
+        assert_eq!(len(&[b'x'; 31]), overhead + PAD_BUCKET);
+        assert_eq!(len(&[b'x'; 32]), overhead + 2 * PAD_BUCKET);
+        for n in [0usize, 1, 30, 31, 32, 33, 200] {
+            let v: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let ct = r.encrypt(OTHER, 1, &v).unwrap();
+            assert_eq!(r.decrypt(OTHER, 1, &ct).unwrap(), v, "{n} bytes");
+            // Trailing zeros and 0x80 in the value itself survive the padding.
+            let mut w = v.clone();
+            w.extend_from_slice(&[0x80, 0, 0]);
+            let ct = r.encrypt(OTHER, 1, &w).unwrap();
+            assert_eq!(r.decrypt(OTHER, 1, &ct).unwrap(), w);
+        }
+        // A ciphertext written before padding still reads, and a rotation counts it as not
+        // current (so `daman keys rotate` pads it); relabelling a padded one unpadded fails.
+        let old = unpadded(&r, OTHER, 1, b"ALI");
+        assert_eq!(old.len(), HEADER_LEN + 3 + TAG_LEN);
+        assert_eq!(r.decrypt(OTHER, 1, &old).unwrap(), b"ALI");
+        assert!(!r.is_current(&old));
+        let mut relabelled = r.encrypt(OTHER, 1, b"ALI").unwrap();
+        assert!(r.is_current(&relabelled));
+        relabelled[0] = FORMAT_V1;
+        assert_eq!(r.decrypt(OTHER, 1, &relabelled), Err(VaultError::Decrypt));
     }
 
     #[test]

@@ -4,7 +4,49 @@ use crate::{World, on_both_backends};
 use serde_json::json;
 use store::Backend;
 
-on_both_backends!(a_ciphertext_copied_into_another_row_does_not_decrypt);
+on_both_backends!(
+    a_ciphertext_copied_into_another_row_does_not_decrypt,
+    a_dump_shows_lengths_only_to_the_bucket,
+);
+
+/// Personal values whose lengths differ by less than a bucket (32 bytes) seal to ciphertexts of
+/// one length: the world's last names (4 to 7 letters), CINs (4 to 8 characters), addresses,
+/// and the declared names of claims, are each of one length in a dump.
+async fn a_dump_shows_lengths_only_to_the_bucket(b: Backend) {
+    let w = World::new(b).await;
+    for column in [
+        "last_name",
+        "first_name",
+        "cin",
+        "address",
+        "immatriculation",
+    ] {
+        let lengths: std::collections::BTreeSet<usize> =
+            w.t.raw_blobs(&format!("SELECT {column} FROM persons"))
+                .await
+                .iter()
+                .map(Vec::len)
+                .collect();
+        assert_eq!(lengths.len(), 1, "{column}: {lengths:?}");
+    }
+    // An address of 31 bytes and one of 33 are a bucket apart.
+    let short = "N 1 Rue Ibn Sina Rabat 10000 MA"; // 31
+    assert_eq!(short.len(), 31);
+    for (who, address) in [(&w.a, short.to_string()), (&w.b, format!("{short}XX"))] {
+        let r =
+            w.t.post(
+                "/api/v1/persons/contact",
+                &who.token,
+                json!({"person_id": who.id, "address": address}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{:?}", r.json);
+    }
+    let address_of = |id: &str| format!("SELECT address FROM persons WHERE id = {id}");
+    let a = w.t.raw_blobs(&address_of(&w.a.id)).await;
+    let bb = w.t.raw_blobs(&address_of(&w.b.id)).await;
+    assert_eq!(bb[0].len() - a[0].len(), vault::PAD_BUCKET);
+}
 
 async fn a_ciphertext_copied_into_another_row_does_not_decrypt(b: Backend) {
     let w = World::new(b).await;
