@@ -143,19 +143,15 @@ impl Keyring {
             .then(|| u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]))
     }
 
-    /// Whether `blob` is padded and under the primary key or a newer one: nothing for a
-    /// rotation to do (a rotation pads what was sealed before padding).
+    /// Whether `blob` is under the primary key or a newer one: nothing for a rotation to do.
     pub fn is_current(&self, blob: &[u8]) -> bool {
-        match Self::key_id_of(blob) {
-            Some(k) if k > self.primary => true,
-            Some(k) => k == self.primary && blob.first() == Some(&FORMAT_V2),
-            None => false,
-        }
+        Self::key_id_of(blob).is_some_and(|k| k >= self.primary)
     }
 
-    /// `blob` re-encrypted (padded) under the primary key, bound to the same column and row,
-    /// or `None` if it is current ([`Keyring::is_current`]; a rotation never moves a
-    /// ciphertext back to an older key). The plaintext never leaves this function (and is wiped).
+    /// `blob` re-encrypted under the primary key, bound to the same column and row, in its own
+    /// format (so of its own length: declarations, which never change, let a rotation through
+    /// only so), or `None` if it is under the primary key or a newer one (a rotation never
+    /// moves a ciphertext back to an older key). The plaintext never leaves this function (and is wiped).
     pub fn rekey(&self, col: Column, row: i64, blob: &[u8]) -> Result<Option<Vec<u8>>, VaultError> {
         self.rekey_bound(col, row, &[], blob)
     }
@@ -172,7 +168,7 @@ impl Keyring {
             return Ok(None);
         }
         let plain = zeroize::Zeroizing::new(self.decrypt_bound(col, row, context, blob)?);
-        self.encrypt_bound(col, row, context, &plain).map(Some)
+        self.seal(blob[0], col, row, context, &plain).map(Some)
     }
 
     /// The associated data: format, table, column, row and key id, then the caller's
@@ -214,6 +210,19 @@ impl Keyring {
         context: &[u8],
         plain: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
+        self.seal(FORMAT_V2, col, row, context, plain)
+    }
+
+    /// Seals under the primary key in `format`: padded ([`FORMAT_V2`], what daman writes), or
+    /// not ([`FORMAT_V1`], only to re-encrypt a ciphertext written before padding).
+    fn seal(
+        &self,
+        format: u8,
+        col: Column,
+        row: i64,
+        context: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
         let key_id = self.primary;
         let key = self
             .ciphers
@@ -221,16 +230,22 @@ impl Keyring {
             .ok_or(VaultError::UnknownColumn(col.table, col.column))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce)?;
-        let aad = Self::aad(FORMAT_V2, col, row, key_id, context);
+        let aad = Self::aad(format, col, row, key_id, context);
         // Padded and sealed in place, in the one buffer returned.
-        let padded = (plain.len() / PAD_BUCKET + 1) * PAD_BUCKET;
+        let padded = if format == FORMAT_V2 {
+            (plain.len() / PAD_BUCKET + 1) * PAD_BUCKET
+        } else {
+            plain.len()
+        };
         let mut out = Vec::with_capacity(HEADER_LEN + padded + TAG_LEN);
-        out.push(FORMAT_V2);
+        out.push(format);
         out.extend_from_slice(&key_id.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plain);
-        out.push(0x80);
-        out.resize(HEADER_LEN + padded, 0);
+        if format == FORMAT_V2 {
+            out.push(0x80);
+            out.resize(HEADER_LEN + padded, 0);
+        }
         let tag = xchacha::seal_in_place(key.expose(), &nonce, &aad, &mut out[HEADER_LEN..])?;
         out.extend_from_slice(&tag);
         Ok(out)
@@ -361,21 +376,6 @@ mod tests {
         (tmp, vec![k1])
     }
 
-    /// A ciphertext as daman wrote them before padding (format 1), for the tests of reading it.
-    fn unpadded(r: &Keyring, col: Column, row: i64, plain: &[u8]) -> Vec<u8> {
-        let key = r.ciphers.get(&(r.primary, col)).unwrap();
-        let nonce = [7u8; NONCE_LEN];
-        let aad = Keyring::aad(FORMAT_V1, col, row, r.primary, &[]);
-        let mut out = vec![FORMAT_V1];
-        out.extend_from_slice(&r.primary.to_be_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plain);
-        let tag =
-            xchacha::seal_in_place(key.expose(), &nonce, &aad, &mut out[HEADER_LEN..]).unwrap();
-        out.extend_from_slice(&tag);
-        out
-    }
-
     #[test]
     fn values_are_padded_to_length_buckets() {
         let (tmp, keys) = setup();
@@ -398,14 +398,12 @@ mod tests {
             let ct = r.encrypt(OTHER, 1, &w).unwrap();
             assert_eq!(r.decrypt(OTHER, 1, &ct).unwrap(), w);
         }
-        // A ciphertext written before padding still reads, and a rotation counts it as not
-        // current (so `daman keys rotate` pads it); relabelling a padded one unpadded fails.
-        let old = unpadded(&r, OTHER, 1, b"ALI");
+        // A ciphertext written before padding still reads; relabelling a padded one unpadded
+        // fails.
+        let old = r.seal(FORMAT_V1, OTHER, 1, &[], b"ALI").unwrap();
         assert_eq!(old.len(), HEADER_LEN + 3 + TAG_LEN);
         assert_eq!(r.decrypt(OTHER, 1, &old).unwrap(), b"ALI");
-        assert!(!r.is_current(&old));
         let mut relabelled = r.encrypt(OTHER, 1, b"ALI").unwrap();
-        assert!(r.is_current(&relabelled));
         relabelled[0] = FORMAT_V1;
         assert_eq!(r.decrypt(OTHER, 1, &relabelled), Err(VaultError::Decrypt));
     }
@@ -499,6 +497,18 @@ mod tests {
         assert_eq!(r.decrypt(RIB, 2, &new), Err(VaultError::Decrypt));
         assert_eq!(r.rekey(RIB, 1, &new).unwrap(), None);
         assert_eq!(r.rekey(RIB, 2, &old), Err(VaultError::Decrypt));
+        // One written before padding stays unpadded, of its length (a declaration's
+        // triggers let a rotation change nothing else).
+        let unpadded = ring(tmp.path(), &keys[..1])
+            .seal(FORMAT_V1, RIB, 1, &[], b"011519000001205000534921")
+            .unwrap();
+        let moved = r.rekey(RIB, 1, &unpadded).unwrap().unwrap();
+        assert_eq!((moved[0], moved.len()), (FORMAT_V1, unpadded.len()));
+        assert_eq!(Keyring::key_id_of(&moved), Some(2));
+        assert_eq!(
+            r.decrypt(RIB, 1, &moved).unwrap(),
+            b"011519000001205000534921"
+        );
 
         // A key being distributed decrypts but does not encrypt; one not in the set is refused.
         let kek = KeyFileKek::open(
