@@ -181,7 +181,10 @@ impl Checked {
                                 .get(p)
                                 .is_some_and(|n| ebds::same_name(n, &e.name))
                     });
+                    // The context indexes every entrant's CIN; a line without one is refused
+                    // rather than left out.
                     let Some(cin_bidx) = ctx.cin_bidx.get(&e.cin) else {
+                        self.error(line_no, 4, "L_Num_CIN", String::new(), Problem::Unreadable);
                         continue;
                     };
                     claims.push(EntrantClaim {

@@ -1,7 +1,7 @@
 //! What the registry says of a batch of files, loaded once: its employers, préétablis and their
 //! employees, what was accepted before, the persons its lines name; and decoys refused.
 
-use domain::{DenyReason, PersonField};
+use domain::DenyReason;
 use ebds::{Declaration, Employee, Form};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use crate::codec::form_number;
 use crate::model::ParsedFile;
 use crate::pipeline::Declared;
 use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX};
-use kernel::{Actor, AppError, Audit, Declarant, stored_period};
+use kernel::{AppError, Declarant, stored_period};
 
 /// A checked declaration ready to be written.
 pub(crate) struct Accepted {
@@ -242,26 +242,8 @@ impl Contributions {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        Audit::counted(Actor::system(), "match_entrants", candidates.len())
-            .fields(&[PersonField::LastName, PersonField::FirstName])
-            .detail(format!(
-                "count={} reason=entrant named by number and CIN: name compared, never returned",
-                candidates.len()
-            ))
-            .write(&self.k, "import")
-            .await?;
-        for (pid, c) in self.k.store().persons_by_id(&candidates).await? {
-            let text = |f: PersonField| -> Result<String, AppError> {
-                Ok(self.k.system_text(pid, &c, f)?.unwrap_or_default())
-            };
-            let name = format!(
-                "{} {}",
-                text(PersonField::LastName)?,
-                text(PersonField::FirstName)?
-            );
+        let reason = "an entrant named by number and CIN: the declared name compared";
+        for (pid, name) in self.k.registry_names(&candidates, reason, "import").await? {
             ctx.registry_names.insert(pid, ebds::fit(&name, 60));
         }
         Ok(())

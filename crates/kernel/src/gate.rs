@@ -369,6 +369,37 @@ impl Kernel {
         Audit::write_all(events, self, request_id).await
     }
 
+    /// The registry's names of `persons` ("LAST FIRST", in Latin script), for daman to compare
+    /// a name an employer declared with: never shown to anyone. Read for the system's own
+    /// work, so audited first as the `system` actor with `reason`, then decrypted through
+    /// [`Kernel::system_text`].
+    pub async fn registry_names(
+        &self,
+        persons: &[i64],
+        reason: &str,
+        request_id: &str,
+    ) -> Result<BTreeMap<i64, String>, AppError> {
+        let mut names = BTreeMap::new();
+        if persons.is_empty() {
+            return Ok(names);
+        }
+        Audit::counted(Actor::system(), "match_names", persons.len())
+            .fields(&[PersonField::LastName, PersonField::FirstName])
+            .detail(format!("count={} reason={reason}", persons.len()))
+            .write(self, request_id)
+            .await?;
+        for (pid, c) in self.inner.store.persons_by_id(persons).await? {
+            let text = |f| self.system_text(pid, &c, f).map(Option::unwrap_or_default);
+            let name = format!(
+                "{} {}",
+                text(PersonField::LastName)?,
+                text(PersonField::FirstName)?
+            );
+            names.insert(pid, name);
+        }
+        Ok(names)
+    }
+
     pub async fn has_open_case(&self, agent: i64, person: i64) -> Result<bool, AppError> {
         let since = self.now().0 - CASE_DAYS * 86_400_000_000;
         Ok(self.inner.store.has_open_case(agent, person, since).await?)

@@ -215,11 +215,7 @@ impl Registry {
             .store()
             .employer_by_affiliate(i64::from(affiliate.value()))
             .await?;
-        let record = self
-            .k
-            .resolve_record(&Subject::Immatriculation(immat))
-            .await?;
-        let person = record.as_ref().map(|(id, _)| *id);
+        let person = self.k.resolve(&Subject::Immatriculation(immat)).await?;
         self.k
             .refuse_decoy(
                 who,
@@ -234,7 +230,7 @@ impl Registry {
                 return Err(AppError::Invalid(vec![]));
             };
             return self
-                .claim_employment(who, employer, record, &cin, &name, start, request_id)
+                .claim_employment(who, employer, person, &cin, &name, start, request_id)
                 .await;
         }
         let allowed = match (who.role, who.locked) {
@@ -285,7 +281,7 @@ impl Registry {
         &self,
         who: &Principal,
         employer: Option<EmployerRow>,
-        record: Option<(i64, PersonCipher)>,
+        by_number: Option<i64>,
         cin: &Cin,
         name: &str,
         start: Date,
@@ -306,25 +302,20 @@ impl Registry {
                 return Err(AppError::Denied(reason));
             }
         };
-        // Number, CIN and name against the record: compared here, never returned.
-        let matched = match &record {
-            Some((id, cipher)) => {
-                let text = |f| {
-                    self.k
-                        .system_text(*id, cipher, f)
-                        .map(Option::unwrap_or_default)
-                };
-                let registry_name = format!(
-                    "{} {}",
-                    text(PersonField::LastName)?,
-                    text(PersonField::FirstName)?
-                );
-                (text(PersonField::Cin)? == cin.as_str()
-                    && ebds::same_name(&ebds::fit(&registry_name, 60), name))
-                .then_some(*id)
-            }
-            None => None,
+        // Number and CIN one person's (by their blind indexes, as an entrant line's), and the
+        // name the registry's: compared here, never returned.
+        let by_cin = self.k.resolve(&Subject::Cin(cin.clone())).await?;
+        let candidate = by_number.filter(|p| by_cin == Some(*p));
+        let reason = "an employer user's link by number and CIN: the declared name compared";
+        let names = match candidate {
+            Some(p) => self.k.registry_names(&[p], reason, request_id).await?,
+            None => Default::default(),
         };
+        let matched = candidate.filter(|p| {
+            names
+                .get(p)
+                .is_some_and(|n| ebds::same_name(&ebds::fit(n, 60), name))
+        });
         let ring = self.k.keyring();
         let id = self.k.store().allocate("employment_claim", 1).await?;
         let period = domain::Period::clamped(start.year, start.month);

@@ -208,16 +208,15 @@ pub struct ReadRow {
 impl Store {
     /// The persons revealed to a principal on `day` (by every node), with their last hour.
     pub async fn reads_of(&self, principal_id: i64, day: i64) -> Result<Vec<(Vec<u8>, i64)>> {
-        with_pool!(self, |p| {
-            sqlx::query("SELECT subject, last_hour FROM reads WHERE principal_id = $1 AND day = $2")
-                .bind(principal_id)
-                .bind(day)
-                .fetch_all(p)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("subject")?, r.try_get("last_hour")?)))
-                .collect()
-        })
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT subject, last_hour FROM reads WHERE principal_id = $1 AND day = $2",
+            )
+            .bind(principal_id)
+            .bind(day)
+            .fetch_all(p)
+            .await?
+        }))
     }
 
     /// The persons revealed on `day` to any user of an employer, with the last hour each was
@@ -227,8 +226,8 @@ impl Store {
         employer_id: i64,
         day: i64,
     ) -> Result<Vec<(Vec<u8>, i64)>> {
-        with_pool!(self, |p| {
-            sqlx::query(
+        Ok(with_pool!(self, |p| {
+            sqlx::query_as(
                 "SELECT r.subject, MAX(r.last_hour) AS last_hour FROM reads r \
                  JOIN principals p ON p.id = r.principal_id \
                  WHERE p.employer_id = $1 AND r.day = $2 GROUP BY r.subject",
@@ -237,10 +236,7 @@ impl Store {
             .bind(day)
             .fetch_all(p)
             .await?
-            .iter()
-            .map(|r| Ok((r.try_get("subject")?, r.try_get("last_hour")?)))
-            .collect()
-        })
+        }))
     }
 
     /// Records reads (one transaction): a row per principal, day and person, keeping the
