@@ -14,6 +14,12 @@ impl Timestamp {
         Date::from_days(days)
     }
 
+    /// Midnight (UTC) of the timestamp's day: what a row records when the time of day would
+    /// tell too much (a person's registration, docs/architecture.md "What a dump reveals").
+    pub fn day_start(self) -> Timestamp {
+        Timestamp(self.0.div_euclid(86_400_000_000) * 86_400_000_000)
+    }
+
     pub fn period(self) -> Period {
         let d = self.date();
         Period::clamped(d.year, d.month)

@@ -417,7 +417,7 @@ impl Kernel {
         person: i64,
         request_id: &str,
     ) -> Result<(), AppError> {
-        let subject = self.keyring().pseudonym("person", person);
+        let subject = self.keyring().person_pseudonym(person);
         match self.spend_read_budget(who, &subject, request_id).await? {
             Some(reason) => Err(AppError::Denied(reason)),
             None => Ok(()),

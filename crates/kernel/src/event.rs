@@ -137,7 +137,7 @@ impl Audit {
             purpose: self.purpose.map(|p| p.as_str().into()),
             subject: self
                 .subject
-                .map(|id| k.keyring().pseudonym("person", id).to_vec()),
+                .map(|id| k.keyring().person_pseudonym(id).to_vec()),
             fields: self.fields,
             detail: self.detail,
             outcome: self.outcome,

@@ -196,7 +196,7 @@ impl Kernel {
             full,
         } = asking;
         // The keyed pseudonym the decoy list and the read budgets know the person by.
-        let subject = person.map(|p| self.keyring().pseudonym("person", p));
+        let subject = person.map(|p| self.keyring().person_pseudonym(p));
         let facts = self.facts(who, person, purpose).await?;
         let decision = match person {
             // A decoy: whoever looks it up is locked, whatever the policy would say.
@@ -349,7 +349,7 @@ impl Kernel {
         }
         if let Some(p) = who {
             for person in persons {
-                let subject = self.keyring().pseudonym("person", *person);
+                let subject = self.keyring().person_pseudonym(*person);
                 if let Some(reason) = self.spend_read_budget(p, &subject, request_id).await? {
                     refuse(reason).write(self, request_id).await?;
                     return Err(AppError::Denied(reason));
@@ -407,7 +407,7 @@ impl Kernel {
 
     /// The keyed pseudonym the audit log names a person by, in hex.
     pub fn person_pseudonym(&self, person_id: i64) -> String {
-        vault::hex(&self.keyring().pseudonym("person", person_id))
+        vault::hex(&self.keyring().person_pseudonym(person_id))
     }
 }
 

@@ -68,9 +68,14 @@ impl Kernel {
     pub fn record_decoys(&self, employers: &[i64], persons: &[i64]) -> Result<(), AppError> {
         let mut lines = String::new();
         let mut new = Vec::new();
+        let ring = self.keyring();
         for (kind, ids) in [("employer", employers), ("person", persons)] {
             for id in ids {
-                let h = self.keyring().pseudonym(kind, *id).to_vec();
+                let h = match kind {
+                    "person" => ring.person_pseudonym(*id),
+                    _ => ring.pseudonym(kind, *id),
+                }
+                .to_vec();
                 lines.push_str(&format!("{kind} {}\n", hex(&h)));
                 new.push((kind.to_string(), h));
             }
@@ -145,7 +150,7 @@ impl Kernel {
     /// Whether this person is a decoy.
     pub fn is_decoy_person(&self, person_id: i64) -> bool {
         !self.inner.honeytokens.is_empty()
-            && self.is_decoy_subject(&self.keyring().pseudonym("person", person_id))
+            && self.is_decoy_subject(&self.keyring().person_pseudonym(person_id))
     }
 
     /// Whether this employer is a decoy.

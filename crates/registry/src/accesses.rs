@@ -72,7 +72,7 @@ impl Registry {
             .write(&self.k, request_id)
             .await?;
         let limit = limit.unwrap_or(ACCESS_PAGE_MAX).clamp(1, ACCESS_PAGE_MAX);
-        let subject = self.k.keyring().pseudonym("person", person);
+        let subject = self.k.keyring().person_pseudonym(person);
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
         let mut rows = self
             .k

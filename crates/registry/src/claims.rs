@@ -307,7 +307,7 @@ impl Registry {
             self.k.record_decoys(&[], &ids)?;
         }
         let number = Immatriculation::from_number(numbers[0])?.to_string();
-        let id = store.allocate("person", 1).await?;
+        let id = self.person_ids(1).await?[0];
         let (last, first_name) = name.split_once(' ').unwrap_or((name.as_str(), ""));
         let row = self.person_row(
             id,

@@ -79,10 +79,10 @@ impl Registry {
         }
         let store = self.k.store();
         let ring = self.k.keyring();
-        let first_id = store.allocate("person", numbers.len() as i64).await?;
+        let ids = self.person_ids(numbers.len()).await?;
         let mut rows = Vec::with_capacity(numbers.len());
         for (k, number) in numbers.iter().enumerate() {
-            let id = first_id + k as i64;
+            let id = ids[k];
             let h = ring.pseudonym("decoy_person", i64::from(*number));
             let (last, last_ar) = LAST[usize::from(h[0]) % LAST.len()];
             let (first, first_ar) = FIRST[usize::from(h[1]) % FIRST.len()];

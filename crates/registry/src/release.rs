@@ -252,7 +252,7 @@ impl Registry {
             after = *last;
             let ring = self.k.keyring();
             for id in ids {
-                if let Some(slot) = wanted.get_mut(&hex(&ring.pseudonym("person", id)))
+                if let Some(slot) = wanted.get_mut(&hex(&ring.person_pseudonym(id)))
                     && slot.is_none()
                 {
                     *slot = Some(id);

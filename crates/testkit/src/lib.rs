@@ -393,6 +393,41 @@ impl TestApp {
         }
     }
 
+    /// What a dump of the main database holds outside its binary columns: for every table and
+    /// every column that is not a blob, (table, column, each row's value as text; NULL as
+    /// `None`), read straight from the database as its owner.
+    pub async fn raw_dump(&self) -> Vec<(String, String, Vec<Option<String>>)> {
+        macro_rules! dump {
+            ($pool:expr, $columns:expr) => {{
+                let pool = $pool.await.unwrap();
+                let columns: Vec<(String, String)> =
+                    sqlx::query_as($columns).fetch_all(&pool).await.unwrap();
+                let mut out = Vec::with_capacity(columns.len());
+                for (table, column) in columns {
+                    let sql = format!("SELECT CAST(\"{column}\" AS TEXT) FROM \"{table}\"");
+                    let values: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                    out.push((table, column, values));
+                }
+                out
+            }};
+        }
+        match self.backend {
+            Backend::Sqlite => dump!(
+                sqlx::SqlitePool::connect(&self.owner_url),
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND upper(p.type) <> 'BLOB' ORDER BY 1, 2"
+            ),
+            Backend::Postgres => dump!(
+                sqlx::PgPool::connect(&self.owner_url),
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND data_type <> 'bytea' ORDER BY 1, 2"
+            ),
+        }
+    }
+
     /// The first column of every row of `sql`, as bytes, read straight from the database.
     pub async fn raw_blobs(&self, sql: &str) -> Vec<Vec<u8>> {
         let q = sqlx::AssertSqlSafe(sql.to_string());

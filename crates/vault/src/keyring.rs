@@ -54,8 +54,18 @@ pub struct Keyring {
     ciphers: HashMap<(u32, Column), Secret32>,
     indexes: HashMap<Column, Hmac<Sha256>>,
     pseudonyms: Hmac<Sha256>,
+    row_ids: Hmac<Sha256>,
     random: Arc<dyn Random>,
 }
+
+/// The first keyed person row id ([`Keyring::person_id`]): ids at or above it are keyed, ids
+/// below it are serials (rows written before ids were keyed).
+pub const PERSON_ID_BASE: i64 = 1 << PERSON_ID_BITS;
+const PERSON_ID_BITS: u32 = 52;
+const HALF_BITS: u32 = PERSON_ID_BITS / 2;
+const HALF_MASK: u64 = (1 << HALF_BITS) - 1;
+/// Rounds of the Feistel network: past the four that make a pseudorandom permutation.
+const ROUNDS: u8 = 8;
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,11 +125,15 @@ impl Keyring {
         let sub = derive(&root, "audit", "daman:pseudonym:v1", "subject")?;
         let pseudonyms = <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose())
             .map_err(|_| VaultError::Format)?;
+        let sub = derive(&root, "persons", "daman:rowid:v1", "id")?;
+        let row_ids = <Hmac<Sha256> as KeyInit>::new_from_slice(sub.expose())
+            .map_err(|_| VaultError::Format)?;
         Ok(Keyring {
             primary,
             ciphers,
             indexes,
             pseudonyms,
+            row_ids,
             random,
         })
     }
@@ -325,6 +339,57 @@ impl Keyring {
         let mut out = [0u8; BLIND_INDEX_LEN];
         out.copy_from_slice(&full[..BLIND_INDEX_LEN]);
         out
+    }
+
+    /// A person's pseudonym: over their serial ([`Keyring::person_serial`]), so one person
+    /// keeps one pseudonym whether their row id is keyed or not.
+    pub fn person_pseudonym(&self, id: i64) -> [u8; BLIND_INDEX_LEN] {
+        self.pseudonym("person", self.person_serial(id))
+    }
+
+    /// The row id of the person with `serial` (the counter's number, in `[0, 2^52)`): a keyed
+    /// permutation of the serial (an 8-round Feistel network over two 26-bit halves, rounds
+    /// keyed by HMAC-SHA-256 under a key derived from the index root, not in the database),
+    /// plus [`PERSON_ID_BASE`]. Without the key the id says nothing of the serial, so nothing of
+    /// the immatriculation number handed out with it; ids stay below 2^53 (exact in JSON).
+    pub fn person_id(&self, serial: i64) -> Result<i64, VaultError> {
+        let v = u64::try_from(serial).map_err(|_| VaultError::Format)?;
+        if v >= 1 << PERSON_ID_BITS {
+            return Err(VaultError::Format);
+        }
+        let (mut l, mut r) = (v >> HALF_BITS, v & HALF_MASK);
+        for round in 0..ROUNDS {
+            let t = l ^ self.row_id_round(round, r);
+            l = r;
+            r = t;
+        }
+        Ok(PERSON_ID_BASE + ((l << HALF_BITS) | r) as i64)
+    }
+
+    /// The serial of the person whose row id is `id`: the inverse of [`Keyring::person_id`]
+    /// for a keyed id, `id` itself for an id below [`PERSON_ID_BASE`].
+    pub fn person_serial(&self, id: i64) -> i64 {
+        if !(PERSON_ID_BASE..2 * PERSON_ID_BASE).contains(&id) {
+            return id;
+        }
+        let v = (id - PERSON_ID_BASE) as u64;
+        let (mut l, mut r) = (v >> HALF_BITS, v & HALF_MASK);
+        for round in (0..ROUNDS).rev() {
+            let t = r ^ self.row_id_round(round, l);
+            r = l;
+            l = t;
+        }
+        ((l << HALF_BITS) | r) as i64
+    }
+
+    fn row_id_round(&self, round: u8, half: u64) -> u64 {
+        let mut mac = self.row_ids.clone();
+        mac.update(&[round]);
+        mac.update(&half.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        u64::from_be_bytes([
+            full[0], full[1], full[2], full[3], full[4], full[5], full[6], full[7],
+        ]) & HALF_MASK
     }
 }
 
@@ -566,5 +631,36 @@ mod tests {
             r2.blind_index(CIN, b"AB123456").unwrap()
         );
         assert_ne!(r.pseudonym("person", 1), r2.pseudonym("person", 1));
+        assert_ne!(r.person_id(1).unwrap(), r2.person_id(1).unwrap());
+    }
+
+    #[test]
+    fn person_ids_are_a_keyed_permutation_of_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = KeyFileKek::open(
+            &KeyDir::open(&dir.path().join("keys")).unwrap(),
+            Arc::new(OsRandom),
+        )
+        .unwrap();
+        let k = Keyring::new_data_key(&kek, 1, &OsRandom).unwrap();
+        let r = Keyring::open(&kek, &[k], 1, &[CIN], &[CIN], Arc::new(OsRandom)).unwrap();
+        let ids: Vec<i64> = (1..=2000).map(|s| r.person_id(s).unwrap()).collect();
+        let mut seen = ids.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), ids.len(), "one id per serial");
+        for (s, id) in (1..=2000).zip(&ids) {
+            assert!((PERSON_ID_BASE..1 << 53).contains(id), "{id}");
+            assert_eq!(r.person_serial(*id), s);
+            assert_eq!(r.person_pseudonym(*id), r.pseudonym("person", s));
+        }
+        // An id below the base is a serial (a row written before), itself.
+        assert_eq!(r.person_serial(17), 17);
+        assert_eq!(r.person_pseudonym(17), r.pseudonym("person", 17));
+        // Consecutive serials: ids in no order (about half of the steps go down).
+        let down = ids.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!((800..1200).contains(&down), "{down} of 1999 steps down");
+        assert_eq!(r.person_id(-1), Err(VaultError::Format));
+        assert_eq!(r.person_id(PERSON_ID_BASE), Err(VaultError::Format));
     }
 }

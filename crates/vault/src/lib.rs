@@ -17,7 +17,7 @@ mod token;
 mod xchacha;
 
 pub use keyfile::{KeyDir, KeyFileKek};
-pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, PAD_BUCKET, WrappedKey};
+pub use keyring::{BLIND_INDEX_LEN, Column, Keyring, PAD_BUCKET, PERSON_ID_BASE, WrappedKey};
 pub use secret::{OsRandom, Random, Secret32, ThreadRandom};
 pub use token::MacKey;
 
