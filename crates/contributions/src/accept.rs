@@ -246,7 +246,6 @@ impl Contributions {
             .blocks
             .seal(id, pn, |context, plain| {
                 ring.encrypt_bound(DECLARATION_LINE_BLOCK, id, context, plain)
-                    .map_err(AppError::from)
             })
             .map_err(|e| match e {
                 AppError::Store(store::StoreError::Conflict(_)) => {

@@ -105,7 +105,7 @@ impl Contributions {
             fields: &[PersonField::Immatriculation],
             full: false,
         };
-        let subject = self.k.admit(who, person, asking, request_id).await?;
+        let (subject, pass) = self.k.admit(who, person, asking, request_id).await?;
         // The lines under the person, in the declarations of every employer that employs or
         // employed them; and the entrant lines of their confirmed claims, kept under the claim.
         let mut rows: Vec<(LineBlock, i64, i64, i64)> = self
@@ -143,7 +143,7 @@ impl Contributions {
             {
                 continue;
             }
-            let opened = self.open_block(b)?;
+            let opened = self.open_block(&pass, b)?;
             let Some((line, payload)) = opened.line_of(*under) else {
                 continue;
             };

@@ -11,8 +11,9 @@ use crate::Contributions;
 use crate::codec::form_number;
 use crate::model::ParsedFile;
 use crate::pipeline::Declared;
+use domain::PersonField;
 use kernel::columns::{CIN_INDEX, IMMATRICULATION_INDEX};
-use kernel::{AppError, Declarant, stored_period};
+use kernel::{Actor, AppError, Audit, Declarant, stored_period};
 
 /// A checked declaration ready to be written.
 pub(crate) struct Accepted {
@@ -103,7 +104,11 @@ impl Context {
 impl Contributions {
     /// Loads what the files refer to: employers, préétablis and their employees, the forms already
     /// accepted, the persons named by number or CIN, current employments.
-    pub(crate) async fn context(&self, parsed: &[ParsedFile]) -> Result<Context, AppError> {
+    pub(crate) async fn context(
+        &self,
+        parsed: &[ParsedFile],
+        request_id: &str,
+    ) -> Result<Context, AppError> {
         let store = &self.k.store();
         let ring = &self.k.keyring();
         let decls: Vec<&Declaration> = parsed
@@ -128,7 +133,16 @@ impl Contributions {
                 ids.push(e.id);
                 pres.extend(pre);
             }
-            let mut employees = self.employees_of(&pres).await?;
+            // The préétablis' employees, which the lines are checked against: read for the
+            // import's own work, recorded as the system's.
+            let mut employees = HashMap::new();
+            if !pres.is_empty() {
+                let event = Audit::counted(Actor::system(), "check_preetablis", pres.len())
+                    .fields(&[PersonField::Immatriculation])
+                    .detail(format!("period={period} reason=import"));
+                let pass = self.k.recorded_read(event, request_id).await?;
+                employees = self.employees_of(&pass, &pres).await?;
+            }
             for pre in pres {
                 let known: KnownEmployees = employees
                     .remove(&pre.id)

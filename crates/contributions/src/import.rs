@@ -92,7 +92,7 @@ impl Contributions {
             return Err(AppError::Denied(DenyReason::RoleHasNoAccess));
         }
         let started = std::time::Instant::now();
-        let mut ctx = self.context(&parsed).await?;
+        let mut ctx = self.context(&parsed, "import").await?;
         self.refuse_decoys(who, &ctx, "import").await?;
         for previous in &unwritten.0 {
             ctx.accepted.extend(previous.accepted.iter().copied());

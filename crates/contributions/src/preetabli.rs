@@ -13,6 +13,7 @@ use crate::codec::{
     split, transfer_id,
 };
 use kernel::columns::{PREETABLI_EMPLOYEES, PREETABLI_HEADER, PREETABLI_LINE};
+use kernel::gate::Pass;
 use kernel::{AppError, Audit, Declarant, Missing, Registrar};
 
 /// The person fields a préétabli shows (A02).
@@ -218,17 +219,18 @@ impl Contributions {
                 .collect(),
         };
         let detail = format!("affiliate={affiliate_number:07} period={period}");
-        self.admit_persons(
-            who,
-            &persons,
-            "download_preetabli",
-            &PREETABLI_FIELDS,
-            &detail,
-            request_id,
-        )
-        .await?;
-        let mut employees = self.employees_of(std::slice::from_ref(&pre)).await?;
-        self.preetabli_of(&pre, employees.remove(&pre.id).unwrap_or_default())
+        let pass = self
+            .admit_persons(
+                who,
+                &persons,
+                "download_preetabli",
+                &PREETABLI_FIELDS,
+                &detail,
+                request_id,
+            )
+            .await?;
+        let mut employees = self.employees_of(&pass, std::slice::from_ref(&pre)).await?;
+        self.preetabli_of(&pass, &pre, employees.remove(&pre.id).unwrap_or_default())
     }
 
     /// Every préétabli of a period (operator), in affiliation order, `chunk` employers at a
@@ -241,11 +243,10 @@ impl Contributions {
         request_id: &str,
     ) -> Result<usize, AppError> {
         let ids = self.k.store().employer_ids().await?;
-        Audit::counted(reg.actor(), "export_preetablis", ids.len())
+        let event = Audit::counted(reg.actor(), "export_preetablis", ids.len())
             .fields(&PREETABLI_FIELDS)
-            .detail(format!("period={period}"))
-            .write(&self.k, request_id)
-            .await?;
+            .detail(format!("period={period}"));
+        let pass = self.k.recorded_read(event, request_id).await?;
         let mut written = 0;
         for chunk in ids.chunks(1_000) {
             let numbers: HashMap<i64, i64> = self
@@ -258,9 +259,10 @@ impl Contributions {
                 .collect();
             let mut pres = self.k.store().preetablis(chunk, period.number()).await?;
             pres.sort_by_key(|p| numbers.get(&p.employer_id).copied().unwrap_or(0));
-            let mut employees = self.employees_of(&pres).await?;
+            let mut employees = self.employees_of(&pass, &pres).await?;
             for p in &pres {
-                let bytes = self.preetabli_of(p, employees.remove(&p.id).unwrap_or_default())?;
+                let bytes =
+                    self.preetabli_of(&pass, p, employees.remove(&p.id).unwrap_or_default())?;
                 let number = numbers.get(&p.employer_id).copied().unwrap_or(0);
                 each(u32::try_from(number).unwrap_or(0), bytes)?;
                 written += 1;
@@ -271,14 +273,12 @@ impl Contributions {
 
     pub(crate) fn preetabli_of(
         &self,
+        pass: &Pass,
         pre: &PreetabliRow,
         employees: Vec<(i64, Employee)>,
     ) -> Result<Vec<u8>, AppError> {
-        let (transfer_id, _, identity, layout) = parse_header(&self.k.keyring().decrypt(
-            PREETABLI_HEADER,
-            pre.id,
-            &pre.header,
-        )?)?;
+        let (transfer_id, _, identity, layout) =
+            parse_header(&self.k.unseal(pass, PREETABLI_HEADER, pre.id, &pre.header)?)?;
         ebds::preetabli_bytes(&Preetabli {
             transfer_id,
             identity,
@@ -292,22 +292,22 @@ impl Contributions {
     /// issued: one decryption each, or their lines for préétablis issued before migration 0015.
     pub(crate) async fn employees_of(
         &self,
+        pass: &Pass,
         pres: &[PreetabliRow],
     ) -> Result<HashMap<i64, Vec<(i64, Employee)>>, AppError> {
-        let ring = &self.k.keyring();
         let mut out = HashMap::with_capacity(pres.len());
         let mut legacy = Vec::new();
         for p in pres {
             match &p.employees {
                 Some(sealed) => {
-                    let plain = ring.decrypt(PREETABLI_EMPLOYEES, p.id, sealed)?;
+                    let plain = self.k.unseal(pass, PREETABLI_EMPLOYEES, p.id, sealed)?;
                     out.insert(p.id, parse_employees(&plain)?);
                 }
                 None => legacy.push(p),
             }
         }
         for l in self.preetabli_lines_of(&legacy).await? {
-            let plain = ring.decrypt(PREETABLI_LINE, l.id, &l.data)?;
+            let plain = self.k.unseal(pass, PREETABLI_LINE, l.id, &l.data)?;
             out.entry(l.preetabli_id)
                 .or_insert_with(Vec::new)
                 .push((l.person_id, parse_employee(&split(&plain)?)?));

@@ -19,6 +19,7 @@ use crate::career::{CareerLine, career_line};
 use crate::codec::{StoredLine, parse_header, parse_line};
 use crate::model::{DeclarationSummary, rectified_by, summary};
 use kernel::columns::{DECLARATION_HEADER, DECLARATION_LINE_BLOCK};
+use kernel::gate::Pass;
 use kernel::{AppError, Audit, Declarant, Missing};
 
 impl Contributions {
@@ -61,7 +62,7 @@ impl Contributions {
         fields: &[PersonField],
         detail: &str,
         request_id: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<Pass, AppError> {
         let reader = self.k.declarant_principal(who).await?;
         self.k
             .admit_named(
@@ -86,7 +87,7 @@ impl Contributions {
         action: &'static str,
         fields: &[PersonField],
         request_id: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<Pass, AppError> {
         let persons = self.k.store().declaration_persons(d.id).await?;
         let detail = format!("declaration={}", d.id);
         self.admit_persons(who, &persons, action, fields, &detail, request_id)
@@ -96,11 +97,12 @@ impl Contributions {
     /// A declaration's lines, decrypted, in the order of its file.
     pub(crate) async fn stored_lines(
         &self,
+        pass: &Pass,
         d: &DeclarationRow,
     ) -> Result<Vec<(StoredLine, Centimes, Centimes)>, AppError> {
         let mut out = Vec::with_capacity(d.lines as usize);
         for b in self.k.store().declaration_blocks(d.id).await? {
-            for (_, line, payload) in self.open_block(&b)?.lines() {
+            for (_, line, payload) in self.open_block(pass, &b)?.lines() {
                 out.push((line, parse_line(payload)?));
             }
         }
@@ -117,12 +119,19 @@ impl Contributions {
     }
 
     /// Decrypts a block of declaration lines, and checks its row against what it holds.
-    pub(crate) fn open_block(&self, b: &store::LineBlock) -> Result<store::OpenedBlock, AppError> {
+    pub(crate) fn open_block(
+        &self,
+        pass: &Pass,
+        b: &store::LineBlock,
+    ) -> Result<store::OpenedBlock, AppError> {
         let opened = store::blocks::open_block(&b.data, |context, sealed| {
-            self.k
-                .keyring()
-                .decrypt_bound(DECLARATION_LINE_BLOCK, b.declaration_id, context, sealed)
-                .map_err(AppError::from)
+            self.k.unseal_bound(
+                pass,
+                DECLARATION_LINE_BLOCK,
+                b.declaration_id,
+                context,
+                sealed,
+            )
         })?;
         let last = opened.lines().last().map(|(person, _, _)| person);
         if opened.lines().count() as i64 != b.lines || last != Some(b.last_person) {
@@ -140,9 +149,10 @@ impl Contributions {
     ) -> Result<Vec<u8>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
         // Every person it names is audited before anything is decrypted.
-        self.admit_declared(who, &d, "export_declaration", &DECLARED_FIELDS, request_id)
+        let pass = self
+            .admit_declared(who, &d, "export_declaration", &DECLARED_FIELDS, request_id)
             .await?;
-        ebds::declaration_bytes(&self.stored_declaration(&d).await?, None)
+        ebds::declaration_bytes(&self.stored_declaration(&pass, &d).await?, None)
             .map_err(|_| AppError::Internal("declaration not writable"))
     }
 
@@ -157,15 +167,16 @@ impl Contributions {
     ) -> Result<DeclarationSummary, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
         // The control sums add up the numbers of everyone it names.
-        self.admit_declared(
-            who,
-            &d,
-            "read_declaration_receipt",
-            &[PersonField::Immatriculation],
-            request_id,
-        )
-        .await?;
-        let decl = self.stored_declaration(&d).await?;
+        let pass = self
+            .admit_declared(
+                who,
+                &d,
+                "read_declaration_receipt",
+                &[PersonField::Immatriculation],
+                request_id,
+            )
+            .await?;
+        let decl = self.stored_declaration(&pass, &d).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
         let mut s = summary(&d, affiliate)?.with_control_sums(&decl.totals());
         let rows = self.k.store().employer_declarations(d.employer_id).await?;
@@ -177,15 +188,13 @@ impl Contributions {
     /// event is written before.
     pub(crate) async fn stored_declaration(
         &self,
+        pass: &Pass,
         d: &DeclarationRow,
     ) -> Result<Declaration, AppError> {
-        let (transfer_id, form, identity, layout) = parse_header(&self.k.keyring().decrypt(
-            DECLARATION_HEADER,
-            d.id,
-            &d.header,
-        )?)?;
+        let (transfer_id, form, identity, layout) =
+            parse_header(&self.k.unseal(pass, DECLARATION_HEADER, d.id, &d.header)?)?;
         let (mut lines, mut entrants) = (Vec::new(), Vec::new());
-        for (l, _, _) in self.stored_lines(d).await? {
+        for (l, _, _) in self.stored_lines(pass, d).await? {
             match l {
                 StoredLine::Known(l) => lines.push(l),
                 StoredLine::Entrant(e) => entrants.push(e),
@@ -236,15 +245,16 @@ impl Contributions {
     ) -> Result<Vec<CareerLine>, AppError> {
         let d = self.declaration_row(who, id, request_id).await?;
         let affiliate = self.affiliate_of(d.employer_id).await?;
-        self.admit_declared(
-            who,
-            &d,
-            "read_declaration_lines",
-            &[PersonField::Immatriculation],
-            request_id,
-        )
-        .await?;
-        let lines = self.stored_lines(&d).await?;
+        let pass = self
+            .admit_declared(
+                who,
+                &d,
+                "read_declaration_lines",
+                &[PersonField::Immatriculation],
+                request_id,
+            )
+            .await?;
+        let lines = self.stored_lines(&pass, &d).await?;
         lines
             .into_iter()
             .map(|(s, er, ee)| career_line(d.period, &s, er, ee, affiliate, d.form))

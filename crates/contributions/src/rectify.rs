@@ -55,7 +55,9 @@ impl Contributions {
             .await?
             .pop()
             .ok_or(AppError::Internal("parse"))?;
-        let mut ctx = self.context(std::slice::from_ref(&parsed)).await?;
+        let mut ctx = self
+            .context(std::slice::from_ref(&parsed), request_id)
+            .await?;
         self.refuse_decoys(who, &ctx, request_id).await?;
         // A file already accepted changes nothing, also when it is this very rectification
         // sent again (a retry after a lost answer).

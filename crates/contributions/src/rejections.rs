@@ -171,25 +171,25 @@ impl Contributions {
         persons.sort_unstable();
         persons.dedup();
         let detail = format!("employer={} rejections={}", e.id, rows.len());
-        self.admit_persons(
-            who,
-            &persons,
-            "read_declaration_rejections",
-            &[
-                PersonField::Immatriculation,
-                PersonField::Cin,
-                PersonField::LastName,
-            ],
-            &detail,
-            request_id,
-        )
-        .await?;
+        let pass = self
+            .admit_persons(
+                who,
+                &persons,
+                "read_declaration_rejections",
+                &[
+                    PersonField::Immatriculation,
+                    PersonField::Cin,
+                    PersonField::LastName,
+                ],
+                &detail,
+                request_id,
+            )
+            .await?;
         rows.into_iter()
             .map(|r| {
                 let plain = self
                     .k
-                    .keyring()
-                    .decrypt(DECLARATION_REJECTION, r.id, &r.errors)?;
+                    .unseal(&pass, DECLARATION_REJECTION, r.id, &r.errors)?;
                 let sealed: Vec<SealedError> = serde_json::from_slice(&plain)
                     .map_err(|_| store::StoreError::Corrupt("rejection"))?;
                 Ok(RejectionView {

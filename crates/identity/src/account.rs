@@ -382,7 +382,7 @@ impl Identity {
             .phone
             .as_deref()
             .ok_or(store::StoreError::Corrupt("enrolment without phone"))?;
-        let plain = self.k.keyring().decrypt(ENROLMENT_PHONE, e.id, ct)?;
+        let plain = self.k.unseal_secret(ENROLMENT_PHONE, e.id, ct)?;
         Ok(Phone::parse(&String::from_utf8_lossy(&plain))?)
     }
 

@@ -121,7 +121,7 @@ impl Identity {
         if q.iss.as_deref().is_some_and(|iss| iss != provider.issuer()) {
             return fail("issuer").await;
         }
-        let plain = zeroize::Zeroizing::new(self.k.keyring().decrypt(EID_SECRET, id, &secret)?);
+        let plain = self.k.unseal_secret(EID_SECRET, id, &secret)?;
         let flow: FlowSecret =
             serde_json::from_slice(&plain).map_err(|_| AppError::Internal("eid flow"))?;
         let national_id = match provider.exchange(code, &flow.verifier).await {

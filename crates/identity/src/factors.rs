@@ -38,7 +38,7 @@ impl Identity {
                 continue;
             }
             let label = if f.kind == "sms" {
-                let plain = self.k.keyring().decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                let plain = self.k.unseal_secret(FACTOR_SECRET, f.id, &f.secret)?;
                 Some(PersonField::Phone.mask(&String::from_utf8_lossy(&plain)))
             } else {
                 None
@@ -104,11 +104,9 @@ impl Identity {
             .rev()
             .find(|f| f.kind == "totp" && !f.confirmed)
             .ok_or(AppError::NotFound(Missing::Factor))?;
-        let seed = zeroize::Zeroizing::new(self.k.keyring().decrypt(
-            FACTOR_SECRET,
-            pending.id,
-            &pending.secret,
-        )?);
+        let seed = self
+            .k
+            .unseal_secret(FACTOR_SECRET, pending.id, &pending.secret)?;
         let Some(step) = totp::verify(&seed, code, now_s, 0) else {
             Audit::auth(Some(p), "factor_added", "code_rejected")
                 .detail("kind=totp")
@@ -202,10 +200,7 @@ impl Identity {
                 .store()
                 .record_phone_change(person, self.k.now().0)
                 .await?;
-            let plain = self
-                .k
-                .keyring()
-                .decrypt(FACTOR_SECRET, new.id, &new.secret)?;
+            let plain = self.k.unseal_secret(FACTOR_SECRET, new.id, &new.secret)?;
             let ct = self
                 .k
                 .keyring()

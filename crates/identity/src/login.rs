@@ -199,11 +199,7 @@ impl Identity {
             if f.kind != "totp" || !f.confirmed {
                 continue;
             }
-            let seed = zeroize::Zeroizing::new(self.k.keyring().decrypt(
-                FACTOR_SECRET,
-                f.id,
-                &f.secret,
-            )?);
+            let seed = self.k.unseal_secret(FACTOR_SECRET, f.id, &f.secret)?;
             if let Some(step) = totp::verify(&seed, code, now_s, f.last_step) {
                 // A concurrent use of the same code loses here.
                 return Ok(self.k.store().advance_factor_step(f.id, step).await?);

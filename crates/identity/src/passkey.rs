@@ -46,7 +46,7 @@ impl Identity {
         let mut out = Vec::new();
         for f in self.k.store().factors(principal_id).await? {
             if f.kind == "passkey" && f.confirmed {
-                let plain = self.k.keyring().decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                let plain = self.k.unseal_secret(FACTOR_SECRET, f.id, &f.secret)?;
                 let pk: Passkey = serde_json::from_slice(&plain)
                     .map_err(|_| store::StoreError::Corrupt("passkey"))?;
                 out.push((f.id, pk));

@@ -139,19 +139,18 @@ impl Identity {
         let now = self.k.now().0;
         let mut applied = 0;
         for c in self.k.store().due_rib_changes(now, 500).await? {
-            let plain =
-                zeroize::Zeroizing::new(self.k.keyring().decrypt(RIB_CHANGE, c.id, &c.rib)?);
+            // Recorded before it happens (and before the new RIB is decrypted); a change
+            // cancelled or applied meanwhile (by another node) is recorded as such.
+            let audit = || Audit::auth(None, "rib_change_applied", "ok").subject(c.person_id);
+            let pass = self
+                .k
+                .recorded_read(audit().fields(&[PersonField::Rib]), "scheduler")
+                .await?;
+            let plain = zeroize::Zeroizing::new(self.k.unseal(&pass, RIB_CHANGE, c.id, &c.rib)?);
             let ct =
                 self.k
                     .keyring()
                     .encrypt(person_column(PersonField::Rib), c.person_id, &plain)?;
-            // Recorded before it happens; a change cancelled or applied meanwhile (by another
-            // node) is recorded as such.
-            let audit = || Audit::auth(None, "rib_change_applied", "ok").subject(c.person_id);
-            audit()
-                .fields(&[PersonField::Rib])
-                .write(&self.k, "scheduler")
-                .await?;
             if self
                 .k
                 .store()

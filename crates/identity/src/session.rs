@@ -190,7 +190,7 @@ impl Identity {
     ) -> Result<Option<Phone>, AppError> {
         for f in self.k.store().factors(principal_id).await? {
             if f.kind == "sms" && f.confirmed {
-                let plain = self.k.keyring().decrypt(FACTOR_SECRET, f.id, &f.secret)?;
+                let plain = self.k.unseal_secret(FACTOR_SECRET, f.id, &f.secret)?;
                 return Ok(Some(Phone::parse(&String::from_utf8_lossy(&plain))?));
             }
         }

@@ -50,8 +50,8 @@ pub(crate) struct AuthState {
 impl AuthState {
     pub(crate) fn open(
         cfg: AuthConfig,
-        key_dir: &vault::KeyDir,
-        random: &dyn vault::Random,
+        key_dir: &kernel::KeyDir,
+        random: &dyn kernel::Random,
     ) -> Result<AuthState, AppError> {
         let pepper = key_dir.secret("password-pepper", random)?;
         let workers = match cfg.hash_workers {
@@ -63,7 +63,7 @@ impl AuthState {
         };
         let hasher =
             auth::PasswordHasher::new(*pepper.expose(), cfg.cost, workers, cfg.hash_queue, random)?;
-        let codes = otp::CodeKey::new(vault::MacKey::new(&key_dir.secret("otp", random)?));
+        let codes = otp::CodeKey::new(kernel::MacKey::new(&key_dir.secret("otp", random)?));
         let webauthn = relying_party(&cfg.rp_id, &cfg.public_url)?;
         let eid = EidState::new(cfg.eid.clone());
         Ok(AuthState {

@@ -9,15 +9,17 @@ impl Kernel {
     /// Seals what claim `id` declared: `CIN \t name`.
     pub fn seal_declared(&self, id: i64, cin: &str, name: &str) -> Result<Vec<u8>, AppError> {
         let plain = format!("{cin}\t{name}");
-        Ok(self
-            .keyring()
-            .encrypt(CLAIM_DECLARED, id, plain.as_bytes())?)
+        self.keyring().encrypt(CLAIM_DECLARED, id, plain.as_bytes())
     }
 
     /// What a claim declared: (CIN, name). Read only by code that shows it to whoever may see
     /// it (the employer that declared it, an agent deciding it) after auditing the read.
-    pub fn open_declared(&self, c: &store::ClaimRow) -> Result<(String, String), AppError> {
-        let plain = self.keyring().decrypt(CLAIM_DECLARED, c.id, &c.declared)?;
+    pub fn open_declared(
+        &self,
+        pass: &crate::gate::Pass,
+        c: &store::ClaimRow,
+    ) -> Result<(String, String), AppError> {
+        let plain = self.unseal(pass, CLAIM_DECLARED, c.id, &c.declared)?;
         let text = String::from_utf8(plain).map_err(|_| corrupt())?;
         let (cin, name) = text.split_once('\t').ok_or_else(corrupt)?;
         Ok((cin.to_string(), name.to_string()))

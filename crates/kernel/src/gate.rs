@@ -14,6 +14,99 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::{Lookup, PersonCipher};
 
+/// Leave to decrypt: proof that a read was admitted here (policy, budget, and its audit event
+/// durable) or that a system read was recorded with its reason ([`Kernel::recorded_read`]).
+/// Only this module makes one (its field is private to it), it is neither `Clone` nor
+/// `Copy`, and [`Kernel::unseal`] / [`Kernel::unseal_bound`] take one: outside the gate no code
+/// can decrypt personal data, since the capability crates hold the keys only as a
+/// [`crate::keys::Sealer`], which cannot open.
+///
+/// ```compile_fail
+/// // A capability crate cannot make a pass of its own…
+/// let pass = kernel::gate::Pass { _audited: () };
+/// ```
+///
+/// ```compile_fail
+/// // …nor open a ciphertext with the keys it holds.
+/// fn steal(k: &kernel::Kernel, blob: &[u8]) {
+///     let _ = k.keyring().decrypt(kernel::columns::CLAIM_DECLARED, 1, blob);
+/// }
+/// ```
+///
+/// ```
+/// // (Sealing with them, written the same way, compiles.)
+/// fn seal(k: &kernel::Kernel, plain: &[u8]) {
+///     let _ = k.keyring().encrypt(kernel::columns::CLAIM_DECLARED, 1, plain);
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a pass is what opens the ciphertexts it was admitted for"]
+pub struct Pass {
+    _audited: (),
+}
+
+/// Authentication factor material: TOTP seeds, passkeys' state, the phones SMS codes go to (a
+/// factor's, an enrolment's) and an E-ID flow's verifier and nonce. Opened by the login,
+/// enrolment and factor flows that use them, each audited as an authentication event; never
+/// shown (a factor's phone is listed masked).
+const SECRETS: [vault::Column; 3] = [
+    crate::columns::FACTOR_SECRET,
+    crate::columns::ENROLMENT_PHONE,
+    crate::columns::EID_SECRET,
+];
+
+impl Kernel {
+    /// Decrypts a ciphertext of `col` bound to `row`, for a read the pass admitted.
+    pub fn unseal(
+        &self,
+        _pass: &Pass,
+        col: vault::Column,
+        row: i64,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, AppError> {
+        Ok(self.inner.keys.ring().decrypt(col, row, blob)?)
+    }
+
+    /// [`Kernel::unseal`] for a ciphertext also bound to `context` (a block's directory).
+    pub fn unseal_bound(
+        &self,
+        _pass: &Pass,
+        col: vault::Column,
+        row: i64,
+        context: &[u8],
+        blob: &[u8],
+    ) -> Result<Vec<u8>, AppError> {
+        Ok(self
+            .inner
+            .keys
+            .ring()
+            .decrypt_bound(col, row, context, blob)?)
+    }
+
+    /// Decrypts authentication factor material ([`SECRETS`]); any other column is refused.
+    pub fn unseal_secret(
+        &self,
+        col: vault::Column,
+        row: i64,
+        blob: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, AppError> {
+        if !SECRETS.contains(&col) {
+            return Err(AppError::Internal("not an authentication secret"));
+        }
+        Ok(zeroize::Zeroizing::new(
+            self.inner.keys.ring().decrypt(col, row, blob)?,
+        ))
+    }
+
+    /// A read whose audit event the caller words: the system's own work (an SMS to send, a RIB
+    /// change to apply, the import's checks, with the reason), or an operator's counted export.
+    /// `event` is written durably, then the pass is given.
+    pub async fn recorded_read(&self, event: Audit, request_id: &str) -> Result<Pass, AppError> {
+        event.write(self, request_id).await?;
+        Ok(Pass { _audited: () })
+    }
+}
+
 /// Whom a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -102,7 +195,13 @@ impl Kernel {
             let stored = cipher
                 .get(field)
                 .ok_or(store::StoreError::Corrupt("identifier missing"))?;
-            if self.keyring().decrypt(person_column(field), id, stored)? == value.as_bytes() {
+            if self
+                .inner
+                .keys
+                .ring()
+                .decrypt(person_column(field), id, stored)?
+                == value.as_bytes()
+            {
                 return Ok(Some((id, cipher)));
             }
         }
@@ -127,7 +226,11 @@ impl Kernel {
         let Some(ct) = cipher.get(field) else {
             return Ok(None);
         };
-        let plain = self.keyring().decrypt(person_column(field), person, ct)?;
+        let plain = self
+            .inner
+            .keys
+            .ring()
+            .decrypt(person_column(field), person, ct)?;
         String::from_utf8(plain)
             .map(Some)
             .map_err(|_| store::StoreError::Corrupt("person field").into())
@@ -188,7 +291,7 @@ impl Kernel {
         person: Option<i64>,
         asking: Asking<'_>,
         request_id: &str,
-    ) -> Result<i64, AppError> {
+    ) -> Result<(i64, Pass), AppError> {
         let Asking {
             action,
             purpose,
@@ -224,7 +327,7 @@ impl Kernel {
         let reason = match (decision, person) {
             (Decision::Allow, Some(id)) => {
                 audit.write(self, request_id).await?;
-                return Ok(id);
+                return Ok((id, Pass { _audited: () }));
             }
             (Decision::Deny(r), _) => r,
             (Decision::Allow, None) => DenyReason::NotSelf,
@@ -272,7 +375,7 @@ impl Kernel {
             fields: &fields,
             full: req.full,
         };
-        let admitted = self.admit(who, person, asking, request_id).await?;
+        let (admitted, _) = self.admit(who, person, asking, request_id).await?;
         let Some((id, cipher)) = record.filter(|(id, _)| *id == admitted) else {
             return Err(AppError::NotFound(Missing::Person));
         };
@@ -291,7 +394,7 @@ impl Kernel {
                     Some(if req.full { text } else { f.mask(&text) })
                 }
                 Some(ct) => {
-                    let plain = self.keyring().decrypt(person_column(f), id, ct)?;
+                    let plain = self.inner.keys.ring().decrypt(person_column(f), id, ct)?;
                     let text = String::from_utf8(plain)
                         .map_err(|_| store::StoreError::Corrupt("field is not UTF-8"))?;
                     Some(if req.full { text } else { f.mask(&text) })
@@ -332,7 +435,7 @@ impl Kernel {
         fields: &[PersonField],
         detail: &str,
         request_id: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<Pass, AppError> {
         let refuse = |reason: DenyReason| {
             Audit::by(actor, action)
                 .purpose(purpose)
@@ -366,7 +469,8 @@ impl Kernel {
                     .detail(detail)
             })
             .collect();
-        Audit::write_all(events, self, request_id).await
+        Audit::write_all(events, self, request_id).await?;
+        Ok(Pass { _audited: () })
     }
 
     /// The registry's names of `persons` ("LAST FIRST", in Latin script), for daman to compare

@@ -100,6 +100,9 @@ impl Keys {
         Ok((ring, (rows.iter().map(|k| k.id).collect(), primary)))
     }
 
+    /// The keyring itself, which opens ciphertexts: for the gate ([`Kernel::unseal`], in
+    /// gate.rs) and for re-encryption here, never handed out of the kernel
+    /// (`scripts/check-layers` checks that no other module calls it).
     pub(crate) fn ring(&self) -> Arc<Keyring> {
         match self.ring.read() {
             Ok(r) => r.clone(),
@@ -184,10 +187,57 @@ pub struct RekeyPass {
     pub stale: u64,
 }
 
+/// The keys as the capability crates hold them: they seal, index and name (pseudonyms, person
+/// row ids), and never open. Plaintext comes out of a ciphertext only through the gate, with a
+/// [`crate::gate::Pass`] ([`Kernel::unseal`]); this type has no way to decrypt, and the keyring it
+/// wraps is not reachable from it.
+#[derive(Clone)]
+pub struct Sealer(Arc<Keyring>);
+
+impl Sealer {
+    pub fn encrypt(&self, col: Column, row: i64, plain: &[u8]) -> Result<Vec<u8>, AppError> {
+        Ok(self.0.encrypt(col, row, plain)?)
+    }
+
+    pub fn encrypt_bound(
+        &self,
+        col: Column,
+        row: i64,
+        context: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, AppError> {
+        Ok(self.0.encrypt_bound(col, row, context, plain)?)
+    }
+
+    pub fn blind_index(
+        &self,
+        col: Column,
+        value: &[u8],
+    ) -> Result<[u8; vault::BLIND_INDEX_LEN], AppError> {
+        Ok(self.0.blind_index(col, value)?)
+    }
+
+    pub fn pseudonym(&self, kind: &str, id: i64) -> [u8; vault::BLIND_INDEX_LEN] {
+        self.0.pseudonym(kind, id)
+    }
+
+    pub fn person_pseudonym(&self, id: i64) -> [u8; vault::BLIND_INDEX_LEN] {
+        self.0.person_pseudonym(id)
+    }
+
+    pub fn person_id(&self, serial: i64) -> Result<i64, AppError> {
+        Ok(self.0.person_id(serial)?)
+    }
+
+    pub fn newest_key_id(&self) -> u32 {
+        self.0.newest_key_id()
+    }
+}
+
 impl Kernel {
-    /// This process's keyring (the current one: a rotation replaces it).
-    pub fn keyring(&self) -> Arc<Keyring> {
-        self.inner.keys.ring()
+    /// This process's keys, to seal with (the current ones: a rotation replaces them).
+    pub fn keyring(&self) -> Sealer {
+        Sealer(self.inner.keys.ring())
     }
 
     /// Loads the data keys again if they changed, and reports what this process holds, even
@@ -198,7 +248,7 @@ impl Kernel {
             Ok(rows) => self.inner.keys.load(&rows),
             Err(e) => Err(e.into()),
         };
-        let ring = self.keyring();
+        let ring = self.inner.keys.ring();
         self.inner
             .store
             .report_key_node(
@@ -388,7 +438,7 @@ impl Kernel {
                 let Some(last) = rows.last() else { break };
                 after = Some(last.key);
                 let n = rows.len() as u64;
-                let ring = self.keyring();
+                let ring = self.inner.keys.ring();
                 out.rows += n;
                 progress(KeyProgress::Rows(n));
                 if !write {

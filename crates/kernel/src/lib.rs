@@ -46,13 +46,16 @@ pub use principals::{Binding, PRINCIPAL_TTL_SECONDS};
 pub use sequencer::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event};
 pub use session::{STEP_UP_SECONDS, SessionInfo, StepUp, is_staff, timeouts};
 pub use sms::SmsConfig;
+/// What the capability crates need of the vault, which they do not depend on: they hold keys
+/// only as a [`keys::Sealer`] and never a keyring (docs/architecture.md, "One gate").
+pub use vault::{KeyDir, MacKey, Random, hex};
 pub use writer::AuditWriter;
 
 use domain::{Clock, Parameters, Timestamp};
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::Store;
-use vault::{KeyDir, KeyEncryptionKey, KeyFileKek, Keyring, Random};
+use vault::{KeyEncryptionKey, KeyFileKek, Keyring};
 
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]

@@ -4,10 +4,10 @@
 
 use crate::Registry;
 use domain::{DenyReason, PersonField, Role, Timestamp};
+use kernel::hex;
 use kernel::{Actor, AppError, Audit, Principal};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use vault::hex;
 
 /// Events read per query.
 const PAGE: i64 = 10_000;

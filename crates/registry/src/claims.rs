@@ -75,7 +75,7 @@ impl Registry {
                     .detail(format!("count={}", rows.len()))
                     .write(&self.k, request_id)
                     .await?;
-                (rows, false)
+                (rows, None)
             }
             (Role::Agent, _) => {
                 self.registrar(who, "read_claims", request_id).await?;
@@ -83,16 +83,14 @@ impl Registry {
                     .pending_claims(after.unwrap_or(0), CLAIM_PAGE_MAX)
                     .await?;
                 // What was declared is in the log before it is decrypted.
-                Audit::command(who, "read_claims", None)
+                let event = Audit::command(who, "read_claims", None)
                     .fields(&[
                         PersonField::Cin,
                         PersonField::LastName,
                         PersonField::FirstName,
                     ])
-                    .detail(format!("count={}", rows.len()))
-                    .write(&self.k, request_id)
-                    .await?;
-                (rows, true)
+                    .detail(format!("count={}", rows.len()));
+                (rows, Some(self.k.recorded_read(event, request_id).await?))
             }
             _ => {
                 Audit::command(who, "read_claims", None)
@@ -112,8 +110,8 @@ impl Registry {
                 .iter()
                 .find(|e| e.id == c.employer_id)
                 .ok_or(store::StoreError::Corrupt("claim employer"))?;
-            let (declared_cin, declared_name) = if agent {
-                let (cin, name) = self.k.open_declared(c)?;
+            let (declared_cin, declared_name) = if let Some(pass) = &agent {
+                let (cin, name) = self.k.open_declared(pass, c)?;
                 (Some(cin), Some(name))
             } else {
                 (None, None)
@@ -213,7 +211,7 @@ impl Registry {
                         p
                     }
                     (ClaimKind::Request, None, Role::Agent) => {
-                        let (row, number) = self.person_from_claim(&claim).await?;
+                        let (row, number) = self.person_from_claim(who, &claim, request_id).await?;
                         immatriculation = Some(number);
                         decision.person_id = Some(row.id);
                         let id = row.id;
@@ -284,8 +282,21 @@ impl Registry {
     /// A person immatriculated from a request: a new number, the CIN and the name as declared
     /// (the registry completes the record later). A CIN already registered is a conflict: the
     /// agent confirms the request as that person instead.
-    async fn person_from_claim(&self, c: &ClaimRow) -> Result<(PersonRow, String), AppError> {
-        let (cin, name) = self.k.open_declared(c)?;
+    async fn person_from_claim(
+        &self,
+        who: &Principal,
+        c: &ClaimRow,
+        request_id: &str,
+    ) -> Result<(PersonRow, String), AppError> {
+        let event = Audit::command(who, "read_claim", None)
+            .fields(&[
+                PersonField::Cin,
+                PersonField::LastName,
+                PersonField::FirstName,
+            ])
+            .detail(format!("claim={}", c.id));
+        let pass = self.k.recorded_read(event, request_id).await?;
+        let (cin, name) = self.k.open_declared(&pass, c)?;
         let cin = Cin::parse(&cin)?;
         let store = self.k.store();
         let ring = self.k.keyring();

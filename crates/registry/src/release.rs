@@ -7,11 +7,11 @@
 use crate::Registry;
 use crate::breach::principal_set;
 use domain::{DenyReason, PersonField, Purpose, Role, Timestamp};
+use kernel::hex;
 use kernel::{AppError, Audit, Clash, Missing, Principal};
 use serde::Serialize;
 use std::collections::HashMap;
 use store::ContactReleaseRow;
-use vault::hex;
 
 /// How long an approval stays good for the release.
 pub const RELEASE_APPROVAL_HOURS: i64 = 24;
