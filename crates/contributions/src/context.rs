@@ -256,6 +256,9 @@ impl Contributions {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
+        if decls.iter().all(|d| d.entrants.is_empty()) {
+            return Ok(());
+        }
         let reason = "an entrant named by number and CIN: the declared name compared";
         for (pid, name) in self.k.registry_names(&candidates, reason, "import").await? {
             ctx.registry_names.insert(pid, ebds::fit(&name, 60));

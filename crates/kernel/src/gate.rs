@@ -484,9 +484,6 @@ impl Kernel {
         request_id: &str,
     ) -> Result<BTreeMap<i64, String>, AppError> {
         let mut names = BTreeMap::new();
-        if persons.is_empty() {
-            return Ok(names);
-        }
         Audit::counted(Actor::system(), "match_names", persons.len())
             .fields(&[PersonField::LastName, PersonField::FirstName])
             .detail(format!("count={} reason={reason}", persons.len()))

@@ -90,6 +90,19 @@ impl Kernel {
     /// outside the number's quota. A person without a phone on record, or a notice the SMS
     /// limits hold back, still finds the claim in their account; neither is an error of the
     /// declaration that made it.
+    /// [`Kernel::notify_claim`] in the background: whoever made the claim gets their answer
+    /// without waiting for the notice, so its time does not tell whether there was one to send
+    /// (`scripts/bench-oracle`). A notice lost to a crash leaves the claim pending in the
+    /// person's account, where they see it.
+    pub fn notify_claim_later(&self, person: i64, request_id: &str) {
+        let (k, request_id) = (self.clone(), request_id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = k.notify_claim(person, &request_id).await {
+                tracing::warn!(error = %e, "an employment claim's notice was not sent");
+            }
+        });
+    }
+
     pub async fn notify_claim(&self, person: i64, request_id: &str) -> Result<(), AppError> {
         crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
             .subject(person)

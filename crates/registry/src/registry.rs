@@ -313,10 +313,11 @@ impl Registry {
         let by_cin = self.k.resolve(&Subject::Cin(cin.clone())).await?;
         let candidate = by_number.filter(|p| by_cin == Some(*p));
         let reason = "an employer user's link by number and CIN: the declared name compared";
-        let names = match candidate {
-            Some(p) => self.k.registry_names(&[p], reason, request_id).await?,
-            None => Default::default(),
-        };
+        // Audited whether there is a name to compare or not: the answer takes the same time.
+        let names = self
+            .k
+            .registry_names(candidate.as_slice(), reason, request_id)
+            .await?;
         let matched = candidate.filter(|p| {
             names
                 .get(p)
@@ -353,7 +354,7 @@ impl Registry {
             .await?;
         self.k.store().insert_claims(&[row]).await?;
         if let Some(p) = matched {
-            self.k.notify_claim(p, request_id).await?;
+            self.k.notify_claim_later(p, request_id);
         }
         Ok(Linked::Claimed)
     }
