@@ -87,11 +87,10 @@ impl Contributions {
                 .into_iter()
                 .collect();
             // The names, numbers and children about to be read are in the audit log first.
-            Audit::counted(reg.actor(), "issue_preetablis", employers.len())
+            let event = Audit::counted(reg.actor(), "issue_preetablis", employers.len())
                 .fields(&PREETABLI_FIELDS)
-                .detail(format!("period={period} employees={}", staff.len()))
-                .write(&self.k, request_id)
-                .await?;
+                .detail(format!("period={period} employees={}", staff.len()));
+            let pass = self.k.recorded_read(event, request_id).await?;
             let first_pre = self
                 .k
                 .store()
@@ -112,7 +111,7 @@ impl Contributions {
                         .ok_or(store::StoreError::Corrupt("person"))?;
                     let text = |f: PersonField| -> Result<String, AppError> {
                         self.k
-                            .system_text(*pid, c, f)?
+                            .system_text(&pass, *pid, c, f)?
                             .ok_or_else(|| store::StoreError::Corrupt("person field").into())
                     };
                     let children: u8 = text(PersonField::Children)?.parse().unwrap_or(0);

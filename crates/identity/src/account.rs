@@ -104,14 +104,13 @@ impl Identity {
             }
         };
         // Recorded before the phone on record is read.
-        Audit::auth(None, "enrol_start", "code_sent")
+        let event = Audit::auth(None, "enrol_start", "code_sent")
             .subject(person_id)
-            .fields(&[PersonField::Phone])
-            .write(&self.k, request_id)
-            .await?;
+            .fields(&[PersonField::Phone]);
+        let pass = self.k.recorded_read(event, request_id).await?;
         let phone = self
             .k
-            .phone_in(person_id, &cipher)?
+            .phone_in(&pass, person_id, &cipher)?
             .ok_or(AppError::NotFound(Missing::Person))?;
         let id = self.k.new_id()?;
         let now = self.k.now().0;

@@ -6,6 +6,7 @@ use crate::state::Identity;
 use auth::token;
 use domain::{DenyReason, Lang, PersonField, Phone, Rib, Role};
 use kernel::columns::{RIB_CHANGE, person_column};
+use kernel::gate::Pass;
 use kernel::{AppError, Audit, Clash, Missing, Principal, StepUp};
 use store::RibChangeRow;
 
@@ -53,10 +54,9 @@ impl Identity {
         let (cancel, cancel_hash) = token::new_token(self.k.random())?;
         let effective_at = now + self.auth().cfg.rib_cooling_off_hours * 3_600_000_000;
         // The phone numbers on record are read for the notice.
-        Audit::auth(Some(p), "rib_change_requested", "ok")
-            .fields(&[PersonField::Rib, PersonField::Phone])
-            .write(&self.k, request_id)
-            .await?;
+        let event = Audit::auth(Some(p), "rib_change_requested", "ok")
+            .fields(&[PersonField::Rib, PersonField::Phone]);
+        let pass = self.k.recorded_read(event, request_id).await?;
         self.k
             .store()
             .cancel_pending_rib_changes(person, now)
@@ -80,7 +80,7 @@ impl Identity {
         // their own SMS quota. A change nobody could be told about does not stand.
         let text = rib_notice(&cancel, self.auth().cfg.rib_cooling_off_hours, lang);
         let mut told = 0;
-        for phone in self.notice_phones(p, person).await? {
+        for phone in self.notice_phones(&pass, p, person).await? {
             match self.k.send_notice(&phone, &text).await {
                 Ok(()) => told += 1,
                 Err(e) => tracing::warn!(error = %e, "RIB change notice not sent"),
@@ -97,8 +97,18 @@ impl Identity {
     }
 
     /// The distinct numbers on record for a person: the registry's phone and the login's.
-    async fn notice_phones(&self, p: &Principal, person: i64) -> Result<Vec<Phone>, AppError> {
-        let mut out: Vec<Phone> = self.k.phone_on_record(person).await?.into_iter().collect();
+    async fn notice_phones(
+        &self,
+        pass: &Pass,
+        p: &Principal,
+        person: i64,
+    ) -> Result<Vec<Phone>, AppError> {
+        let mut out: Vec<Phone> = self
+            .k
+            .phone_on_record(pass, person)
+            .await?
+            .into_iter()
+            .collect();
         if let Some(login_phone) = self.sms_factor_phone(p.id).await?
             && !out.contains(&login_phone)
         {

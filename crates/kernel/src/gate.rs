@@ -215,10 +215,11 @@ impl Kernel {
     /// A field of a person's ciphertexts, in clear, for daman itself: to send a code or a
     /// notice to the phone, to write the names on a préétabli; and the contact data a breach
     /// notification needs, released under four eyes (`release.rs`), the only case where it is
-    /// shown to someone. The one place such reads happen: the caller's audit event, written
-    /// before, names the fields.
+    /// shown to someone. The caller's audit event, written before, names the fields: its pass
+    /// ([`Kernel::recorded_read`]) is what this takes.
     pub fn system_text(
         &self,
+        _pass: &Pass,
         person: i64,
         cipher: &PersonCipher,
         field: PersonField,
@@ -237,16 +238,25 @@ impl Kernel {
     }
 
     /// The phone on record, for daman to send a code or a notice to ([`Kernel::system_text`]).
-    pub fn phone_in(&self, person: i64, cipher: &PersonCipher) -> Result<Option<Phone>, AppError> {
-        self.system_text(person, cipher, PersonField::Phone)?
+    pub fn phone_in(
+        &self,
+        pass: &Pass,
+        person: i64,
+        cipher: &PersonCipher,
+    ) -> Result<Option<Phone>, AppError> {
+        self.system_text(pass, person, cipher, PersonField::Phone)?
             .map(|p| Phone::parse(&p).map_err(AppError::from))
             .transpose()
     }
 
     /// [`Kernel::phone_in`] for a person not yet loaded.
-    pub async fn phone_on_record(&self, person: i64) -> Result<Option<Phone>, AppError> {
+    pub async fn phone_on_record(
+        &self,
+        pass: &Pass,
+        person: i64,
+    ) -> Result<Option<Phone>, AppError> {
         match self.inner.store.person(person).await? {
-            Some(cipher) => self.phone_in(person, &cipher),
+            Some(cipher) => self.phone_in(pass, person, &cipher),
             None => Ok(None),
         }
     }
@@ -484,13 +494,15 @@ impl Kernel {
         request_id: &str,
     ) -> Result<BTreeMap<i64, String>, AppError> {
         let mut names = BTreeMap::new();
-        Audit::counted(Actor::system(), "match_names", persons.len())
+        let event = Audit::counted(Actor::system(), "match_names", persons.len())
             .fields(&[PersonField::LastName, PersonField::FirstName])
-            .detail(format!("count={} reason={reason}", persons.len()))
-            .write(self, request_id)
-            .await?;
+            .detail(format!("count={} reason={reason}", persons.len()));
+        let pass = self.recorded_read(event, request_id).await?;
         for (pid, c) in self.inner.store.persons_by_id(persons).await? {
-            let text = |f| self.system_text(pid, &c, f).map(Option::unwrap_or_default);
+            let text = |f| {
+                self.system_text(&pass, pid, &c, f)
+                    .map(Option::unwrap_or_default)
+            };
             let name = format!(
                 "{} {}",
                 text(PersonField::LastName)?,

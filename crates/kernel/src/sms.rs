@@ -104,13 +104,12 @@ impl Kernel {
     }
 
     pub async fn notify_claim(&self, person: i64, request_id: &str) -> Result<(), AppError> {
-        crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
+        let event = crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
             .subject(person)
             .fields(&[domain::PersonField::Phone])
-            .detail("reason=an employer declared employing them: confirm or refuse")
-            .write(self, request_id)
-            .await?;
-        let Some(phone) = self.phone_on_record(person).await? else {
+            .detail("reason=an employer declared employing them: confirm or refuse");
+        let pass = self.recorded_read(event, request_id).await?;
+        let Some(phone) = self.phone_on_record(&pass, person).await? else {
             return Ok(());
         };
         match self.send_notice(&phone, claim_notice()).await {

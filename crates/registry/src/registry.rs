@@ -458,14 +458,15 @@ impl Registry {
         let phone = enc(PersonField::Phone, phone.map(|p| p.as_str().to_string()))?;
         let email_addr = enc(PersonField::Email, email_addr)?;
         let address = enc(PersonField::Address, address)?;
+        // Audit first: a change that is not recorded must not happen (and the phone it
+        // replaces is read after the event).
+        let pass = self.k.recorded_read(audit, request_id).await?;
         // The number being replaced hears about it (a SIM swap or an insider would otherwise
         // go unnoticed), and RIB changes wait a while after it.
         let old_phone = match phone {
-            Some(_) => self.k.phone_on_record(id).await?,
+            Some(_) => self.k.phone_on_record(&pass, id).await?,
             None => None,
         };
-        // Audit first: a change that is not recorded must not happen.
-        audit.write(&self.k, request_id).await?;
         let changed_phone = phone.is_some();
         if !self
             .k

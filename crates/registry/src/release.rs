@@ -203,7 +203,7 @@ impl Registry {
         {
             return Err(AppError::Conflict(Clash::ReleaseAlreadyUsed));
         }
-        audit.write(&self.k, request_id).await?;
+        let pass = self.k.recorded_read(audit, request_id).await?;
         // Every read is recorded before anything is decrypted.
         for (_, person) in &persons {
             Audit::command(who, "reveal", Some(*person))
@@ -228,9 +228,15 @@ impl Registry {
             };
             contacts.push(Contact {
                 subject,
-                phone: self.k.system_text(person, cipher, PersonField::Phone)?,
-                email: self.k.system_text(person, cipher, PersonField::Email)?,
-                address: self.k.system_text(person, cipher, PersonField::Address)?,
+                phone: self
+                    .k
+                    .system_text(&pass, person, cipher, PersonField::Phone)?,
+                email: self
+                    .k
+                    .system_text(&pass, person, cipher, PersonField::Email)?,
+                address: self
+                    .k
+                    .system_text(&pass, person, cipher, PersonField::Address)?,
             });
         }
         Ok(ContactRelease { release, contacts })
