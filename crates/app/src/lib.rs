@@ -4,7 +4,7 @@
 
 use contributions::Contributions;
 use identity::{AuthConfig, Identity};
-use kernel::{AppError, Kernel, KernelConfig};
+use kernel::{AppError, Kernel, KernelConfig, RenumberProgress};
 use ledger::Ledger;
 use registry::Registry;
 
@@ -37,6 +37,27 @@ impl App {
             ledger: Ledger::new(kernel.clone()),
             kernel,
         })
+    }
+
+    /// Renumbers a database whose persons still have serial ids (migration 0025): the
+    /// persons and every reference to them, then what the contributions service keeps, then
+    /// the mark. Nothing to do (and `false`) on a database already keyed. Cut short, the next
+    /// run goes on where it stopped. Run before serving: no request may meet a half-moved
+    /// person.
+    pub async fn renumber_persons(
+        &self,
+        progress: &(dyn Fn(RenumberProgress) + Sync),
+        request_id: &str,
+    ) -> Result<bool, AppError> {
+        if !self.kernel.person_ids_serial().await? {
+            return Ok(false);
+        }
+        self.kernel.renumber_persons(progress, request_id).await?;
+        self.contributions
+            .renumber_persons(progress, request_id)
+            .await?;
+        self.kernel.end_serial_person_ids(request_id).await?;
+        Ok(true)
     }
 
     /// The gate, principals, capabilities, the audit log, budgets, keys.

@@ -229,13 +229,9 @@ impl Contributions {
             insert_ms = started.elapsed().as_millis() as u64,
             "import committed"
         );
-        // Each person an accepted entrant line names by number, CIN and name is told, and
-        // confirms or refuses in their account.
-        for c in &prepared.batch.claims {
-            if let (store::ClaimKind::Link, Some(person)) = (c.kind, c.person_id) {
-                self.k.notify_claim(person, request_id).await?;
-            }
-        }
+        // Each person an accepted entrant line names by number, CIN and name is told from the
+        // queue of claims (`Registry::send_claim_notices`), and confirms or refuses in their
+        // account.
         let outcomes = prepared.outcomes;
         let (a, r, d) = outcomes.iter().fold((0, 0, 0), |(a, r, d), o| match o {
             Some(ImportOutcome::Accepted(_)) => (a + 1, r, d),

@@ -9,7 +9,8 @@
 //! hold) · `model` (receipts, outcomes) · `rejections` · `pipeline` (batches, ids, what a
 //! batch in flight accepted) · `context` (what the registry says of a batch) · `check` (a
 //! file against it) · `accept` (the rows an accepted file writes) · `preetabli` · `import` ·
-//! `rectify` · `career` · `reading` (receipts, files and lines back).
+//! `rectify` · `career` · `reading` (receipts, files and lines back) · `renumber` (persons'
+//! keyed ids in what the service keeps, migration 0025).
 //!
 //! The import's sets and maps hash with foldhash: SipHash was 3 % of an import's CPU. Its seed
 //! is random per process, so colliding keys cannot be chosen in advance by whoever writes a file.
@@ -26,6 +27,7 @@ mod preetabli;
 mod reading;
 mod rectify;
 mod rejections;
+mod renumber;
 
 pub use career::CareerLine;
 pub use model::{

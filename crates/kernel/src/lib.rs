@@ -28,6 +28,7 @@ pub mod keys;
 mod lookup;
 pub mod principal;
 pub mod principals;
+mod renumber;
 pub mod sequencer;
 pub mod session;
 pub mod sms;
@@ -43,6 +44,7 @@ pub use gate::{CASE_DAYS, PersonView, RevealInput, RevealRequest, Subject, id_st
 pub use keys::{KeyInfo, KeyProgress, NODE_LIVE_SECONDS, RekeyPass, Rotation};
 pub use principal::Principal;
 pub use principals::{Binding, PRINCIPAL_TTL_SECONDS};
+pub use renumber::RenumberProgress;
 pub use sequencer::{AuditLogConfig, CheckpointInfo, LogProblem, VerifyReport, audit_event};
 pub use session::{STEP_UP_SECONDS, SessionInfo, StepUp, is_staff, timeouts};
 pub use sms::SmsConfig;

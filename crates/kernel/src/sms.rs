@@ -88,21 +88,8 @@ impl Kernel {
     /// Tells a person that an employer declared employing them, to confirm or refuse in their
     /// account: audited as daman reading the phone on record for that reason, then sent
     /// outside the number's quota. A person without a phone on record, or a notice the SMS
-    /// limits hold back, still finds the claim in their account; neither is an error of the
-    /// declaration that made it.
-    /// [`Kernel::notify_claim`] in the background: whoever made the claim gets their answer
-    /// without waiting for the notice, so its time does not tell whether there was one to send
-    /// (`scripts/bench-oracle`). A notice lost to a crash leaves the claim pending in the
-    /// person's account, where they see it.
-    pub fn notify_claim_later(&self, person: i64, request_id: &str) {
-        let (k, request_id) = (self.clone(), request_id.to_string());
-        tokio::spawn(async move {
-            if let Err(e) = k.notify_claim(person, &request_id).await {
-                tracing::warn!(error = %e, "an employment claim's notice was not sent");
-            }
-        });
-    }
-
+    /// limits hold back, still finds the claim in their account. Sent from the queue of claims
+    /// (`Registry::send_claim_notices`), never while the claim is made.
     pub async fn notify_claim(&self, person: i64, request_id: &str) -> Result<(), AppError> {
         let event = crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
             .subject(person)
@@ -112,8 +99,10 @@ impl Kernel {
         let Some(phone) = self.phone_on_record(&pass, person).await? else {
             return Ok(());
         };
+        // A number at its SMS limit is not told (the claim waits in the person's account);
+        // a sender that is down is tried again (the notice stays queued).
         match self.send_notice(&phone, claim_notice()).await {
-            Ok(()) | Err(AppError::SmsLimit) | Err(AppError::Unavailable) => Ok(()),
+            Ok(()) | Err(AppError::SmsLimit) => Ok(()),
             Err(e) => Err(e),
         }
     }

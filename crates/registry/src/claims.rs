@@ -53,7 +53,36 @@ pub enum Verdict<'a> {
     Confirm(Option<&'a str>),
 }
 
+/// Queued notices read at a time.
+const NOTICES: i64 = 100;
+
 impl Registry {
+    /// Sends the notices employment claims queued: each person a link claim names (an
+    /// employer said they work for it, by number, CIN and name) is told by SMS to confirm or
+    /// refuse in their account, oldest first. A notice is marked sent after it went, so a
+    /// crash sends one twice, never none; one the SMS sender could not take stays queued for
+    /// the next run (`daman serve` runs this every minute). Returns how many went.
+    pub async fn send_claim_notices(&self) -> Result<usize, AppError> {
+        let store = self.k.store();
+        let (mut sent, mut after) = (0, 0);
+        loop {
+            let due = store.unnotified_claims(after, NOTICES).await?;
+            let Some(&(last, _)) = due.last() else {
+                return Ok(sent);
+            };
+            after = last;
+            for (claim, person) in due {
+                match self.k.notify_claim(person, "claim-notices").await {
+                    Ok(()) => {
+                        store.claim_notified(claim, self.k.now().0).await?;
+                        sent += 1;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "an employment claim's notice waits"),
+                }
+            }
+        }
+    }
+
     /// The pending claims `who` may decide: an insured person's links (their own), or a page of
     /// every pending claim for an agent (after `after`, at most [`CLAIM_PAGE_MAX`]), with what
     /// was declared. Anyone else is refused.

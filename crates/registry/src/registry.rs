@@ -125,6 +125,8 @@ impl Registry {
         let decoys = self.decoy_rows(&slots).await?;
         let decoy_ids: Vec<i64> = decoys.iter().map(|r| r.id).collect();
         rows.extend(decoys);
+        // In the order of the table: keyed ids put a batch all over it.
+        rows.sort_unstable_by_key(|r| r.id);
         self.k
             .store()
             .insert_persons(&rows)
@@ -136,8 +138,13 @@ impl Registry {
 
     /// `n` new person row ids: serials from the counter, each keyed
     /// ([`vault::Keyring::person_id`]), so a row id says nothing of the number given with it.
+    /// A database not renumbered yet (migration 0025) keeps the serials, as it numbered
+    /// everyone before.
     pub(crate) async fn person_ids(&self, n: usize) -> Result<Vec<i64>, AppError> {
         let first = self.k.store().allocate("person", n as i64).await?;
+        if self.k.person_ids_serial().await? {
+            return Ok((first..first + n as i64).collect());
+        }
         let ring = self.k.keyring();
         (0..n as i64).map(|k| ring.person_id(first + k)).collect()
     }
@@ -352,10 +359,9 @@ impl Registry {
         Audit::command(who, "claim_employment", None)
             .write(&self.k, request_id)
             .await?;
+        // The person named is told from the queue ([`Registry::send_claim_notices`]): the
+        // answer is the same, in the same time, whoever the claim named.
         self.k.store().insert_claims(&[row]).await?;
-        if let Some(p) = matched {
-            self.k.notify_claim_later(p, request_id);
-        }
         Ok(Linked::Claimed)
     }
 

@@ -184,6 +184,33 @@ impl Store {
         Ok(())
     }
 
+    /// Up to `limit` link claims after `after` whose person has not been told yet (oldest
+    /// first): (claim, person).
+    pub async fn unnotified_claims(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
+        Ok(with_pool!(self, |p| sqlx::query_as(
+            "SELECT id, person_id FROM employment_claims \
+             WHERE notified_at IS NULL AND kind = 'link' AND person_id IS NOT NULL AND id > $1 \
+             ORDER BY id LIMIT $2"
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// Marks a claim's notice sent.
+    pub async fn claim_notified(&self, id: i64, at: i64) -> Result<()> {
+        with_pool!(self, |p| sqlx::query(
+            "UPDATE employment_claims SET notified_at = $1 WHERE id = $2"
+        )
+        .bind(at)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
     pub async fn claim(&self, id: i64) -> Result<Option<ClaimRow>> {
         let sql = format!("SELECT {COLUMNS} FROM employment_claims WHERE id = $1");
         let r: Option<Raw> = with_pool!(self, |p| {

@@ -159,6 +159,8 @@ macro_rules! insert_blocks {
     };
 }
 
+pub(crate) use insert_blocks;
+
 /// Ends the current employments of [`EmploymentEnd`]s in transaction `$tx` (one begun by
 /// the end date and not ended yet).
 macro_rules! end_employments {

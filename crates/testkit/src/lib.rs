@@ -172,6 +172,21 @@ impl TestApp {
         App::open(cfg).await.unwrap()
     }
 
+    /// [`TestApp::another_node`] connected as the database's owner (what `daman migrate`
+    /// runs as where `database_owner_url` is set).
+    pub async fn as_owner(&self) -> App {
+        let store = Store::connect(&self.owner_url, 4).await.unwrap();
+        let mut cfg = app_config(
+            store,
+            self.dir.path(),
+            self.clock.clone(),
+            kernel::ReadBudgets::default(),
+            Vec::new(),
+        );
+        cfg.kernel.sms.sender = None;
+        App::open(cfg).await.unwrap()
+    }
+
     /// The app with SMS going to `<dir>/sms.jsonl` ([`TestApp::sms_texts`]).
     pub async fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, |_| {}, 100_000).await

@@ -185,6 +185,20 @@ impl Keyring {
         self.seal(blob[0], col, row, context, &plain).map(Some)
     }
 
+    /// `blob`, sealed for row `old`, sealed again for row `new` of the same column (under the
+    /// primary key, in its own format): what renumbering a row takes, since the row id is
+    /// bound into every ciphertext. The plaintext never leaves this function (and is wiped).
+    pub fn rebind(
+        &self,
+        col: Column,
+        old: i64,
+        new: i64,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        let plain = zeroize::Zeroizing::new(self.decrypt_bound(col, old, &[], blob)?);
+        self.seal(blob[0], col, new, &[], &plain)
+    }
+
     /// The associated data: format, table, column, row and key id, then the caller's
     /// `context` (empty for a plain field). A column is always sealed with a context or
     /// always without, so the fixed-length fields before it keep the encoding unambiguous.
@@ -527,6 +541,22 @@ mod tests {
             r.encrypt(CIN, 42, b"AB123456").unwrap(),
             ct,
             "fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn rebinding_moves_a_ciphertext_to_another_row() {
+        let (tmp, keys) = setup();
+        let r = ring(tmp.path(), &keys);
+        let ct = r.encrypt(CIN, 7, b"AB123456").unwrap();
+        let moved = r.rebind(CIN, 7, 1 << 52, &ct).unwrap();
+        assert_eq!(moved.len(), ct.len());
+        assert_eq!(r.decrypt(CIN, 1 << 52, &moved).unwrap(), b"AB123456");
+        assert_eq!(r.decrypt(CIN, 7, &moved), Err(VaultError::Decrypt));
+        assert_eq!(
+            r.rebind(CIN, 8, 9, &ct),
+            Err(VaultError::Decrypt),
+            "not its row"
         );
     }
 

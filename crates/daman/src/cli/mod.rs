@@ -72,12 +72,53 @@ pub(crate) async fn open_store(cfg: &Config) -> Result<Store, Failure> {
     Ok(store)
 }
 
-/// Opens the store (migrated) and the application over it.
+/// Opens the store (migrated, persons renumbered) and the application over it.
 pub(crate) async fn open_app(cfg: &Config) -> Result<App, Failure> {
     let store = open_store(cfg).await?;
+    renumber_persons(cfg, &store).await?;
     let kernel = cfg.kernel(store)?;
     let auth = cfg.auth()?;
     Ok(App::open(AppConfig { kernel, auth }).await?)
+}
+
+/// A database made before person ids were keyed (migration 0025): every person moved to
+/// their keyed id, with a progress bar, before anything serves. As the database's owner where
+/// one is configured: a declaration's blocks are rewritten, which the application's role may
+/// not do.
+async fn renumber_persons(cfg: &Config, store: &Store) -> Result<(), Failure> {
+    if !store.person_ids_serial().await? {
+        return Ok(());
+    }
+    let store = match &cfg.database_owner_url {
+        Some(owner) => Store::connect(owner, 2).await?,
+        None => store.clone(),
+    };
+    let app = App::open(AppConfig {
+        kernel: cfg.kernel(store)?,
+        auth: cfg.auth()?,
+    })
+    .await?;
+    let pb = bar(0, "", false);
+    let progress = |p: kernel::RenumberProgress| match p {
+        kernel::RenumberProgress::Begin { what, total } => {
+            pb.set_message(what);
+            pb.set_length(total);
+            pb.set_position(0);
+        }
+        kernel::RenumberProgress::Done(n) => pb.inc(n),
+    };
+    eprintln!("daman: this database numbers persons by serial; renumbering them (keyed ids)");
+    let renumbered = app.renumber_persons(&progress, "renumber").await;
+    pb.finish();
+    if renumbered.is_err()
+        && cfg.database_owner_url.is_none()
+        && !cfg.database_url().starts_with("sqlite:")
+    {
+        eprintln!(
+            "daman: renumbering rewrites the blocks of declaration lines, which only the database's owner may: set database_owner_url (DAMAN_DATABASE_OWNER_URL) and run `daman migrate` again; it goes on where it stopped"
+        );
+    }
+    sealed(&app, renumbered.map(|_| ()).map_err(Failure::from)).await
 }
 
 /// Runs a command's result through a final seal of the audit log: what the command appended
@@ -109,7 +150,8 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// `daman migrate`: the store, migrated.
 pub(crate) async fn migrate(cfg: &Config) -> Result<(), Failure> {
-    open_store(cfg).await?;
+    let store = open_store(cfg).await?;
+    renumber_persons(cfg, &store).await?;
     println!("migrations applied to {}", redact_url(&cfg.database_url()));
     Ok(())
 }

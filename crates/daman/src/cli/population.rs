@@ -82,8 +82,14 @@ pub async fn load_through_registry(
     let mut tasks: JoinSet<Result<usize, AppError>> = JoinSet::new();
     for (n, start) in (0..pop.persons).step_by(CHUNK).enumerate() {
         // Concurrent writers keep SQLite from ever resetting its write-ahead log: fold it into
-        // the database now and then, or it grows without bound.
+        // the database now and then, or it grows without bound. The chunks in flight finish
+        // first: the fold holds writers back while it copies and syncs, which at the country's
+        // scale (row ids in no order: pages all over the file) took longer than their busy
+        // timeout.
         if n % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1 {
+            while let Some(done) = tasks.join_next().await {
+                pb.inc(done.map_err(|_| AppError::Audit)?? as u64);
+            }
             app.kernel().store().checkpoint().await?;
         }
         if tasks.len() >= 2

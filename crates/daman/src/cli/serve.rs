@@ -20,8 +20,8 @@ pub(crate) async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
         None
     };
     let router = server::router(app.clone(), cfg.server(dev_tokens));
-    // Every minute, RIB changes whose cooling-off period is over take effect; every hour,
-    // expired authentication rows go.
+    // Every minute, RIB changes whose cooling-off period is over take effect and the queued
+    // notices of employment claims go out; every hour, expired authentication rows go.
     let sweeper = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -31,6 +31,11 @@ pub(crate) async fn serve(app: App, cfg: &Config) -> Result<(), Failure> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(applied = n, "RIB changes applied"),
                 Err(e) => tracing::error!(error = %e, "RIB changes not applied"),
+            }
+            match sweeper.registry().send_claim_notices().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sent = n, "employment claim notices sent"),
+                Err(e) => tracing::error!(error = %e, "employment claim notices not sent"),
             }
             if minute % 60 == 0 {
                 match sweeper.identity().purge_expired().await {

@@ -32,7 +32,7 @@ on_both_backends!(
 
 const PERIOD: &str = "202610";
 
-fn period() -> Period {
+pub(crate) fn period() -> Period {
     Period::parse(PERIOD).unwrap()
 }
 

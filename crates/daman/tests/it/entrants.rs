@@ -124,14 +124,19 @@ async fn entrants_link_nobody_until_the_person_or_an_agent_decides(b: Backend) {
         assert!(career.is_empty(), "{}: {career:?}", p.cin);
     }
     // C was named by number, CIN and name: C is told by SMS and sees the claim (D was not:
-    // a CIN alone, or a wrong CIN, is a request for an agent).
+    // a CIN alone, or a wrong CIN, is a request for an agent). The notice is queued with the
+    // claim, not sent while the file is imported; the sweeper sends it, once.
     // (Every person of the world has the same phone: one notice was sent, for C.)
-    let notices: Vec<String> =
+    let notices = || -> Vec<String> {
         w.t.sms_texts("+212600123456")
             .into_iter()
             .filter(|t| t.contains("employeur"))
-            .collect();
-    assert_eq!(notices.len(), 1, "{notices:?}");
+            .collect()
+    };
+    assert!(notices().is_empty(), "sent during the import");
+    assert_eq!(w.t.app.registry().send_claim_notices().await.unwrap(), 1);
+    assert_eq!(w.t.app.registry().send_claim_notices().await.unwrap(), 0);
+    assert_eq!(notices().len(), 1, "{:?}", notices());
     let c_claims = claims(&w, &w.c.token).await;
     assert_eq!(c_claims.len(), 1, "{c_claims:?}");
     assert_eq!(

@@ -14,6 +14,7 @@ mod entrants;
 mod keys;
 mod login;
 mod registry;
+mod renumber;
 mod rules;
 mod schema;
 
@@ -76,7 +77,11 @@ pub fn person_json(cin: &str, last: &str, first: &str) -> Value {
 
 impl World {
     pub async fn new(backend: store::Backend) -> World {
-        let t = TestApp::start(backend).await;
+        World::on(TestApp::start(backend).await).await
+    }
+
+    /// The same registry on an application already started.
+    pub async fn on(t: TestApp) -> World {
         let (_, agent) = t.login("agent-1", Role::Agent, Binding::None).await;
         let (_, registrar) = t.login("agent-registrar", Role::Agent, Binding::None).await;
         let (_, officer) = t
