@@ -16,19 +16,24 @@ use store::{LineBlocks, PERSON_ID_BASE};
 const BATCH: i64 = 200;
 const DECLARATIONS: i64 = 20;
 
-/// The keyed id of `id` if it is a serial; `id` itself otherwise.
+/// The keyed id of `id` if it is a serial; `id` itself otherwise (a keyed id, or the
+/// negative id a claim's line is stored under: `store::claim_line_subject`).
 fn keyed(ring: &Sealer, id: i64) -> Result<i64, AppError> {
-    if id < PERSON_ID_BASE {
+    if (0..PERSON_ID_BASE).contains(&id) {
         ring.person_id(id)
     } else {
         Ok(id)
     }
 }
 
+fn is_serial(id: &i64) -> bool {
+    (0..PERSON_ID_BASE).contains(id)
+}
+
 /// A person list ([`store::persons_bytes`]) under keyed ids, or `None` if it has no serial.
 fn keyed_list(ring: &Sealer, b: &[u8]) -> Result<Option<Vec<u8>>, AppError> {
     let ids = store::persons_of_bytes(b)?;
-    if ids.iter().all(|p| *p >= PERSON_ID_BASE) {
+    if !ids.iter().any(is_serial) {
         return Ok(None);
     }
     let ids = ids
@@ -48,10 +53,21 @@ impl Contributions {
         request_id: &str,
     ) -> Result<u64, AppError> {
         let s = self.k.store();
+        let declarations = s.count_serial_declarations().await? as u64;
+        // What it opens: préétablis' employees (numbers, names, children) and declarations'
+        // lines, to seal them again at once.
         let pass = self
             .k
             .recorded_read(
-                Audit::counted(Actor::operator(), "renumber_declared", 0),
+                Audit::counted(
+                    Actor::operator(),
+                    "renumber_declared",
+                    declarations as usize,
+                )
+                .fields(&crate::preetabli::PREETABLI_FIELDS)
+                .detail(format!(
+                    "declarations={declarations} reason=persons renumbered (keyed ids)"
+                )),
                 request_id,
             )
             .await?;
@@ -63,26 +79,36 @@ impl Contributions {
             after = last.0;
             let mut changed = Vec::new();
             for (id, employees, persons) in rows {
-                let Some(persons) = keyed_list(&ring, &persons)? else {
-                    continue;
-                };
-                let employees = match employees {
-                    Some(sealed) => {
-                        let plain = zeroize::Zeroizing::new(self.k.unseal(
-                            &pass,
-                            PREETABLI_EMPLOYEES,
-                            id,
-                            &sealed,
-                        )?);
-                        let mut list = parse_employees(&plain)?;
-                        for (p, _) in &mut list {
-                            *p = keyed(&ring, *p)?;
-                        }
-                        let plain = zeroize::Zeroizing::new(employees_payload(&list)?);
-                        Some(ring.encrypt(PREETABLI_EMPLOYEES, id, &plain)?)
-                    }
+                // A préétabli issued before migration 0024 has no person list: its sealed
+                // employees say whether it names serials.
+                let persons = match persons {
+                    Some(b) => match keyed_list(&ring, &b)? {
+                        Some(keyed) => Some(keyed),
+                        None => continue,
+                    },
                     None => None,
                 };
+                let Some(sealed) = employees else {
+                    if persons.is_some() {
+                        changed.push((id, None, persons));
+                    }
+                    continue;
+                };
+                let plain = zeroize::Zeroizing::new(self.k.unseal(
+                    &pass,
+                    PREETABLI_EMPLOYEES,
+                    id,
+                    &sealed,
+                )?);
+                let mut list = parse_employees(&plain)?;
+                if persons.is_none() && !list.iter().any(|(p, _)| is_serial(p)) {
+                    continue;
+                }
+                for (p, _) in &mut list {
+                    *p = keyed(&ring, *p)?;
+                }
+                let plain = zeroize::Zeroizing::new(employees_payload(&list)?);
+                let employees = Some(ring.encrypt(PREETABLI_EMPLOYEES, id, &plain)?);
                 changed.push((id, employees, persons));
             }
             s.set_preetabli_persons(&changed).await?;
@@ -100,6 +126,10 @@ impl Contributions {
             }
             s.set_rejection_persons(&changed).await?;
         }
+        progress(RenumberProgress::Begin {
+            what: "declarations",
+            total: declarations,
+        });
         self.renumber_lines(&pass, &ring, progress).await
     }
 
@@ -112,11 +142,6 @@ impl Contributions {
         progress: &(dyn Fn(RenumberProgress) + Sync),
     ) -> Result<u64, AppError> {
         let s = self.k.store();
-        let total = s.count_serial_declarations().await? as u64;
-        progress(RenumberProgress::Begin {
-            what: "declarations",
-            total,
-        });
         let mut done = 0u64;
         let mut lines = LineBlocks::default();
         let mut after = 0;

@@ -87,8 +87,8 @@ impl Kernel {
 impl Kernel {
     /// Tells a person that an employer declared employing them, to confirm or refuse in their
     /// account: audited as daman reading the phone on record for that reason, then sent
-    /// outside the number's quota. A person without a phone on record, or a notice the SMS
-    /// limits hold back, still finds the claim in their account. Sent from the queue of claims
+    /// outside the number's quota (within the global one). A person without a phone on record
+    /// still finds the claim in their account. Sent from the queue of claims
     /// (`Registry::send_claim_notices`), never while the claim is made.
     pub async fn notify_claim(&self, person: i64, request_id: &str) -> Result<(), AppError> {
         let event = crate::Audit::counted(crate::Actor::system(), "notify_claim", 1)
@@ -99,12 +99,8 @@ impl Kernel {
         let Some(phone) = self.phone_on_record(&pass, person).await? else {
             return Ok(());
         };
-        // A number at its SMS limit is not told (the claim waits in the person's account);
-        // a sender that is down is tried again (the notice stays queued).
-        match self.send_notice(&phone, claim_notice()).await {
-            Ok(()) | Err(AppError::SmsLimit) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // The hourly cap reached or the sender down: an error, so the notice stays queued.
+        self.send_notice(&phone, claim_notice()).await
     }
 }
 

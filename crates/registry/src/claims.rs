@@ -55,13 +55,19 @@ pub enum Verdict<'a> {
 
 /// Queued notices read at a time.
 const NOTICES: i64 = 100;
+/// Notices one run sends at most (the rest wait for the next minute's run).
+const NOTICES_PER_RUN: usize = 500;
+/// How long a node that took a notice has to send it before another may (5 minutes).
+const NOTICE_LEASE: i64 = 300 * 1_000_000;
 
 impl Registry {
-    /// Sends the notices employment claims queued: each person a link claim names (an
+    /// Sends the notices employment claims queued: each person a pending link claim names (an
     /// employer said they work for it, by number, CIN and name) is told by SMS to confirm or
-    /// refuse in their account, oldest first. A notice is marked sent after it went, so a
-    /// crash sends one twice, never none; one the SMS sender could not take stays queued for
-    /// the next run (`daman serve` runs this every minute). Returns how many went.
+    /// refuse in their account, oldest first, at most [`NOTICES_PER_RUN`]. Each is taken
+    /// first (a lease: of several nodes, one sends it) and marked sent after it went, so a
+    /// crash sends one twice, never none. When the SMS sender is down or the hourly cap is
+    /// reached, the run stops and the queue waits for the next (`daman serve` runs this every
+    /// minute). Returns how many went.
     pub async fn send_claim_notices(&self) -> Result<usize, AppError> {
         let store = self.k.store();
         let (mut sent, mut after) = (0, 0);
@@ -72,10 +78,23 @@ impl Registry {
             };
             after = last;
             for (claim, person) in due {
+                if sent >= NOTICES_PER_RUN {
+                    return Ok(sent);
+                }
+                if !store
+                    .take_claim_notice(claim, self.k.now().0, NOTICE_LEASE)
+                    .await?
+                {
+                    continue;
+                }
                 match self.k.notify_claim(person, "claim-notices").await {
                     Ok(()) => {
                         store.claim_notified(claim, self.k.now().0).await?;
                         sent += 1;
+                    }
+                    Err(e @ (AppError::SmsLimit | AppError::Unavailable)) => {
+                        tracing::warn!(error = %e, "employment claim notices wait for the SMS sender");
+                        return Ok(sent);
                     }
                     Err(e) => tracing::warn!(error = %e, "an employment claim's notice waits"),
                 }

@@ -184,18 +184,34 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` link claims after `after` whose person has not been told yet (oldest
-    /// first): (claim, person).
+    /// Up to `limit` pending link claims after `after` whose person has not been told yet
+    /// (oldest first): (claim, person).
     pub async fn unnotified_claims(&self, after: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
         Ok(with_pool!(self, |p| sqlx::query_as(
             "SELECT id, person_id FROM employment_claims \
-             WHERE notified_at IS NULL AND kind = 'link' AND person_id IS NOT NULL AND id > $1 \
-             ORDER BY id LIMIT $2"
+             WHERE notified_at IS NULL AND state = 'pending' AND kind = 'link' \
+             AND person_id IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
         )
         .bind(after)
         .bind(limit)
         .fetch_all(p)
         .await?))
+    }
+
+    /// Takes a claim's notice to send it, unless it was sent or another node took it less
+    /// than `lease` ago. True if taken.
+    pub async fn take_claim_notice(&self, id: i64, now: i64, lease: i64) -> Result<bool> {
+        let n = with_pool!(self, |p| sqlx::query(
+            "UPDATE employment_claims SET notice_taken_at = $1 WHERE id = $2 \
+             AND notified_at IS NULL AND (notice_taken_at IS NULL OR notice_taken_at < $3)"
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now - lease)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
     }
 
     /// Marks a claim's notice sent.

@@ -31,7 +31,7 @@ pub const PERSON_REFERENCES: &[(&str, &str)] = &[
 const SERIAL_MARK: &str = "person_ids_serial";
 
 /// A préétabli's persons as stored: (id, its sealed employees, its person list).
-pub type PreetabliPersons = (i64, Option<Vec<u8>>, Vec<u8>);
+pub type PreetabliPersons = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// A person as stored, with its last update's time (kept across the move).
 #[derive(Debug, Clone)]
@@ -184,8 +184,9 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` préétablis after `after` (by id) that list their persons
-    /// ([`crate::PreetabliRow::persons`]): (id, sealed employees, persons).
+    /// Up to `limit` préétablis after `after` (by id) that hold persons' ids: in their sealed
+    /// employees (migration 0015) or their person list ([`crate::PreetabliRow::persons`],
+    /// 0024). Those issued before 0015 name them in `preetabli_lines`, a reference.
     pub async fn listing_preetablis(
         &self,
         after: i64,
@@ -193,7 +194,7 @@ impl Store {
     ) -> Result<Vec<PreetabliPersons>> {
         Ok(with_pool!(self, |p| sqlx::query_as(
             "SELECT id, employees, persons FROM preetablis \
-             WHERE id > $1 AND persons IS NOT NULL ORDER BY id LIMIT $2"
+             WHERE id > $1 AND (employees IS NOT NULL OR persons IS NOT NULL) ORDER BY id LIMIT $2"
         )
         .bind(after)
         .bind(limit)
@@ -208,7 +209,7 @@ impl Store {
             for (id, employees, persons) in rows {
                 sqlx::query("UPDATE preetablis SET employees = $1, persons = $2 WHERE id = $3")
                     .bind(employees.as_deref())
-                    .bind(persons.as_slice())
+                    .bind(persons.as_deref())
                     .bind(*id)
                     .execute(&mut *tx)
                     .await?;
@@ -248,11 +249,13 @@ impl Store {
 
     /// Up to `limit` declarations after `after` whose blocks of lines still name persons by
     /// serial. A declaration's blocks are rewritten together, and a block's last person is
-    /// its highest: a declaration is still to do when a block ends below [`PERSON_ID_BASE`].
+    /// its highest: a declaration is still to do when a block ends on a serial (a block of
+    /// claims' lines alone ends below zero, `crate::claim_line_subject`).
     pub async fn serial_declarations(&self, after: i64, limit: i64) -> Result<Vec<i64>> {
         Ok(with_pool!(self, |p| sqlx::query_scalar(
             "SELECT DISTINCT declaration_id FROM declaration_line_blocks \
-             WHERE declaration_id > $1 AND last_person < $2 ORDER BY declaration_id LIMIT $3"
+             WHERE declaration_id > $1 AND last_person >= 0 AND last_person < $2 \
+             ORDER BY declaration_id LIMIT $3"
         )
         .bind(after)
         .bind(PERSON_ID_BASE)
@@ -265,11 +268,12 @@ impl Store {
     pub async fn count_serial_declarations(&self) -> Result<i64> {
         Ok(with_pool!(self, |p| {
             sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT declaration_id) FROM declaration_line_blocks WHERE last_person < $1"
-        )
-        .bind(PERSON_ID_BASE)
-        .fetch_one(p)
-        .await?
+                "SELECT COUNT(DISTINCT declaration_id) FROM declaration_line_blocks \
+             WHERE last_person >= 0 AND last_person < $1",
+            )
+            .bind(PERSON_ID_BASE)
+            .fetch_one(p)
+            .await?
         }))
     }
 

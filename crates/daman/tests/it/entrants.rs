@@ -20,7 +20,7 @@ on_both_backends!(
     an_employers_reads_name_each_person_they_show,
 );
 
-fn entrant(number: Option<&str>, cin: &str, name: &str, days: u8) -> Entrant {
+pub(crate) fn entrant(number: Option<&str>, cin: &str, name: &str, days: u8) -> Entrant {
     Entrant {
         immatriculation: number.map(|n| n.parse().unwrap()),
         name: name.into(),

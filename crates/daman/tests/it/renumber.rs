@@ -67,15 +67,36 @@ async fn serial_ids_are_renumbered_and_every_read_answers_the_same(b: Backend) {
         assert_eq!(id + 100_000_000, p.immatriculation.parse::<i64>().unwrap());
     }
     let pre = preetabli(&w).await;
-    let bytes = bytes_of(&declaration_from(&pre));
+    // The declaration has two entrants besides A and B: claims, whose lines its blocks hold
+    // under the claims' own (negative) ids, which no renumbering touches.
+    let mut d = declaration_from(&pre);
+    d.entrants = vec![
+        crate::entrants::entrant(None, "QE999001", "INVENTE UN", 1),
+        crate::entrants::entrant(Some(&w.d.immatriculation), &w.d.cin, "FASSI KENZA", 2),
+    ];
+    let bytes = bytes_of(&d);
     let (_, who, number) = employer(&w, 1).await;
     let declared = accepted(import(&w, who, &bytes).await);
-    let mut bad = bytes.clone();
-    bad[2 * 262 + 111] = b'9';
+    // A rejected file quoting C's number (employer 2's employee) on a line, which its kept
+    // errors name.
+    let mut bad = declaration_from(&pre);
+    bad.lines[1].employee.immatriculation = w.c.immatriculation.parse().unwrap();
     assert!(matches!(
-        import(&w, who, &bad).await,
+        import(&w, who, &bytes_of(&bad)).await,
         contributions::ImportOutcome::Rejected { .. }
     ));
+    // Employer 2's préétabli as one issued before migration 0024: no person list, its
+    // employees' ids only inside its sealed value.
+    assert_eq!(
+        w.t.raw_execute(
+            "UPDATE preetablis SET persons = NULL WHERE employer_id <> \
+             (SELECT employer_id FROM preetablis ORDER BY id LIMIT 1)",
+            &[]
+        )
+        .await
+        .unwrap(),
+        1
+    );
     let everything = json!({"immatriculation": w.a.immatriculation, "purpose": "self_service", "fields": ["immatriculation", "cin", "last_name", "first_name", "last_name_ar", "first_name_ar", "birth_date", "phone", "email", "address", "rib", "children"], "full": true});
     let record = w.read(&w.a.token, everything.clone()).await;
     assert_eq!(record.status, 200, "{:?}", record.json);
@@ -124,7 +145,7 @@ async fn serial_ids_are_renumbered_and_every_read_answers_the_same(b: Backend) {
     );
     for sql in [
         "SELECT data FROM declaration_line_blocks",
-        "SELECT persons FROM preetablis",
+        "SELECT persons FROM preetablis WHERE persons IS NOT NULL",
         "SELECT persons FROM declaration_rejections WHERE persons IS NOT NULL",
     ] {
         let blobs = w.t.raw_blobs(sql).await;
@@ -135,10 +156,22 @@ async fn serial_ids_are_renumbered_and_every_read_answers_the_same(b: Backend) {
             } else {
                 store::persons_of_bytes(&blob).unwrap()
             };
-            assert!(!ids.is_empty() || sql.contains("rejections"), "{sql}");
-            assert!(ids.iter().all(|id| *id >= PERSON_ID_BASE), "{sql}: {ids:?}");
+            assert!(!ids.is_empty(), "{sql}");
+            // (A claim's line keeps its negative id.)
+            assert!(
+                ids.iter().all(|id| *id >= PERSON_ID_BASE || *id < 0),
+                "{sql}: {ids:?}"
+            );
         }
     }
+    let claim_lines =
+        w.t.raw_blobs("SELECT data FROM declaration_line_blocks")
+            .await
+            .iter()
+            .flat_map(|b| store::blocks::persons(b).unwrap())
+            .filter(|id| *id < 0)
+            .count();
+    assert_eq!(claim_lines, 2, "the entrants' lines are kept");
     assert!(!w.t.app.kernel().person_ids_serial().await.unwrap());
 
     // Every read answers as before: the person's own record (their session still works, their
@@ -160,6 +193,20 @@ async fn serial_ids_are_renumbered_and_every_read_answers_the_same(b: Backend) {
             .unwrap(),
         bytes
     );
+    // Employer 2's préétabli (no person list) knows C under the new id: C's declaration
+    // against it is accepted, and the line is in C's career.
+    let (_, who2, _) = employer(&w, 2).await;
+    let pre2 = preetabli_of(
+        &w,
+        who2,
+        w.employer2.affiliate_number.parse().unwrap(),
+        period(),
+    )
+    .await;
+    accepted(import(&w, who2, &bytes_of(&declaration_from(&pre2))).await);
+    let c = insured(&w, 2, &w.c.immatriculation).await;
+    let career = w.t.app.contributions().career(&c, None, "t").await.unwrap();
+    assert_eq!(career.len(), 1, "{career:?}");
     // The employer's next préétabli lists its employees under their new ids.
     let next = crate::declarations::next_preetabli(&w, who, number).await;
     assert_eq!(next.employees.len(), 2);
