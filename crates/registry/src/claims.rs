@@ -66,8 +66,9 @@ impl Registry {
     /// refuse in their account, oldest first, at most [`NOTICES_PER_RUN`]. Each is taken
     /// first (a lease: of several nodes, one sends it) and marked sent after it went, so a
     /// crash sends one twice, never none. When the SMS sender is down or the hourly cap is
-    /// reached, the run stops and the queue waits for the next (`daman serve` runs this every
-    /// minute). Returns how many went.
+    /// reached, the run stops: the rest of the queue waits for the next run (`daman serve`
+    /// runs this every minute), the notice it took for its lease ([`NOTICE_LEASE`]). Returns
+    /// how many went.
     pub async fn send_claim_notices(&self) -> Result<usize, AppError> {
         let store = self.k.store();
         let (mut sent, mut after) = (0, 0);
