@@ -226,7 +226,7 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             command: cli::audit::AuditCommand::CheckProof { file, key },
         } => cli::audit::check_proof(&file, &key),
         Command::Audit { command } => {
-            let app = open_app(&cfg).await?;
+            let app = cli::open_app_as_is(&cfg).await?;
             cli::audit::run(&app, command, cfg.audit_witness()).await
         }
         Command::Honeytokens {
@@ -239,17 +239,17 @@ async fn run(command: Command, mut cfg: Config) -> Result<(), Failure> {
             sealed(&app, r).await
         }
         Command::Keys { command } => {
-            let app = open_app(&cfg).await?;
+            let app = cli::open_app_as_is(&cfg).await?;
             let r = cli::keys::run(&app, command).await;
             sealed(&app, r).await
         }
         Command::Lockdown { role } => {
-            let app = open_app(&cfg).await?;
+            let app = cli::open_app_as_is(&cfg).await?;
             let r = cli::keys::lockdown(&app, role).await;
             sealed(&app, r).await
         }
         Command::Breach { command } => {
-            let app = open_app(&cfg).await?;
+            let app = cli::open_app_as_is(&cfg).await?;
             let r = cli::audit::breach(&app, command).await;
             sealed(&app, r).await
         }

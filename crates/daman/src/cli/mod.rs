@@ -81,6 +81,21 @@ pub(crate) async fn open_app(cfg: &Config) -> Result<App, Failure> {
     Ok(App::open(AppConfig { kernel, auth }).await?)
 }
 
+/// [`open_app`] without renumbering, for what must work whatever state the persons are in
+/// (a lockdown, the audit log, a breach report, the keys): a renumbering that cannot finish
+/// must not stop an incident's response. Says so when persons are left to renumber.
+pub(crate) async fn open_app_as_is(cfg: &Config) -> Result<App, Failure> {
+    let store = open_store(cfg).await?;
+    if store.person_ids_serial().await? {
+        eprintln!(
+            "daman: warning: this database's persons are not all renumbered yet (keyed ids); `daman migrate` finishes it"
+        );
+    }
+    let kernel = cfg.kernel(store)?;
+    let auth = cfg.auth()?;
+    Ok(App::open(AppConfig { kernel, auth }).await?)
+}
+
 /// A database made before person ids were keyed (migration 0025): every person moved to
 /// their keyed id, with a progress bar, before anything serves. As the database's owner where
 /// one is configured: a declaration's blocks are rewritten, which the application's role may

@@ -270,9 +270,9 @@ async fn daman_migrate_renumbers_as_the_owner_and_resumes() {
     let (_, who, _) = employer(&w, 1).await;
     accepted(import(&w, who, &bytes_of(&declaration_from(&pre))).await);
     w.t.app.kernel().checkpoint_audit().await.unwrap();
-    let migrate = |owner: bool| {
+    let run = |args: &[&str], owner: bool| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_daman"));
-        c.arg("migrate")
+        c.args(args)
             .env("DAMAN_DATA_DIR", w.t.dir.path())
             .env("DAMAN_DATABASE_URL", &w.t.url)
             .env("DAMAN_AUDIT_ORIGIN", "daman.test/audit")
@@ -294,7 +294,7 @@ async fn daman_migrate_renumbers_as_the_owner_and_resumes() {
             .count()
     };
     assert_eq!(serial_blocks().await, 1);
-    let (code, err) = migrate(false);
+    let (code, err) = run(&["migrate"], false);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("renumbering"), "{err}");
     assert!(err.contains("DAMAN_DATABASE_OWNER_URL"), "{err}");
@@ -306,11 +306,15 @@ async fn daman_migrate_renumbers_as_the_owner_and_resumes() {
     );
     assert_eq!(serial_blocks().await, 1, "the blocks wait for the owner");
     assert!(w.t.app.kernel().person_ids_serial().await.unwrap());
-    let (code, err) = migrate(true);
+    // An incident's commands still work meanwhile, and say what is left.
+    let (code, err) = run(&["lockdown"], false);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not all renumbered"), "{err}");
+    let (code, err) = run(&["migrate"], true);
     assert_eq!(code, 0, "{err}");
     assert_eq!(serial_blocks().await, 0);
     assert!(!w.t.app.kernel().person_ids_serial().await.unwrap());
-    let (code, err) = migrate(true);
+    let (code, err) = run(&["migrate"], true);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("renumbering"), "{err}");
 }
