@@ -302,12 +302,29 @@ impl Identity {
         {
             return Err(AppError::CodeRejected);
         }
-        self.reserve_attempt(&e.login_bidx).await?;
+        // A login already taken (an employer admin may invite one without knowing) has a
+        // failure counter of its own, which only its owner's success may change: this
+        // enrolment's tries are bounded by the enrolment's own count, and never touch it.
+        let taken = self
+            .k
+            .store()
+            .account_by_login(&e.login_bidx)
+            .await?
+            .is_some();
+        if !taken {
+            self.reserve_attempt(&e.login_bidx).await?;
+        }
         if !self.use_code(&hash, code).await? {
             Audit::auth(None, "enrol_finish", "code_rejected")
                 .write(&self.k, request_id)
                 .await?;
             return Err(AppError::CodeRejected);
+        }
+        if taken {
+            Audit::auth(None, "enrol_finish", "conflict:login")
+                .write(&self.k, request_id)
+                .await?;
+            return Err(AppError::Conflict(Clash::Login));
         }
         self.k.store().clear_login_failures(&e.login_bidx).await?;
         let role = Role::parse(&e.role).ok_or(store::StoreError::Corrupt("enrolment role"))?;

@@ -800,7 +800,27 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         .await;
     assert_eq!(r.status, 403);
     // An admin cannot probe which logins exist: inviting a taken login succeeds, and only the
-    // invitee learns, on confirming, that the login is taken.
+    // invitee learns, on confirming, that the login is taken. The taken login's failure
+    // counter (two wrong passwords) is as it was: neither the invitee's wrong code nor the
+    // right one touches it (it once was cleared, so an admin could reset anyone's throttle).
+    for _ in 0..2 {
+        let r = password_step(&t, "paie@atlas.example", "wrong password 123").await;
+        assert!([401, 429].contains(&r.status.as_u16()), "{:?}", r.json);
+    }
+    let counters = || async {
+        t.raw_dump()
+            .await
+            .into_iter()
+            .filter(|(table, _, _)| table == "login_throttle")
+            .collect::<Vec<_>>()
+    };
+    let before = counters().await;
+    assert!(
+        before
+            .iter()
+            .any(|(_, c, v)| c == "failures" && !v.is_empty()),
+        "{before:?}"
+    );
     let r = t
         .post(
             "/api/v1/auth/invitations",
@@ -809,11 +829,35 @@ async fn employer_admins_invite_their_users(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.json);
-    let r = accept_invitation(&t, r.json["invitation"].as_str().unwrap(), "+212600000112").await;
+    let invitation = r.json["invitation"].as_str().unwrap().to_string();
+    let seen = t.sms_texts("+212600000112").len();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/invitations/accept",
+            json!({"invitation": invitation, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let code = code_in(&next_sms(&t, "+212600000112", seen).await);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": invitation, "code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{:?}", r.json);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": invitation, "code": code}),
+        )
+        .await;
     assert_eq!(
         (r.status.as_u16(), r.json["error"]["code"].as_str()),
         (409, Some("conflict"))
     );
+    assert_eq!(counters().await, before, "the taken login's counter");
     // Inviting needs a fresh second factor.
     t.clock.advance_seconds(600);
     let r = t
