@@ -178,6 +178,21 @@ impl Identity {
             .rev()
             .find(|f| f.kind == "sms" && !f.confirmed)
             .ok_or(AppError::NotFound(Missing::Factor))?;
+        // Counted on the account's login throttle, as a login's code is: reserved before the
+        // code is checked (a wrong one stays a failure), cleared by the right one.
+        let account = self
+            .k
+            .store()
+            .account(p.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
+            Audit::auth(Some(p), "factor_changed", "throttled")
+                .detail("kind=sms")
+                .write(&self.k, request_id)
+                .await?;
+            return Err(e);
+        }
         if !self.use_code(&phone_flow(new.id), code).await? {
             Audit::auth(Some(p), "factor_changed", "code_rejected")
                 .detail("kind=sms")
@@ -185,6 +200,10 @@ impl Identity {
                 .await?;
             return Err(AppError::CodeRejected);
         }
+        self.k
+            .store()
+            .clear_login_failures(&account.login_bidx)
+            .await?;
         let old_phone = self.sms_factor_phone(p.id).await?;
         Audit::auth(Some(p), "factor_changed", "ok")
             .detail("kind=sms")
