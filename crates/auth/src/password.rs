@@ -5,9 +5,12 @@
 //!   single factor, 8 when it is the first of two (daman never accepts a password alone, so 8
 //!   applies to every account today), at most 256. No composition rules, no rotation.
 //! - Refused: the 100 000 most common passwords (`data/common-passwords.txt`, provenance in
-//!   `data/README.md`) and context words (the fund's names, the login, the person's names), each
-//!   compared with the whole password, case-insensitively, also with trailing digits and
-//!   punctuation removed ("cnss2025!" is "cnss"). The reason is given to the user.
+//!   `data/README.md`), compared with the whole password case-insensitively, also with trailing
+//!   digits and punctuation removed; and any password that contains a context word (the fund's
+//!   names, the login, the person's CIN, number, names, birth date and phone: [`context_words`])
+//!   anywhere, in any case, unless at least [`MIN_OWN_PART`] characters besides them, digits and
+//!   punctuation are left ("cnss2025!", "ZJ298758!!", "Boukhari1992!" are refused). The reason
+//!   is given to the user.
 //! - Stored as a PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`; the pepper (a 32-byte secret
 //!   in the key store, never in the database) is Argon2's secret input. A hash made with weaker
 //!   parameters than the current ones is redone at the next successful login.
@@ -97,16 +100,82 @@ pub fn check_new(
     if COMMON.contains(lower.as_str()) || COMMON.contains(stem(&lower)) {
         return Err(ValidationError::new("password", Rule::CommonPassword));
     }
-    let f = Zeroizing::new(folded(&pw));
-    let candidates = [f.as_str(), stem(&f)];
-    let hit = |w: &str| {
-        let w = folded(w);
-        !w.is_empty() && candidates.iter().any(|c| *c == w)
-    };
-    if CONTEXT_WORDS.iter().any(|w| hit(w)) || context.iter().any(|w| hit(w)) {
+    if !own_part_is_long_enough(&pw, context) {
         return Err(ValidationError::new("password", Rule::ContextPassword));
     }
     Ok(())
+}
+
+/// Shortest part of a password that must remain once the words of its context, digits and
+/// punctuation are taken out, when it contains any of those words.
+pub const MIN_OWN_PART: usize = 8;
+
+/// Whether what is left of `pw` without its context's words (the fund's names and
+/// [`context_words`] of `context`, anywhere in it, in any case), digits and punctuation is at
+/// least [`MIN_OWN_PART`] long, or it held none of them. A leak gives an attacker the CIN, the
+/// names, the birth date and the phone: passwords built of them with a suffix, a prefix or a
+/// year are the first guesses.
+fn own_part_is_long_enough(pw: &str, context: &[&str]) -> bool {
+    let mut rest = Zeroizing::new(folded(pw));
+    let mut words: Vec<String> = CONTEXT_WORDS.iter().map(|w| folded(w)).collect();
+    words.extend(context_words(context));
+    words.retain(|w| w.chars().count() >= 3);
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    let mut found = false;
+    for w in &words {
+        if rest.contains(w.as_str()) {
+            found = true;
+            *rest = rest.replace(w.as_str(), "");
+        }
+    }
+    if !found {
+        return true;
+    }
+    rest.chars()
+        .filter(|c| !c.is_ascii_digit() && !c.is_ascii_punctuation() && !c.is_whitespace())
+        .count()
+        >= MIN_OWN_PART
+}
+
+/// The comparison forms of an account's words: each folded whole, each word of it, the
+/// digits of an identifier with letters (a CIN's), a phone number without its country or
+/// trunk prefix, and a date (`YYYY-MM-DD`) as its year and as the digit runs people type
+/// (`YYYYMMDD`, `DDMMYYYY`, `DDMMYY`).
+pub fn context_words(context: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in context {
+        let f = folded(v);
+        if f.is_empty() {
+            continue;
+        }
+        out.push(f.clone());
+        out.extend(v.split_whitespace().map(folded).filter(|w| w != &f));
+        let digits: String = f.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() >= 4 && digits.len() < f.chars().count() {
+            out.push(digits.clone());
+        }
+        if let Some(d) = digits
+            .strip_prefix("212")
+            .or_else(|| digits.strip_prefix('0'))
+            && d.len() == 9
+            && f.chars().all(|c| c.is_ascii_digit() || c == '+')
+        {
+            out.push(d.to_string());
+        }
+        let parts: Vec<&str> = v.split('-').collect();
+        if let [y, m, d] = parts[..]
+            && y.len() == 4
+            && m.len() == 2
+            && d.len() == 2
+            && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()))
+        {
+            out.push(y.to_string());
+            out.push(format!("{y}{m}{d}"));
+            out.push(format!("{d}{m}{y}"));
+            out.push(format!("{d}{m}{}", &y[2..]));
+        }
+    }
+    out
 }
 
 /// Argon2id cost. The floor is OWASP's and the issue's: 19 MiB, 2 passes.
@@ -430,8 +499,61 @@ mod tests {
                 "{pw}"
             );
         }
-        // Containing a context word is fine: only the whole password is compared.
+        // Containing a context word is fine when enough else is there.
         assert!(check_new("cnss is far from my kitchen", &[], true).is_ok());
+    }
+
+    /// Passwords an attacker holding the 2025 leak (CIN, names, birth date, phone, number)
+    /// tries first: each refused for its context, whatever the case, prefix or suffix.
+    #[test]
+    fn passwords_built_from_the_leaked_record_are_refused() {
+        let person = [
+            "ZJ298758",
+            "123456789",
+            "BOUKHARI",
+            "Saïd",
+            "بوخاري",
+            "سعيد",
+            "1992-03-14",
+            "+212612345678",
+        ];
+        let refused = [
+            "ZJ298758!!",
+            "zj2987582025",
+            "2025ZJ298758",
+            "Zj298758Zj",
+            "298758abc!",
+            "Boukhari1992!",
+            "boukhari@1992",
+            "BOUKHARI-SAID",
+            "said.boukhari.1992",
+            "Saïd14031992",
+            "14-03-92-said",
+            "بوخاري1992",
+            "سعيد2024!!",
+            "777123456789",
+            "aa123456789!",
+            "0612345678x",
+            "x612345678yz",
+            "P@ssBoukhari",
+        ];
+        for pw in refused {
+            assert_eq!(
+                check_new(pw, &person, true).map_err(|e| e.rule),
+                Err(Rule::ContextPassword),
+                "{pw}"
+            );
+        }
+        for pw in [
+            "Boukhari loves the ocean breeze",
+            "correct horse battery staple",
+            "mint-lantern-orbit",
+        ] {
+            assert!(check_new(pw, &person, true).is_ok(), "{pw}");
+        }
+        assert!(context_words(&["1992-03-14"]).contains(&"140392".to_string()));
+        assert!(context_words(&["+212612345678"]).contains(&"612345678".to_string()));
+        assert!(context_words(&["ZJ298758"]).contains(&"298758".to_string()));
     }
 
     #[test]

@@ -181,13 +181,13 @@ impl Rule {
                 "this password is among the most common or in known breaches: choose another".into()
             }
             (Rule::ContextPassword, Lang::Fr) => {
-                "ne doit pas reprendre le nom de la caisse, votre identifiant ou votre nom".into()
+                "ne doit pas être faite du nom de la caisse, de votre CIN, de votre numéro, de votre nom, de votre date de naissance ou de votre téléphone".into()
             }
             (Rule::ContextPassword, Lang::Ar) => {
-                "يجب ألا تتضمن اسم الصندوق أو معرّفك أو اسمك".into()
+                "يجب ألا تتكون من اسم الصندوق أو رقم بطاقتك الوطنية أو رقم تسجيلك أو اسمك أو تاريخ ميلادك أو هاتفك".into()
             }
             (Rule::ContextPassword, Lang::En) => {
-                "must not be the fund's name, your login or your own name".into()
+                "must not be made of the fund's name, your CIN, your number, your name, your birth date or your phone".into()
             }
             (Rule::CodeShape(n), Lang::Fr) => format!("code de {n} chiffres"),
             (Rule::CodeShape(n), Lang::Ar) => format!("رمز من {n} أرقام"),

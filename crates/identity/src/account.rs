@@ -27,6 +27,24 @@ pub struct Invitation {
     pub is_admin: bool,
 }
 
+/// What an insured person's new password is checked against, besides the CIN they typed.
+const PASSWORD_CONTEXT: [PersonField; 7] = [
+    PersonField::Immatriculation,
+    PersonField::LastName,
+    PersonField::FirstName,
+    PersonField::LastNameAr,
+    PersonField::FirstNameAr,
+    PersonField::BirthDate,
+    PersonField::Phone,
+];
+
+/// The SMS to a person whose enrolment's password was built of their own record, in Arabic
+/// and French (the enrolment's language is the requester's, not necessarily theirs).
+pub fn guessable_password_notice() -> &'static str {
+    "ضمان: كلمة المرور المختارة قريبة جدا من بياناتك الشخصية. أعد التسجيل بكلمة أخرى. \
+     daman : le mot de passe choisi est trop proche de vos donnees personnelles. Inscrivez-vous a nouveau avec un autre."
+}
+
 /// Who invites: an employer admin (for their own employer, with a fresh second factor), or the
 /// operator at the command line.
 pub enum Inviter<'a> {
@@ -57,9 +75,12 @@ impl Identity {
         let (tok, hash) = token::new_token(self.k.random())?;
         let app = self.clone();
         let request_id = request_id.to_string();
+        // Checked again in the background against the person's record (names, number, birth
+        // date, phone), which the answer must not depend on.
+        let typed = zeroize::Zeroizing::new(new_password.to_string());
         tokio::spawn(async move {
             if let Err(e) = app
-                .record_enrolment(cin, phc, hash, lang, &request_id)
+                .record_enrolment(cin, phc, &typed, hash, lang, &request_id)
                 .await
             {
                 tracing::warn!(error = %e, "enrolment not recorded");
@@ -72,6 +93,7 @@ impl Identity {
         &self,
         cin: Cin,
         phc: String,
+        typed: &str,
         hash: [u8; 32],
         lang: Lang,
         request_id: &str,
@@ -103,15 +125,38 @@ impl Identity {
                 return audit.write(&self.k, request_id).await;
             }
         };
-        // Recorded before the phone on record is read.
-        let event = Audit::auth(None, "enrol_start", "code_sent")
+        // Recorded before the phone on record, and what the password is checked against, are
+        // read.
+        let event = Audit::auth(None, "enrol_start", "checked")
             .subject(person_id)
-            .fields(&[PersonField::Phone]);
+            .fields(&PASSWORD_CONTEXT)
+            .detail("reason=the code's phone, and the new password against the record");
         let pass = self.k.recorded_read(event, request_id).await?;
         let phone = self
             .k
             .phone_in(&pass, person_id, &cipher)?
             .ok_or(AppError::NotFound(Missing::Person))?;
+        // A password built of the person's own record (what a leak gives an attacker) is
+        // refused here, where only the person hears of it: an SMS to their phone, no
+        // enrolment. The answer to whoever enrolled was the same either way.
+        let mut context = vec![cin.as_str().to_string()];
+        for f in PASSWORD_CONTEXT {
+            if let Some(v) = self.k.system_text(&pass, person_id, &cipher, f)? {
+                context.push(v);
+            }
+        }
+        let words: Vec<&str> = context.iter().map(String::as_str).collect();
+        if password::check_new(typed, &words, true).is_err() {
+            Audit::auth(None, "enrol_start", "refused:context_password")
+                .subject(person_id)
+                .write(&self.k, request_id)
+                .await?;
+            let ticket = self.k.sms_quota(&phone, true).await?;
+            return self
+                .k
+                .deliver_sms(ticket, &phone, guessable_password_notice())
+                .await;
+        }
         let id = self.k.new_id()?;
         let now = self.k.now().0;
         let row = EnrolmentRow {

@@ -579,6 +579,88 @@ async fn sessions_end_at_logout_timeout_and_disabling(backend: Backend) {
     }
 }
 
+/// Passwords built of what the 2025 leak published: the CIN the person types is refused at
+/// once, with its reason in French and Arabic, registered or not; the person's names, number,
+/// birth date and phone are checked in the background, once the CIN is known to be theirs, and
+/// only the person hears of a refusal (an SMS to the phone on record, no code, no enrolment).
+async fn passwords_built_from_the_record_are_refused(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000170";
+    register(&t, "ZA170", phone).await;
+    for (cin, lang, reason) in [
+        ("ZA170", "fr", "CIN"),
+        ("ZA170", "ar", "بطاقتك الوطنية"),
+        ("ZU999", "fr", "CIN"),
+    ] {
+        for pw in [
+            format!("{cin}2025!!"),
+            format!("2025{}xy", cin.to_lowercase()),
+        ] {
+            let r = t
+                .call_with(
+                    axum::http::Method::POST,
+                    "/api/v1/auth/enrol",
+                    None,
+                    Some(json!({"cin": cin, "password": pw})),
+                    &[("accept-language", lang)],
+                )
+                .await;
+            assert_eq!(r.status, 422, "{pw}: {:?}", r.json);
+            let d = &r.json["error"]["details"][0];
+            assert_eq!(d["rule"], "context_password", "{pw}");
+            assert!(
+                d["message"].as_str().unwrap().contains(reason),
+                "{:?}",
+                r.json
+            );
+        }
+    }
+    // Names and birth year (BENNANI Salma, سلمى, 1988-04-12): the same 202 as any enrolment;
+    // the person gets the notice, not a code, and no code confirms it.
+    for pw in [
+        "Bennani1988!",
+        "salma.bennani.88",
+        "سلمى1988",
+        "0600000170x",
+    ] {
+        let seen = t.sms_texts(phone).len();
+        let r = t
+            .post_anon(
+                "/api/v1/auth/enrol",
+                json!({"cin": "ZA170", "password": pw}),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{pw}: {:?}", r.json);
+        let text = next_sms(&t, phone, seen).await;
+        assert!(text.contains("trop proche"), "{pw}: {text}");
+        let r = t
+            .post_anon(
+                "/api/v1/auth/enrol/confirm",
+                json!({"enrolment": r.json["enrolment"], "code": "000000"}),
+            )
+            .await;
+        assert_eq!(r.json["error"]["code"], "code_rejected");
+    }
+    assert_eq!(t.sms_texts(phone).len(), 4, "a notice each, no code");
+    // A password of the person's own: a code, and the account.
+    let seen = t.sms_texts(phone).len();
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol",
+            json!({"cin": "ZA170", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let code = code_in(&next_sms(&t, phone, seen).await);
+    let r = t
+        .post_anon(
+            "/api/v1/auth/enrol/confirm",
+            json!({"enrolment": r.json["enrolment"], "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+}
+
 async fn rib_change_needs_step_up_and_waits(backend: Backend) {
     let t = TestApp::start(backend).await;
     let phone = "+212600000108";
@@ -1239,6 +1321,7 @@ on_both_backends!(
     the_101st_failure_is_refused_even_with_the_right_password,
     staff_cannot_log_in_without_a_passkey,
     sessions_end_at_logout_timeout_and_disabling,
+    passwords_built_from_the_record_are_refused,
     rib_change_needs_step_up_and_waits,
     browser_sessions_use_host_cookies_and_refuse_cross_site_posts,
     employer_admins_invite_their_users,
