@@ -160,22 +160,17 @@ impl TestApp {
     /// A second daman process on the same database and key directory (another node), with the
     /// same clock.
     pub async fn another_node(&self) -> App {
-        let store = Store::connect(&self.url, 4).await.unwrap();
-        let mut cfg = app_config(
-            store,
-            self.dir.path(),
-            self.clock.clone(),
-            kernel::ReadBudgets::default(),
-            Vec::new(),
-        );
-        cfg.kernel.sms.sender = None;
-        App::open(cfg).await.unwrap()
+        self.node_at(&self.url).await
     }
 
     /// [`TestApp::another_node`] connected as the database's owner (what `daman migrate`
     /// runs as where `database_owner_url` is set).
     pub async fn as_owner(&self) -> App {
-        let store = Store::connect(&self.owner_url, 4).await.unwrap();
+        self.node_at(&self.owner_url).await
+    }
+
+    async fn node_at(&self, url: &str) -> App {
+        let store = Store::connect(url, 4).await.unwrap();
         let mut cfg = app_config(
             store,
             self.dir.path(),
