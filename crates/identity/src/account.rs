@@ -15,6 +15,10 @@ pub const INVITATION_HOURS: i64 = 72;
 /// Wrong codes an enrolment survives.
 pub const ENROLMENT_MAX_FAILURES: i64 = 5;
 
+/// The least time a refused enrolment confirmation takes, whether its token names an
+/// enrolment or not: well above the work of either (about 3 ms at the median).
+const REFUSAL_FLOOR: std::time::Duration = std::time::Duration::from_millis(12);
+
 /// What an invitation creates.
 #[derive(Debug, Clone)]
 pub struct Invitation {
@@ -330,42 +334,52 @@ impl Identity {
         code: &str,
         request_id: &str,
     ) -> Result<Option<String>, AppError> {
+        let started = tokio::time::Instant::now();
         let hash = token::token_hash(enrolment);
-        let e = match self.k.store().enrolment(&hash).await? {
-            Some(e) if self.enrolment_is_live(&e) && e.password_hash.is_some() => e,
-            // An unknown token and a wrong code get the same answer.
-            _ => return Err(AppError::CodeRejected),
-        };
-        // Each try is counted before the code is checked, on the enrolment (at most
-        // ENROLMENT_MAX_FAILURES) and on the login name's throttle, so concurrent guesses do not
-        // slip through on the same count.
-        if !self
+        let live = self
             .k
             .store()
-            .enrolment_attempt(e.id, ENROLMENT_MAX_FAILURES)
+            .enrolment(&hash)
             .await?
-        {
-            return Err(AppError::CodeRejected);
-        }
-        // A login already taken (an employer admin may invite one without knowing) has a
-        // failure counter of its own, which only its owner's success may change: this
-        // enrolment's tries are bounded by the enrolment's own count, and never touch it.
-        let taken = self
+            .filter(|e| self.enrolment_is_live(e) && e.password_hash.is_some());
+        // The same work in the same order whether the token names a live enrolment or not (an
+        // insured person's names one only if the CIN is registered, with a phone): each try is
+        // counted before the code is checked, on the token's own throttle (429 past the free
+        // five, for any token alike) and on the enrolment (at most ENROLMENT_MAX_FAILURES);
+        // the code is looked up either way, and a refusal is audited either way. The login's
+        // own counter is not touched: only its owner's success changes it, and a login already
+        // taken (an employer admin may invite one without knowing) is another's.
+        let throttle = self.login_bidx(&format!("enrolment:{}", kernel::hex(&hash)))?;
+        self.reserve_attempt(&throttle).await?;
+        let counted = self
+            .k
+            .store()
+            .enrolment_try(
+                live.as_ref().map(|e| e.id),
+                ENROLMENT_MAX_FAILURES,
+                &throttle,
+            )
+            .await?;
+        let right = self.use_code(&hash, code).await?;
+        let e = match live {
+            Some(e) if counted && right => e,
+            _ => {
+                Audit::auth(None, "enrol_finish", "code_rejected")
+                    .write(&self.k, request_id)
+                    .await?;
+                // No sooner than the floor: an enrolment found and counted still takes a
+                // little longer than none (0.3 ms at the median, `scripts/bench-oracle`).
+                tokio::time::sleep_until(started + REFUSAL_FLOOR).await;
+                return Err(AppError::CodeRejected);
+            }
+        };
+        if self
             .k
             .store()
             .account_by_login(&e.login_bidx)
             .await?
-            .is_some();
-        if !taken {
-            self.reserve_attempt(&e.login_bidx).await?;
-        }
-        if !self.use_code(&hash, code).await? {
-            Audit::auth(None, "enrol_finish", "code_rejected")
-                .write(&self.k, request_id)
-                .await?;
-            return Err(AppError::CodeRejected);
-        }
-        if taken {
+            .is_some()
+        {
             Audit::auth(None, "enrol_finish", "conflict:login")
                 .write(&self.k, request_id)
                 .await?;

@@ -685,6 +685,25 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// [`Store::enrolment_attempt`] for a token that may name no enrolment (`None`): then the
+    /// same kind of write happens (its throttle's row, reserved just before, is written again
+    /// as it is), so that the confirmation takes the same time either way. False for `None`.
+    pub async fn enrolment_try(&self, id: Option<i64>, max: i64, throttle: &[u8]) -> Result<bool> {
+        match id {
+            Some(id) => self.enrolment_attempt(id, max).await,
+            None => {
+                with_pool!(self, |p| sqlx::query(
+                    "UPDATE login_throttle SET failures = failures WHERE login_bidx = $1"
+                )
+                .bind(throttle)
+                .execute(p)
+                .await
+                .map(|_| ())?);
+                Ok(false)
+            }
+        }
+    }
+
     /// Ends a person's enrolments still open (a new one replaces them).
     pub async fn end_enrolments_of_person(&self, person_id: i64, at: i64) -> Result<()> {
         with_pool!(self, |p| sqlx::query(
