@@ -7,7 +7,7 @@ use crate::state::Identity;
 use auth::{otp, password, token};
 use domain::{Cin, DenyReason, Lang, PersonField, Phone, Role, Rule, ValidationError};
 use kernel::columns::{ENROLMENT_PHONE, FACTOR_SECRET};
-use kernel::{AppError, Audit, Clash, Missing, Principal, StepUp, Subject, is_staff};
+use kernel::{AppError, Audit, Clash, Missing, Principal, SessionInfo, StepUp, Subject, is_staff};
 use store::{EnrolmentRow, FactorRow};
 
 /// How long an invitation waits to be accepted.
@@ -503,5 +503,81 @@ impl Identity {
         }
         self.k.forget_principal(p.id);
         Ok(())
+    }
+}
+
+impl Identity {
+    /// Changes a signed-in person's password: with a fresh second factor (`_proof`) and the
+    /// current password (counted on the login's throttle like a login's, so a stolen session
+    /// cannot guess it), the new one checked against the policy and, for an insured person,
+    /// their own record (read as their own, audited). Every other session ends. Returns how
+    /// many did.
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        s: &SessionInfo,
+        _proof: StepUp,
+        current: &str,
+        new_password: &str,
+        request_id: &str,
+    ) -> Result<u64, AppError> {
+        let account = self
+            .k
+            .store()
+            .account(p.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
+            Audit::auth(Some(p), "password_change", "throttled")
+                .write(&self.k, request_id)
+                .await?;
+            return Err(e);
+        }
+        let verified = self
+            .auth()
+            .hasher
+            .verify(account.password_hash.as_deref(), current, self.k.random())
+            .await?;
+        if !matches!(verified, auth::Verified::Yes { .. }) {
+            Audit::auth(Some(p), "password_change", "failed")
+                .write(&self.k, request_id)
+                .await?;
+            return Err(ValidationError::new("current_password", Rule::UnknownValue).into());
+        }
+        let mut context = Vec::new();
+        if let Some(person) = p.person_id {
+            let event = Audit::auth(Some(p), "password_change", "checked")
+                .subject(person)
+                .fields(&PASSWORD_CONTEXT)
+                .detail("reason=the new password against the person's own record");
+            let pass = self.k.recorded_read(event, request_id).await?;
+            if let Some(cipher) = self.k.store().person(person).await? {
+                for f in PASSWORD_CONTEXT.into_iter().chain([PersonField::Cin]) {
+                    if let Some(v) = self.k.system_text(&pass, person, &cipher, f)? {
+                        context.push(v);
+                    }
+                }
+            }
+        }
+        let words: Vec<&str> = context.iter().map(String::as_str).collect();
+        password::check_new(new_password, &words, true)?;
+        let phc = self
+            .auth()
+            .hasher
+            .hash(new_password, self.k.random())
+            .await?;
+        self.k
+            .store()
+            .set_password_hash(p.id, &phc, self.k.now().0)
+            .await?;
+        self.k
+            .store()
+            .clear_login_failures(&account.login_bidx)
+            .await?;
+        Audit::auth(Some(p), "password_change", "ok")
+            .write(&self.k, request_id)
+            .await?;
+        self.logout_others(p, s, "password_changed", request_id)
+            .await
     }
 }

@@ -698,6 +698,42 @@ async fn enrolment_confirmation_says_nothing_of_the_cin(backend: Backend) {
     assert_eq!(answers[0][6].0, 429, "{:?}", answers[0]);
 }
 
+/// A password change needs a fresh second factor and the current password, refuses a new one
+/// built of the person's record, and ends every other session; the old password no longer
+/// logs in, the new one does.
+async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: Backend) {
+    let t = TestApp::start(backend).await;
+    let phone = "+212600000190";
+    enrolled(&t, "ZA190", phone).await;
+    let token = login_sms(&t, "ZA190", phone).await;
+    let other = login_sms(&t, "ZA190", phone).await;
+    let change = |current: &str, new: &str| {
+        t.post(
+            "/api/v1/auth/password",
+            &token,
+            json!({"current_password": current, "new_password": new}),
+        )
+    };
+    let r = change("not my password", "a brand new passphrase").await;
+    assert_eq!(r.status, 422, "{:?}", r.json);
+    assert_eq!(r.json["error"]["details"][0]["field"], "current_password");
+    let r = change(PASSWORD, "Bennani1988!").await;
+    assert_eq!(r.json["error"]["details"][0]["rule"], "context_password");
+    let r = change(PASSWORD, "a brand new passphrase").await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["ended"], 1);
+    assert_eq!(session_status(&t, &other).await, 401);
+    assert_eq!(session_status(&t, &token).await, 200);
+    let r = password_step(&t, "ZA190", PASSWORD).await;
+    assert_eq!(r.json["error"]["code"], "login_failed");
+    let r = password_step(&t, "ZA190", "a brand new passphrase").await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // A session whose second factor is no longer fresh steps up first.
+    t.clock.advance_seconds(600);
+    let r = change("a brand new passphrase", "another new passphrase").await;
+    assert_eq!(r.json["error"]["code"], "step_up_required");
+}
+
 async fn rib_change_needs_step_up_and_waits(backend: Backend) {
     let t = TestApp::start(backend).await;
     let phone = "+212600000108";
@@ -1348,6 +1384,7 @@ on_both_backends!(
     sessions_end_at_logout_timeout_and_disabling,
     passwords_built_from_the_record_are_refused,
     enrolment_confirmation_says_nothing_of_the_cin,
+    password_change_needs_the_current_one_and_ends_other_sessions,
     rib_change_needs_step_up_and_waits,
     browser_sessions_use_host_cookies_and_refuse_cross_site_posts,
     employer_admins_invite_their_users,

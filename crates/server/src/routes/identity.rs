@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/auth/session", get(session))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/sessions/end-others", post(end_others))
+        .route("/api/v1/auth/password", post(password_change))
         .route("/api/v1/auth/step-up/sms", post(step_up_sms))
         .route("/api/v1/auth/step-up/passkey", post(step_up_passkey))
         .route("/api/v1/auth/step-up", post(step_up))
@@ -490,6 +491,36 @@ async fn end_others(
     Ok(Json(json!({ "ended": n })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeInput {
+    current_password: String,
+    new_password: String,
+}
+
+async fn password_change(
+    ctx: Ctx,
+    State(s): State<AppState>,
+    Body(i): Body<PasswordChangeInput>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let proof = ctx.step_up(&s.app)?;
+    let sess = ctx.session()?;
+    let n = s
+        .app
+        .identity()
+        .change_password(
+            &ctx.principal,
+            sess,
+            proof,
+            &i.current_password,
+            &i.new_password,
+            &ctx.request_id,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Json(json!({ "ended": n })))
+}
+
 async fn step_up_sms(ctx: Ctx, State(s): State<AppState>) -> Result<StatusCode, ApiError> {
     let sess = ctx.session()?;
     s.app
@@ -700,6 +731,11 @@ pub(super) fn bodies() -> Vec<super::tests::BodyProbe> {
             probe::<SetupFinishInput>,
         ),
         ("post", "/api/v1/auth/step-up", probe::<StepUpInput>),
+        (
+            "post",
+            "/api/v1/auth/password",
+            probe::<PasswordChangeInput>,
+        ),
         (
             "post",
             "/api/v1/auth/factors/totp/confirm",

@@ -51,6 +51,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/auth/session"),
     ("post", "/api/v1/auth/logout"),
     ("post", "/api/v1/auth/sessions/end-others"),
+    ("post", "/api/v1/auth/password"),
     ("post", "/api/v1/auth/step-up/sms"),
     ("post", "/api/v1/auth/step-up/passkey"),
     ("post", "/api/v1/auth/step-up"),
