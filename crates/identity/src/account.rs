@@ -7,6 +7,7 @@ use crate::state::Identity;
 use auth::{otp, password, token};
 use domain::{Cin, DenyReason, Lang, PersonField, Phone, Role, Rule, ValidationError};
 use kernel::columns::{ENROLMENT_PHONE, FACTOR_SECRET};
+use kernel::sms::SmsUse;
 use kernel::{AppError, Audit, Clash, Missing, Principal, SessionInfo, StepUp, Subject, is_staff};
 use store::{EnrolmentRow, FactorRow};
 
@@ -155,7 +156,7 @@ impl Identity {
                 .subject(person_id)
                 .write(&self.k, request_id)
                 .await?;
-            let ticket = self.k.sms_quota(&phone, true).await?;
+            let ticket = self.k.sms_quota(&phone, SmsUse::Anonymous).await?;
             return self
                 .k
                 .deliver_sms(ticket, &phone, guessable_password_notice())
@@ -189,7 +190,7 @@ impl Identity {
             .end_enrolments_of_person(person_id, now)
             .await?;
         self.k.store().insert_enrolment(&row).await?;
-        self.send_code(&hash, &phone, lang).await
+        self.send_code(&hash, &phone, lang, SmsUse::Anonymous).await
     }
 
     /// Creates an invitation: an enrolment the invitee completes with a password and a code sent
@@ -321,7 +322,7 @@ impl Identity {
             .detail(format!("role={}", role.as_str()))
             .write(&self.k, request_id)
             .await?;
-        self.send_code(&hash, &phone, lang).await?;
+        self.send_code(&hash, &phone, lang, SmsUse::Account).await?;
         Ok(invitation.trim().to_string())
     }
 

@@ -6,6 +6,7 @@ use crate::state::Identity;
 use auth::totp;
 use domain::{DenyReason, Lang, PersonField, Phone};
 use kernel::columns::{FACTOR_SECRET, person_column};
+use kernel::sms::SmsUse;
 use kernel::sms::phone_changed_notice;
 use kernel::{AppError, Audit, Clash, Missing, Principal, SessionInfo, StepUp, is_staff};
 use store::FactorRow;
@@ -159,7 +160,8 @@ impl Identity {
                 created_at: self.k.now().0,
             })
             .await?;
-        self.send_code(&phone_flow(id), &phone, lang).await
+        self.send_code(&phone_flow(id), &phone, lang, SmsUse::Account)
+            .await
     }
 
     /// Confirms the new number with its code: it replaces the old SMS factor (and, for an insured

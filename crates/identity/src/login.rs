@@ -15,6 +15,7 @@ use crate::state::Identity;
 use auth::totp;
 use domain::{DenyReason, Lang};
 use kernel::columns::FACTOR_SECRET;
+use kernel::sms::SmsUse;
 use kernel::{AppError, Audit, Principal, SessionInfo, is_staff};
 
 impl Identity {
@@ -133,7 +134,7 @@ impl Identity {
             .sms_factor_phone(p.id)
             .await?
             .ok_or(AppError::Denied(DenyReason::FieldNotAllowed))?;
-        self.send_code(flow, &phone, lang).await
+        self.send_code(flow, &phone, lang, SmsUse::Account).await
     }
 
     /// Sends the SMS code of a pending login.

@@ -6,6 +6,7 @@ use crate::state::Identity;
 use auth::{otp, throttle, token};
 use domain::{Cin, Lang, Phone, Role, Rule, ValidationError};
 use kernel::columns::{FACTOR_SECRET, LOGIN_INDEX};
+use kernel::sms::SmsUse;
 use kernel::{AppError, Audit, Principal, timeouts};
 use store::{AccountRow, PrincipalRow, SessionRow};
 
@@ -285,8 +286,9 @@ impl Identity {
         flow: &[u8],
         to: &Phone,
         lang: Lang,
+        use_: SmsUse,
     ) -> Result<(), AppError> {
-        let ticket = self.k.sms_quota(to, true).await?;
+        let ticket = self.k.sms_quota(to, use_).await?;
         let now = self.k.now().0;
         if self.k.store().live_otps(flow, now).await? >= otp::MAX_LIVE_CODES {
             return Err(AppError::SmsLimit);

@@ -28,14 +28,33 @@ impl Default for SmsConfig {
     }
 }
 
+/// Who an SMS is for, which decides the limits it is sent within ([`Kernel::sms_quota`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsUse {
+    /// Asked for without an account (an enrolment's code, or its refusal): the number's own
+    /// quota, and at most [`ANONYMOUS_SHARE_PERCENT`] of the fund-wide hourly cap, so that
+    /// anonymous requests cannot spend the reserve logins and security notices need.
+    Anonymous,
+    /// A code for an account's own login, step-up, phone change or invitation: the number's
+    /// quota and the whole cap.
+    Account,
+    /// A notice about the account (a phone or RIB change, a claim): outside the number's own
+    /// quota (spending it cannot silence them), within the whole cap.
+    Notice,
+}
+
+/// The share of the fund-wide hourly SMS cap that anonymous requests may use.
+pub const ANONYMOUS_SHARE_PERCENT: i64 = 80;
+
 /// Leave to send one SMS to a number: its quota was checked ([`Kernel::sms_quota`]).
 pub struct SmsTicket(Vec<u8>);
 
 impl Kernel {
-    /// Checks the SMS limits for `to`: the number's own (unless `per_number` is false: notices
-    /// about the account must get through even when someone spent the number's quota) and the
-    /// global one. Returns the number's blind index for the send log.
-    pub async fn sms_quota(&self, to: &Phone, per_number: bool) -> Result<SmsTicket, AppError> {
+    /// Checks the SMS limits for `to` for this use ([`SmsUse`]): the number's own (not for
+    /// notices) and the fund-wide one (a share of it for anonymous requests). Returns the
+    /// number's blind index for the send log.
+    pub async fn sms_quota(&self, to: &Phone, use_: SmsUse) -> Result<SmsTicket, AppError> {
+        let per_number = use_ != SmsUse::Notice;
         let cfg = &self.inner.sms;
         let now = self.now().0;
         let bidx = self
@@ -48,7 +67,11 @@ impl Kernel {
             && (store.sms_sent_since(Some(&bidx), now - HOUR).await? >= cfg.per_number_hour
                 || store.sms_sent_since(Some(&bidx), now - 24 * HOUR).await?
                     >= cfg.per_number_day))
-            || store.sms_sent_since(None, now - HOUR).await? >= cfg.global_hour;
+            || store.sms_sent_since(None, now - HOUR).await?
+                >= match use_ {
+                    SmsUse::Anonymous => cfg.global_hour * ANONYMOUS_SHARE_PERCENT / 100,
+                    SmsUse::Account | SmsUse::Notice => cfg.global_hour,
+                };
         if over {
             return Err(AppError::SmsLimit);
         }
@@ -79,7 +102,7 @@ impl Kernel {
     /// Sends a notice about the account (a phone or RIB change): outside the number's own quota,
     /// within the global one.
     pub async fn send_notice(&self, to: &Phone, text: &str) -> Result<(), AppError> {
-        let ticket = self.sms_quota(to, false).await?;
+        let ticket = self.sms_quota(to, SmsUse::Notice).await?;
         self.deliver_sms(ticket, to, text).await
     }
 }

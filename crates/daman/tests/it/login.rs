@@ -734,6 +734,34 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: 
     assert_eq!(r.json["error"]["code"], "step_up_required");
 }
 
+/// Anonymous enrolments may use 80 % of the fund-wide hourly SMS cap, no more: the rest is
+/// kept for logins and security notices (it once let six addresses silence everyone).
+async fn anonymous_enrolments_leave_the_sms_reserve_alone(backend: Backend) {
+    let t = TestApp::start_with(backend, |c| c.kernel.sms.global_hour = 10, 100_000).await;
+    enrolled(&t, "ZA200", "+212600000200").await; // 1 of the 8 anonymous ones
+    for i in 1..=8 {
+        let (cin, phone) = (format!("ZA2{i:02}"), format!("+2126000002{i:02}"));
+        register(&t, &cin, &phone).await;
+        let r = t
+            .post_anon(
+                "/api/v1/auth/enrol",
+                json!({"cin": cin, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 202, "the same answer: {:?}", r.json);
+        if i < 8 {
+            next_sms(&t, &phone, 0).await;
+        } else {
+            // The eighth anonymous code of the hour was the last (80 % of 10).
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            assert!(t.sms_texts(&phone).is_empty(), "a ninth anonymous code");
+        }
+    }
+    // The account's own login code still goes: the reserve.
+    let token = login_sms(&t, "ZA200", "+212600000200").await;
+    assert_eq!(session_status(&t, &token).await, 200);
+}
+
 async fn rib_change_needs_step_up_and_waits(backend: Backend) {
     let t = TestApp::start(backend).await;
     let phone = "+212600000108";
@@ -1385,6 +1413,7 @@ on_both_backends!(
     passwords_built_from_the_record_are_refused,
     enrolment_confirmation_says_nothing_of_the_cin,
     password_change_needs_the_current_one_and_ends_other_sessions,
+    anonymous_enrolments_leave_the_sms_reserve_alone,
     rib_change_needs_step_up_and_waits,
     browser_sessions_use_host_cookies_and_refuse_cross_site_posts,
     employer_admins_invite_their_users,
