@@ -287,6 +287,13 @@ impl Store {
         match &self.pool {
             crate::Pool::Sqlite(p) => {
                 let mut tx = p.begin().await?;
+                // A write first, so the transaction holds the write lock before it reads (a
+                // read first would fail at once, not wait, if another connection wrote in
+                // between: SQLITE_BUSY_SNAPSHOT).
+                sqlx::query("UPDATE counters SET next_value = next_value WHERE name = $1")
+                    .bind(SERIAL_MARK)
+                    .execute(&mut *tx)
+                    .await?;
                 let trigger: String = sqlx::query_scalar(
                     "SELECT sql FROM sqlite_master WHERE type = 'trigger' \
                      AND name = 'declaration_line_blocks_no_delete'",
