@@ -32,8 +32,10 @@ pub struct Invitation {
     pub is_admin: bool,
 }
 
-/// What an insured person's new password is checked against, besides the CIN they typed.
-const PASSWORD_CONTEXT: [PersonField; 7] = [
+/// What an insured person's new password is checked against: what a leak of their record
+/// would give an attacker.
+const PASSWORD_CONTEXT: [PersonField; 8] = [
+    PersonField::Cin,
     PersonField::Immatriculation,
     PersonField::LastName,
     PersonField::FirstName,
@@ -42,6 +44,25 @@ const PASSWORD_CONTEXT: [PersonField; 7] = [
     PersonField::BirthDate,
     PersonField::Phone,
 ];
+
+impl Identity {
+    /// The values of [`PASSWORD_CONTEXT`] on a person's record, for [`password::check_new`]:
+    /// read for the pass's recorded reason (which names those fields).
+    fn record_words(
+        &self,
+        pass: &kernel::gate::Pass,
+        person: i64,
+        cipher: &store::PersonCipher,
+    ) -> Result<Vec<String>, AppError> {
+        let mut words = Vec::with_capacity(PASSWORD_CONTEXT.len());
+        for f in PASSWORD_CONTEXT {
+            if let Some(v) = self.k.system_text(pass, person, cipher, f)? {
+                words.push(v);
+            }
+        }
+        Ok(words)
+    }
+}
 
 /// The SMS to a person whose enrolment's password was built of their own record, in Arabic
 /// and French (the enrolment's language is the requester's, not necessarily theirs).
@@ -144,12 +165,7 @@ impl Identity {
         // A password built of the person's own record (what a leak gives an attacker) is
         // refused here, where only the person hears of it: an SMS to their phone, no
         // enrolment. The answer to whoever enrolled was the same either way.
-        let mut context = vec![cin.as_str().to_string()];
-        for f in PASSWORD_CONTEXT {
-            if let Some(v) = self.k.system_text(&pass, person_id, &cipher, f)? {
-                context.push(v);
-            }
-        }
+        let context = self.record_words(&pass, person_id, &cipher)?;
         let words: Vec<&str> = context.iter().map(String::as_str).collect();
         if password::check_new(typed, &words, true).is_err() {
             Audit::auth(None, "enrol_start", "refused:context_password")
@@ -523,17 +539,12 @@ impl Identity {
         request_id: &str,
     ) -> Result<u64, AppError> {
         let account = self
-            .k
-            .store()
-            .account(p.id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
-            Audit::auth(Some(p), "password_change", "throttled")
-                .write(&self.k, request_id)
-                .await?;
-            return Err(e);
-        }
+            .account_attempt(
+                p,
+                Audit::auth(Some(p), "password_change", "throttled"),
+                request_id,
+            )
+            .await?;
         let verified = self
             .auth()
             .hasher
@@ -553,11 +564,7 @@ impl Identity {
                 .detail("reason=the new password against the person's own record");
             let pass = self.k.recorded_read(event, request_id).await?;
             if let Some(cipher) = self.k.store().person(person).await? {
-                for f in PASSWORD_CONTEXT.into_iter().chain([PersonField::Cin]) {
-                    if let Some(v) = self.k.system_text(&pass, person, &cipher, f)? {
-                        context.push(v);
-                    }
-                }
+                context = self.record_words(&pass, person, &cipher)?;
             }
         }
         let words: Vec<&str> = context.iter().map(String::as_str).collect();

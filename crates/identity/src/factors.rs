@@ -182,19 +182,8 @@ impl Identity {
             .ok_or(AppError::NotFound(Missing::Factor))?;
         // Counted on the account's login throttle, as a login's code is: reserved before the
         // code is checked (a wrong one stays a failure), cleared by the right one.
-        let account = self
-            .k
-            .store()
-            .account(p.id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
-            Audit::auth(Some(p), "factor_changed", "throttled")
-                .detail("kind=sms")
-                .write(&self.k, request_id)
-                .await?;
-            return Err(e);
-        }
+        let throttled = Audit::auth(Some(p), "factor_changed", "throttled").detail("kind=sms");
+        let account = self.account_attempt(p, throttled, request_id).await?;
         if !self.use_code(&phone_flow(new.id), code).await? {
             Audit::auth(Some(p), "factor_changed", "code_rejected")
                 .detail("kind=sms")

@@ -143,6 +143,28 @@ impl Identity {
         self.send_factor_code(&p, &s.token_hash, lang).await
     }
 
+    /// The signed-in principal's account, with one attempt reserved on its login's throttle
+    /// before a secret it gives is checked: a wrong one stays a failure, its own success
+    /// clears it. When the wait is not over, `throttled` is audited and the wait returned.
+    pub(crate) async fn account_attempt(
+        &self,
+        p: &Principal,
+        throttled: Audit,
+        request_id: &str,
+    ) -> Result<store::AccountRow, AppError> {
+        let account = self
+            .k
+            .store()
+            .account(p.id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
+            throttled.write(&self.k, request_id).await?;
+            return Err(e);
+        }
+        Ok(account)
+    }
+
     /// Checks a second factor for `flow` (a pending login or a session asking to step up).
     /// Every failure counts against the account's login name.
     async fn check_factor(
@@ -154,24 +176,15 @@ impl Identity {
         action: &'static str,
         request_id: &str,
     ) -> Result<(), AppError> {
-        let account = self
-            .k
-            .store()
-            .account(p.id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
         if is_staff(p.role) && method != Method::Passkey {
             Audit::auth(Some(p), action, "deny:passkey_required")
                 .write(&self.k, request_id)
                 .await?;
             return Err(AppError::Denied(DenyReason::PasskeyRequired));
         }
-        if let Err(e) = self.reserve_attempt(&account.login_bidx).await {
-            Audit::auth(Some(p), action, "throttled")
-                .write(&self.k, request_id)
-                .await?;
-            return Err(e);
-        }
+        let account = self
+            .account_attempt(p, Audit::auth(Some(p), action, "throttled"), request_id)
+            .await?;
         let ok = match method {
             Method::Sms => self.use_code(flow, code).await?,
             Method::Totp => self.use_totp(p.id, code).await?,
