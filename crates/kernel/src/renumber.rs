@@ -107,3 +107,14 @@ fn rebind_persons(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The store finds serials by the bound the keyring keys ids above (two crates that do
+    /// not depend on each other; the migration 0025 writes it as 4503599627370496).
+    #[test]
+    fn the_store_and_the_keyring_agree_on_where_keyed_ids_begin() {
+        assert_eq!(store::PERSON_ID_BASE, vault::PERSON_ID_BASE);
+        assert_eq!(store::PERSON_ID_BASE, 4_503_599_627_370_496);
+    }
+}
